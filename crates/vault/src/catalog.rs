@@ -1,0 +1,239 @@
+//! The catalog: SQLite in the data dir (`catalog.db`, WAL mode). Numbered migrations in
+//! `migrations/`, never edited once shipped; `PRAGMA user_version` is how many have run,
+//! and a catalog from a newer gardien is refused rather than misread.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::model::{Client, Copy, Dataset, DatasetClass};
+use crate::store::{StoreInfo, StoreKind};
+use crate::Error;
+
+const MIGRATIONS: [&str; 1] = [include_str!("migrations/0001_vault.sql")];
+
+/// An open catalog.
+pub struct Catalog {
+    db: Connection,
+}
+
+/// A dataset row not yet active: an ingest under way, or one that died.
+pub struct PendingDataset {
+    /// Its id.
+    pub id: String,
+}
+
+impl Catalog {
+    /// Opens (creating if asked) the catalog at `path` and brings it to the current schema.
+    pub fn open(path: &Path, dir: &Path, create: bool) -> Result<Catalog, Error> {
+        if !create && !path.exists() {
+            return Err(Error::Corrupt(format!("{} is missing", path.display())));
+        }
+        let db = Connection::open(path)?;
+        db.busy_timeout(Duration::from_secs(30))?;
+        // secure_delete: freed pages are zeroed, so a deleted wrapped key does not linger
+        // in the file (crypto-shredding, used by the lifecycle).
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::TooNew { dir: dir.to_owned(), found: version, supported: known });
+        }
+        let mut cat = Catalog { db };
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = cat.db.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(cat)
+    }
+
+    /// A value from the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a meta value unless one is there; returns the value in force.
+    pub fn meta_init(&self, key: &str, value: &str) -> Result<String, Error> {
+        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", [key, value])?;
+        self.meta(key)?.ok_or_else(|| Error::Corrupt(format!("meta key {key} vanished")))
+    }
+
+    /// Records a store; an existing name is an error.
+    pub fn add_store(&self, s: &StoreInfo) -> Result<(), Error> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO stores (name, kind, site, location, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![s.name, s.kind_name(), s.site, s.location(), s.created],
+        )?;
+        if n == 0 {
+            return Err(Error::StoreExists(s.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// All stores, by name.
+    pub fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        let mut st = self.db.prepare("SELECT name, kind, site, location, created FROM stores ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, kind, site, location, created) = row?;
+            let kind = match kind.as_str() {
+                "local" => StoreKind::Local { root: PathBuf::from(location) },
+                other => return Err(Error::Corrupt(format!("store {name} has unknown kind {other}"))),
+            };
+            out.push(StoreInfo { name, site, kind, created });
+        }
+        Ok(out)
+    }
+
+    /// One store.
+    pub fn store(&self, name: &str) -> Result<StoreInfo, Error> {
+        self.stores()?.into_iter().find(|s| s.name == name).ok_or_else(|| Error::UnknownStore(name.to_owned()))
+    }
+
+    /// Records a client; an existing slug is an error.
+    pub fn add_client(&self, c: &Client) -> Result<(), Error> {
+        let n = self
+            .db
+            .execute("INSERT OR IGNORE INTO clients (slug, name, created) VALUES (?1, ?2, ?3)", params![c.slug, c.name, c.created])?;
+        if n == 0 {
+            return Err(Error::ClientExists(c.slug.clone()));
+        }
+        Ok(())
+    }
+
+    /// All clients, by slug.
+    pub fn clients(&self) -> Result<Vec<Client>, Error> {
+        let mut st = self.db.prepare("SELECT slug, name, created FROM clients ORDER BY slug")?;
+        let rows = st.query_map([], |r| Ok(Client { slug: r.get(0)?, name: r.get(1)?, created: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a client exists.
+    pub fn has_client(&self, slug: &str) -> Result<bool, Error> {
+        Ok(self.db.query_row("SELECT 1 FROM clients WHERE slug = ?1", [slug], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Inserts a dataset in the pending state, with its wrapped key.
+    pub fn insert_pending(
+        &self,
+        id: &str,
+        client: &str,
+        class: DatasetClass,
+        label: Option<&str>,
+        recipient: &str,
+        wrapped_key: &str,
+        created: &str,
+    ) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO datasets (id, client, class, label, state, recipient, wrapped_key, created)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
+            params![id, client, class.as_str(), label, recipient, wrapped_key, created],
+        )?;
+        Ok(())
+    }
+
+    /// Makes a pending dataset active with its digest and copies, in one transaction.
+    pub fn activate(&mut self, id: &str, size: u64, sha256: &str, copies: &[(String, String)]) -> Result<(), Error> {
+        let tx = self.db.transaction()?;
+        for (store, object) in copies {
+            tx.execute("INSERT INTO copies (dataset, store, object) VALUES (?1, ?2, ?3)", params![id, store, object])?;
+        }
+        let n = tx.execute(
+            "UPDATE datasets SET state = 'active', size = ?2, sha256 = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![id, size as i64, sha256],
+        )?;
+        if n != 1 {
+            return Err(Error::Corrupt(format!("dataset {id} was no longer pending when its copies were complete")));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a dataset row if it is still pending; returns whether it was.
+    pub fn delete_pending(&self, id: &str) -> Result<bool, Error> {
+        Ok(self.db.execute("DELETE FROM datasets WHERE id = ?1 AND state = 'pending'", [id])? == 1)
+    }
+
+    /// Every pending dataset.
+    pub fn pending(&self) -> Result<Vec<PendingDataset>, Error> {
+        let mut st = self.db.prepare("SELECT id FROM datasets WHERE state = 'pending' ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok(PendingDataset { id: r.get(0)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Active datasets, oldest first, optionally of one client.
+    pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
+        let ids: Vec<String> = {
+            let mut st = self.db.prepare(
+                "SELECT id FROM datasets WHERE state = 'active' AND (?1 IS NULL OR client = ?1) ORDER BY created, id",
+            )?;
+            st.query_map([client], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        ids.iter().map(|id| self.dataset(id)).collect()
+    }
+
+    /// One dataset with its copies; a pending one is reported as such.
+    pub fn dataset(&self, id: &str) -> Result<Dataset, Error> {
+        let row = self
+            .db
+            .query_row(
+                "SELECT client, class, label, state, size, sha256, created FROM datasets WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
+        let (client, class, label, state, size, sha256, created) = row;
+        if state == "pending" {
+            return Err(Error::Pending(id.to_owned()));
+        }
+        let mut st = self.db.prepare(
+            "SELECT c.store, s.site, c.object FROM copies c JOIN stores s ON s.name = c.store WHERE c.dataset = ?1 ORDER BY c.store",
+        )?;
+        let copies = st
+            .query_map([id], |r| Ok(Copy { store: r.get(0)?, site: r.get(1)?, object: r.get(2)? }))?
+            .collect::<Result<_, _>>()?;
+        Ok(Dataset {
+            id: id.to_owned(),
+            client,
+            class: class.parse()?,
+            label,
+            size: size.unwrap_or(0) as u64,
+            sha256: sha256.unwrap_or_default(),
+            created,
+            state,
+            copies,
+        })
+    }
+
+    /// The wrapped key of a dataset.
+    pub fn wrapped_key(&self, id: &str) -> Result<String, Error> {
+        self.db
+            .query_row("SELECT wrapped_key FROM datasets WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::UnknownDataset(id.to_owned()))
+    }
+
+    /// Every object name the catalog knows, per store (for fsck).
+    pub fn objects(&self) -> Result<Vec<(String, String)>, Error> {
+        let mut st = self.db.prepare("SELECT store, object FROM copies")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

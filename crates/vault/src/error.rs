@@ -1,0 +1,147 @@
+//! The vault's errors. Each names what it happened to (a path, a store, a dataset) and,
+//! where the user can act, what to do next. None carries key material or client data.
+
+use std::path::PathBuf;
+
+/// Everything the vault can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No gardien data dir at that path.
+    #[error("{} is not a gardien data dir (no gardien.toml); create one with `gardien init`", dir.display())]
+    NotInitialized {
+        /// The directory looked at.
+        dir: PathBuf,
+    },
+    /// The data dir was written by a newer gardien.
+    #[error("{} has format {found}, newer than this gardien understands ({supported}); upgrade gardien before using it", dir.display())]
+    TooNew {
+        /// The data dir.
+        dir: PathBuf,
+        /// Its format version.
+        found: i64,
+        /// The newest this build reads.
+        supported: i64,
+    },
+    /// gardien.toml could not be read.
+    #[error("config {}: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// LOC-1: a store on a site outside the allowed list.
+    #[error("refused (LOC-1): site '{site}' is not an allowed site; data may only be placed on {}", allowed.join(", "))]
+    SiteNotAllowed {
+        /// The site asked for.
+        site: String,
+        /// The sites allowed by the config.
+        allowed: Vec<String>,
+    },
+    /// A name that does not fit the rules for its kind.
+    #[error("invalid {what} '{value}': {rule}")]
+    InvalidName {
+        /// What kind of name (store, client, site...).
+        what: &'static str,
+        /// The name given.
+        value: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+    /// No store of that name.
+    #[error("unknown store '{0}'; `gardien store list` shows the stores")]
+    UnknownStore(String),
+    /// A store of that name exists already.
+    #[error("store '{0}' already exists")]
+    StoreExists(String),
+    /// No client of that slug.
+    #[error("unknown client '{0}'; `gardien client list` shows the clients, `gardien client add` registers one")]
+    UnknownClient(String),
+    /// A client of that slug exists already.
+    #[error("client '{0}' already exists")]
+    ClientExists(String),
+    /// No dataset of that id.
+    #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
+    UnknownDataset(String),
+    /// The dataset is still being written.
+    #[error("dataset {0} is still being ingested")]
+    Pending(String),
+    /// Not one of the dataset classes.
+    #[error("unknown class '{0}'; the classes are presales-sample, loading-data, backup, archive, export, other")]
+    UnknownClass(String),
+    /// The master key file is missing or is not an age identity.
+    #[error("cannot read the master key {}: {reason}", path.display())]
+    MasterKeyUnreadable {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The master key is not the one this data dir's keys are wrapped to.
+    #[error("wrong master key {}: {detail}; nothing can be decrypted with it (give the right one with --master-key or GARDIEN_MASTER_KEY)", path.display())]
+    WrongMasterKey {
+        /// The key file used.
+        path: PathBuf,
+        /// What showed it to be wrong.
+        detail: String,
+    },
+    /// A copy failed to open or to authenticate.
+    #[error("dataset {dataset}, copy on store '{store}': {reason}")]
+    CopyCorrupt {
+        /// The dataset.
+        dataset: String,
+        /// The store holding the bad copy.
+        store: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No copy of the dataset could be read.
+    #[error("dataset {dataset}: no copy could be read ({})", failures.join("; "))]
+    NoReadableCopy {
+        /// The dataset.
+        dataset: String,
+        /// One line per copy tried.
+        failures: Vec<String>,
+    },
+    /// Not an age X25519 recipient.
+    #[error("'{value}' is not an age recipient (age1...): {reason}")]
+    BadRecipient {
+        /// What was given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The output path exists and would be overwritten.
+    #[error("{} exists; remove it or choose another path (or pass --force)", .0.display())]
+    OutputExists(PathBuf),
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the input of an ingest failed.
+    #[error("reading the input: {0}")]
+    Input(#[source] std::io::Error),
+    /// Writing the output failed.
+    #[error("writing the output: {0}")]
+    Output(String),
+    /// A store refused an operation.
+    #[error("store '{store}': {source}")]
+    Store {
+        /// The store.
+        store: String,
+        /// The object store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The catalog database failed.
+    #[error("catalog: {0}")]
+    Catalog(#[from] rusqlite::Error),
+    /// The data dir holds something that cannot be right.
+    #[error("data dir inconsistency: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,622 @@
+//! gardien's vault: client datasets in custody.
+//!
+//! Each dataset is sealed the moment it enters with a key of its own (an age X25519
+//! identity, stored only wrapped to the master key), written as a standard age file to
+//! one or more stores on allowed sites (LOC-1), and made visible only once every copy is
+//! durable. It can be read back, verified, and handed to its client as an age file
+//! addressed to the client's own key (OPS-2), which the client opens with `age` alone.
+//!
+//! Architecture invariant: the vault knows nothing of the terminal, HTTP or JSON; time
+//! comes in as a value (`now`), never read here.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod agefile;
+mod catalog;
+mod config;
+mod error;
+mod keys;
+mod model;
+mod store;
+
+use std::fs;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::RngCore as _;
+
+pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
+pub use crate::error::Error;
+pub use crate::keys::MasterKey;
+pub use crate::model::{Client, Copy, Dataset, DatasetClass};
+pub use crate::store::{StoreInfo, StoreKind};
+
+use crate::catalog::Catalog;
+use crate::store::Store;
+
+/// The prefix under which a store keeps dataset blobs.
+const DATASETS_PREFIX: &str = "datasets";
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// What `init` did.
+#[derive(Debug)]
+pub struct InitReport {
+    /// False when the data dir was already initialised (then nothing was changed).
+    pub created: bool,
+    /// The data dir.
+    pub dir: PathBuf,
+    /// Where the master key is.
+    pub master_key: PathBuf,
+    /// The master key's public half.
+    pub master_recipient: String,
+    /// The signing key's verifier key (signed-note form).
+    pub verifier_key: String,
+}
+
+/// Options of `init`.
+#[derive(Debug, Default)]
+pub struct InitOptions {
+    /// The operator's name; a domain is best.
+    pub operator: String,
+    /// Where to put the master key (default `keys/master.key` in the data dir).
+    pub master_key: Option<PathBuf>,
+}
+
+/// A dataset to take in.
+#[derive(Debug)]
+pub struct IngestRequest<'a> {
+    /// The owning client.
+    pub client: &'a str,
+    /// Its class.
+    pub class: DatasetClass,
+    /// A free label.
+    pub label: Option<&'a str>,
+    /// The stores to write to; empty means the config's default stores.
+    pub stores: &'a [String],
+}
+
+/// What one copy's check found.
+#[derive(Debug)]
+pub struct CopyCheck {
+    /// The copy checked.
+    pub copy: Copy,
+    /// `Ok` or what failed (an `Error::CopyCorrupt`).
+    pub result: Result<(), Error>,
+}
+
+/// What `fsck` found.
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    /// Interrupted ingests cleaned up (dataset ids).
+    pub cleaned: Vec<String>,
+    /// Ingests under way in another process.
+    pub in_progress: Vec<String>,
+    /// Copies the catalog lists whose object is missing: (dataset object, store).
+    pub missing: Vec<(String, String)>,
+    /// Objects in a store that no dataset lists: (object, store).
+    pub orphans: Vec<(String, String)>,
+}
+
+impl FsckReport {
+    /// Whether anything needs a person's attention.
+    pub fn has_problems(&self) -> bool {
+        !self.missing.is_empty() || !self.orphans.is_empty()
+    }
+}
+
+/// An open data dir.
+pub struct Vault {
+    dir: PathBuf,
+    config: Config,
+    catalog: Catalog,
+    master_key_path: PathBuf,
+    recovered: Vec<String>,
+}
+
+/// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
+fn resolve(dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_owned() } else { dir.join(p) }
+}
+
+impl Vault {
+    /// Creates a data dir, or leaves an existing one exactly as it is.
+    ///
+    /// Key files are never overwritten: an init interrupted half-way is completed with
+    /// the keys it had already made. The config is written last, so its presence marks
+    /// a complete data dir.
+    pub fn init(dir: &Path, opts: &InitOptions, now: DateTime<Utc>) -> Result<InitReport, Error> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        if dir.join("gardien.toml").exists() {
+            let v = Vault::open(dir, None)?;
+            let master_recipient = v.catalog.meta("master_recipient")?.unwrap_or_default();
+            let (verifier_key, _) = keys::ensure_signing_key(&resolve(dir, &v.config.signing_key), &v.config.operator)?;
+            return Ok(InitReport {
+                created: false,
+                dir: dir.to_owned(),
+                master_key: v.master_key_path,
+                master_recipient,
+                verifier_key,
+            });
+        }
+        if opts.operator.is_empty() || opts.operator.contains(['+', ' ', '\n', '\t']) {
+            return Err(Error::InvalidName {
+                what: "operator name",
+                value: opts.operator.clone(),
+                rule: "use a name without spaces or '+', such as the operator's domain",
+            });
+        }
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let now_s = rfc3339(now);
+        let master_rel = opts.master_key.clone().unwrap_or_else(|| PathBuf::from("keys/master.key"));
+        let master_path = resolve(dir, &master_rel);
+        let (master_recipient, _) = keys::ensure_master_key(&master_path, &now_s)?;
+        let (verifier_key, _) = keys::ensure_signing_key(&dir.join("keys/signing.key"), &opts.operator)?;
+        let catalog = Catalog::open(&dir.join("catalog.db"), dir, true)?;
+        let in_force = catalog.meta_init("master_recipient", &master_recipient)?;
+        if in_force != master_recipient {
+            return Err(Error::WrongMasterKey {
+                path: master_path,
+                detail: format!("its public key is {master_recipient}, but this catalog's keys are wrapped to {in_force}"),
+            });
+        }
+        catalog.meta_init("created", &now_s)?;
+        if catalog.stores()?.iter().all(|s| s.name != DEFAULT_STORE) {
+            catalog.add_store(&StoreInfo {
+                name: DEFAULT_STORE.to_owned(),
+                site: DEFAULT_SITES[0].to_owned(),
+                kind: StoreKind::Local { root: dir.join("stores").join(DEFAULT_STORE) },
+                created: now_s.clone(),
+            })?;
+        }
+        for s in catalog.stores()? {
+            Store::open(&s)?;
+        }
+        fs::create_dir_all(dir.join("run")).map_err(io(&dir.join("run")))?;
+        let cfg_path = dir.join("gardien.toml");
+        let tmp = dir.join("gardien.toml.new");
+        fs::write(&tmp, Config::render(&opts.operator, &master_rel)).map_err(io(&tmp))?;
+        fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
+        fs::rename(&tmp, &cfg_path).map_err(io(&cfg_path))?;
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        Ok(InitReport { created: true, dir: dir.to_owned(), master_key: master_path, master_recipient, verifier_key })
+    }
+
+    /// Opens a data dir. `master_key` overrides the config's master key path. Ingests that
+    /// died half-way (their process is gone) are cleaned up; `recovered` lists them.
+    pub fn open(dir: &Path, master_key: Option<&Path>) -> Result<Vault, Error> {
+        let config = Config::load(dir)?;
+        let catalog = Catalog::open(&dir.join("catalog.db"), dir, false)?;
+        let master_key_path = master_key.map_or_else(|| resolve(dir, &config.master_key), Path::to_owned);
+        let mut v = Vault { dir: dir.to_owned(), config, catalog, master_key_path, recovered: Vec::new() };
+        let (cleaned, _) = v.recover()?;
+        v.recovered = cleaned;
+        Ok(v)
+    }
+
+    /// Interrupted ingests cleaned up when the vault was opened.
+    pub fn recovered(&self) -> &[String] {
+        &self.recovered
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The data dir.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Loads the master key and checks it is this vault's.
+    pub fn master_key(&self) -> Result<MasterKey, Error> {
+        let key = MasterKey::load(&self.master_key_path)?;
+        let expected = self.catalog.meta("master_recipient")?.unwrap_or_default();
+        if key.recipient() != expected {
+            return Err(Error::WrongMasterKey {
+                path: self.master_key_path.clone(),
+                detail: format!("its public key is {}, but this data dir's keys are wrapped to {expected}", key.recipient()),
+            });
+        }
+        Ok(key)
+    }
+
+    /// Adds a local store on `site` (refused outside the allowed sites, LOC-1).
+    pub fn add_store(&self, name: &str, site: &str, path: &Path, now: DateTime<Utc>) -> Result<StoreInfo, Error> {
+        check_name("store name", name)?;
+        self.config.check_site(site)?;
+        if self.catalog.stores()?.iter().any(|s| s.name == name) {
+            return Err(Error::StoreExists(name.to_owned()));
+        }
+        let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let info = StoreInfo { name: name.to_owned(), site: site.to_owned(), kind: StoreKind::Local { root }, created: rfc3339(now) };
+        // Open first: a directory that cannot be created is refused before anything is recorded.
+        Store::open(&info)?;
+        self.catalog.add_store(&info)?;
+        Ok(info)
+    }
+
+    /// Every store.
+    pub fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        self.catalog.stores()
+    }
+
+    /// Registers a client.
+    pub fn add_client(&self, slug: &str, name: &str, now: DateTime<Utc>) -> Result<Client, Error> {
+        check_name("client slug", slug)?;
+        if name.trim().is_empty() {
+            return Err(Error::InvalidName { what: "client name", value: name.to_owned(), rule: "give the client's full name" });
+        }
+        let c = Client { slug: slug.to_owned(), name: name.trim().to_owned(), created: rfc3339(now) };
+        self.catalog.add_client(&c)?;
+        Ok(c)
+    }
+
+    /// Every client.
+    pub fn clients(&self) -> Result<Vec<Client>, Error> {
+        self.catalog.clients()
+    }
+
+    /// Active datasets, optionally of one client.
+    pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
+        if let Some(c) = client {
+            if !self.catalog.has_client(c)? {
+                return Err(Error::UnknownClient(c.to_owned()));
+            }
+        }
+        self.catalog.datasets(client)
+    }
+
+    /// One active dataset.
+    pub fn dataset(&self, id: &str) -> Result<Dataset, Error> {
+        self.catalog.dataset(id)
+    }
+
+    /// The stores a request names, each checked against the allowed sites (LOC-1).
+    fn placement(&self, names: &[String]) -> Result<Vec<Store>, Error> {
+        let names = if names.is_empty() { &self.config.default_stores } else { names };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for name in names {
+            if !seen.insert(name) {
+                continue;
+            }
+            let info = self.catalog.store(name)?;
+            self.config.check_site(&info.site)?;
+            out.push(Store::open(&info)?);
+        }
+        if out.is_empty() {
+            return Err(Error::UnknownStore(String::new()));
+        }
+        Ok(out)
+    }
+
+    /// Takes a dataset in: seals `input` with a fresh key, writes every copy, syncs them,
+    /// and only then makes the dataset visible. On any failure nothing of it remains.
+    pub fn ingest(
+        &mut self,
+        input: &mut (dyn Read + Send),
+        req: &IngestRequest<'_>,
+        progress: &(dyn Fn(u64) + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<Dataset, Error> {
+        // Every check before any effect: bad input changes nothing.
+        if !self.catalog.has_client(req.client)? {
+            return Err(Error::UnknownClient(req.client.to_owned()));
+        }
+        let stores = self.placement(req.stores)?;
+        let master_recipient = self
+            .catalog
+            .meta("master_recipient")?
+            .ok_or_else(|| Error::Corrupt("the catalog has no master recipient".into()))?;
+        let key = keys::new_dataset_key(&master_recipient)?;
+
+        let mut idb = [0u8; 8];
+        rand::rngs::OsRng.fill_bytes(&mut idb);
+        let id = format!("ds-{}", hex::encode(idb));
+        let object = format!("{DATASETS_PREFIX}/{id}.age");
+
+        // The lock tells other processes this pending dataset is alive (see `recover`).
+        let lock_path = self.dir.join("run").join(format!("{id}.lock"));
+        let lock = lock_file(&lock_path)?;
+        lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+        self.catalog.insert_pending(&id, req.client, req.class, req.label, &key.recipient.to_string(), &key.wrapped, &rfc3339(now))?;
+
+        let result = write_copies(&stores, &object, input, &key.recipient, progress);
+        let outcome = result.and_then(|digest| {
+            let copies: Vec<(String, String)> = stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
+            self.catalog.activate(&id, digest.size, &hex::encode(digest.sha256), &copies)
+        });
+        if let Err(e) = outcome {
+            for s in &stores {
+                let _ = s.delete(&object);
+                let _ = s.remove_partial(&object);
+            }
+            let _ = self.catalog.delete_pending(&id);
+            let _ = fs::remove_file(&lock_path);
+            return Err(e);
+        }
+        let _ = fs::remove_file(&lock_path);
+        drop(lock);
+        self.catalog.dataset(&id)
+    }
+
+    /// Cleans up ingests whose process died; returns (cleaned, still in progress).
+    fn recover(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        let mut cleaned = Vec::new();
+        let mut alive = Vec::new();
+        let pending = self.catalog.pending()?;
+        if pending.is_empty() {
+            return Ok((cleaned, alive));
+        }
+        let stores: Vec<Store> = self.catalog.stores()?.iter().map(Store::open).collect::<Result<_, _>>()?;
+        for p in pending {
+            let lock_path = self.dir.join("run").join(format!("{}.lock", p.id));
+            let lock = match fs::File::open(&lock_path) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(fs::TryLockError::WouldBlock) => {
+                        alive.push(p.id);
+                        continue;
+                    }
+                    Err(fs::TryLockError::Error(source)) => return Err(Error::Io { path: lock_path, source }),
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(source) => return Err(Error::Io { path: lock_path, source }),
+            };
+            // Deleting the row first, only if still pending, closes the race with an ingest
+            // that finished meanwhile: its dataset is active and is left alone.
+            if !self.catalog.delete_pending(&p.id)? {
+                continue;
+            }
+            let object = format!("{DATASETS_PREFIX}/{}.age", p.id);
+            for s in &stores {
+                s.remove_partial(&object)?;
+                s.delete(&object)?;
+            }
+            let _ = fs::remove_file(&lock_path);
+            drop(lock);
+            tracing::info!(dataset = %p.id, "cleaned up an interrupted ingest");
+            cleaned.push(p.id);
+        }
+        Ok((cleaned, alive))
+    }
+
+    /// Checks the data dir: cleans interrupted ingests, and reports copies whose object
+    /// is missing and objects no dataset lists. It deletes no committed object.
+    pub fn fsck(&self) -> Result<FsckReport, Error> {
+        let (cleaned, in_progress) = self.recover()?;
+        let mut report = FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
+        let known: std::collections::HashSet<(String, String)> = self.catalog.objects()?.into_iter().collect();
+        let pending: std::collections::HashSet<String> =
+            report.in_progress.iter().map(|id| format!("{DATASETS_PREFIX}/{id}.age")).collect();
+        for info in self.catalog.stores()? {
+            let store = Store::open(&info)?;
+            for object in store.list(DATASETS_PREFIX)? {
+                if !known.contains(&(info.name.clone(), object.clone())) && !pending.contains(&object) {
+                    report.orphans.push((object, info.name.clone()));
+                }
+            }
+            for (s, object) in known.iter().filter(|(s, _)| *s == info.name) {
+                if !store.exists(object)? {
+                    report.missing.push((object.clone(), s.clone()));
+                }
+            }
+        }
+        report.missing.sort();
+        report.orphans.sort();
+        Ok(report)
+    }
+
+    /// Writes the plaintext of dataset `id` to `out`, checked against its recorded size
+    /// and SHA-256. Copies are tried in order until one opens; a copy that fails after
+    /// output has begun is an error (the output is then not to be trusted).
+    pub fn get(&self, id: &str, out: &mut (dyn Write + Send), progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
+        let ds = self.catalog.dataset(id)?;
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let mut failures = Vec::new();
+        for copy in &ds.copies {
+            let opened = self.open_copy(&ds, copy, &identity);
+            let (mut reader, file_key) = match opened {
+                Ok(x) => x,
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            let digest = agefile::open(
+                &mut reader,
+                &file_key,
+                &mut |o| out.write_all(o.plaintext).map_err(|e| e.to_string()),
+                progress,
+            );
+            let digest = digest.map_err(|e| copy_error(&ds, copy, e))?;
+            check_digest(&ds, copy, digest)?;
+            out.flush().map_err(|e| Error::Output(e.to_string()))?;
+            return Ok(());
+        }
+        Err(Error::NoReadableCopy { dataset: id.to_owned(), failures })
+    }
+
+    /// Writes dataset `id` to a new file at `path`; on any failure the file is removed.
+    pub fn get_to_file(&self, id: &str, path: &Path, force: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
+        self.write_output(path, force, |f| self.get(id, f, progress))
+    }
+
+    /// Opens every copy of `id`, authenticating and hashing it in full.
+    pub fn verify(&self, id: &str, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<CopyCheck>, Error> {
+        let ds = self.catalog.dataset(id)?;
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let mut checks = Vec::new();
+        for copy in &ds.copies {
+            let result = self.open_copy(&ds, copy, &identity).and_then(|(mut reader, file_key)| {
+                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), progress).map_err(|e| copy_error(&ds, copy, e))?;
+                check_digest(&ds, copy, digest)
+            });
+            checks.push(CopyCheck { copy: copy.clone(), result });
+        }
+        Ok(checks)
+    }
+
+    /// Writes dataset `id` to `path` as an age file for `recipient` alone (OPS-2).
+    ///
+    /// The file key is re-wrapped in a new header; the payload is copied as it is, after
+    /// each chunk was authenticated and the whole hashed against the record.
+    pub fn export(&self, id: &str, recipient: &str, path: &Path, force: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
+        let to: age::x25519::Recipient = recipient
+            .trim()
+            .parse()
+            .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
+        let ds = self.catalog.dataset(id)?;
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        self.write_output(path, force, |out| {
+            let mut failures = Vec::new();
+            for copy in &ds.copies {
+                let (mut reader, file_key) = match self.open_copy(&ds, copy, &identity) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failures.push(e.to_string());
+                        continue;
+                    }
+                };
+                let header = agefile::header_for(&file_key, &to).map_err(|e| copy_error(&ds, copy, e))?;
+                let mut nonce = [0u8; 16];
+                reader.read_exact(&mut nonce).map_err(|e| copy_error(&ds, copy, e.into()))?;
+                out.write_all(&header).and_then(|()| out.write_all(&nonce)).map_err(|e| Error::Output(e.to_string()))?;
+                let mut payload = (&nonce[..]).chain(reader);
+                let digest = agefile::open(
+                    &mut payload,
+                    &file_key,
+                    &mut |o| out.write_all(o.ciphertext).map_err(|e| e.to_string()),
+                    progress,
+                )
+                .map_err(|e| copy_error(&ds, copy, e))?;
+                return check_digest(&ds, copy, digest);
+            }
+            Err(Error::NoReadableCopy { dataset: id.to_owned(), failures })
+        })
+    }
+
+    /// Opens a copy's object and its header: the reader is left at the payload.
+    fn open_copy(
+        &self,
+        ds: &Dataset,
+        copy: &Copy,
+        identity: &age::x25519::Identity,
+    ) -> Result<(Box<dyn Read + Send>, age_core::format::FileKey), Error> {
+        let info = self.catalog.store(&copy.store)?;
+        let mut reader = Store::open(&info)?.reader(&copy.object).map_err(|e| match e {
+            Error::Store { source: object_store::Error::NotFound { .. }, .. } => {
+                copy_error(ds, copy, agefile::AgeError::Io(io::Error::new(io::ErrorKind::NotFound, "the object is missing")))
+            }
+            other => other,
+        })?;
+        let header = agefile::Header::read(&mut reader).map_err(|e| copy_error(ds, copy, e))?;
+        let file_key = header.open(identity).map_err(|e| copy_error(ds, copy, e))?;
+        Ok((reader, file_key))
+    }
+
+    /// Creates `path`, lets `fill` write it, syncs it; removes it if anything failed.
+    fn write_output(
+        &self,
+        path: &Path,
+        force: bool,
+        fill: impl FnOnce(&mut (dyn Write + Send)) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true);
+        if force {
+            opts.create(true).truncate(true);
+        } else {
+            opts.create_new(true);
+        }
+        let file = opts.open(path).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                Error::OutputExists(path.to_owned())
+            } else {
+                Error::Io { path: path.to_owned(), source }
+            }
+        })?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        let result = fill(&mut w).and_then(|()| {
+            let file = w.into_inner().map_err(|e| Error::Output(e.error().to_string()))?;
+            file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source })
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        result
+    }
+}
+
+fn lock_file(path: &Path) -> Result<fs::File, Error> {
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)
+}
+
+/// Seals `input` once and writes the same ciphertext to every store, then syncs each.
+fn write_copies(
+    stores: &[Store],
+    object: &str,
+    input: &mut (dyn Read + Send),
+    recipient: &age::x25519::Recipient,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<agefile::Digest, Error> {
+    let file_key = agefile::new_file_key();
+    let header = agefile::header_for(&file_key, recipient).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
+    let mut store_error = None;
+    let digest = agefile::seal(
+        &mut BufReader::with_capacity(0, input),
+        &file_key,
+        &header,
+        &mut |piece| {
+            let piece = bytes::Bytes::from(piece);
+            for w in &mut writers {
+                if let Err(e) = w.write(piece.clone()) {
+                    let msg = e.to_string();
+                    store_error = Some(e);
+                    return Err(msg);
+                }
+            }
+            Ok(())
+        },
+        progress,
+    );
+    let digest = match digest {
+        Ok(d) => d,
+        Err(_) if store_error.is_some() => return Err(store_error.unwrap_or(Error::Corrupt(String::new()))),
+        Err(agefile::AgeError::Io(e)) => return Err(Error::Input(e)),
+        Err(e) => return Err(Error::Corrupt(e.to_string())),
+    };
+    for w in writers {
+        w.finish()?;
+    }
+    Ok(digest)
+}
+
+fn copy_error(ds: &Dataset, copy: &Copy, e: agefile::AgeError) -> Error {
+    Error::CopyCorrupt { dataset: ds.id.clone(), store: copy.store.clone(), reason: e.to_string() }
+}
+
+fn check_digest(ds: &Dataset, copy: &Copy, d: agefile::Digest) -> Result<(), Error> {
+    let sha = hex::encode(d.sha256);
+    if d.size != ds.size || sha != ds.sha256 {
+        return Err(Error::CopyCorrupt {
+            dataset: ds.id.clone(),
+            store: copy.store.clone(),
+            reason: format!("its content ({} bytes, sha256 {sha}) does not match the record ({} bytes, sha256 {})", d.size, ds.size, ds.sha256),
+        });
+    }
+    Ok(())
+}

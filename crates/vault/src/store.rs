@@ -1,0 +1,236 @@
+//! Blob stores, through the `object_store` crate: a local directory today, an
+//! S3-compatible bucket (Garage, OVHcloud, MinIO) later by adding a `StoreKind`. Every
+//! store has a site; the vault checks it against the allowed sites (LOC-1) before every
+//! write.
+//!
+//! The vault's side is synchronous: `object_store`'s local backend runs its blocking work
+//! inline when no Tokio runtime is around, so `futures::executor::block_on` drives it.
+//! A remote backend will need a runtime handle here (one runtime, owned by the binary).
+//!
+//! Durability: `object_store`'s local upload renames its staging file into place but
+//! never syncs it, so `finish` syncs the object and its directory itself. A dataset is
+//! made visible only after every copy's `finish` returned.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::executor::block_on;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetResultPayload, MultipartUpload, ObjectStore, PutPayload};
+
+use crate::Error;
+
+/// What kind of backend a store is, with what it needs to be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A directory on this machine.
+    Local {
+        /// The directory holding the objects.
+        root: PathBuf,
+    },
+}
+
+/// A store as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Its name (`local`, `roubaix-2`...).
+    pub name: String,
+    /// The site it is on (LOC-1).
+    pub site: String,
+    /// How to reach it.
+    pub kind: StoreKind,
+    /// When it was added (RFC 3339).
+    pub created: String,
+}
+
+impl StoreInfo {
+    /// `local` or, later, `s3`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StoreKind::Local { .. } => "local",
+        }
+    }
+
+    /// The directory or URL it lives at.
+    pub fn location(&self) -> String {
+        match &self.kind {
+            StoreKind::Local { root } => root.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// An opened store.
+pub struct Store {
+    info: StoreInfo,
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl Store {
+    /// Opens the backend of `info`; a local store's directory is created if missing.
+    pub fn open(info: &StoreInfo) -> Result<Store, Error> {
+        let inner: Arc<dyn ObjectStore> = match &info.kind {
+            StoreKind::Local { root } => {
+                fs::create_dir_all(root).map_err(|source| Error::Io { path: root.clone(), source })?;
+                Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?)
+            }
+        };
+        Ok(Store { info: info.clone(), inner })
+    }
+
+    /// The catalog's view of this store.
+    pub fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    /// Starts writing `object`; nothing is visible under that name until `finish`.
+    pub fn writer(&self, object: &str) -> Result<StoreWriter<'_>, Error> {
+        let upload = block_on(self.inner.put_multipart(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
+        Ok(StoreWriter { store: self, object: object.to_owned(), upload: Some(upload) })
+    }
+
+    /// Reads `object` from its start.
+    pub fn reader(&self, object: &str) -> Result<Box<dyn Read + Send>, Error> {
+        let got = block_on(self.inner.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
+        Ok(match got.payload {
+            GetResultPayload::File(file, _) => Box::new(io::BufReader::with_capacity(1 << 20, file)),
+            GetResultPayload::Stream(stream) => Box::new(StreamReader {
+                inner: futures::executor::block_on_stream(stream),
+                buf: bytes::Bytes::new(),
+            }),
+        })
+    }
+
+    /// Whether `object` exists.
+    pub fn exists(&self, object: &str) -> Result<bool, Error> {
+        match block_on(self.inner.head(&ObjectPath::from(object))) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(err(&self.info, e)),
+        }
+    }
+
+    /// Deletes `object`; deleting what is not there is not an error.
+    pub fn delete(&self, object: &str) -> Result<(), Error> {
+        match block_on(self.inner.delete(&ObjectPath::from(object))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(err(&self.info, e)),
+        }
+    }
+
+    /// Removes what an interrupted upload of `object` left behind (a local store's
+    /// staging files `<object>#N`). Returns how many were removed.
+    pub fn remove_partial(&self, object: &str) -> Result<usize, Error> {
+        match &self.info.kind {
+            StoreKind::Local { root } => {
+                let path = root.join(object);
+                let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                    return Ok(0);
+                };
+                let prefix = format!("{}#", name.to_string_lossy());
+                let entries = match fs::read_dir(dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+                    Err(source) => return Err(Error::Io { path: dir.to_owned(), source }),
+                };
+                let mut removed = 0;
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        fs::remove_file(entry.path()).map_err(|source| Error::Io { path: entry.path(), source })?;
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            }
+        }
+    }
+
+    /// Every object name under `prefix`.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        use futures::StreamExt as _;
+        let prefix = ObjectPath::from(prefix);
+        let mut out = Vec::new();
+        let mut stream = self.inner.list(Some(&prefix));
+        while let Some(meta) = block_on(stream.next()) {
+            out.push(meta.map_err(|e| err(&self.info, e))?.location.to_string());
+        }
+        Ok(out)
+    }
+}
+
+fn err(info: &StoreInfo, source: object_store::Error) -> Error {
+    Error::Store { store: info.name.clone(), source }
+}
+
+/// An object being written. Dropped without `finish`, it is aborted.
+pub struct StoreWriter<'a> {
+    store: &'a Store,
+    object: String,
+    upload: Option<Box<dyn MultipartUpload>>,
+}
+
+impl StoreWriter<'_> {
+    /// Appends `data`.
+    pub fn write(&mut self, data: bytes::Bytes) -> Result<(), Error> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(Error::Corrupt(format!("write after finish on store '{}'", self.store.info.name)));
+        };
+        block_on(upload.put_part(PutPayload::from_bytes(data))).map_err(|e| err(&self.store.info, e))
+    }
+
+    /// Makes the object visible under its name, and durable.
+    pub fn finish(mut self) -> Result<(), Error> {
+        let Some(mut upload) = self.upload.take() else {
+            return Ok(());
+        };
+        block_on(upload.complete()).map_err(|e| err(&self.store.info, e))?;
+        match &self.store.info.kind {
+            StoreKind::Local { root } => sync_path(&root.join(&self.object)),
+        }
+    }
+}
+
+impl Drop for StoreWriter<'_> {
+    fn drop(&mut self) {
+        if let Some(mut upload) = self.upload.take() {
+            if let Err(e) = block_on(upload.abort()) {
+                tracing::warn!(store = %self.store.info.name, object = %self.object, "could not abort an upload: {e}");
+            }
+        }
+    }
+}
+
+/// fsyncs a file and the directory that names it.
+fn sync_path(path: &Path) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    fs::File::open(path).and_then(|f| f.sync_all()).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    }
+    Ok(())
+}
+
+/// A blocking `Read` over a remote object's byte stream.
+struct StreamReader {
+    inner: futures::executor::BlockingStream<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>>,
+    buf: bytes::Bytes,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.inner.next() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        bytes::Buf::advance(&mut self.buf, n);
+        Ok(n)
+    }
+}
