@@ -1,1 +1,146 @@
-fn main() {}
+//! `gardien`: the operator's command line. Argument parsing, terminal output and exit
+//! codes live here; every operation is the vault's.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `--help` and the README.
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// The command failed: bad input, missing thing, I/O error. Nothing was changed.
+    pub const FAILED: u8 = 1;
+    /// The command line itself was wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// Data failed an integrity check: a copy is altered, truncated or missing.
+    pub const INTEGRITY: u8 = 3;
+    /// Refused by the policy (a clause such as LOC-1 forbids it).
+    pub const REFUSED: u8 = 4;
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  gardien init --operator hebergeur.example
+  gardien client add lycee-hugo --name \"Lycée Victor Hugo\"
+  id=$(gardien dataset ingest moodle.sql.gz --client lycee-hugo --class loading-data)
+  gardien dataset verify \"$id\"
+  gardien dataset export \"$id\" --recipient age1... -o lycee-hugo.sql.gz.age
+  gardien demo                      # a guided walk on a throwaway data dir
+
+Exit codes:
+  0  success
+  1  the command failed (bad input, unknown name, I/O error); nothing was changed
+  2  the command line is wrong
+  3  integrity failure: a copy is altered, truncated or missing
+  4  refused by the policy (the message names the clause, e.g. LOC-1)";
+
+/// gardien keeps custody of a hosting operator's client data and makes its
+/// confidentiality policy true by construction.
+#[derive(Debug, Parser)]
+#[command(name = "gardien", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The data dir: catalog, keys, config and the default local store.
+    #[arg(long, global = true, env = "GARDIEN_DATA_DIR", default_value = "./gardien-data")]
+    pub data_dir: PathBuf,
+    /// The master key file, when it lives elsewhere than the config says (another medium).
+    #[arg(long, global = true, env = "GARDIEN_MASTER_KEY")]
+    pub master_key: Option<PathBuf>,
+    /// More log lines on stderr (-v info, -vv debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data dir: catalog, master key, signing key, config, default store.
+    Init(commands::init::Args),
+    /// Manage the stores blobs are written to (each on an allowed site, LOC-1).
+    #[command(subcommand)]
+    Store(commands::store::Cmd),
+    /// Manage the operator's clients, the owners of the data.
+    #[command(subcommand)]
+    Client(commands::client::Cmd),
+    /// Take datasets into custody, read them back, verify them, hand them to their client.
+    #[command(subcommand)]
+    Dataset(commands::dataset::Cmd),
+    /// Check the data dir: clean interrupted ingests, report missing and orphan blobs.
+    Fsck(commands::fsck::Args),
+    /// A guided walk through gardien on a throwaway data dir.
+    Demo(commands::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .init();
+    match commands::run(&cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("gardien: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(code) = cause.downcast_ref::<commands::Exit>() {
+            return code.0;
+        }
+        if let Some(v) = cause.downcast_ref::<vault::Error>() {
+            return match v {
+                vault::Error::SiteNotAllowed { .. } => exit::REFUSED,
+                vault::Error::CopyCorrupt { .. } | vault::Error::NoReadableCopy { .. } => exit::INTEGRITY,
+                vault::Error::NotInitialized { .. }
+                | vault::Error::TooNew { .. }
+                | vault::Error::Config { .. }
+                | vault::Error::InvalidName { .. }
+                | vault::Error::UnknownStore(_)
+                | vault::Error::StoreExists(_)
+                | vault::Error::UnknownClient(_)
+                | vault::Error::ClientExists(_)
+                | vault::Error::UnknownDataset(_)
+                | vault::Error::Pending(_)
+                | vault::Error::UnknownClass(_)
+                | vault::Error::MasterKeyUnreadable { .. }
+                | vault::Error::WrongMasterKey { .. }
+                | vault::Error::BadRecipient { .. }
+                | vault::Error::OutputExists(_)
+                | vault::Error::Io { .. }
+                | vault::Error::Input(_)
+                | vault::Error::Output(_)
+                | vault::Error::Store { .. }
+                | vault::Error::Catalog(_)
+                | vault::Error::Corrupt(_) => exit::FAILED,
+            };
+        }
+    }
+    exit::FAILED
+}

@@ -128,7 +128,7 @@ pub enum Error {
     Input(#[source] std::io::Error),
     /// Writing the output failed.
     #[error("writing the output: {0}")]
-    Output(String),
+    Output(#[source] std::io::Error),
     /// A store refused an operation.
     #[error("store '{store}': {source}")]
     Store {

@@ -20,7 +20,7 @@ mod model;
 mod store;
 
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -431,15 +431,25 @@ impl Vault {
                     continue;
                 }
             };
+            let mut out_error = None;
             let digest = agefile::open(
                 &mut reader,
                 &file_key,
-                &mut |o| out.write_all(o.plaintext).map_err(|e| e.to_string()),
+                &mut |o| {
+                    out.write_all(o.plaintext).map_err(|e| {
+                        let msg = e.to_string();
+                        out_error = Some(e);
+                        msg
+                    })
+                },
                 progress,
             );
+            if let Some(e) = out_error {
+                return Err(Error::Output(e));
+            }
             let digest = digest.map_err(|e| copy_error(&ds, copy, e))?;
             check_digest(&ds, copy, digest)?;
-            out.flush().map_err(|e| Error::Output(e.to_string()))?;
+            out.flush().map_err(Error::Output)?;
             return Ok(());
         }
         Err(Error::NoReadableCopy { dataset: id.to_owned(), failures })
@@ -450,14 +460,18 @@ impl Vault {
         self.write_output(path, force, |f| self.get(id, f, progress))
     }
 
-    /// Opens every copy of `id`, authenticating and hashing it in full.
+    /// Opens every copy of `id`, authenticating and hashing it in full. `progress` counts
+    /// plaintext bytes across all copies.
     pub fn verify(&self, id: &str, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<CopyCheck>, Error> {
         let ds = self.catalog.dataset(id)?;
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         let mut checks = Vec::new();
-        for copy in &ds.copies {
+        for (i, copy) in ds.copies.iter().enumerate() {
+            // Progress counts across copies: the i-th starts where the previous ones ended.
+            let base = ds.size * i as u64;
             let result = self.open_copy(&ds, copy, &identity).and_then(|(mut reader, file_key)| {
-                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), progress).map_err(|e| copy_error(&ds, copy, e))?;
+                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), &|n| progress(base + n))
+                    .map_err(|e| copy_error(&ds, copy, e))?;
                 check_digest(&ds, copy, digest)
             });
             checks.push(CopyCheck { copy: copy.clone(), result });
@@ -489,7 +503,7 @@ impl Vault {
                 let header = agefile::header_for(&file_key, &to).map_err(|e| copy_error(&ds, copy, e))?;
                 let mut nonce = [0u8; 16];
                 reader.read_exact(&mut nonce).map_err(|e| copy_error(&ds, copy, e.into()))?;
-                out.write_all(&header).and_then(|()| out.write_all(&nonce)).map_err(|e| Error::Output(e.to_string()))?;
+                out.write_all(&header).and_then(|()| out.write_all(&nonce)).map_err(Error::Output)?;
                 let mut payload = (&nonce[..]).chain(reader);
                 let digest = agefile::open(
                     &mut payload,
@@ -546,7 +560,7 @@ impl Vault {
         })?;
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
         let result = fill(&mut w).and_then(|()| {
-            let file = w.into_inner().map_err(|e| Error::Output(e.error().to_string()))?;
+            let file = w.into_inner().map_err(|e| Error::Output(e.into_error()))?;
             file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source })
         });
         if result.is_err() {
@@ -577,7 +591,7 @@ fn write_copies(
     let mut writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
     let mut store_error = None;
     let digest = agefile::seal(
-        &mut BufReader::with_capacity(0, input),
+        input,
         &file_key,
         &header,
         &mut |piece| {

@@ -1,0 +1,195 @@
+//! `gardien dataset ingest|list|show|get|verify|export`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use crate::{Cli, exit, output};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Take a file (or stdin) into custody: sealed with its own key, written to every store.
+    ///
+    /// Prints only the new dataset id on stdout. The dataset is listed only once every
+    /// copy is written and synced; an interrupted ingest leaves nothing visible.
+    #[command(after_help = "Examples:\n  id=$(gardien dataset ingest sample.csv --client lycee-hugo --class presales-sample --label \"trial export\")\n  pg_dump moodle | gardien dataset ingest - --client lycee-hugo --class backup --store local --store strasbourg-1")]
+    Ingest {
+        /// The file to take in, or - for stdin.
+        path: PathBuf,
+        /// The client that owns the data.
+        #[arg(long)]
+        client: String,
+        /// presales-sample, loading-data, backup, archive, export or other.
+        #[arg(long, value_parser = parse_class)]
+        class: vault::DatasetClass,
+        /// A free label, kept in the catalog only.
+        #[arg(long)]
+        label: Option<String>,
+        /// A store to write a copy to (repeat for more copies). Default: the config's default_stores.
+        #[arg(long = "store")]
+        stores: Vec<String>,
+    },
+    /// List the datasets in custody.
+    List {
+        /// Only this client's.
+        #[arg(long)]
+        client: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dataset and its copies.
+    Show {
+        /// The dataset id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a dataset's plaintext, checked against its recorded SHA-256.
+    #[command(after_help = "On a failed check the exit code is 3, and a file given with -o is removed.")]
+    Get {
+        /// The dataset id.
+        id: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Decrypt and hash every copy of a dataset; exit code 3 if any copy is bad.
+    Verify {
+        /// The dataset id.
+        id: String,
+    },
+    /// Hand a dataset to its client as an age file for the client's own key (OPS-2).
+    ///
+    /// The client opens it with `age -d -i client.key`; it never needs gardien.
+    #[command(after_help = "Example:\n  gardien dataset export ds-0123456789abcdef --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -o backup.age")]
+    Export {
+        /// The dataset id.
+        id: String,
+        /// The client's age recipient (age1...).
+        #[arg(long)]
+        recipient: String,
+        /// The file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn parse_class(s: &str) -> Result<vault::DatasetClass, String> {
+    s.parse().map_err(|e: vault::Error| e.to_string())
+}
+
+pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
+    let mut v = super::open(cli)?;
+    match cmd {
+        Cmd::Ingest { path, client, class, label, stores } => {
+            let req = vault::IngestRequest { client, class: *class, label: label.as_deref(), stores };
+            let ds = if path.as_os_str() == "-" {
+                let pb = output::progress(None, "ingesting stdin");
+                let r = v.ingest(&mut std::io::stdin(), &req, &|n| pb.set_position(n), super::now());
+                pb.finish_and_clear();
+                r?
+            } else {
+                let mut file = std::fs::File::open(path)
+                    .map_err(|source| vault::Error::Io { path: path.clone(), source })?;
+                let total = file.metadata().ok().map(|m| m.len());
+                let pb = output::progress(total, "ingesting");
+                let r = v.ingest(&mut file, &req, &|n| pb.set_position(n), super::now());
+                pb.finish_and_clear();
+                r?
+            };
+            println!("{}", ds.id);
+            tracing::info!(dataset = %ds.id, size = ds.size, "ingested");
+            Ok(())
+        }
+        Cmd::List { client, json } => {
+            let list = v.datasets(client.as_deref())?;
+            if *json {
+                return output::json(&list.iter().map(output::dataset_json).collect::<Vec<_>>());
+            }
+            output::table(
+                &["ID", "CLIENT", "CLASS", "SIZE", "CREATED", "COPIES", "LABEL"],
+                list.iter().map(|d| {
+                    vec![
+                        d.id.clone(),
+                        d.client.clone(),
+                        d.class.to_string(),
+                        output::size(d.size),
+                        d.created.clone(),
+                        d.copies.iter().map(|c| format!("{}@{}", c.store, c.site)).collect::<Vec<_>>().join(","),
+                        d.label.clone().unwrap_or_default(),
+                    ]
+                }),
+            )
+        }
+        Cmd::Show { id, json } => {
+            let d = v.dataset(id)?;
+            if *json {
+                return output::json(&output::dataset_json(&d));
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "id:      {}", d.id)?;
+            writeln!(out, "client:  {}", d.client)?;
+            writeln!(out, "class:   {}", d.class)?;
+            writeln!(out, "label:   {}", d.label.as_deref().unwrap_or("-"))?;
+            writeln!(out, "size:    {} ({} bytes)", output::size(d.size), d.size)?;
+            writeln!(out, "sha256:  {}", d.sha256)?;
+            writeln!(out, "created: {}", d.created)?;
+            writeln!(out, "state:   {}", d.state)?;
+            for c in &d.copies {
+                writeln!(out, "copy:    store {} on site {} ({})", c.store, c.site, c.object)?;
+            }
+            Ok(())
+        }
+        Cmd::Get { id, output: path, force } => {
+            let size = v.dataset(id)?.size;
+            let pb = output::progress(Some(size), "reading");
+            let r = match path {
+                Some(p) => v.get_to_file(id, p, *force, &|n| pb.set_position(n)),
+                None => {
+                    // A duplicate of fd 1 as a plain file: no line buffering on binary data.
+                    let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned()?;
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
+                    v.get(id, &mut out, &|n| pb.set_position(n))
+                }
+            };
+            pb.finish_and_clear();
+            Ok(r?)
+        }
+        Cmd::Verify { id } => {
+            let d = v.dataset(id)?;
+            let pb = output::progress(Some(d.size * d.copies.len() as u64), "verifying");
+            let checks = v.verify(id, &|n| pb.set_position(n))?;
+            pb.finish_and_clear();
+            let mut bad = 0;
+            for c in &checks {
+                match &c.result {
+                    Ok(()) => println!("ok      {} copy on store {} ({})", id, c.copy.store, c.copy.site),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAILED  {e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                return Err(super::Exit(exit::INTEGRITY, format!("dataset {id}: {bad} of {} copies failed verification", checks.len())).into());
+            }
+            Ok(())
+        }
+        Cmd::Export { id, recipient, output: path, force } => {
+            let size = v.dataset(id)?.size;
+            let pb = output::progress(Some(size), "exporting");
+            let r = v.export(id, recipient, path, *force, &|n| pb.set_position(n));
+            pb.finish_and_clear();
+            r?;
+            eprintln!("wrote {} for {recipient}; the client opens it with: age -d -i client.key -o data {}", path.display(), path.display());
+            Ok(())
+        }
+    }
+}

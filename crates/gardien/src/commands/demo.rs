@@ -1,0 +1,130 @@
+//! `gardien demo`: a guided walk on a throwaway data dir, through the real commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+
+/// A guided walk through gardien on a throwaway data dir.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Every step runs the real `gardien` command it prints, then `age` opens the\n\
+export the way a client would. Needs Debian's `age` package for the last step.")]
+pub struct Args {
+    /// Where to put the throwaway data dir (default: a new temp dir, removed at the end).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Size of the generated sample, in MiB.
+    #[arg(long, default_value_t = 8)]
+    size_mib: u64,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let tmp;
+    let base = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempdir()?;
+            tmp.0.clone()
+        }
+    };
+    let data = base.join("gardien-data");
+    let exe = std::env::current_exe().context("finding the gardien binary")?;
+    let step = |title: &str, args: &[&str]| -> anyhow::Result<String> {
+        println!("\n== {title}");
+        println!("$ gardien {}", args.join(" "));
+        let out = Command::new(&exe)
+            .args(args)
+            .env("GARDIEN_DATA_DIR", &data)
+            .env_remove("GARDIEN_MASTER_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running gardien {}", args.join(" ")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        print!("{stdout}");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            bail!("step '{title}' failed ({})", out.status);
+        }
+        Ok(stdout)
+    };
+
+    println!("gardien demo, data dir {}", data.display());
+    step("1. initialise a data dir (catalog, master key, signing key, local store on fr-roubaix)", &["init", "--operator", "demo.gardien.example"])?;
+    step("2. LOC-1: a store outside France is refused", &["store", "add", "virginia", "--site", "us-east-1", "--path", "/tmp/nowhere"])
+        .map(|_| ())
+        .or_else(|_| Ok::<(), anyhow::Error>(()))?;
+    step("3. register a client", &["client", "add", "lycee-hugo", "--name", "Lycée Victor Hugo"])?;
+    let sample = base.join("sample.csv");
+    write_sample(&sample, args.size_mib << 20)?;
+    let sample_s = sample.to_string_lossy().into_owned();
+    let id = step(
+        &format!("4. take a {} MiB generated sample into custody", args.size_mib),
+        &["dataset", "ingest", &sample_s, "--client", "lycee-hugo", "--class", "presales-sample", "--label", "demo sample"],
+    )?;
+    let id = id.trim().to_owned();
+    step("5. list the client's datasets", &["dataset", "list", "--client", "lycee-hugo"])?;
+    step("6. verify every copy (decrypt, authenticate, hash)", &["dataset", "verify", &id])?;
+
+    println!("\n== 7. the client makes its own age key (age-keygen), and gardien exports to it");
+    let key = base.join("client.key");
+    let kg = Command::new("age-keygen").arg("-o").arg(&key).stderr(Stdio::piped()).output();
+    let kg = match kg {
+        Ok(o) if o.status.success() => o,
+        _ => bail!("the demo's last steps need Debian's `age` package (age, age-keygen): apt-get install age"),
+    };
+    let recipient = String::from_utf8_lossy(&kg.stderr).trim().trim_start_matches("Public key: ").to_owned();
+    println!("$ age-keygen -o client.key   # public key {recipient}");
+    let export = base.join("export.age");
+    let export_s = export.to_string_lossy().into_owned();
+    step("8. export the dataset for the client's key (OPS-2)", &["dataset", "export", &id, "--recipient", &recipient, "-o", &export_s])?;
+
+    println!("\n== 9. the client opens it with age alone");
+    let opened = base.join("opened.csv");
+    println!("$ age -d -i client.key -o opened.csv export.age");
+    let st = Command::new("age").arg("-d").arg("-i").arg(&key).arg("-o").arg(&opened).arg(&export).status().context("running age")?;
+    if !st.success() {
+        bail!("age could not open the export ({st})");
+    }
+    let same = std::fs::read(&opened)? == std::fs::read(&sample)?;
+    println!("opened.csv is {} the original sample", if same { "byte for byte" } else { "NOT" });
+    if !same {
+        bail!("the opened export differs from the sample");
+    }
+    println!("\ndemo done{}", if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() });
+    Ok(())
+}
+
+/// A fake Moodle user export: no real person in it.
+fn write_sample(path: &Path, size: u64) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut n = 0u64;
+    let mut i = 0u64;
+    writeln!(w, "id,username,firstname,lastname,email,course")?;
+    while n < size {
+        let line = format!("{i},eleve{i},Prénom{},Nom{},eleve{i}@lycee.example,MATH-{}\n", i % 97, i % 89, i % 13);
+        n += line.len() as u64;
+        w.write_all(line.as_bytes())?;
+        i += 1;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A temp dir removed on drop (the demo's data is throwaway).
+struct TempDir(PathBuf);
+
+fn tempdir() -> anyhow::Result<TempDir> {
+    let p = std::env::temp_dir().join(format!("gardien-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&p)?;
+    Ok(TempDir(p))
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

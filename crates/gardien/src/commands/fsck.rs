@@ -1,0 +1,33 @@
+//! `gardien fsck`.
+
+use crate::{Cli, exit};
+
+/// Check the data dir.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Interrupted ingests (their process is gone) are removed: they never became visible.\n\
+Copies whose blob is missing and blobs no dataset lists are reported, never deleted.\n\
+Exit code 3 when something is reported.")]
+pub struct Args {}
+
+pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
+    let v = super::open(cli)?;
+    let r = v.fsck()?;
+    for id in &r.in_progress {
+        println!("in progress: ingest {id} (another process is writing it)");
+    }
+    for (object, store) in &r.missing {
+        println!("missing: {object} on store {store}");
+    }
+    for (object, store) in &r.orphans {
+        println!("orphan: {object} on store {store} (no dataset lists it)");
+    }
+    if r.has_problems() {
+        return Err(super::Exit(exit::INTEGRITY, format!("{} missing copies, {} orphan blobs", r.missing.len(), r.orphans.len())).into());
+    }
+    // `open` already reported what it cleaned; fsck cleans only what died since.
+    for id in r.cleaned.iter().filter(|id| !v.recovered().contains(id)) {
+        eprintln!("cleaned up interrupted ingest {id}");
+    }
+    println!("ok: {} datasets, no problem found", v.datasets(None)?.len());
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! One module per command; `run` dispatches with one exhaustive match.
+
+pub mod client;
+pub mod dataset;
+pub mod demo;
+pub mod fsck;
+pub mod init;
+pub mod store;
+
+use crate::{Cli, Command};
+
+/// An error that carries its own exit code (for outcomes that are not a vault error,
+/// such as a `verify` that found a bad copy and already said so).
+#[derive(Debug, thiserror::Error)]
+#[error("{1}")]
+pub struct Exit(pub u8, pub String);
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Init(args) => init::run(cli, args),
+        Command::Store(cmd) => store::run(cli, cmd),
+        Command::Client(cmd) => client::run(cli, cmd),
+        Command::Dataset(cmd) => dataset::run(cli, cmd),
+        Command::Fsck(args) => fsck::run(cli, args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// Opens the data dir named on the command line, telling the user about any interrupted
+/// ingest that opening it cleaned up.
+pub fn open(cli: &Cli) -> anyhow::Result<vault::Vault> {
+    let v = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+    for id in v.recovered() {
+        eprintln!("gardien: cleaned up interrupted ingest {id} (it never became visible; nothing of it was kept)");
+    }
+    Ok(v)
+}
+
+/// The one clock of the CLI.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}

@@ -1,0 +1,83 @@
+//! Terminal output: tables, JSON, progress bars. Only the CLI knows the terminal.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints rows under a header, columns aligned.
+pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<String>| {
+        let n = cells.len();
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| if i + 1 == n { c } else { format!("{c:<w$}", w = width[i]) })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(out, "{}", line(header.iter().map(|h| h.to_string()).collect()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r))?;
+    }
+    Ok(())
+}
+
+/// The JSON shape of a store.
+pub fn store_json(s: &vault::StoreInfo) -> serde_json::Value {
+    serde_json::json!({"name": s.name, "site": s.site, "kind": s.kind_name(), "location": s.location(), "created": s.created})
+}
+
+/// The JSON shape of a dataset (the published one: see the README).
+pub fn dataset_json(d: &vault::Dataset) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.id,
+        "client": d.client,
+        "class": d.class.as_str(),
+        "label": d.label,
+        "size": d.size,
+        "sha256": d.sha256,
+        "created": d.created,
+        "state": d.state,
+        "copies": d.copies.iter().map(|c| serde_json::json!({"store": c.store, "site": c.site})).collect::<Vec<_>>(),
+    })
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+pub fn progress(total: Option<u64>, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = match total {
+        Some(t) => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    pb.set_message(what.to_owned());
+    pb
+}
+
+/// Human size: 1.5 MiB.
+pub fn size(n: u64) -> String {
+    indicatif::BinaryBytes(n).to_string()
+}
