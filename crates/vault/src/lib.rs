@@ -20,7 +20,7 @@ mod model;
 mod store;
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -423,41 +423,39 @@ impl Vault {
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         let mut failures = Vec::new();
         for copy in &ds.copies {
-            let opened = self.open_copy(&ds, copy, &identity);
-            let (mut reader, file_key) = match opened {
-                Ok(x) => x,
-                Err(e) => {
-                    failures.push(e.to_string());
-                    continue;
-                }
-            };
-            let mut out_error = None;
-            let digest = agefile::open(
-                &mut reader,
-                &file_key,
-                &mut |o| {
-                    out.write_all(o.plaintext).map_err(|e| {
-                        let msg = e.to_string();
-                        out_error = Some(e);
-                        msg
-                    })
-                },
-                progress,
-            );
-            if let Some(e) = out_error {
-                return Err(Error::Output(e));
+            match self.open_copy(&ds, copy, &identity) {
+                Ok(opened) => return read_copy(&ds, copy, opened, out, Part::Plaintext, progress),
+                Err(e) => failures.push(e),
             }
-            let digest = digest.map_err(|e| copy_error(&ds, copy, e))?;
-            check_digest(&ds, copy, digest)?;
-            out.flush().map_err(Error::Output)?;
-            return Ok(());
         }
-        Err(Error::NoReadableCopy { dataset: id.to_owned(), failures })
+        Err(no_readable_copy(&ds, failures))
     }
 
-    /// Writes dataset `id` to a new file at `path`; on any failure the file is removed.
+    /// Writes dataset `id` to a new file at `path`. Unlike a stream, a file can be
+    /// rewritten: a copy that fails half-way is followed by the next, from the start.
+    /// On failure of every copy the file is removed.
     pub fn get_to_file(&self, id: &str, path: &Path, force: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
-        self.write_output(path, force, |f| self.get(id, f, progress))
+        let ds = self.catalog.dataset(id)?;
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        self.write_output(path, force, |file| {
+            let mut failures = Vec::new();
+            for copy in &ds.copies {
+                file.rewind().map_err(Error::Output)?;
+                file.set_len(0).map_err(Error::Output)?;
+                let mut w = io::BufWriter::with_capacity(1 << 20, &mut *file);
+                let r = self.open_copy(&ds, copy, &identity).and_then(|opened| read_copy(&ds, copy, opened, &mut w, Part::Plaintext, progress));
+                drop(w);
+                match r {
+                    Ok(()) => return Ok(()),
+                    Err(e @ Error::Output(_)) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(dataset = %ds.id, store = %copy.store, "copy unreadable, trying the next: {e}");
+                        failures.push(e);
+                    }
+                }
+            }
+            Err(no_readable_copy(&ds, failures))
+        })
     }
 
     /// Opens every copy of `id`, authenticating and hashing it in full. `progress` counts
@@ -490,31 +488,25 @@ impl Vault {
             .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
         let ds = self.catalog.dataset(id)?;
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
-        self.write_output(path, force, |out| {
+        self.write_output(path, force, |file| {
             let mut failures = Vec::new();
             for copy in &ds.copies {
                 let (mut reader, file_key) = match self.open_copy(&ds, copy, &identity) {
                     Ok(x) => x,
                     Err(e) => {
-                        failures.push(e.to_string());
+                        failures.push(e);
                         continue;
                     }
                 };
+                let mut out = io::BufWriter::with_capacity(1 << 20, file);
                 let header = agefile::header_for(&file_key, &to).map_err(|e| copy_error(&ds, copy, e))?;
                 let mut nonce = [0u8; 16];
                 reader.read_exact(&mut nonce).map_err(|e| copy_error(&ds, copy, e.into()))?;
                 out.write_all(&header).and_then(|()| out.write_all(&nonce)).map_err(Error::Output)?;
-                let mut payload = (&nonce[..]).chain(reader);
-                let digest = agefile::open(
-                    &mut payload,
-                    &file_key,
-                    &mut |o| out.write_all(o.ciphertext).map_err(|e| e.to_string()),
-                    progress,
-                )
-                .map_err(|e| copy_error(&ds, copy, e))?;
-                return check_digest(&ds, copy, digest);
+                let payload: Box<dyn Read + Send> = Box::new(io::Cursor::new(nonce).chain(reader));
+                return read_copy(&ds, copy, (payload, file_key), &mut out, Part::Ciphertext, progress);
             }
-            Err(Error::NoReadableCopy { dataset: id.to_owned(), failures })
+            Err(no_readable_copy(&ds, failures))
         })
     }
 
@@ -542,7 +534,7 @@ impl Vault {
         &self,
         path: &Path,
         force: bool,
-        fill: impl FnOnce(&mut (dyn Write + Send)) -> Result<(), Error>,
+        fill: impl FnOnce(&mut fs::File) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut opts = fs::OpenOptions::new();
         opts.write(true);
@@ -551,18 +543,14 @@ impl Vault {
         } else {
             opts.create_new(true);
         }
-        let file = opts.open(path).map_err(|source| {
+        let mut file = opts.open(path).map_err(|source| {
             if source.kind() == io::ErrorKind::AlreadyExists {
                 Error::OutputExists(path.to_owned())
             } else {
                 Error::Io { path: path.to_owned(), source }
             }
         })?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, file);
-        let result = fill(&mut w).and_then(|()| {
-            let file = w.into_inner().map_err(|e| Error::Output(e.into_error()))?;
-            file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source })
-        });
+        let result = fill(&mut file).and_then(|()| file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source }));
         if result.is_err() {
             let _ = fs::remove_file(path);
         }
@@ -617,6 +605,56 @@ fn write_copies(
         w.finish()?;
     }
     Ok(digest)
+}
+
+/// Which bytes of an opened copy go to the output.
+#[derive(Clone, Copy)]
+enum Part {
+    /// The plaintext (`get`).
+    Plaintext,
+    /// The ciphertext as stored, each chunk authenticated first (`export`).
+    Ciphertext,
+}
+
+/// Streams an opened copy to `out` and checks the plaintext against the record.
+fn read_copy(
+    ds: &Dataset,
+    copy: &Copy,
+    (mut reader, file_key): (Box<dyn Read + Send>, age_core::format::FileKey),
+    out: &mut (dyn Write + Send),
+    part: Part,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), Error> {
+    let mut out_error = None;
+    let digest = agefile::open(
+        &mut reader,
+        &file_key,
+        &mut |o| {
+            let bytes = match part {
+                Part::Plaintext => o.plaintext,
+                Part::Ciphertext => o.ciphertext,
+            };
+            out.write_all(bytes).map_err(|e| {
+                let msg = e.to_string();
+                out_error = Some(e);
+                msg
+            })
+        },
+        progress,
+    );
+    if let Some(e) = out_error {
+        return Err(Error::Output(e));
+    }
+    check_digest(ds, copy, digest.map_err(|e| copy_error(ds, copy, e))?)?;
+    out.flush().map_err(Error::Output)
+}
+
+/// One failed copy is its own best explanation; several are listed.
+fn no_readable_copy(ds: &Dataset, mut failures: Vec<Error>) -> Error {
+    if failures.len() == 1 {
+        return failures.remove(0);
+    }
+    Error::NoReadableCopy { dataset: ds.id.clone(), failures: failures.iter().map(ToString::to_string).collect() }
 }
 
 fn copy_error(ds: &Dataset, copy: &Copy, e: agefile::AgeError) -> Error {
