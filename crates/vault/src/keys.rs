@@ -148,7 +148,7 @@ pub fn ensure_signing_key(path: &Path, name: &str) -> Result<(String, bool), Err
 
 fn parse_signing_key(text: &str) -> Option<(String, ed25519_dalek::SigningKey)> {
     let rest = text.strip_prefix("PRIVATE+KEY+")?;
-    let mut parts = rest.split('+');
+    let mut parts = rest.splitn(3, '+');
     let (name, _id, key) = (parts.next()?, parts.next()?, parts.next()?);
     let raw = Zeroizing::new(BASE64_STANDARD.decode(key).ok()?);
     let seed: [u8; 32] = raw.get(1..)?.try_into().ok()?;

@@ -439,7 +439,7 @@ impl Vault {
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
-            for copy in &ds.copies {
+            for (i, copy) in ds.copies.iter().enumerate() {
                 file.rewind().map_err(Error::Output)?;
                 file.set_len(0).map_err(Error::Output)?;
                 let mut w = io::BufWriter::with_capacity(1 << 20, &mut *file);
@@ -449,7 +449,9 @@ impl Vault {
                     Ok(()) => return Ok(()),
                     Err(e @ Error::Output(_)) => return Err(e),
                     Err(e) => {
-                        tracing::warn!(dataset = %ds.id, store = %copy.store, "copy unreadable, trying the next: {e}");
+                        if i + 1 < ds.copies.len() {
+                            tracing::warn!("{e}; trying the next copy");
+                        }
                         failures.push(e);
                     }
                 }

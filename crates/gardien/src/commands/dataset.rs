@@ -167,18 +167,19 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let pb = output::progress(Some(d.size * d.copies.len() as u64), "verifying");
             let checks = v.verify(id, &|n| pb.set_position(n))?;
             pb.finish_and_clear();
-            let mut bad = 0;
+            let mut bad = Vec::new();
             for c in &checks {
                 match &c.result {
                     Ok(()) => println!("ok      {} copy on store {} ({})", id, c.copy.store, c.copy.site),
                     Err(e) => {
-                        bad += 1;
                         println!("FAILED  {e}");
+                        bad.push(e.to_string());
                     }
                 }
             }
-            if bad > 0 {
-                return Err(super::Exit(exit::INTEGRITY, format!("dataset {id}: {bad} of {} copies failed verification", checks.len())).into());
+            if !bad.is_empty() {
+                let msg = format!("{} of {} copies failed verification: {}", bad.len(), checks.len(), bad.join("; "));
+                return Err(super::Exit(exit::INTEGRITY, msg).into());
             }
             Ok(())
         }

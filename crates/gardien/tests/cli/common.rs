@@ -1,0 +1,192 @@
+//! The harness: a data dir in a temp dir, and helpers to run commands in it.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest as _, Sha256};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gardien");
+
+/// A temp dir with a data dir in it (`data`), and a private TMPDIR (`tmp`) that the
+/// tests search for leaked plaintext.
+pub struct Env {
+    pub root: tempfile::TempDir,
+    pub data: PathBuf,
+    pub tmp: PathBuf,
+}
+
+impl Env {
+    /// A data dir, not initialised.
+    pub fn bare() -> Env {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data = root.path().join("data");
+        let tmp = root.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp");
+        Env { root, data, tmp }
+    }
+
+    /// An initialised data dir with one client, `acme`.
+    pub fn new() -> Env {
+        let env = Env::bare();
+        env.ok(&["init", "--operator", "hebergeur.example"]);
+        env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("GARDIEN_DATA_DIR", &self.data)
+            .env("TMPDIR", &self.tmp)
+            .env_remove("GARDIEN_MASTER_KEY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run gardien")
+    }
+
+    /// Runs, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "gardien {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs, asserts the exit code, returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "gardien {args:?}: stderr:\n{stderr}");
+        stderr
+    }
+
+    /// Ingests `data` through stdin; returns the new id.
+    pub fn ingest(&self, data: &[u8], extra: &[&str]) -> String {
+        let mut args = vec!["dataset", "ingest", "-", "--client", "acme", "--class", "backup"];
+        args.extend_from_slice(extra);
+        let mut child = self.cmd(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = data.to_vec();
+        let feeder = std::thread::spawn(move || stdin.write_all(&data));
+        let out = child.wait_with_output().expect("wait");
+        feeder.join().expect("feeder").expect("write stdin");
+        assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+        let id = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+        assert!(id.starts_with("ds-") && !id.contains('\n'), "stdout is only the id: {id:?}");
+        id
+    }
+
+    pub fn get(&self, id: &str) -> Vec<u8> {
+        let out = self.run(&["dataset", "get", id]);
+        assert!(out.status.success(), "get failed: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["dataset", "show", id, "--json"])).expect("json")
+    }
+
+    /// The blob of a dataset in the default local store.
+    pub fn blob(&self, id: &str) -> PathBuf {
+        self.data.join("stores/local/datasets").join(format!("{id}.age"))
+    }
+
+    /// The catalog's content as SQL text (through the real sqlite3), plus every file's
+    /// hash under the data dir but the catalog's own files: what "changes nothing" means.
+    pub fn snapshot(&self) -> (String, BTreeMap<PathBuf, String>) {
+        let dump = Command::new("sqlite3").arg(self.data.join("catalog.db")).arg(".dump").output().expect("sqlite3 (scripts/test installs it)");
+        assert!(dump.status.success(), "sqlite3 .dump: {}", String::from_utf8_lossy(&dump.stderr));
+        let mut files = BTreeMap::new();
+        for f in walk(&self.data) {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with("catalog.db") {
+                continue;
+            }
+            files.insert(f.clone(), sha256_file(&f));
+        }
+        (String::from_utf8(dump.stdout).expect("utf-8"), files)
+    }
+
+    pub fn sql(&self, query: &str) -> String {
+        let out = Command::new("sqlite3").arg(self.data.join("catalog.db")).arg(query).output().expect("sqlite3");
+        assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    sha256_hex(&std::fs::read(p).expect("read"))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Deterministic bytes that do not compress and have no long repeats.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs an external tool, asserting it exists (scripts/test installs them).
+pub fn tool(name: &str) -> Command {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "`{name}` is not installed; run scripts/test, which installs what the tests need");
+    Command::new(name)
+}
+
+/// `age-keygen -o path`; returns the public key.
+pub fn age_keygen(path: &Path) -> String {
+    let out = tool("age-keygen").arg("-o").arg(path).output().expect("age-keygen");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("Public key: ").to_owned()
+}
+
+/// Whether `hay` contains `needle`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,10 @@
+//! The `gardien` binary driven as a user drives it, in temp dirs, with the real `age`
+//! and `sqlite3` tools to check what it writes. One test binary, one module per feature.
+
+mod common;
+mod crash;
+mod dataset;
+mod demo;
+mod failures;
+mod init;
+mod interop;
