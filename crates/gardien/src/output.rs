@@ -70,7 +70,8 @@ pub fn progress(total: Option<u64>, what: &str) -> ProgressBar {
                 .progress_chars("=> "),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
     pb.set_message(what.to_owned());

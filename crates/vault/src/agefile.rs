@@ -109,9 +109,7 @@ pub fn write_header(file_key: &FileKey, stanzas: &[Stanza]) -> Vec<u8> {
 
 /// A header with `file_key` wrapped to one X25519 recipient.
 pub fn header_for(file_key: &FileKey, recipient: &age::x25519::Recipient) -> Result<Vec<u8>, AgeError> {
-    let (stanzas, _labels) = recipient
-        .wrap_file_key(file_key)
-        .map_err(|e| AgeError::Wrap(e.to_string()))?;
+    let (stanzas, _labels) = recipient.wrap_file_key(file_key).map_err(|e| AgeError::Wrap(e.to_string()))?;
     Ok(write_header(file_key, &stanzas))
 }
 
@@ -556,13 +554,32 @@ mod tests {
         let header = header_for(&fk, &id.to_public()).unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let mut file = Vec::new();
-        let d = seal(&mut &data[..], &fk, &header, &mut |b| { file.extend_from_slice(&b); Ok(()) }, &|_| {}).unwrap();
+        let d = seal(
+            &mut &data[..],
+            &fk,
+            &header,
+            &mut |b| {
+                file.extend_from_slice(&b);
+                Ok(())
+            },
+            &|_| {},
+        )
+        .unwrap();
         assert_eq!(d.size, len as u64);
         let mut r = &file[..];
         let h = Header::read(&mut r).unwrap();
         let fk2 = h.open(&id).unwrap();
         let mut back = Vec::new();
-        let d2 = open(&mut r, &fk2, &mut |o| { back.extend_from_slice(o.plaintext); Ok(()) }, &|_| {}).unwrap();
+        let d2 = open(
+            &mut r,
+            &fk2,
+            &mut |o| {
+                back.extend_from_slice(o.plaintext);
+                Ok(())
+            },
+            &|_| {},
+        )
+        .unwrap();
         assert_eq!(back, data);
         assert_eq!(d, d2);
         // The age crate agrees: our files are standard.
@@ -585,7 +602,16 @@ mod tests {
             let mut r = &file[..];
             let fk = Header::read(&mut r).unwrap().open(&id).unwrap();
             let mut back = Vec::new();
-            open(&mut r, &fk, &mut |o| { back.extend_from_slice(o.plaintext); Ok(()) }, &|_| {}).unwrap();
+            open(
+                &mut r,
+                &fk,
+                &mut |o| {
+                    back.extend_from_slice(o.plaintext);
+                    Ok(())
+                },
+                &|_| {},
+            )
+            .unwrap();
             assert_eq!(back, data, "len {len}");
         }
     }
@@ -597,7 +623,17 @@ mod tests {
         let header = header_for(&fk, &id.to_public()).unwrap();
         let data = vec![1u8; 2 * CHUNK];
         let mut file = Vec::new();
-        seal(&mut &data[..], &fk, &header, &mut |b| { file.extend_from_slice(&b); Ok(()) }, &|_| {}).unwrap();
+        seal(
+            &mut &data[..],
+            &fk,
+            &header,
+            &mut |b| {
+                file.extend_from_slice(&b);
+                Ok(())
+            },
+            &|_| {},
+        )
+        .unwrap();
         let hlen = header.len() + PAYLOAD_NONCE;
         let try_open = |f: &[u8]| {
             let mut r = f;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
-use crate::Error;
 
 const MIGRATIONS: [&str; 1] = [include_str!("migrations/0001_vault.sql")];
 
@@ -98,9 +98,10 @@ impl Catalog {
 
     /// Records a client; an existing slug is an error.
     pub fn add_client(&self, c: &Client) -> Result<(), Error> {
-        let n = self
-            .db
-            .execute("INSERT OR IGNORE INTO clients (slug, name, created) VALUES (?1, ?2, ?3)", params![c.slug, c.name, c.created])?;
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO clients (slug, name, created) VALUES (?1, ?2, ?3)",
+            params![c.slug, c.name, c.created],
+        )?;
         if n == 0 {
             return Err(Error::ClientExists(c.slug.clone()));
         }

@@ -49,11 +49,13 @@ impl Config {
         struct Head {
             format: i64,
         }
-        let head: Head = toml::from_str(&text).map_err(|e| Error::Config { path: path.clone(), reason: e.to_string() })?;
+        let head: Head =
+            toml::from_str(&text).map_err(|e| Error::Config { path: path.clone(), reason: e.to_string() })?;
         if head.format > FORMAT {
             return Err(Error::TooNew { dir: dir.to_owned(), found: head.format, supported: FORMAT });
         }
-        let config: Config = toml::from_str(&text).map_err(|e| Error::Config { path: path.clone(), reason: e.to_string() })?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| Error::Config { path: path.clone(), reason: e.to_string() })?;
         for site in &config.allowed_sites {
             check_name("site", site)?;
         }
@@ -129,7 +131,11 @@ mod tests {
     #[test]
     fn rendered_config_parses_back_with_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gardien.toml"), Config::render("hebergeur.example", Path::new("keys/master.key"))).unwrap();
+        std::fs::write(
+            dir.path().join("gardien.toml"),
+            Config::render("hebergeur.example", Path::new("keys/master.key")),
+        )
+        .unwrap();
         let c = Config::load(dir.path()).unwrap();
         assert_eq!(c.allowed_sites, DEFAULT_SITES);
         assert_eq!(c.default_stores, [DEFAULT_STORE]);

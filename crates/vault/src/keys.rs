@@ -32,18 +32,17 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// Reads an age identity file (comments and blank lines allowed, one X25519 key).
     pub fn load(path: &Path) -> Result<MasterKey, Error> {
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::MasterKeyUnreadable {
-            path: path.to_owned(),
-            reason: source.to_string(),
-        })?);
+        let text = Zeroizing::new(
+            fs::read_to_string(path)
+                .map_err(|source| Error::MasterKeyUnreadable { path: path.to_owned(), reason: source.to_string() })?,
+        );
         let mut keys = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let identity = keys
-            .next()
-            .and_then(|l| age::x25519::Identity::from_str(l).ok())
-            .ok_or_else(|| Error::MasterKeyUnreadable {
+        let identity = keys.next().and_then(|l| age::x25519::Identity::from_str(l).ok()).ok_or_else(|| {
+            Error::MasterKeyUnreadable {
                 path: path.to_owned(),
                 reason: "it holds no age X25519 identity (AGE-SECRET-KEY-1...)".into(),
-            })?;
+            }
+        })?;
         Ok(MasterKey { identity, path: path.to_owned() })
     }
 
@@ -110,13 +109,13 @@ pub fn new_dataset_key(master_recipient: &str) -> Result<NewDatasetKey, Error> {
 
 /// Unwraps a dataset key with the master key.
 pub fn unwrap_dataset_key(master: &MasterKey, dataset: &str, wrapped: &str) -> Result<age::x25519::Identity, Error> {
-    let plain = Zeroizing::new(age::decrypt(&master.identity, wrapped.as_bytes()).map_err(|_| {
-        Error::WrongMasterKey {
+    let plain =
+        Zeroizing::new(age::decrypt(&master.identity, wrapped.as_bytes()).map_err(|_| Error::WrongMasterKey {
             path: master.path.clone(),
             detail: format!("it does not open the key of dataset {dataset}"),
-        }
-    })?);
-    let text = std::str::from_utf8(&plain).map_err(|_| Error::Corrupt(format!("the key of dataset {dataset} is not text")))?;
+        })?);
+    let text =
+        std::str::from_utf8(&plain).map_err(|_| Error::Corrupt(format!("the key of dataset {dataset} is not text")))?;
     age::x25519::Identity::from_str(text.trim())
         .map_err(|_| Error::Corrupt(format!("the key of dataset {dataset} is not an age identity")))
 }
@@ -126,7 +125,8 @@ pub fn unwrap_dataset_key(master: &MasterKey, dataset: &str, wrapped: &str) -> R
 /// Returns the verifier key `<name>+<key id>+<base64(0x01 || public key)>`.
 pub fn ensure_signing_key(path: &Path, name: &str) -> Result<(String, bool), Error> {
     if path.exists() {
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?);
+        let text =
+            Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?);
         let seed = parse_signing_key(text.trim()).ok_or_else(|| {
             Error::Corrupt(format!("{} is not a signing key (PRIVATE+KEY+name+id+key)", path.display()))
         })?;
@@ -137,11 +137,8 @@ pub fn ensure_signing_key(path: &Path, name: &str) -> Result<(String, bool), Err
     let vk = sk.verifying_key();
     let mut raw = Zeroizing::new(vec![0x01u8]);
     raw.extend_from_slice(sk.as_bytes());
-    let text = Zeroizing::new(format!(
-        "PRIVATE+KEY+{name}+{}+{}\n",
-        key_id(name, &vk),
-        BASE64_STANDARD.encode(&raw[..])
-    ));
+    let text =
+        Zeroizing::new(format!("PRIVATE+KEY+{name}+{}+{}\n", key_id(name, &vk), BASE64_STANDARD.encode(&raw[..])));
     write_secret_file(path, text.as_bytes())?;
     Ok((verifier_key(name, &vk), true))
 }

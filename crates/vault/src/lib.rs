@@ -163,7 +163,9 @@ impl Vault {
         if in_force != master_recipient {
             return Err(Error::WrongMasterKey {
                 path: master_path,
-                detail: format!("its public key is {master_recipient}, but this catalog's keys are wrapped to {in_force}"),
+                detail: format!(
+                    "its public key is {master_recipient}, but this catalog's keys are wrapped to {in_force}"
+                ),
             });
         }
         catalog.meta_init("created", &now_s)?;
@@ -222,7 +224,10 @@ impl Vault {
         if key.recipient() != expected {
             return Err(Error::WrongMasterKey {
                 path: self.master_key_path.clone(),
-                detail: format!("its public key is {}, but this data dir's keys are wrapped to {expected}", key.recipient()),
+                detail: format!(
+                    "its public key is {}, but this data dir's keys are wrapped to {expected}",
+                    key.recipient()
+                ),
             });
         }
         Ok(key)
@@ -236,7 +241,12 @@ impl Vault {
             return Err(Error::StoreExists(name.to_owned()));
         }
         let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        let info = StoreInfo { name: name.to_owned(), site: site.to_owned(), kind: StoreKind::Local { root }, created: rfc3339(now) };
+        let info = StoreInfo {
+            name: name.to_owned(),
+            site: site.to_owned(),
+            kind: StoreKind::Local { root },
+            created: rfc3339(now),
+        };
         // Open first: a directory that cannot be created is refused before anything is recorded.
         Store::open(&info)?;
         self.catalog.add_store(&info)?;
@@ -252,7 +262,11 @@ impl Vault {
     pub fn add_client(&self, slug: &str, name: &str, now: DateTime<Utc>) -> Result<Client, Error> {
         check_name("client slug", slug)?;
         if name.trim().is_empty() {
-            return Err(Error::InvalidName { what: "client name", value: name.to_owned(), rule: "give the client's full name" });
+            return Err(Error::InvalidName {
+                what: "client name",
+                value: name.to_owned(),
+                rule: "give the client's full name",
+            });
         }
         let c = Client { slug: slug.to_owned(), name: name.trim().to_owned(), created: rfc3339(now) };
         self.catalog.add_client(&c)?;
@@ -266,10 +280,10 @@ impl Vault {
 
     /// Active datasets, optionally of one client.
     pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
-        if let Some(c) = client {
-            if !self.catalog.has_client(c)? {
-                return Err(Error::UnknownClient(c.to_owned()));
-            }
+        if let Some(c) = client
+            && !self.catalog.has_client(c)?
+        {
+            return Err(Error::UnknownClient(c.to_owned()));
         }
         self.catalog.datasets(client)
     }
@@ -327,11 +341,20 @@ impl Vault {
         let lock_path = self.dir.join("run").join(format!("{id}.lock"));
         let lock = lock_file(&lock_path)?;
         lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
-        self.catalog.insert_pending(&id, req.client, req.class, req.label, &key.recipient.to_string(), &key.wrapped, &rfc3339(now))?;
+        self.catalog.insert_pending(
+            &id,
+            req.client,
+            req.class,
+            req.label,
+            &key.recipient.to_string(),
+            &key.wrapped,
+            &rfc3339(now),
+        )?;
 
         let result = write_copies(&stores, &object, input, &key.recipient, progress);
         let outcome = result.and_then(|digest| {
-            let copies: Vec<(String, String)> = stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
+            let copies: Vec<(String, String)> =
+                stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
             self.catalog.activate(&id, digest.size, &hex::encode(digest.sha256), &copies)
         });
         if let Err(e) = outcome {
@@ -393,7 +416,8 @@ impl Vault {
     /// is missing and objects no dataset lists. It deletes no committed object.
     pub fn fsck(&self) -> Result<FsckReport, Error> {
         let (cleaned, in_progress) = self.recover()?;
-        let mut report = FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
+        let mut report =
+            FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
         let known: std::collections::HashSet<(String, String)> = self.catalog.objects()?.into_iter().collect();
         let pending: std::collections::HashSet<String> =
             report.in_progress.iter().map(|id| format!("{DATASETS_PREFIX}/{id}.age")).collect();
@@ -434,7 +458,13 @@ impl Vault {
     /// Writes dataset `id` to a new file at `path`. Unlike a stream, a file can be
     /// rewritten: a copy that fails half-way is followed by the next, from the start.
     /// On failure of every copy the file is removed.
-    pub fn get_to_file(&self, id: &str, path: &Path, force: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
+    pub fn get_to_file(
+        &self,
+        id: &str,
+        path: &Path,
+        force: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), Error> {
         let ds = self.catalog.dataset(id)?;
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {
@@ -443,7 +473,9 @@ impl Vault {
                 file.rewind().map_err(Error::Output)?;
                 file.set_len(0).map_err(Error::Output)?;
                 let mut w = io::BufWriter::with_capacity(1 << 20, &mut *file);
-                let r = self.open_copy(&ds, copy, &identity).and_then(|opened| read_copy(&ds, copy, opened, &mut w, Part::Plaintext, progress));
+                let r = self
+                    .open_copy(&ds, copy, &identity)
+                    .and_then(|opened| read_copy(&ds, copy, opened, &mut w, Part::Plaintext, progress));
                 drop(w);
                 match r {
                     Ok(()) => return Ok(()),
@@ -483,7 +515,14 @@ impl Vault {
     ///
     /// The file key is re-wrapped in a new header; the payload is copied as it is, after
     /// each chunk was authenticated and the whole hashed against the record.
-    pub fn export(&self, id: &str, recipient: &str, path: &Path, force: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
+    pub fn export(
+        &self,
+        id: &str,
+        recipient: &str,
+        path: &Path,
+        force: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), Error> {
         let to: age::x25519::Recipient = recipient
             .trim()
             .parse()
@@ -521,9 +560,11 @@ impl Vault {
     ) -> Result<(Box<dyn Read + Send>, age_core::format::FileKey), Error> {
         let info = self.catalog.store(&copy.store)?;
         let mut reader = Store::open(&info)?.reader(&copy.object).map_err(|e| match e {
-            Error::Store { source: object_store::Error::NotFound { .. }, .. } => {
-                copy_error(ds, copy, agefile::AgeError::Io(io::Error::new(io::ErrorKind::NotFound, "the object is missing")))
-            }
+            Error::Store { source: object_store::Error::NotFound { .. }, .. } => copy_error(
+                ds,
+                copy,
+                agefile::AgeError::Io(io::Error::new(io::ErrorKind::NotFound, "the object is missing")),
+            ),
             other => other,
         })?;
         let header = agefile::Header::read(&mut reader).map_err(|e| copy_error(ds, copy, e))?;
@@ -552,7 +593,8 @@ impl Vault {
                 Error::Io { path: path.to_owned(), source }
             }
         })?;
-        let result = fill(&mut file).and_then(|()| file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source }));
+        let result = fill(&mut file)
+            .and_then(|()| file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source }));
         if result.is_err() {
             let _ = fs::remove_file(path);
         }
@@ -669,7 +711,10 @@ fn check_digest(ds: &Dataset, copy: &Copy, d: agefile::Digest) -> Result<(), Err
         return Err(Error::CopyCorrupt {
             dataset: ds.id.clone(),
             store: copy.store.clone(),
-            reason: format!("its content ({} bytes, sha256 {sha}) does not match the record ({} bytes, sha256 {})", d.size, ds.size, ds.sha256),
+            reason: format!(
+                "its content ({} bytes, sha256 {sha}) does not match the record ({} bytes, sha256 {})",
+                d.size, ds.size, ds.sha256
+            ),
         });
     }
     Ok(())

@@ -55,10 +55,7 @@ impl fmt::Display for DatasetClass {
 impl FromStr for DatasetClass {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        DatasetClass::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| Error::UnknownClass(s.to_owned()))
+        DatasetClass::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| Error::UnknownClass(s.to_owned()))
     }
 }
 

@@ -96,10 +96,9 @@ impl Store {
         let got = block_on(self.inner.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
         Ok(match got.payload {
             GetResultPayload::File(file, _) => Box::new(io::BufReader::with_capacity(1 << 20, file)),
-            GetResultPayload::Stream(stream) => Box::new(StreamReader {
-                inner: futures::executor::block_on_stream(stream),
-                buf: bytes::Bytes::new(),
-            }),
+            GetResultPayload::Stream(stream) => {
+                Box::new(StreamReader { inner: futures::executor::block_on_stream(stream), buf: bytes::Bytes::new() })
+            }
         })
     }
 
@@ -195,10 +194,10 @@ impl StoreWriter<'_> {
 
 impl Drop for StoreWriter<'_> {
     fn drop(&mut self) {
-        if let Some(mut upload) = self.upload.take() {
-            if let Err(e) = block_on(upload.abort()) {
-                tracing::warn!(store = %self.store.info.name, object = %self.object, "could not abort an upload: {e}");
-            }
+        if let Some(mut upload) = self.upload.take()
+            && let Err(e) = block_on(upload.abort())
+        {
+            tracing::warn!(store = %self.store.info.name, object = %self.object, "could not abort an upload: {e}");
         }
     }
 }

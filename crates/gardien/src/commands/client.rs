@@ -39,7 +39,10 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                         .collect::<Vec<_>>(),
                 )
             } else {
-                output::table(&["SLUG", "NAME", "CREATED"], clients.iter().map(|c| vec![c.slug.clone(), c.name.clone(), c.created.clone()]))
+                output::table(
+                    &["SLUG", "NAME", "CREATED"],
+                    clients.iter().map(|c| vec![c.slug.clone(), c.name.clone(), c.created.clone()]),
+                )
             }
         }
     }

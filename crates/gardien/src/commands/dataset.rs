@@ -11,7 +11,9 @@ pub enum Cmd {
     ///
     /// Prints only the new dataset id on stdout. The dataset is listed only once every
     /// copy is written and synced; an interrupted ingest leaves nothing visible.
-    #[command(after_help = "Examples:\n  id=$(gardien dataset ingest sample.csv --client lycee-hugo --class presales-sample --label \"trial export\")\n  pg_dump moodle | gardien dataset ingest - --client lycee-hugo --class backup --store local --store strasbourg-1")]
+    #[command(
+        after_help = "Examples:\n  id=$(gardien dataset ingest sample.csv --client lycee-hugo --class presales-sample --label \"trial export\")\n  pg_dump moodle | gardien dataset ingest - --client lycee-hugo --class backup --store local --store strasbourg-1"
+    )]
     Ingest {
         /// The file to take in, or - for stdin.
         path: PathBuf,
@@ -65,7 +67,9 @@ pub enum Cmd {
     /// Hand a dataset to its client as an age file for the client's own key (OPS-2).
     ///
     /// The client opens it with `age -d -i client.key`; it never needs gardien.
-    #[command(after_help = "Example:\n  gardien dataset export ds-0123456789abcdef --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -o backup.age")]
+    #[command(
+        after_help = "Example:\n  gardien dataset export ds-0123456789abcdef --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -o backup.age"
+    )]
     Export {
         /// The dataset id.
         id: String,
@@ -96,8 +100,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 pb.finish_and_clear();
                 r?
             } else {
-                let mut file = std::fs::File::open(path)
-                    .map_err(|source| vault::Error::Io { path: path.clone(), source })?;
+                let mut file =
+                    std::fs::File::open(path).map_err(|source| vault::Error::Io { path: path.clone(), source })?;
                 let total = file.metadata().ok().map(|m| m.len());
                 let pb = output::progress(total, "ingesting");
                 let r = v.ingest(&mut file, &req, &|n| pb.set_position(n), super::now());
@@ -189,7 +193,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let r = v.export(id, recipient, path, *force, &|n| pb.set_position(n));
             pb.finish_and_clear();
             r?;
-            eprintln!("wrote {} for {recipient}; the client opens it with: age -d -i client.key -o data {}", path.display(), path.display());
+            eprintln!(
+                "wrote {} for {recipient}; the client opens it with: age -d -i client.key -o data {}",
+                path.display(),
+                path.display()
+            );
             Ok(())
         }
     }

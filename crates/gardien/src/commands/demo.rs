@@ -52,17 +52,33 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
 
     println!("gardien demo, data dir {}", data.display());
-    step("1. initialise a data dir (catalog, master key, signing key, local store on fr-roubaix)", &["init", "--operator", "demo.gardien.example"])?;
-    step("2. LOC-1: a store outside France is refused", &["store", "add", "virginia", "--site", "us-east-1", "--path", "/tmp/nowhere"])
-        .map(|_| ())
-        .or_else(|_| Ok::<(), anyhow::Error>(()))?;
+    step(
+        "1. initialise a data dir (catalog, master key, signing key, local store on fr-roubaix)",
+        &["init", "--operator", "demo.gardien.example"],
+    )?;
+    step(
+        "2. LOC-1: a store outside France is refused",
+        &["store", "add", "virginia", "--site", "us-east-1", "--path", "/tmp/nowhere"],
+    )
+    .map(|_| ())
+    .or_else(|_| Ok::<(), anyhow::Error>(()))?;
     step("3. register a client", &["client", "add", "lycee-hugo", "--name", "Lycée Victor Hugo"])?;
     let sample = base.join("sample.csv");
     write_sample(&sample, args.size_mib << 20)?;
     let sample_s = sample.to_string_lossy().into_owned();
     let id = step(
         &format!("4. take a {} MiB generated sample into custody", args.size_mib),
-        &["dataset", "ingest", &sample_s, "--client", "lycee-hugo", "--class", "presales-sample", "--label", "demo sample"],
+        &[
+            "dataset",
+            "ingest",
+            &sample_s,
+            "--client",
+            "lycee-hugo",
+            "--class",
+            "presales-sample",
+            "--label",
+            "demo sample",
+        ],
     )?;
     let id = id.trim().to_owned();
     step("5. list the client's datasets", &["dataset", "list", "--client", "lycee-hugo"])?;
@@ -79,12 +95,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     println!("$ age-keygen -o client.key   # public key {recipient}");
     let export = base.join("export.age");
     let export_s = export.to_string_lossy().into_owned();
-    step("8. export the dataset for the client's key (OPS-2)", &["dataset", "export", &id, "--recipient", &recipient, "-o", &export_s])?;
+    step(
+        "8. export the dataset for the client's key (OPS-2)",
+        &["dataset", "export", &id, "--recipient", &recipient, "-o", &export_s],
+    )?;
 
     println!("\n== 9. the client opens it with age alone");
     let opened = base.join("opened.csv");
     println!("$ age -d -i client.key -o opened.csv export.age");
-    let st = Command::new("age").arg("-d").arg("-i").arg(&key).arg("-o").arg(&opened).arg(&export).status().context("running age")?;
+    let st = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&key)
+        .arg("-o")
+        .arg(&opened)
+        .arg(&export)
+        .status()
+        .context("running age")?;
     if !st.success() {
         bail!("age could not open the export ({st})");
     }
@@ -93,7 +120,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !same {
         bail!("the opened export differs from the sample");
     }
-    println!("\ndemo done{}", if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() });
+    println!(
+        "\ndemo done{}",
+        if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }
+    );
     Ok(())
 }
 

@@ -22,7 +22,11 @@ pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
         println!("orphan: {object} on store {store} (no dataset lists it)");
     }
     if r.has_problems() {
-        return Err(super::Exit(exit::INTEGRITY, format!("{} missing copies, {} orphan blobs", r.missing.len(), r.orphans.len())).into());
+        return Err(super::Exit(
+            exit::INTEGRITY,
+            format!("{} missing copies, {} orphan blobs", r.missing.len(), r.orphans.len()),
+        )
+        .into());
     }
     // `open` already reported what it cleaned; fsck cleans only what died since.
     for id in r.cleaned.iter().filter(|id| !v.recovered().contains(id)) {

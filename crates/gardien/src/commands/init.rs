@@ -6,7 +6,9 @@ use crate::Cli;
 
 /// Create a data dir (running it again changes nothing).
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  gardien --data-dir /srv/gardien init --operator hebergeur.example\n  gardien init --master-key /media/token/gardien-master.key")]
+#[command(
+    after_help = "Example:\n  gardien --data-dir /srv/gardien init --operator hebergeur.example\n  gardien init --master-key /media/token/gardien-master.key"
+)]
 pub struct Args {
     /// The operator's name, a domain is best; it names the ledger's signing key.
     /// Default: this machine's host name.

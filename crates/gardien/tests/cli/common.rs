@@ -77,7 +77,8 @@ impl Env {
     pub fn ingest(&self, data: &[u8], extra: &[&str]) -> String {
         let mut args = vec!["dataset", "ingest", "-", "--client", "acme", "--class", "backup"];
         args.extend_from_slice(extra);
-        let mut child = self.cmd(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child =
+            self.cmd(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
         let mut stdin = child.stdin.take().expect("stdin");
         let data = data.to_vec();
         let feeder = std::thread::spawn(move || stdin.write_all(&data));
@@ -107,7 +108,11 @@ impl Env {
     /// The catalog's content as SQL text (through the real sqlite3), plus every file's
     /// hash under the data dir but the catalog's own files: what "changes nothing" means.
     pub fn snapshot(&self) -> (String, BTreeMap<PathBuf, String>) {
-        let dump = Command::new("sqlite3").arg(self.data.join("catalog.db")).arg(".dump").output().expect("sqlite3 (scripts/test installs it)");
+        let dump = Command::new("sqlite3")
+            .arg(self.data.join("catalog.db"))
+            .arg(".dump")
+            .output()
+            .expect("sqlite3 (scripts/test installs it)");
         assert!(dump.status.success(), "sqlite3 .dump: {}", String::from_utf8_lossy(&dump.stderr));
         let mut files = BTreeMap::new();
         for f in walk(&self.data) {
@@ -174,7 +179,12 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 /// Runs an external tool, asserting it exists (scripts/test installs them).
 pub fn tool(name: &str) -> Command {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success()).unwrap_or(false);
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     assert!(found, "`{name}` is not installed; run scripts/test, which installs what the tests need");
     Command::new(name)
 }

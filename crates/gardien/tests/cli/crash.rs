@@ -29,7 +29,9 @@ fn wait_for_staging(env: &Env) {
     let dir = env.data.join("stores/local/datasets");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let staged = std::fs::read_dir(&dir).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains('#'))).unwrap_or(false);
+        let staged = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains('#')))
+            .unwrap_or(false);
         if staged {
             return;
         }
@@ -49,7 +51,11 @@ fn sigkill_mid_ingest_leaves_no_visible_dataset_and_loses_nothing_else() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     drop(stdin);
-    assert_eq!(env.sql("SELECT count(*) FROM datasets WHERE state = 'pending'"), "1", "the killed ingest left its pending row");
+    assert_eq!(
+        env.sql("SELECT count(*) FROM datasets WHERE state = 'pending'"),
+        "1",
+        "the killed ingest left its pending row"
+    );
 
     let out = env.run(&["dataset", "list", "--json"]);
     assert!(out.status.success());
@@ -59,7 +65,8 @@ fn sigkill_mid_ingest_leaves_no_visible_dataset_and_loses_nothing_else() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cleaned up interrupted ingest ds-"));
 
     assert_eq!(env.sql("SELECT count(*) FROM datasets"), "1");
-    let leftovers: Vec<_> = walk(&env.data.join("stores")).into_iter().filter(|p| !p.ends_with(format!("{kept_id}.age"))).collect();
+    let leftovers: Vec<_> =
+        walk(&env.data.join("stores")).into_iter().filter(|p| !p.ends_with(format!("{kept_id}.age"))).collect();
     assert!(leftovers.is_empty(), "leftovers: {leftovers:?}");
     assert!(walk(&env.data.join("run")).is_empty(), "lock files left");
     assert_eq!(env.get(&kept_id), kept);

@@ -28,7 +28,10 @@ fn a_few_hundred_mib_round_trip_through_files() {
     let src = env.path("big.bin");
     let data = pseudo_random(300 << 20, 42);
     std::fs::write(&src, &data).unwrap();
-    let id = env.ok(&["dataset", "ingest", src.to_str().unwrap(), "--client", "acme", "--class", "archive"]).trim().to_owned();
+    let id = env
+        .ok(&["dataset", "ingest", src.to_str().unwrap(), "--client", "acme", "--class", "archive"])
+        .trim()
+        .to_owned();
     let out = env.path("big.out");
     env.ok(&["dataset", "get", &id, "-o", out.to_str().unwrap()]);
     assert!(std::fs::read(&out).unwrap() == data, "300 MiB read back differ");
@@ -70,7 +73,8 @@ fn list_filters_by_client() {
     let a = env.ingest(b"a", &[]);
     let h = env.ok(&["dataset", "ingest", "-", "--client", "lycee-hugo", "--class", "other"]);
     let _ = h;
-    let only: serde_json::Value = serde_json::from_str(&env.ok(&["dataset", "list", "--client", "acme", "--json"])).unwrap();
+    let only: serde_json::Value =
+        serde_json::from_str(&env.ok(&["dataset", "list", "--client", "acme", "--json"])).unwrap();
     assert_eq!(only.as_array().unwrap().len(), 1);
     assert_eq!(only[0]["id"], a.as_str());
     let text = env.ok(&["dataset", "list"]);
@@ -99,7 +103,8 @@ fn no_plaintext_reaches_the_data_dir_a_temp_file_or_a_log() {
         data.extend_from_slice(marker);
         data.extend_from_slice(&pseudo_random(1000, data.len() as u64));
     }
-    let out = env.cmd(&["-vv", "dataset", "ingest", "-", "--client", "acme", "--class", "presales-sample"])
+    let out = env
+        .cmd(&["-vv", "dataset", "ingest", "-", "--client", "acme", "--class", "presales-sample"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -6,14 +6,15 @@ use crate::common::*;
 fn the_demo_walks_through_to_age_opening_the_export() {
     tool("age");
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["demo", "--size-mib", "2", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out =
+        std::process::Command::new(BIN).args(["demo", "--size-mib", "2", "--dir"]).arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["== 1.", "refused (LOC-1)", "== 4.", "ok      ds-", "opened.csv is byte for byte the original sample"] {
-        assert!(stdout.contains(step) || String::from_utf8_lossy(&out.stderr).contains(step), "missing {step:?} in\n{stdout}");
+    for step in ["== 1.", "refused (LOC-1)", "== 4.", "ok      ds-", "opened.csv is byte for byte the original sample"]
+    {
+        assert!(
+            stdout.contains(step) || String::from_utf8_lossy(&out.stderr).contains(step),
+            "missing {step:?} in\n{stdout}"
+        );
     }
 }

@@ -23,8 +23,16 @@ fn bad_ingests_change_nothing() {
     let cases: &[(&[&str], i32, &str)] = &[
         (&["dataset", "ingest", f, "--client", "nobody", "--class", "backup"], 1, "unknown client 'nobody'"),
         (&["dataset", "ingest", f, "--client", "acme", "--class", "secret"], 2, "unknown class 'secret'"),
-        (&["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "nowhere"], 1, "unknown store 'nowhere'"),
-        (&["dataset", "ingest", "/does/not/exist", "--client", "acme", "--class", "backup"], 1, "/does/not/exist: No such file"),
+        (
+            &["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "nowhere"],
+            1,
+            "unknown store 'nowhere'",
+        ),
+        (
+            &["dataset", "ingest", "/does/not/exist", "--client", "acme", "--class", "backup"],
+            1,
+            "/does/not/exist: No such file",
+        ),
     ];
     for (args, code, needle) in cases {
         refused(&env, args, *code, needle);
@@ -33,7 +41,12 @@ fn bad_ingests_change_nothing() {
     let cfg = env.data.join("gardien.toml");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(r#", "fr-strasbourg""#, "");
     std::fs::write(&cfg, text).unwrap();
-    refused(&env, &["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "sbg-1"], 4, "refused (LOC-1): site 'fr-strasbourg'");
+    refused(
+        &env,
+        &["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "sbg-1"],
+        4,
+        "refused (LOC-1): site 'fr-strasbourg'",
+    );
     assert_eq!(env.ok(&["dataset", "list", "--json"]).trim(), "[]");
 }
 
@@ -55,7 +68,22 @@ fn wrong_or_unreadable_master_key() {
     refused(&env, &["--master-key", o, "dataset", "get", &id], 1, "wrong master key");
     refused(&env, &["--master-key", o, "dataset", "verify", &id], 1, "nothing can be decrypted with it");
     let export = env.path("x.age");
-    refused(&env, &["--master-key", o, "dataset", "export", &id, "--recipient", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "-o", export.to_str().unwrap()], 1, "wrong master key");
+    refused(
+        &env,
+        &[
+            "--master-key",
+            o,
+            "dataset",
+            "export",
+            &id,
+            "--recipient",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+            "-o",
+            export.to_str().unwrap(),
+        ],
+        1,
+        "wrong master key",
+    );
     assert!(!export.exists());
     // And the real age agrees: the other key opens no wrapped dataset key.
     let wrapped = env.path("wrapped");
@@ -65,7 +93,12 @@ fn wrong_or_unreadable_master_key() {
     let garbage = env.path("garbage.key");
     std::fs::write(&garbage, "not a key\n").unwrap();
     refused(&env, &["--master-key", garbage.to_str().unwrap(), "dataset", "get", &id], 1, "cannot read the master key");
-    refused(&env, &["--master-key", "/no/such/key", "dataset", "get", &id], 1, "cannot read the master key /no/such/key");
+    refused(
+        &env,
+        &["--master-key", "/no/such/key", "dataset", "get", &id],
+        1,
+        "cannot read the master key /no/such/key",
+    );
     assert_eq!(env.get(&id), b"secret");
 }
 
@@ -144,6 +177,11 @@ fn not_a_data_dir_and_bad_recipients() {
     let env = Env::new();
     let id = env.ingest(b"x", &[]);
     let out = env.path("x.age");
-    refused(&env, &["dataset", "export", &id, "--recipient", "ssh-ed25519 AAAA", "-o", out.to_str().unwrap()], 1, "is not an age recipient");
+    refused(
+        &env,
+        &["dataset", "export", &id, "--recipient", "ssh-ed25519 AAAA", "-o", out.to_str().unwrap()],
+        1,
+        "is not an age recipient",
+    );
     assert!(!out.exists());
 }

@@ -1,6 +1,7 @@
 //! The `gardien` binary driven as a user drives it, in temp dirs, with the real `age`
 //! and `sqlite3` tools to check what it writes. One test binary, one module per feature.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed test is a panic
 mod common;
 mod crash;
 mod dataset;
