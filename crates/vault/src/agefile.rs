@@ -263,17 +263,25 @@ struct Job {
     last: bool,
 }
 
+/// Where sealed bytes go: positional writes, called from several threads at once, each
+/// range written exactly once. A file (`pwrite`) is the natural one.
+pub trait SealSink: Sync {
+    /// Writes `data` at byte `offset` of the age file.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String>;
+}
+
 /// Seals `input` as an age payload under `file_key`, after `header`.
 ///
-/// The ciphertext goes to `sink` in order, in pieces of at most about 1 MiB: first the
-/// header and the payload nonce, then one piece per block. The plaintext is hashed on
-/// one thread while the chunks are sealed on the others; memory stays bounded by a few
-/// blocks in flight, whatever the input size. `progress` gets the plaintext bytes read.
+/// The header and payload nonce go to offset 0; each block of 16 chunks is then sealed
+/// and written at its own offset by whichever worker sealed it, so the copies into the
+/// page cache run on every core alongside the hashing. The plaintext is hashed in order
+/// on its own thread. Memory stays bounded by a few blocks in flight, whatever the input
+/// size. `progress` gets the plaintext bytes read.
 pub fn seal(
     input: &mut (dyn Read + Send),
     file_key: &FileKey,
     header: &[u8],
-    sink: &mut (dyn FnMut(Vec<u8>) -> Result<(), String> + Send),
+    sink: &dyn SealSink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Digest, AgeError> {
     let mut nonce = [0u8; PAYLOAD_NONCE];
@@ -281,13 +289,15 @@ pub fn seal(
     let key = payload_key(file_key, &nonce);
     let mut first = header.to_vec();
     first.extend_from_slice(&nonce);
-    sink(first).map_err(AgeError::Sink)?;
+    sink.write_at(0, &first).map_err(AgeError::Sink)?;
+    let payload_start = first.len() as u64;
 
     let n = workers();
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(n);
     let job_rx = Mutex::new(job_rx);
     let (hash_tx, hash_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
-    let (out_tx, out_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(2 * n);
+    // The first error of any worker; the others stop at their next block.
+    let failed: Mutex<Option<AgeError>> = Mutex::new(None);
 
     std::thread::scope(|s| {
         let hasher = s.spawn(move || {
@@ -297,10 +307,10 @@ pub fn seal(
             }
             h.finalize()
         });
+        let mut workers = Vec::new();
         for _ in 0..n {
-            let out_tx = out_tx.clone();
-            let (job_rx, key) = (&job_rx, &key);
-            s.spawn(move || {
+            let (job_rx, key, failed) = (&job_rx, &key, &failed);
+            workers.push(s.spawn(move || {
                 loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => match rx.recv() {
@@ -310,25 +320,16 @@ pub fn seal(
                         Err(_) => return,
                     };
                     let ct = seal_block(key, &job);
-                    if out_tx.send((job.seq, ct)).is_err() {
+                    let offset = payload_start + job.seq * CT_BLOCK as u64;
+                    if let Err(e) = sink.write_at(offset, &ct) {
+                        if let Ok(mut f) = failed.lock() {
+                            f.get_or_insert(AgeError::Sink(e));
+                        }
                         return;
                     }
                 }
-            });
+            }));
         }
-        drop(out_tx);
-        let writer = s.spawn(move || -> Result<(), AgeError> {
-            let mut pending = std::collections::BTreeMap::new();
-            let mut next = 0u64;
-            for (seq, ct) in out_rx {
-                pending.insert(seq, ct);
-                while let Some(ct) = pending.remove(&next) {
-                    sink(ct).map_err(AgeError::Sink)?;
-                    next += 1;
-                }
-            }
-            Ok(())
-        });
 
         let read = (|| -> Result<u64, AgeError> {
             let mut total = 0u64;
@@ -347,12 +348,12 @@ pub fn seal(
                 cur.truncate(len);
                 total += len as u64;
                 let data = Arc::new(cur);
-                // A closed channel means a consumer stopped with an error; it is reported below.
+                // A closed channel means every worker stopped on an error; it is reported below.
                 if hash_tx.send(Arc::clone(&data)).is_err() || job_tx.send(Job { seq, data, last }).is_err() {
                     return Ok(total);
                 }
                 progress(total);
-                if last {
+                if last || failed.lock().map_or(true, |f| f.is_some()) {
                     return Ok(total);
                 }
                 seq += 1;
@@ -362,12 +363,17 @@ pub fn seal(
         })();
         drop(job_tx);
         drop(hash_tx);
-        let written = join(writer);
+        let mut panicked = workers.into_iter().any(|w| w.join().is_err());
         let sha = hasher.join();
+        panicked |= sha.is_err();
         let total = read?;
-        written?;
-        let sha = sha.map_err(|_| AgeError::Sink("the hashing thread panicked".into()))?;
-        Ok(Digest { size: total, sha256: sha.into() })
+        if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        match sha {
+            Ok(sha) if !panicked => Ok(Digest { size: total, sha256: sha.into() }),
+            _ => Err(AgeError::Sink("a pipeline thread panicked".into())),
+        }
     })
 }
 
@@ -548,23 +554,32 @@ fn open_block(key: &LessSafeKey, job: &OpenJob) -> Result<Vec<u8>, AgeError> {
 mod tests {
     use super::*;
 
+    /// An in-memory file for `seal`.
+    struct Buf(Mutex<Vec<u8>>);
+    impl SealSink for Buf {
+        fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+            let mut v = self.0.lock().unwrap();
+            let end = offset as usize + data.len();
+            if v.len() < end {
+                v.resize(end, 0);
+            }
+            v[offset as usize..end].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn seal_to_vec(data: &[u8], fk: &FileKey, header: &[u8]) -> (Vec<u8>, Digest) {
+        let buf = Buf(Mutex::new(Vec::new()));
+        let d = seal(&mut &data[..], fk, header, &buf, &|_| {}).unwrap();
+        (buf.0.into_inner().unwrap(), d)
+    }
+
     fn roundtrip(len: usize) {
         let id = age::x25519::Identity::generate();
         let fk = new_file_key();
         let header = header_for(&fk, &id.to_public()).unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-        let mut file = Vec::new();
-        let d = seal(
-            &mut &data[..],
-            &fk,
-            &header,
-            &mut |b| {
-                file.extend_from_slice(&b);
-                Ok(())
-            },
-            &|_| {},
-        )
-        .unwrap();
+        let (file, d) = seal_to_vec(&data, &fk, &header);
         assert_eq!(d.size, len as u64);
         let mut r = &file[..];
         let h = Header::read(&mut r).unwrap();
@@ -622,18 +637,7 @@ mod tests {
         let fk = new_file_key();
         let header = header_for(&fk, &id.to_public()).unwrap();
         let data = vec![1u8; 2 * CHUNK];
-        let mut file = Vec::new();
-        seal(
-            &mut &data[..],
-            &fk,
-            &header,
-            &mut |b| {
-                file.extend_from_slice(&b);
-                Ok(())
-            },
-            &|_| {},
-        )
-        .unwrap();
+        let (file, _) = seal_to_vec(&data, &fk, &header);
         let hlen = header.len() + PAYLOAD_NONCE;
         let try_open = |f: &[u8]| {
             let mut r = f;

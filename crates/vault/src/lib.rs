@@ -22,6 +22,7 @@ mod store;
 use std::fs;
 use std::io::{self, Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
@@ -610,6 +611,27 @@ fn lock_file(path: &Path) -> Result<fs::File, Error> {
     fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)
 }
 
+/// Every copy being written: each sealed block goes to each of them.
+struct Copies<'a, 'b> {
+    writers: &'a [store::StoreWriter<'b>],
+    error: Mutex<Option<Error>>,
+}
+
+impl agefile::SealSink for Copies<'_, '_> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+        for w in self.writers {
+            if let Err(e) = w.write_at(offset, data) {
+                let msg = e.to_string();
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert(e);
+                }
+                return Err(msg);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Seals `input` once and writes the same ciphertext to every store, then syncs each.
 fn write_copies(
     stores: &[Store],
@@ -620,30 +642,19 @@ fn write_copies(
 ) -> Result<agefile::Digest, Error> {
     let file_key = agefile::new_file_key();
     let header = agefile::header_for(&file_key, recipient).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let mut writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
-    let mut store_error = None;
-    let digest = agefile::seal(
-        input,
-        &file_key,
-        &header,
-        &mut |piece| {
-            let piece = bytes::Bytes::from(piece);
-            for w in &mut writers {
-                if let Err(e) = w.write(piece.clone()) {
-                    let msg = e.to_string();
-                    store_error = Some(e);
-                    return Err(msg);
-                }
-            }
-            Ok(())
-        },
-        progress,
-    );
-    let digest = match digest {
+    let writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
+    let sink = Copies { writers: &writers, error: Mutex::new(None) };
+    let digest = match agefile::seal(input, &file_key, &header, &sink, progress) {
         Ok(d) => d,
-        Err(_) if store_error.is_some() => return Err(store_error.unwrap_or(Error::Corrupt(String::new()))),
-        Err(agefile::AgeError::Io(e)) => return Err(Error::Input(e)),
-        Err(e) => return Err(Error::Corrupt(e.to_string())),
+        Err(e) => {
+            return Err(match sink.error.into_inner().ok().flatten() {
+                Some(store_error) => store_error,
+                None => match e {
+                    agefile::AgeError::Io(e) => Error::Input(e),
+                    other => Error::Corrupt(other.to_string()),
+                },
+            });
+        }
     };
     for w in writers {
         w.finish()?;

@@ -7,19 +7,24 @@
 //! inline when no Tokio runtime is around, so `futures::executor::block_on` drives it.
 //! A remote backend will need a runtime handle here (one runtime, owned by the binary).
 //!
-//! Durability: `object_store`'s local upload renames its staging file into place but
-//! never syncs it, so `finish` syncs the object and its directory itself. A dataset is
+//! Writes: `object_store`'s local upload renames its staging file into place but never
+//! syncs it, and takes its parts one at a time in order. A local store's writer is ours:
+//! positional writes from every sealing thread into a staging file, write-back started in
+//! the background as it grows, then fsync, rename, and fsync of the directory. A remote
+//! store's writer will put the same blocks as multipart parts, in order. A dataset is
 //! made visible only after every copy's `finish` returned.
 
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use futures::executor::block_on;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetResultPayload, MultipartUpload, ObjectStore, PutPayload};
+use object_store::{GetResultPayload, ObjectStore};
 
 use crate::Error;
 
@@ -87,8 +92,44 @@ impl Store {
 
     /// Starts writing `object`; nothing is visible under that name until `finish`.
     pub fn writer(&self, object: &str) -> Result<StoreWriter<'_>, Error> {
-        let upload = block_on(self.inner.put_multipart(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
-        Ok(StoreWriter { store: self, object: object.to_owned(), upload: Some(upload) })
+        match &self.info.kind {
+            StoreKind::Local { root } => {
+                let dest = root.join(object);
+                // `name#digits` is what object_store's own local uploads use for staging:
+                // it never lists them, so a half-written blob is never seen as an object.
+                let staging = PathBuf::from(format!("{}#0", dest.display()));
+                let io = |path: &Path| {
+                    let path = path.to_owned();
+                    move |source| Error::Io { path, source }
+                };
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).map_err(io(dir))?;
+                }
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&staging)
+                    .map_err(io(&staging))?;
+                let (tx, rx) = mpsc::sync_channel::<()>(1);
+                let syncer = file.try_clone().map_err(io(&staging))?;
+                // Write-back runs beside the writes, so the final fsync has little left to do.
+                let flusher = std::thread::spawn(move || {
+                    for () in rx {
+                        let _ = syncer.sync_data();
+                    }
+                });
+                Ok(StoreWriter {
+                    store: self,
+                    file,
+                    staging,
+                    dest,
+                    written: AtomicU64::new(0),
+                    flush: Mutex::new(Some((tx, flusher))),
+                    done: false,
+                })
+            }
+        }
     }
 
     /// Reads `object` from its start.
@@ -164,52 +205,67 @@ fn err(info: &StoreInfo, source: object_store::Error) -> Error {
     Error::Store { store: info.name.clone(), source }
 }
 
-/// An object being written. Dropped without `finish`, it is aborted.
+/// Bytes written between two background write-backs.
+const FLUSH_EVERY: u64 = 128 << 20;
+
+/// An object being written, by positional writes from several threads. Dropped without
+/// `finish`, its staging file is removed.
 pub struct StoreWriter<'a> {
     store: &'a Store,
-    object: String,
-    upload: Option<Box<dyn MultipartUpload>>,
+    file: fs::File,
+    staging: PathBuf,
+    dest: PathBuf,
+    written: AtomicU64,
+    flush: Mutex<Option<(mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>>,
+    done: bool,
 }
 
 impl StoreWriter<'_> {
-    /// Appends `data`.
-    pub fn write(&mut self, data: bytes::Bytes) -> Result<(), Error> {
-        let Some(upload) = self.upload.as_mut() else {
-            return Err(Error::Corrupt(format!("write after finish on store '{}'", self.store.info.name)));
-        };
-        block_on(upload.put_part(PutPayload::from_bytes(data))).map_err(|e| err(&self.store.info, e))
+    /// Writes `data` at `offset`; each range is written once.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.file.write_all_at(data, offset).map_err(|source| Error::Io { path: self.staging.clone(), source })?;
+        let before = self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if before / FLUSH_EVERY != (before + data.len() as u64) / FLUSH_EVERY
+            && let Ok(guard) = self.flush.lock()
+            && let Some((tx, _)) = guard.as_ref()
+        {
+            // A write-back already queued covers this one too.
+            let _ = tx.try_send(());
+        }
+        Ok(())
     }
 
-    /// Makes the object visible under its name, and durable.
+    /// Makes the object durable, then visible under its name.
     pub fn finish(mut self) -> Result<(), Error> {
-        let Some(mut upload) = self.upload.take() else {
-            return Ok(());
-        };
-        block_on(upload.complete()).map_err(|e| err(&self.store.info, e))?;
-        match &self.store.info.kind {
-            StoreKind::Local { root } => sync_path(&root.join(&self.object)),
+        if let Some((tx, flusher)) = self.flush.lock().ok().and_then(|mut f| f.take()) {
+            drop(tx);
+            let _ = flusher.join();
         }
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        self.file.sync_all().map_err(io(&self.staging))?;
+        fs::rename(&self.staging, &self.dest).map_err(io(&self.dest))?;
+        self.done = true;
+        if let Some(dir) = self.dest.parent() {
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        }
+        tracing::debug!(store = %self.store.info.name, object = %self.dest.display(), "copy written and synced");
+        Ok(())
     }
 }
 
 impl Drop for StoreWriter<'_> {
     fn drop(&mut self) {
-        if let Some(mut upload) = self.upload.take()
-            && let Err(e) = block_on(upload.abort())
-        {
-            tracing::warn!(store = %self.store.info.name, object = %self.object, "could not abort an upload: {e}");
+        if let Some((tx, flusher)) = self.flush.lock().ok().and_then(|mut f| f.take()) {
+            drop(tx);
+            let _ = flusher.join();
+        }
+        if !self.done {
+            let _ = fs::remove_file(&self.staging);
         }
     }
-}
-
-/// fsyncs a file and the directory that names it.
-fn sync_path(path: &Path) -> Result<(), Error> {
-    let io = |source| Error::Io { path: path.to_owned(), source };
-    fs::File::open(path).and_then(|f| f.sync_all()).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
-    }
-    Ok(())
 }
 
 /// A blocking `Read` over a remote object's byte stream.
