@@ -118,6 +118,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 vault::Error::SiteNotAllowed { .. } => exit::REFUSED,
                 vault::Error::CopyCorrupt { .. } | vault::Error::NoReadableCopy { .. } => exit::INTEGRITY,
                 vault::Error::NotInitialized { .. }
+                | vault::Error::NotEmpty { .. }
+                | vault::Error::StorePathTaken { .. }
                 | vault::Error::TooNew { .. }
                 | vault::Error::Config { .. }
                 | vault::Error::InvalidName { .. }

@@ -12,6 +12,22 @@ pub enum Error {
         /// The directory looked at.
         dir: PathBuf,
     },
+    /// `init` on a directory holding other things.
+    #[error("{} is not empty and is not a gardien data dir (it holds '{example}'); choose an empty or new directory", dir.display())]
+    NotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// One of the entries found.
+        example: String,
+    },
+    /// Another store already uses that directory.
+    #[error("{} is already the directory of store '{store}'; a second copy must be on another disk or site", path.display())]
+    StorePathTaken {
+        /// The directory.
+        path: PathBuf,
+        /// The store using it.
+        store: String,
+    },
     /// The data dir was written by a newer gardien.
     #[error("{} has format {found}, newer than this gardien understands ({supported}); upgrade gardien before using it", dir.display())]
     TooNew {

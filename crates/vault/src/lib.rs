@@ -153,6 +153,20 @@ impl Vault {
                 rule: "use a name without spaces or '+', such as the operator's domain",
             });
         }
+        // Only an empty directory, or one an interrupted init left, becomes a data dir:
+        // pointing --data-dir at a home directory by mistake must not scatter files in it.
+        if let Ok(entries) = fs::read_dir(dir) {
+            const OURS: [&str; 7] =
+                ["keys", "catalog.db", "catalog.db-wal", "catalog.db-shm", "stores", "run", "gardien.toml.new"];
+            let foreign: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !OURS.contains(&n.as_str()))
+                .collect();
+            if !foreign.is_empty() {
+                return Err(Error::NotEmpty { dir: dir.to_owned(), example: foreign[0].clone() });
+            }
+        }
         fs::create_dir_all(dir).map_err(io(dir))?;
         let now_s = rfc3339(now);
         let master_rel = opts.master_key.clone().unwrap_or_else(|| PathBuf::from("keys/master.key"));
@@ -242,6 +256,13 @@ impl Vault {
             return Err(Error::StoreExists(name.to_owned()));
         }
         let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        // Two stores on one directory would be one copy counted twice.
+        let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
+            StoreKind::Local { root: r } => canonical(r) == canonical(&root),
+        }) {
+            return Err(Error::StorePathTaken { path: root, store: other.name });
+        }
         let info = StoreInfo {
             name: name.to_owned(),
             site: site.to_owned(),
@@ -308,7 +329,10 @@ impl Vault {
             out.push(Store::open(&info)?);
         }
         if out.is_empty() {
-            return Err(Error::UnknownStore(String::new()));
+            return Err(Error::Config {
+                path: self.dir.join("gardien.toml"),
+                reason: "default_stores is empty; name a store with --store".into(),
+            });
         }
         Ok(out)
     }
@@ -342,15 +366,14 @@ impl Vault {
         let lock_path = self.dir.join("run").join(format!("{id}.lock"));
         let lock = lock_file(&lock_path)?;
         lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
-        self.catalog.insert_pending(
-            &id,
-            req.client,
-            req.class,
-            req.label,
-            &key.recipient.to_string(),
-            &key.wrapped,
-            &rfc3339(now),
-        )?;
+        let recipient = key.recipient.to_string();
+        let created = rfc3339(now);
+        if let Err(e) =
+            self.catalog.insert_pending(&id, req.client, req.class, req.label, &recipient, &key.wrapped, &created)
+        {
+            let _ = fs::remove_file(&lock_path);
+            return Err(e);
+        }
 
         let result = write_copies(&stores, &object, input, &key.recipient, progress);
         let outcome = result.and_then(|digest| {

@@ -75,3 +75,23 @@ fn stores_and_clients_are_listed() {
     let err = env.fails(&["client", "add", "Bad Slug", "--name", "x"], 1);
     assert!(err.contains("invalid client slug 'Bad Slug'"), "{err}");
 }
+
+#[test]
+fn init_refuses_a_directory_that_holds_other_things() {
+    let env = Env::bare();
+    std::fs::create_dir_all(&env.data).unwrap();
+    std::fs::write(env.data.join("notes.txt"), "mine").unwrap();
+    let err = env.fails(&["init"], 1);
+    assert!(err.contains("is not empty and is not a gardien data dir (it holds 'notes.txt')"), "{err}");
+    assert_eq!(walk(&env.data), [env.data.join("notes.txt")], "nothing added");
+}
+
+#[test]
+fn two_stores_cannot_share_a_directory() {
+    let env = Env::new();
+    let local = env.data.join("stores/local");
+    let before = env.snapshot();
+    let err = env.fails(&["store", "add", "again", "--site", "fr-strasbourg", "--path", local.to_str().unwrap()], 1);
+    assert!(err.contains("is already the directory of store 'local'"), "{err}");
+    assert_eq!(env.snapshot(), before);
+}
