@@ -253,6 +253,42 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Reads `input` in blocks of `size` bytes, one block ahead so that the last one is known
+/// as such (age flags the final chunk), and hands each to `send` with its sequence number.
+/// Stops early when `send` returns false. Returns the bytes read.
+fn read_blocks(
+    input: &mut dyn Read,
+    size: usize,
+    mut send: impl FnMut(u64, Vec<u8>, bool) -> bool,
+) -> Result<u64, AgeError> {
+    let mut total = 0u64;
+    let mut cur = vec![0u8; size];
+    let mut len = read_full(input, &mut cur)?;
+    for seq in 0.. {
+        let mut next = Vec::new();
+        let mut next_len = 0;
+        let mut last = len < size;
+        if !last {
+            next = vec![0u8; size];
+            next_len = read_full(input, &mut next)?;
+            last = next_len == 0;
+        }
+        cur.truncate(len);
+        total += len as u64;
+        if !send(seq, cur, last) || last {
+            break;
+        }
+        cur = next;
+        len = next_len;
+    }
+    Ok(total)
+}
+
+/// The next job for a worker; `None` once the queue is closed.
+fn next_job<T>(rx: &Mutex<mpsc::Receiver<T>>) -> Option<T> {
+    rx.lock().ok()?.recv().ok()
+}
+
 fn workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4)
 }
@@ -311,14 +347,7 @@ pub fn seal(
         for _ in 0..n {
             let (job_rx, key, failed) = (&job_rx, &key, &failed);
             workers.push(s.spawn(move || {
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => match rx.recv() {
-                            Ok(j) => j,
-                            Err(_) => return,
-                        },
-                        Err(_) => return,
-                    };
+                while let Some(job) = next_job(job_rx) {
                     let ct = seal_block(key, &job);
                     let offset = payload_start + job.seq * CT_BLOCK as u64;
                     if let Err(e) = sink.write_at(offset, &ct) {
@@ -331,36 +360,17 @@ pub fn seal(
             }));
         }
 
-        let read = (|| -> Result<u64, AgeError> {
-            let mut total = 0u64;
-            let mut cur = vec![0u8; BLOCK];
-            let mut len = read_full(input, &mut cur)?;
-            let mut seq = 0u64;
-            loop {
-                let mut last = len < BLOCK;
-                let mut next = Vec::new();
-                let mut next_len = 0;
-                if !last {
-                    next = vec![0u8; BLOCK];
-                    next_len = read_full(input, &mut next)?;
-                    last = next_len == 0;
-                }
-                cur.truncate(len);
-                total += len as u64;
-                let data = Arc::new(cur);
-                // A closed channel means every worker stopped on an error; it is reported below.
-                if hash_tx.send(Arc::clone(&data)).is_err() || job_tx.send(Job { seq, data, last }).is_err() {
-                    return Ok(total);
-                }
-                progress(total);
-                if last || failed.lock().map_or(true, |f| f.is_some()) {
-                    return Ok(total);
-                }
-                seq += 1;
-                cur = next;
-                len = next_len;
-            }
-        })();
+        let mut done = 0u64;
+        let read = read_blocks(input, BLOCK, |seq, block, last| {
+            done += block.len() as u64;
+            let data = Arc::new(block);
+            // A closed channel means every worker stopped on an error; it is reported below.
+            let go_on = hash_tx.send(Arc::clone(&data)).is_ok()
+                && job_tx.send(Job { seq, data, last }).is_ok()
+                && failed.lock().is_ok_and(|f| f.is_none());
+            progress(done);
+            go_on
+        });
         drop(job_tx);
         drop(hash_tx);
         let mut panicked = workers.into_iter().any(|w| w.join().is_err());
@@ -450,14 +460,7 @@ pub fn open(
             let out_tx = out_tx.clone();
             let (job_rx, key) = (&job_rx, &key);
             s.spawn(move || {
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => match rx.recv() {
-                            Ok(j) => j,
-                            Err(_) => return,
-                        },
-                        Err(_) => return,
-                    };
+                while let Some(job) = next_job(job_rx) {
                     let pt = open_block(key, &job);
                     if out_tx.send((job.seq, job.ct, pt)).is_err() {
                         return;
@@ -486,31 +489,7 @@ pub fn open(
             Ok(())
         });
 
-        let read = (|| -> Result<(), AgeError> {
-            let mut cur = vec![0u8; CT_BLOCK];
-            let mut len = read_full(input, &mut cur)?;
-            let mut seq = 0u64;
-            loop {
-                let mut last = len < CT_BLOCK;
-                let mut next = Vec::new();
-                let mut next_len = 0;
-                if !last {
-                    next = vec![0u8; CT_BLOCK];
-                    next_len = read_full(input, &mut next)?;
-                    last = next_len == 0;
-                }
-                cur.truncate(len);
-                if job_tx.send(OpenJob { seq, ct: cur, last }).is_err() {
-                    return Ok(());
-                }
-                if last {
-                    return Ok(());
-                }
-                seq += 1;
-                cur = next;
-                len = next_len;
-            }
-        })();
+        let read = read_blocks(input, CT_BLOCK, |seq, ct, last| job_tx.send(OpenJob { seq, ct, last }).is_ok());
         drop(job_tx);
         let written = join(writer);
         let digest = hasher.join();
