@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use age::secrecy::ExposeSecret as _;
-use base64::Engine as _;
-use base64::prelude::BASE64_STANDARD;
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -120,49 +117,26 @@ pub fn unwrap_dataset_key(master: &MasterKey, dataset: &str, wrapped: &str) -> R
         .map_err(|_| Error::Corrupt(format!("the key of dataset {dataset} is not an age identity")))
 }
 
+/// The signing key's name, which is also the ledger's origin: `<operator>/gardien`.
+pub fn log_origin(operator: &str) -> String {
+    format!("{operator}/gardien")
+}
+
 /// Generates the Ed25519 signing key at `path` (0600) in the Go `note` form
 /// `PRIVATE+KEY+<name>+<key id>+<base64(0x01 || seed)>`, unless one is there.
 /// Returns the verifier key `<name>+<key id>+<base64(0x01 || public key)>`.
 pub fn ensure_signing_key(path: &Path, name: &str) -> Result<(String, bool), Error> {
     if path.exists() {
-        let text =
-            Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?);
-        let seed = parse_signing_key(text.trim()).ok_or_else(|| {
-            Error::Corrupt(format!("{} is not a signing key (PRIVATE+KEY+name+id+key)", path.display()))
-        })?;
-        let (existing_name, sk) = seed;
-        return Ok((verifier_key(&existing_name, &sk.verifying_key()), false));
+        return Ok((load_signer(path)?.verifier_key(), false));
     }
-    let sk = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let vk = sk.verifying_key();
-    let mut raw = Zeroizing::new(vec![0x01u8]);
-    raw.extend_from_slice(sk.as_bytes());
-    let text =
-        Zeroizing::new(format!("PRIVATE+KEY+{name}+{}+{}\n", key_id(name, &vk), BASE64_STANDARD.encode(&raw[..])));
-    write_secret_file(path, text.as_bytes())?;
-    Ok((verifier_key(name, &vk), true))
+    let signer = ledger::note::Signer::generate(name).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let text = signer.to_private_text();
+    write_secret_file(path, format!("{}\n", text.as_str()).as_bytes())?;
+    Ok((signer.verifier_key(), true))
 }
 
-fn parse_signing_key(text: &str) -> Option<(String, ed25519_dalek::SigningKey)> {
-    let rest = text.strip_prefix("PRIVATE+KEY+")?;
-    let mut parts = rest.splitn(3, '+');
-    let (name, _id, key) = (parts.next()?, parts.next()?, parts.next()?);
-    let raw = Zeroizing::new(BASE64_STANDARD.decode(key).ok()?);
-    let seed: [u8; 32] = raw.get(1..)?.try_into().ok()?;
-    (raw.first() == Some(&0x01)).then(|| (name.to_owned(), ed25519_dalek::SigningKey::from_bytes(&seed)))
-}
-
-/// The signed-note key id: the first four bytes of SHA-256(name || "\n" || 0x01 || key).
-fn key_id(name: &str, vk: &ed25519_dalek::VerifyingKey) -> String {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n\x01");
-    h.update(vk.as_bytes());
-    hex::encode(&h.finalize()[..4])
-}
-
-fn verifier_key(name: &str, vk: &ed25519_dalek::VerifyingKey) -> String {
-    let mut raw = vec![0x01u8];
-    raw.extend_from_slice(vk.as_bytes());
-    format!("{name}+{}+{}", key_id(name, vk), BASE64_STANDARD.encode(raw))
+/// Reads the signing key.
+pub fn load_signer(path: &Path) -> Result<ledger::note::Signer, Error> {
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?);
+    ledger::note::Signer::parse(&text).map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))
 }

@@ -137,7 +137,8 @@ impl Vault {
         if dir.join("gardien.toml").exists() {
             let v = Vault::open(dir, None)?;
             let master_recipient = v.catalog.meta("master_recipient")?.unwrap_or_default();
-            let (verifier_key, _) = keys::ensure_signing_key(&resolve(dir, &v.config.signing_key), &v.config.operator)?;
+            let (verifier_key, _) =
+                keys::ensure_signing_key(&resolve(dir, &v.config.signing_key), &keys::log_origin(&v.config.operator))?;
             return Ok(InitReport {
                 created: false,
                 dir: dir.to_owned(),
@@ -172,7 +173,8 @@ impl Vault {
         let master_rel = opts.master_key.clone().unwrap_or_else(|| PathBuf::from("keys/master.key"));
         let master_path = resolve(dir, &master_rel);
         let (master_recipient, _) = keys::ensure_master_key(&master_path, &now_s)?;
-        let (verifier_key, _) = keys::ensure_signing_key(&dir.join("keys/signing.key"), &opts.operator)?;
+        let (verifier_key, _) =
+            keys::ensure_signing_key(&dir.join("keys/signing.key"), &keys::log_origin(&opts.operator))?;
         let catalog = Catalog::open(&dir.join("catalog.db"), dir, true)?;
         let in_force = catalog.meta_init("master_recipient", &master_recipient)?;
         if in_force != master_recipient {

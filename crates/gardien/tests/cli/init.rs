@@ -18,7 +18,7 @@ fn init_creates_keys_catalog_config_and_the_default_store() {
     let master = std::fs::read_to_string(env.data.join("keys/master.key")).unwrap();
     assert!(master.contains("AGE-SECRET-KEY-1"), "the master key is an age identity");
     let signing = std::fs::read_to_string(env.data.join("keys/signing.key")).unwrap();
-    assert!(signing.starts_with("PRIVATE+KEY+hebergeur.example+"), "{signing}");
+    assert!(signing.starts_with("PRIVATE+KEY+hebergeur.example/gardien+"), "{signing}");
     let config = std::fs::read_to_string(env.data.join("gardien.toml")).unwrap();
     assert!(config.contains(r#"allowed_sites = ["fr-roubaix", "fr-strasbourg"]"#), "{config}");
     let stores: serde_json::Value = serde_json::from_str(&env.ok(&["store", "list", "--json"])).unwrap();
