@@ -72,6 +72,9 @@ pub enum Command {
     /// Take datasets into custody, read them back, verify them, hand them to their client.
     #[command(subcommand)]
     Dataset(commands::dataset::Cmd),
+    /// The tamper-evident log of every operation: checkpoints, proofs, verification.
+    #[command(subcommand)]
+    Ledger(commands::ledger::Cmd),
     /// Check the data dir: clean interrupted ingests, report missing and orphan blobs.
     Fsck(commands::fsck::Args),
     /// A guided walk through gardien on a throwaway data dir.
@@ -116,7 +119,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(v) = cause.downcast_ref::<vault::Error>() {
             return match v {
                 vault::Error::SiteNotAllowed { .. } => exit::REFUSED,
-                vault::Error::CopyCorrupt { .. } | vault::Error::NoReadableCopy { .. } => exit::INTEGRITY,
+                vault::Error::CopyCorrupt { .. }
+                | vault::Error::NoReadableCopy { .. }
+                | vault::Error::LedgerInconsistent(_) => exit::INTEGRITY,
                 vault::Error::NotInitialized { .. }
                 | vault::Error::NotEmpty { .. }
                 | vault::Error::StorePathTaken { .. }
@@ -139,6 +144,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::Output(_)
                 | vault::Error::Store { .. }
                 | vault::Error::Catalog(_)
+                | vault::Error::LedgerWrite(_)
+                | vault::Error::LedgerInput(_)
+                | vault::Error::NoSuchEntry { .. }
                 | vault::Error::Corrupt(_) => exit::FAILED,
             };
         }

@@ -78,6 +78,18 @@ pub fn progress(total: Option<u64>, what: &str) -> ProgressBar {
     pb
 }
 
+/// A progress bar as the vault's `Progress`.
+pub struct Bar<'a>(pub &'a ProgressBar);
+
+impl vault::Progress for Bar<'_> {
+    fn set_total(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn set_done(&self, done: u64) {
+        self.0.set_position(done);
+    }
+}
+
 /// Human size: 1.5 MiB.
 pub fn size(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()

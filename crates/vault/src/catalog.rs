@@ -11,7 +11,7 @@ use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
-const MIGRATIONS: [&str; 1] = [include_str!("migrations/0001_vault.sql")];
+const MIGRATIONS: [&str; 2] = [include_str!("migrations/0001_vault.sql"), include_str!("migrations/0002_ledger.sql")];
 
 /// An open catalog.
 pub struct Catalog {
@@ -139,21 +139,147 @@ impl Catalog {
         Ok(())
     }
 
-    /// Makes a pending dataset active with its digest and copies, in one transaction.
-    pub fn activate(&mut self, id: &str, size: u64, sha256: &str, copies: &[(String, String)]) -> Result<(), Error> {
-        let tx = self.db.transaction()?;
+    /// Makes a pending dataset active with its digest and copies. Call it inside `write`,
+    /// so that it is atomic (and recorded with its event).
+    pub fn activate(&self, id: &str, size: u64, sha256: &str, copies: &[(String, String)]) -> Result<(), Error> {
         for (store, object) in copies {
-            tx.execute("INSERT INTO copies (dataset, store, object) VALUES (?1, ?2, ?3)", params![id, store, object])?;
+            self.db.execute(
+                "INSERT INTO copies (dataset, store, object) VALUES (?1, ?2, ?3)",
+                params![id, store, object],
+            )?;
         }
-        let n = tx.execute(
+        let n = self.db.execute(
             "UPDATE datasets SET state = 'active', size = ?2, sha256 = ?3 WHERE id = ?1 AND state = 'pending'",
             params![id, size as i64, sha256],
         )?;
         if n != 1 {
             return Err(Error::Corrupt(format!("dataset {id} was no longer pending when its copies were complete")));
         }
-        tx.commit()?;
         Ok(())
+    }
+
+    /// Runs `f` in one write transaction (BEGIN IMMEDIATE: writers queue here, so two
+    /// processes never append at the same index). Committed if `f` succeeds, rolled back
+    /// otherwise. Not re-entrant.
+    pub fn write<T>(&self, f: impl FnOnce(&Catalog) -> Result<T, Error>) -> Result<T, Error> {
+        self.db.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => match self.db.execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.db.execute_batch("ROLLBACK");
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Number of ledger entries.
+    pub fn ledger_size(&self) -> Result<u64, Error> {
+        Ok(self.db.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// Appends an entry and the subtree hashes it completes; returns its index. Call it
+    /// inside `write`.
+    pub fn ledger_append(&self, entry: &[u8], salt: &[u8], details: &str) -> Result<u64, Error> {
+        let size = self.ledger_size()?;
+        // The right edge of the tree: the complete subtrees of the binary decomposition of
+        // `size`, largest first, so the smallest is on top.
+        let mut edge = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1 << level) != 0 {
+                edge.push(ledger::merkle::Hashes::subtree(self, level, start >> level)?);
+                start += 1 << level;
+            }
+        }
+        self.db.execute("INSERT INTO ledger_entries (idx, entry) VALUES (?1, ?2)", params![size as i64, entry])?;
+        self.db.execute(
+            "INSERT INTO event_details (idx, salt, details) VALUES (?1, ?2, ?3)",
+            params![size as i64, salt, details],
+        )?;
+        let mut st = self.db.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for (level, idx, hash) in ledger::merkle::append(&mut edge, size, ledger::merkle::leaf_hash(entry)) {
+            st.execute(params![level, idx as i64, &hash[..]])?;
+        }
+        Ok(size)
+    }
+
+    /// The entry at `idx`.
+    pub fn ledger_entry(&self, idx: u64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .db
+            .query_row("SELECT entry FROM ledger_entries WHERE idx = ?1", [idx as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Entries `[from, to)` in order, for a full verification.
+    pub fn ledger_entries(
+        &self,
+        from: u64,
+        to: u64,
+        mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut st =
+            self.db.prepare("SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+        let mut rows = st.query(params![from as i64, to as i64])?;
+        while let Some(row) = rows.next()? {
+            let idx: i64 = row.get(0)?;
+            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+            each(idx as u64, entry)?;
+        }
+        Ok(())
+    }
+
+    /// Every entry in order, with the leaf hash stored for it (if any).
+    pub fn ledger_entries_with_leaves(
+        &self,
+        mut each: impl FnMut(u64, &[u8], Option<ledger::Hash>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut st = self.db.prepare(
+            "SELECT e.idx, e.entry, n.hash FROM ledger_entries e
+             LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx ORDER BY e.idx",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            let idx: i64 = row.get(0)?;
+            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+            let leaf: Option<Vec<u8>> = row.get(2)?;
+            each(idx as u64, entry, leaf.and_then(|l| l.try_into().ok()))?;
+        }
+        Ok(())
+    }
+
+    /// The stored subtree hash at (level, idx), if any.
+    pub fn ledger_node(&self, level: u32, idx: u64) -> Result<Option<ledger::Hash>, Error> {
+        let h: Option<Vec<u8>> = self
+            .db
+            .prepare_cached("SELECT hash FROM ledger_nodes WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, idx as i64], |r| r.get(0))
+            .optional()?;
+        h.map(|h| h.try_into().map_err(|_| Error::Corrupt(format!("ledger node ({level}, {idx}) is not 32 bytes"))))
+            .transpose()
+    }
+
+    /// Records a signed checkpoint.
+    pub fn add_checkpoint(&self, size: u64, note: &str, created: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT OR IGNORE INTO ledger_checkpoints (size, note, created) VALUES (?1, ?2, ?3)",
+            params![size as i64, note, created],
+        )?;
+        Ok(())
+    }
+
+    /// Every signed checkpoint, by size.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, Error> {
+        let mut st = self.db.prepare("SELECT size, note FROM ledger_checkpoints ORDER BY size")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Deletes a dataset row if it is still pending; returns whether it was.
@@ -236,5 +362,13 @@ impl Catalog {
         let mut st = self.db.prepare("SELECT store, object FROM copies")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl ledger::merkle::Hashes for Catalog {
+    type Error = Error;
+    fn subtree(&self, level: u32, index: u64) -> Result<ledger::Hash, Error> {
+        self.ledger_node(level, index)?
+            .ok_or_else(|| Error::Corrupt(format!("the ledger has no hash for subtree ({level}, {index})")))
     }
 }

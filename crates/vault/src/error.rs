@@ -157,6 +157,23 @@ pub enum Error {
     /// The catalog database failed.
     #[error("catalog: {0}")]
     Catalog(#[from] rusqlite::Error),
+    /// The ledger could not record an operation, which therefore did not happen.
+    #[error("the ledger could not record this operation, so it was not performed (fail closed): {0}")]
+    LedgerWrite(String),
+    /// A checkpoint or proof given as input is malformed or not this log's.
+    #[error("{0}")]
+    LedgerInput(String),
+    /// The stored log contradicts what was signed.
+    #[error("ledger inconsistency: {0}")]
+    LedgerInconsistent(String),
+    /// No entry at that index.
+    #[error("no ledger entry {index}: the log holds entries 0 to {} ({size} in all)", size.saturating_sub(1))]
+    NoSuchEntry {
+        /// The index asked for.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
     /// The data dir holds something that cannot be right.
     #[error("data dir inconsistency: {0}")]
     Corrupt(String),

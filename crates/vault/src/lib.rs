@@ -14,7 +14,10 @@
 pub mod agefile;
 mod catalog;
 mod config;
+mod door;
 mod error;
+mod event;
+mod journal;
 mod keys;
 mod model;
 mod store;
@@ -28,7 +31,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
+pub use crate::door::{OPERATOR, Record};
 pub use crate::error::Error;
+pub use crate::event::{Action, Event, Outcome};
+pub use crate::journal::LedgerReport;
 pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass};
 pub use crate::store::{StoreInfo, StoreKind};
@@ -41,6 +47,20 @@ const DATASETS_PREFIX: &str = "datasets";
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Progress of a long operation, in plaintext bytes.
+pub trait Progress: Sync {
+    /// The total, once the operation knows it.
+    fn set_total(&self, _total: u64) {}
+    /// Bytes done so far.
+    fn set_done(&self, done: u64);
+}
+
+impl<F: Fn(u64) + Sync> Progress for F {
+    fn set_done(&self, done: u64) {
+        self(done)
+    }
 }
 
 /// What `init` did.
@@ -137,8 +157,9 @@ impl Vault {
         if dir.join("gardien.toml").exists() {
             let v = Vault::open(dir, None)?;
             let master_recipient = v.catalog.meta("master_recipient")?.unwrap_or_default();
-            let (verifier_key, _) =
-                keys::ensure_signing_key(&resolve(dir, &v.config.signing_key), &keys::log_origin(&v.config.operator))?;
+            let (verifier_key, _) = v.door(Action::Init, vec![], String::new(), now, |_| {
+                keys::ensure_signing_key(&resolve(dir, &v.config.signing_key), &keys::log_origin(&v.config.operator))
+            })?;
             return Ok(InitReport {
                 created: false,
                 dir: dir.to_owned(),
@@ -204,6 +225,9 @@ impl Vault {
         fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
         fs::rename(&tmp, &cfg_path).map_err(io(&cfg_path))?;
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        // The ledger's first entry is the vault's creation.
+        let v = Vault::open(dir, None)?;
+        v.door(Action::Init, vec![], format!("operator={}", opts.operator), now, |_| Ok(()))?;
         Ok(InitReport { created: true, dir: dir.to_owned(), master_key: master_path, master_recipient, verifier_key })
     }
 
@@ -252,69 +276,84 @@ impl Vault {
 
     /// Adds a local store on `site` (refused outside the allowed sites, LOC-1).
     pub fn add_store(&self, name: &str, site: &str, path: &Path, now: DateTime<Utc>) -> Result<StoreInfo, Error> {
-        check_name("store name", name)?;
-        self.config.check_site(site)?;
-        if self.catalog.stores()?.iter().any(|s| s.name == name) {
-            return Err(Error::StoreExists(name.to_owned()));
-        }
-        let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        // Two stores on one directory would be one copy counted twice.
-        let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-        if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
-            StoreKind::Local { root: r } => canonical(r) == canonical(&root),
-        }) {
-            return Err(Error::StorePathTaken { path: root, store: other.name });
-        }
-        let info = StoreInfo {
-            name: name.to_owned(),
-            site: site.to_owned(),
-            kind: StoreKind::Local { root },
-            created: rfc3339(now),
-        };
-        // Open first: a directory that cannot be created is refused before anything is recorded.
-        Store::open(&info)?;
-        self.catalog.add_store(&info)?;
-        Ok(info)
+        let details = format!("site={site} path={}", path.display());
+        self.door(Action::StoreAdd, vec![format!("store:{name}")], details, now, |rec| {
+            check_name("store name", name)?;
+            self.config.check_site(site)?;
+            if self.catalog.stores()?.iter().any(|s| s.name == name) {
+                return Err(Error::StoreExists(name.to_owned()));
+            }
+            let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+            // Two stores on one directory would be one copy counted twice.
+            let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+            if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
+                StoreKind::Local { root: r } => canonical(r) == canonical(&root),
+            }) {
+                return Err(Error::StorePathTaken { path: root, store: other.name });
+            }
+            let info = StoreInfo {
+                name: name.to_owned(),
+                site: site.to_owned(),
+                kind: StoreKind::Local { root },
+                created: rfc3339(now),
+            };
+            // Open first: a directory that cannot be created is refused before anything is recorded.
+            Store::open(&info)?;
+            self.record(rec, Outcome::Allowed, |c| c.add_store(&info))?;
+            Ok(info)
+        })
     }
 
     /// Every store.
-    pub fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
-        self.catalog.stores()
+    pub fn stores(&self, now: DateTime<Utc>) -> Result<Vec<StoreInfo>, Error> {
+        self.door(Action::StoreList, vec![], String::new(), now, |_| self.catalog.stores())
     }
 
     /// Registers a client.
     pub fn add_client(&self, slug: &str, name: &str, now: DateTime<Utc>) -> Result<Client, Error> {
-        check_name("client slug", slug)?;
-        if name.trim().is_empty() {
-            return Err(Error::InvalidName {
-                what: "client name",
-                value: name.to_owned(),
-                rule: "give the client's full name",
-            });
-        }
-        let c = Client { slug: slug.to_owned(), name: name.trim().to_owned(), created: rfc3339(now) };
-        self.catalog.add_client(&c)?;
-        Ok(c)
+        self.door(Action::ClientAdd, vec![format!("client:{slug}")], format!("name={name}"), now, |rec| {
+            check_name("client slug", slug)?;
+            if name.trim().is_empty() {
+                return Err(Error::InvalidName {
+                    what: "client name",
+                    value: name.to_owned(),
+                    rule: "give the client's full name",
+                });
+            }
+            let c = Client { slug: slug.to_owned(), name: name.trim().to_owned(), created: rfc3339(now) };
+            self.record(rec, Outcome::Allowed, |cat| cat.add_client(&c))?;
+            Ok(c)
+        })
     }
 
     /// Every client.
-    pub fn clients(&self) -> Result<Vec<Client>, Error> {
-        self.catalog.clients()
+    pub fn clients(&self, now: DateTime<Utc>) -> Result<Vec<Client>, Error> {
+        self.door(Action::ClientList, vec![], String::new(), now, |_| self.catalog.clients())
     }
 
     /// Active datasets, optionally of one client.
-    pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
-        if let Some(c) = client
-            && !self.catalog.has_client(c)?
-        {
-            return Err(Error::UnknownClient(c.to_owned()));
-        }
-        self.catalog.datasets(client)
+    pub fn datasets(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Dataset>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::DatasetList, resources, String::new(), now, |_| {
+            if let Some(c) = client
+                && !self.catalog.has_client(c)?
+            {
+                return Err(Error::UnknownClient(c.to_owned()));
+            }
+            self.catalog.datasets(client)
+        })
     }
 
     /// One active dataset.
-    pub fn dataset(&self, id: &str) -> Result<Dataset, Error> {
-        self.catalog.dataset(id)
+    pub fn dataset(&self, id: &str, now: DateTime<Utc>) -> Result<Dataset, Error> {
+        self.door(Action::DatasetShow, vec![format!("dataset:{id}")], String::new(), now, |rec| self.lookup(id, rec))
+    }
+
+    /// Looks a dataset up for an operation, and names its client in the event.
+    fn lookup(&self, id: &str, rec: &mut Record) -> Result<Dataset, Error> {
+        let ds = self.catalog.dataset(id)?;
+        rec.resources.push(format!("client:{}", ds.client));
+        Ok(ds)
     }
 
     /// The stores a request names, each checked against the allowed sites (LOC-1).
@@ -342,11 +381,25 @@ impl Vault {
     /// Takes a dataset in: seals `input` with a fresh key, writes every copy, syncs them,
     /// and only then makes the dataset visible. On any failure nothing of it remains.
     pub fn ingest(
-        &mut self,
+        &self,
         input: &mut (dyn Read + Send),
         req: &IngestRequest<'_>,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
         now: DateTime<Utc>,
+    ) -> Result<Dataset, Error> {
+        let details = format!("class={} label={}", req.class, req.label.unwrap_or(""));
+        self.door(Action::DatasetIngest, vec![format!("client:{}", req.client)], details, now, |rec| {
+            self.ingest_inner(input, req, progress, now, rec)
+        })
+    }
+
+    fn ingest_inner(
+        &self,
+        input: &mut (dyn Read + Send),
+        req: &IngestRequest<'_>,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+        rec: &mut Record,
     ) -> Result<Dataset, Error> {
         // Every check before any effect: bad input changes nothing.
         if !self.catalog.has_client(req.client)? {
@@ -363,6 +416,8 @@ impl Vault {
         rand::rngs::OsRng.fill_bytes(&mut idb);
         let id = format!("ds-{}", hex::encode(idb));
         let object = format!("{DATASETS_PREFIX}/{id}.age");
+        rec.resources.insert(0, format!("dataset:{id}"));
+        rec.resources.extend(stores.iter().map(|s| format!("store:{}", s.info().name)));
 
         // The lock tells other processes this pending dataset is alive (see `recover`).
         let lock_path = self.dir.join("run").join(format!("{id}.lock"));
@@ -381,7 +436,8 @@ impl Vault {
         let outcome = result.and_then(|digest| {
             let copies: Vec<(String, String)> =
                 stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
-            self.catalog.activate(&id, digest.size, &hex::encode(digest.sha256), &copies)
+            // The dataset becomes visible in the same transaction that records it.
+            self.record(rec, Outcome::Allowed, |c| c.activate(&id, digest.size, &hex::encode(digest.sha256), &copies))
         });
         if let Err(e) = outcome {
             for s in &stores {
@@ -440,7 +496,11 @@ impl Vault {
 
     /// Checks the data dir: cleans interrupted ingests, and reports copies whose object
     /// is missing and objects no dataset lists. It deletes no committed object.
-    pub fn fsck(&self) -> Result<FsckReport, Error> {
+    pub fn fsck(&self, now: DateTime<Utc>) -> Result<FsckReport, Error> {
+        self.door(Action::Fsck, vec![], String::new(), now, |_| self.fsck_inner())
+    }
+
+    fn fsck_inner(&self) -> Result<FsckReport, Error> {
         let (cleaned, in_progress) = self.recover()?;
         let mut report =
             FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
@@ -468,17 +528,34 @@ impl Vault {
     /// Writes the plaintext of dataset `id` to `out`, checked against its recorded size
     /// and SHA-256. Copies are tried in order until one opens; a copy that fails after
     /// output has begun is an error (the output is then not to be trusted).
-    pub fn get(&self, id: &str, out: &mut (dyn Write + Send), progress: &(dyn Fn(u64) + Sync)) -> Result<(), Error> {
-        let ds = self.catalog.dataset(id)?;
-        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
-        let mut failures = Vec::new();
-        for copy in &ds.copies {
-            match self.open_copy(&ds, copy, &identity) {
-                Ok(opened) => return read_copy(&ds, copy, opened, out, Part::Plaintext, progress),
-                Err(e) => failures.push(e),
+    ///
+    /// The event is recorded once a copy has opened and before the first byte goes out:
+    /// if the ledger cannot be written, nothing is read (fail closed). A stream cannot be
+    /// taken back, so a copy that fails half-way leaves that event as it is.
+    pub fn get(
+        &self,
+        id: &str,
+        out: &mut (dyn Write + Send),
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.door(Action::DatasetGet, vec![format!("dataset:{id}")], "to=stdout".into(), now, |rec| {
+            let ds = self.lookup(id, rec)?;
+            progress.set_total(ds.size);
+            let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+            let mut failures = Vec::new();
+            for copy in &ds.copies {
+                match self.open_copy(&ds, copy, &identity) {
+                    Ok(opened) => {
+                        rec.resources.push(format!("store:{}", copy.store));
+                        self.record(rec, Outcome::Allowed, |_| Ok(()))?;
+                        return read_copy(&ds, copy, opened, out, Part::Plaintext, progress);
+                    }
+                    Err(e) => failures.push(e),
+                }
             }
-        }
-        Err(no_readable_copy(&ds, failures))
+            Err(no_readable_copy(&ds, failures))
+        })
     }
 
     /// Writes dataset `id` to a new file at `path`. Unlike a stream, a file can be
@@ -489,9 +566,25 @@ impl Vault {
         id: &str,
         path: &Path,
         force: bool,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let ds = self.catalog.dataset(id)?;
+        let details = format!("to={}", path.display());
+        self.door(Action::DatasetGet, vec![format!("dataset:{id}")], details, now, |rec| {
+            self.get_to_file_inner(id, path, force, progress, rec)
+        })
+    }
+
+    fn get_to_file_inner(
+        &self,
+        id: &str,
+        path: &Path,
+        force: bool,
+        progress: &dyn Progress,
+        rec: &mut Record,
+    ) -> Result<(), Error> {
+        let ds = self.lookup(id, rec)?;
+        progress.set_total(ds.size);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
@@ -504,7 +597,12 @@ impl Vault {
                     .and_then(|opened| read_copy(&ds, copy, opened, &mut w, Part::Plaintext, progress));
                 drop(w);
                 match r {
-                    Ok(()) => return Ok(()),
+                    // Recorded before the file is complete and synced: if the ledger cannot
+                    // be written, the file is removed (fail closed).
+                    Ok(()) => {
+                        rec.resources.push(format!("store:{}", copy.store));
+                        return self.record(rec, Outcome::Allowed, |_| Ok(()));
+                    }
                     Err(e @ Error::Output(_)) => return Err(e),
                     Err(e) => {
                         if i + 1 < ds.copies.len() {
@@ -520,19 +618,31 @@ impl Vault {
 
     /// Opens every copy of `id`, authenticating and hashing it in full. `progress` counts
     /// plaintext bytes across all copies.
-    pub fn verify(&self, id: &str, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<CopyCheck>, Error> {
-        let ds = self.catalog.dataset(id)?;
+    pub fn verify(&self, id: &str, progress: &dyn Progress, now: DateTime<Utc>) -> Result<Vec<CopyCheck>, Error> {
+        self.door(Action::DatasetVerify, vec![format!("dataset:{id}")], String::new(), now, |rec| {
+            self.verify_inner(id, progress, rec)
+        })
+    }
+
+    fn verify_inner(&self, id: &str, progress: &dyn Progress, rec: &mut Record) -> Result<Vec<CopyCheck>, Error> {
+        let ds = self.lookup(id, rec)?;
+        progress.set_total(ds.size * ds.copies.len() as u64);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         let mut checks = Vec::new();
         for (i, copy) in ds.copies.iter().enumerate() {
             // Progress counts across copies: the i-th starts where the previous ones ended.
             let base = ds.size * i as u64;
             let result = self.open_copy(&ds, copy, &identity).and_then(|(mut reader, file_key)| {
-                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), &|n| progress(base + n))
+                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), &|n| progress.set_done(base + n))
                     .map_err(|e| copy_error(&ds, copy, e))?;
                 check_digest(&ds, copy, digest)
             });
             checks.push(CopyCheck { copy: copy.clone(), result });
+        }
+        // A bad copy is an integrity failure of the operation, and the event says so.
+        if let Some(bad) = checks.iter().find_map(|c| c.result.as_ref().err()) {
+            self.record(rec, Outcome::Failed, |_| Ok(()))?;
+            tracing::debug!("verify found a bad copy: {bad}");
         }
         Ok(checks)
     }
@@ -547,13 +657,30 @@ impl Vault {
         recipient: &str,
         path: &Path,
         force: bool,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let details = format!("recipient={} to={}", recipient.trim(), path.display());
+        self.door(Action::DatasetExport, vec![format!("dataset:{id}")], details, now, |rec| {
+            self.export_inner(id, recipient, path, force, progress, rec)
+        })
+    }
+
+    fn export_inner(
+        &self,
+        id: &str,
+        recipient: &str,
+        path: &Path,
+        force: bool,
+        progress: &dyn Progress,
+        rec: &mut Record,
     ) -> Result<(), Error> {
         let to: age::x25519::Recipient = recipient
             .trim()
             .parse()
             .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
-        let ds = self.catalog.dataset(id)?;
+        let ds = self.lookup(id, rec)?;
+        progress.set_total(ds.size);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
@@ -571,7 +698,10 @@ impl Vault {
                 reader.read_exact(&mut nonce).map_err(|e| copy_error(&ds, copy, e.into()))?;
                 out.write_all(&header).and_then(|()| out.write_all(&nonce)).map_err(Error::Output)?;
                 let payload: Box<dyn Read + Send> = Box::new(io::Cursor::new(nonce).chain(reader));
-                return read_copy(&ds, copy, (payload, file_key), &mut out, Part::Ciphertext, progress);
+                read_copy(&ds, copy, (payload, file_key), &mut out, Part::Ciphertext, progress)?;
+                rec.resources.push(format!("store:{}", copy.store));
+                // Fail closed: no export is left behind without its event.
+                return self.record(rec, Outcome::Allowed, |_| Ok(()));
             }
             Err(no_readable_copy(&ds, failures))
         })
@@ -663,13 +793,13 @@ fn write_copies(
     object: &str,
     input: &mut (dyn Read + Send),
     recipient: &age::x25519::Recipient,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<agefile::Digest, Error> {
     let file_key = agefile::new_file_key();
     let header = agefile::header_for(&file_key, recipient).map_err(|e| Error::Corrupt(e.to_string()))?;
     let writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
     let sink = Copies { writers: &writers, error: Mutex::new(None) };
-    let digest = match agefile::seal(input, &file_key, &header, &sink, progress) {
+    let digest = match agefile::seal(input, &file_key, &header, &sink, &|n| progress.set_done(n)) {
         Ok(d) => d,
         Err(e) => {
             return Err(match sink.error.into_inner().ok().flatten() {
@@ -703,7 +833,7 @@ fn read_copy(
     (mut reader, file_key): (Box<dyn Read + Send>, age_core::format::FileKey),
     out: &mut (dyn Write + Send),
     part: Part,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<(), Error> {
     let mut out_error = None;
     let digest = agefile::open(
@@ -720,7 +850,7 @@ fn read_copy(
                 msg
             })
         },
-        progress,
+        &|n| progress.set_done(n),
     );
     if let Some(e) = out_error {
         return Err(Error::Output(e));

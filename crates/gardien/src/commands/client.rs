@@ -30,7 +30,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::List { json } => {
-            let clients = v.clients()?;
+            let clients = v.clients(super::now())?;
             if *json {
                 output::json(
                     &clients

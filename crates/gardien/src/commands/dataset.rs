@@ -90,13 +90,13 @@ fn parse_class(s: &str) -> Result<vault::DatasetClass, String> {
 }
 
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
-    let mut v = super::open(cli)?;
+    let v = super::open(cli)?;
     match cmd {
         Cmd::Ingest { path, client, class, label, stores } => {
             let req = vault::IngestRequest { client, class: *class, label: label.as_deref(), stores };
             let ds = if path.as_os_str() == "-" {
                 let pb = output::progress(None, "ingesting stdin");
-                let r = v.ingest(&mut std::io::stdin(), &req, &|n| pb.set_position(n), super::now());
+                let r = v.ingest(&mut std::io::stdin(), &req, &output::Bar(&pb), super::now());
                 pb.finish_and_clear();
                 r?
             } else {
@@ -104,7 +104,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     std::fs::File::open(path).map_err(|source| vault::Error::Io { path: path.clone(), source })?;
                 let total = file.metadata().ok().map(|m| m.len());
                 let pb = output::progress(total, "ingesting");
-                let r = v.ingest(&mut file, &req, &|n| pb.set_position(n), super::now());
+                let r = v.ingest(&mut file, &req, &output::Bar(&pb), super::now());
                 pb.finish_and_clear();
                 r?
             };
@@ -113,7 +113,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::List { client, json } => {
-            let list = v.datasets(client.as_deref())?;
+            let list = v.datasets(client.as_deref(), super::now())?;
             if *json {
                 return output::json(&list.iter().map(output::dataset_json).collect::<Vec<_>>());
             }
@@ -133,7 +133,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             )
         }
         Cmd::Show { id, json } => {
-            let d = v.dataset(id)?;
+            let d = v.dataset(id, super::now())?;
             if *json {
                 return output::json(&output::dataset_json(&d));
             }
@@ -152,24 +152,22 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Get { id, output: path, force } => {
-            let size = v.dataset(id)?.size;
-            let pb = output::progress(Some(size), "reading");
+            let pb = output::progress(Some(0), "reading");
             let r = match path {
-                Some(p) => v.get_to_file(id, p, *force, &|n| pb.set_position(n)),
+                Some(p) => v.get_to_file(id, p, *force, &output::Bar(&pb), super::now()),
                 None => {
                     // A duplicate of fd 1 as a plain file: no line buffering on binary data.
                     let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned()?;
                     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
-                    v.get(id, &mut out, &|n| pb.set_position(n))
+                    v.get(id, &mut out, &output::Bar(&pb), super::now())
                 }
             };
             pb.finish_and_clear();
             Ok(r?)
         }
         Cmd::Verify { id } => {
-            let d = v.dataset(id)?;
-            let pb = output::progress(Some(d.size * d.copies.len() as u64), "verifying");
-            let checks = v.verify(id, &|n| pb.set_position(n))?;
+            let pb = output::progress(Some(0), "verifying");
+            let checks = v.verify(id, &output::Bar(&pb), super::now())?;
             pb.finish_and_clear();
             let mut bad = Vec::new();
             for c in &checks {
@@ -188,9 +186,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Export { id, recipient, output: path, force } => {
-            let size = v.dataset(id)?.size;
-            let pb = output::progress(Some(size), "exporting");
-            let r = v.export(id, recipient, path, *force, &|n| pb.set_position(n));
+            let pb = output::progress(Some(0), "exporting");
+            let r = v.export(id, recipient, path, *force, &output::Bar(&pb), super::now());
             pb.finish_and_clear();
             r?;
             eprintln!(

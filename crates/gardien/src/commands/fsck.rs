@@ -11,7 +11,7 @@ pub struct Args {}
 
 pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
     let v = super::open(cli)?;
-    let r = v.fsck()?;
+    let r = v.fsck(super::now())?;
     for id in &r.in_progress {
         println!("in progress: ingest {id} (another process is writing it)");
     }
@@ -32,6 +32,6 @@ pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
     for id in r.cleaned.iter().filter(|id| !v.recovered().contains(id)) {
         eprintln!("cleaned up interrupted ingest {id}");
     }
-    println!("ok: {} datasets, no problem found", v.datasets(None)?.len());
+    println!("ok: no problem found");
     Ok(())
 }

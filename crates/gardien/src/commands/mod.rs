@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod demo;
 pub mod fsck;
 pub mod init;
+pub mod ledger;
 pub mod store;
 
 use crate::{Cli, Command};
@@ -23,6 +24,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(cli, cmd),
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
+        Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Demo(args) => demo::run(args),
     }
 }

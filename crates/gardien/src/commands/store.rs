@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::List { json } => {
-            let stores = v.stores()?;
+            let stores = v.stores(super::now())?;
             if *json {
                 output::json(&stores.iter().map(output::store_json).collect::<Vec<_>>())
             } else {

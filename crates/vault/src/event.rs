@@ -1,0 +1,270 @@
+//! Ledger events: what the one door records of every operation, in a versioned,
+//! canonical text encoding (the bytes a leaf hashes). An event holds ids and a salted
+//! commitment only: labels, paths and reasons stay in the catalog's `event_details`,
+//! which can be erased without rewriting the log.
+
+use std::fmt;
+
+use crate::Error;
+
+/// Every operation kind of the one door, named `noun:verb` after the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `gardien init` (recorded as the ledger's first entry).
+    Init,
+    /// `store add`.
+    StoreAdd,
+    /// `store list`.
+    StoreList,
+    /// `client add`.
+    ClientAdd,
+    /// `client list`.
+    ClientList,
+    /// `dataset ingest`.
+    DatasetIngest,
+    /// `dataset list`.
+    DatasetList,
+    /// `dataset show`.
+    DatasetShow,
+    /// `dataset get`.
+    DatasetGet,
+    /// `dataset verify`.
+    DatasetVerify,
+    /// `dataset export`.
+    DatasetExport,
+    /// `fsck`.
+    Fsck,
+    /// `ledger key`.
+    LedgerKey,
+    /// `ledger checkpoint`.
+    LedgerCheckpoint,
+    /// `ledger entry`.
+    LedgerEntry,
+    /// `ledger list`.
+    LedgerList,
+    /// `ledger proof`.
+    LedgerProof,
+    /// `ledger consistency`.
+    LedgerConsistency,
+    /// `ledger verify`.
+    LedgerVerify,
+}
+
+impl Action {
+    /// Every action; a test runs each through the CLI.
+    pub const ALL: [Action; 19] = [
+        Action::Init,
+        Action::StoreAdd,
+        Action::StoreList,
+        Action::ClientAdd,
+        Action::ClientList,
+        Action::DatasetIngest,
+        Action::DatasetList,
+        Action::DatasetShow,
+        Action::DatasetGet,
+        Action::DatasetVerify,
+        Action::DatasetExport,
+        Action::Fsck,
+        Action::LedgerKey,
+        Action::LedgerCheckpoint,
+        Action::LedgerEntry,
+        Action::LedgerList,
+        Action::LedgerProof,
+        Action::LedgerConsistency,
+        Action::LedgerVerify,
+    ];
+
+    /// `noun:verb`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Init => "vault:init",
+            Action::StoreAdd => "store:add",
+            Action::StoreList => "store:list",
+            Action::ClientAdd => "client:add",
+            Action::ClientList => "client:list",
+            Action::DatasetIngest => "dataset:ingest",
+            Action::DatasetList => "dataset:list",
+            Action::DatasetShow => "dataset:show",
+            Action::DatasetGet => "dataset:get",
+            Action::DatasetVerify => "dataset:verify",
+            Action::DatasetExport => "dataset:export",
+            Action::Fsck => "vault:fsck",
+            Action::LedgerKey => "ledger:key",
+            Action::LedgerCheckpoint => "ledger:checkpoint",
+            Action::LedgerEntry => "ledger:entry",
+            Action::LedgerList => "ledger:list",
+            Action::LedgerProof => "ledger:proof",
+            Action::LedgerConsistency => "ledger:consistency",
+            Action::LedgerVerify => "ledger:verify",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Allowed and performed.
+    Allowed,
+    /// Refused by the policy.
+    Denied,
+    /// Allowed, but it failed (bad input, I/O, integrity); it changed nothing.
+    Failed,
+}
+
+impl Outcome {
+    /// The word in the entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One ledger entry, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// Who: `person:<handle>`.
+    pub actor: String,
+    /// What.
+    pub action: Action,
+    /// To what: `kind:id`, the most specific first.
+    pub resources: Vec<String>,
+    /// Whether the policy allowed it.
+    pub allowed: bool,
+    /// The clause that decided.
+    pub clause: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Hex SHA-256 of salt || details.
+    pub commitment: String,
+}
+
+const MAGIC: &str = "gardien-event/v1";
+
+fn clean(field: &str, v: &str) -> Result<(), Error> {
+    if v.is_empty() || v.contains(['\n', '\r']) {
+        return Err(Error::Corrupt(format!("event {field} '{v}' is empty or spans lines")));
+    }
+    Ok(())
+}
+
+impl Event {
+    /// The canonical bytes: one `key value` line per field, in a fixed order.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        clean("time", &self.time)?;
+        clean("actor", &self.actor)?;
+        clean("clause", &self.clause)?;
+        let mut s = format!("{MAGIC}\ntime {}\nactor {}\naction {}\n", self.time, self.actor, self.action);
+        for r in &self.resources {
+            clean("resource", r)?;
+            s.push_str(&format!("resource {r}\n"));
+        }
+        s.push_str(&format!(
+            "decision {} {}\noutcome {}\ncommitment {}\n",
+            if self.allowed { "allow" } else { "deny" },
+            self.clause,
+            self.outcome.as_str(),
+            self.commitment
+        ));
+        Ok(s.into_bytes())
+    }
+
+    /// Decodes an entry; anything not in the canonical form is refused.
+    pub fn decode(bytes: &[u8]) -> Result<Event, Error> {
+        let bad = |why: &str| Error::Corrupt(format!("ledger entry is not a gardien event: {why}"));
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+        let mut lines = text.strip_suffix('\n').ok_or_else(|| bad("no final newline"))?.split('\n');
+        if lines.next() != Some(MAGIC) {
+            return Err(bad("unknown version"));
+        }
+        let mut field = |name: &str| -> Result<String, Error> {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+                .map(str::to_owned)
+                .ok_or_else(|| bad(&format!("no {name} line")))
+        };
+        let time = field("time")?;
+        let actor = field("actor")?;
+        let action = Action::parse(&field("action")?).ok_or_else(|| bad("unknown action"))?;
+        let rest: Vec<String> = std::iter::from_fn(|| lines.next().map(str::to_owned)).collect();
+        let mut resources = Vec::new();
+        let mut it = rest.into_iter().peekable();
+        while let Some(r) = it.next_if(|l| l.starts_with("resource ")) {
+            resources.push(r["resource ".len()..].to_owned());
+        }
+        let decision =
+            it.next().and_then(|l| l.strip_prefix("decision ").map(str::to_owned)).ok_or_else(|| bad("no decision"))?;
+        let (verdict, clause) = decision.split_once(' ').ok_or_else(|| bad("bad decision"))?;
+        let allowed = match verdict {
+            "allow" => true,
+            "deny" => false,
+            _ => return Err(bad("bad decision")),
+        };
+        let outcome = match it.next().as_deref().and_then(|l| l.strip_prefix("outcome ")) {
+            Some("allowed") => Outcome::Allowed,
+            Some("denied") => Outcome::Denied,
+            Some("failed") => Outcome::Failed,
+            _ => return Err(bad("bad outcome")),
+        };
+        let commitment = it
+            .next()
+            .and_then(|l| l.strip_prefix("commitment ").map(str::to_owned))
+            .ok_or_else(|| bad("no commitment"))?;
+        if it.next().is_some() {
+            return Err(bad("trailing lines"));
+        }
+        let e = Event { time, actor, action, resources, allowed, clause: clause.to_owned(), outcome, commitment };
+        if e.encode()? != bytes {
+            return Err(bad("not canonical"));
+        }
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip_and_refuse_non_canonical() {
+        let e = Event {
+            time: "2026-11-23T12:00:00Z".into(),
+            actor: "person:operator".into(),
+            action: Action::DatasetGet,
+            resources: vec!["dataset:ds-0011223344556677".into(), "client:acme".into()],
+            allowed: true,
+            clause: "OPS-1".into(),
+            outcome: Outcome::Allowed,
+            commitment: "00".repeat(32),
+        };
+        let b = e.encode().unwrap();
+        assert_eq!(Event::decode(&b).unwrap(), e);
+        let text = String::from_utf8(b).unwrap();
+        assert!(
+            text.starts_with(
+                "gardien-event/v1\ntime 2026-11-23T12:00:00Z\nactor person:operator\naction dataset:get\n"
+            )
+        );
+        assert!(Event::decode(text.replace("allowed", "failed").as_bytes()).is_ok());
+        assert!(Event::decode(text.replace("\n", "\r\n").as_bytes()).is_err());
+        assert!(Event::decode(format!("{text}extra\n").as_bytes()).is_err());
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The ledger's operations on a data dir: the verifier key, signed checkpoints, entries,
+//! the decoded event list, inclusion and consistency proofs, and a full verification.
+//! The tree math and the formats are the `ledger` crate's; the storage is the catalog's.
+
+use chrono::{DateTime, Utc};
+use ledger::merkle;
+use ledger::note::Signer;
+use ledger::proof::{Checkpoint, ConsistencyProof, InclusionProof};
+
+use crate::event::{Action, Event};
+use crate::{Error, Vault, keys, resolve, rfc3339};
+
+/// What `ledger verify` found.
+#[derive(Debug, Default)]
+pub struct LedgerReport {
+    /// Entries read.
+    pub size: u64,
+    /// Signed checkpoints checked against the recomputed tree.
+    pub checkpoints: usize,
+    /// Every problem, naming the entry index or checkpoint size.
+    pub problems: Vec<String>,
+}
+
+fn bad_input(e: ledger::Error) -> Error {
+    Error::LedgerInput(e.to_string())
+}
+
+impl Vault {
+    fn signer(&self) -> Result<Signer, Error> {
+        keys::load_signer(&resolve(&self.dir, &self.config.signing_key))
+    }
+
+    /// The verifier key clients use to check checkpoints and proofs offline.
+    pub fn ledger_key(&self, now: DateTime<Utc>) -> Result<String, Error> {
+        self.door(Action::LedgerKey, vec![], String::new(), now, |_| Ok(self.signer()?.verifier_key()))
+    }
+
+    /// Signs a checkpoint of the tree as it is now.
+    pub fn checkpoint(&self, now: DateTime<Utc>) -> Result<String, Error> {
+        self.door(Action::LedgerCheckpoint, vec![], String::new(), now, |_| Ok(self.sign_checkpoint(now)?.1))
+    }
+
+    /// Signs (and keeps) a checkpoint of the current tree, refusing to if the tree is not
+    /// consistent with every checkpoint signed before (tlog-checkpoint: a log never signs
+    /// two inconsistent checkpoints).
+    fn sign_checkpoint(&self, now: DateTime<Utc>) -> Result<(Checkpoint, String), Error> {
+        let signer = self.signer()?;
+        let verifier = signer.verifier();
+        let size = self.catalog.ledger_size()?;
+        let root = merkle::root(&self.catalog, size)?;
+        for (old_size, note) in self.catalog.checkpoints()? {
+            let old = Checkpoint::open(&note, &verifier)
+                .map_err(|e| Error::Corrupt(format!("stored checkpoint {old_size}: {e}")))?;
+            if old.size > size {
+                return Err(Error::LedgerInconsistent(format!(
+                    "a checkpoint of size {} was signed but the log holds {size} entries: it was truncated; refusing to sign",
+                    old.size
+                )));
+            }
+            if merkle::root(&self.catalog, old.size)? != old.root {
+                return Err(Error::LedgerInconsistent(format!(
+                    "the tree of size {} no longer has the root signed in its checkpoint: the log was rewritten; refusing to sign",
+                    old.size
+                )));
+            }
+        }
+        let cp = Checkpoint { origin: signer.name().to_owned(), size, root };
+        let note = cp.sign(&signer).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.catalog.write(|c| c.add_checkpoint(size, &note, &rfc3339(now)))?;
+        Ok((cp, note))
+    }
+
+    /// The raw bytes of entry `index` (what its leaf hashes).
+    pub fn ledger_entry(&self, index: u64, now: DateTime<Utc>) -> Result<Vec<u8>, Error> {
+        self.door(Action::LedgerEntry, vec![format!("entry:{index}")], String::new(), now, |_| self.entry_at(index))
+    }
+
+    fn entry_at(&self, index: u64) -> Result<Vec<u8>, Error> {
+        self.catalog.ledger_entry(index)?.ok_or(Error::NoSuchEntry { index, size: self.catalog.ledger_size()? })
+    }
+
+    /// The events, decoded, with their indexes; optionally only those naming a client.
+    pub fn ledger_events(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<(u64, Event)>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::LedgerList, resources, String::new(), now, |_| {
+            let want = client.map(|c| format!("client:{c}"));
+            let mut out = Vec::new();
+            self.catalog.ledger_entries(0, u64::MAX >> 1, |i, bytes| {
+                let e = Event::decode(bytes).map_err(|e| Error::Corrupt(format!("entry {i}: {e}")))?;
+                if want.as_ref().is_none_or(|w| e.resources.contains(w)) {
+                    out.push((i, e));
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// A `tlog-proof@v1` for entry `index`, against `checkpoint` (a note this log signed)
+    /// or a fresh checkpoint of the current tree.
+    pub fn inclusion_proof(&self, index: u64, checkpoint: Option<&str>, now: DateTime<Utc>) -> Result<String, Error> {
+        self.door(Action::LedgerProof, vec![format!("entry:{index}")], String::new(), now, |_| {
+            let (cp, note) = match checkpoint {
+                Some(note) => (self.own_checkpoint(note)?, note.to_owned()),
+                None => self.sign_checkpoint(now)?,
+            };
+            if index >= cp.size {
+                return Err(Error::NoSuchEntry { index, size: cp.size });
+            }
+            let path = merkle::inclusion_proof(&self.catalog, index, cp.size)?;
+            Ok(InclusionProof { index, path, checkpoint: note }.to_text())
+        })
+    }
+
+    /// A `tlog-witness` add-checkpoint body from the checkpoint `old` (a note this log
+    /// signed, which a client kept) to a fresh checkpoint of the current tree.
+    pub fn consistency_proof(&self, old: &str, now: DateTime<Utc>) -> Result<String, Error> {
+        self.door(Action::LedgerConsistency, vec![], String::new(), now, |_| {
+            let old = self.own_checkpoint(old)?;
+            let (new, note) = self.sign_checkpoint(now)?;
+            if old.size > new.size {
+                return Err(Error::LedgerInconsistent(format!(
+                    "the kept checkpoint has {} entries, the log only {}: it was truncated",
+                    old.size, new.size
+                )));
+            }
+            if merkle::root(&self.catalog, old.size)? != old.root {
+                return Err(Error::LedgerInconsistent(format!(
+                    "the log's first {} entries no longer have the kept checkpoint's root: it was rewritten",
+                    old.size
+                )));
+            }
+            let path = merkle::consistency_proof(&self.catalog, old.size, new.size)?;
+            Ok(ConsistencyProof { old: old.size, path, checkpoint: note }.to_text())
+        })
+    }
+
+    /// Parses and checks a checkpoint note signed by this log's key.
+    fn own_checkpoint(&self, note: &str) -> Result<Checkpoint, Error> {
+        Checkpoint::open(note, &self.signer()?.verifier()).map_err(bad_input)
+    }
+
+    /// Recomputes the tree from every stored entry and checks it against the stored leaf
+    /// hashes and every signed checkpoint. Reports each edited, missing or reordered
+    /// entry by index, and a truncated log by the checkpoint it contradicts.
+    pub fn verify_ledger(&self, now: DateTime<Utc>) -> Result<LedgerReport, Error> {
+        self.door(Action::LedgerVerify, vec![], String::new(), now, |_| {
+            let verifier = self.signer()?.verifier();
+            let mut checkpoints = Vec::new();
+            let mut report = LedgerReport::default();
+            for (size, note) in self.catalog.checkpoints()? {
+                match Checkpoint::open(&note, &verifier) {
+                    Ok(cp) => checkpoints.push(cp),
+                    Err(e) => report.problems.push(format!("checkpoint of size {size}: {e}")),
+                }
+            }
+            checkpoints.sort_by_key(|c| c.size);
+            let mut pending = checkpoints.iter().peekable();
+            let mut edge = Vec::new();
+            let mut next = 0u64;
+            let check_roots = |edge: &Vec<ledger::Hash>,
+                               size: u64,
+                               pending: &mut std::iter::Peekable<std::slice::Iter<'_, Checkpoint>>,
+                               report: &mut LedgerReport| {
+                while let Some(cp) = pending.next_if(|cp| cp.size == size) {
+                    report.checkpoints += 1;
+                    if root_of_edge(edge) != cp.root {
+                        report.problems.push(format!(
+                            "the first {} entries do not hash to the root of the checkpoint signed for that size",
+                            cp.size
+                        ));
+                    }
+                }
+            };
+            check_roots(&edge, 0, &mut pending, &mut report);
+            self.catalog.ledger_entries_with_leaves(|idx, entry, stored_leaf| {
+                while next < idx {
+                    report.problems.push(format!("entry {next} is missing"));
+                    next += 1;
+                }
+                if let Err(e) = Event::decode(entry) {
+                    report.problems.push(format!("entry {idx}: {e}"));
+                }
+                let leaf = merkle::leaf_hash(entry);
+                if stored_leaf != Some(leaf) {
+                    report.problems.push(format!("entry {idx} was altered (it no longer hashes to its leaf)"));
+                }
+                merkle::append(&mut edge, idx, leaf);
+                next = idx + 1;
+                check_roots(&edge, next, &mut pending, &mut report);
+                Ok(())
+            })?;
+            report.size = next;
+            for cp in pending {
+                report.problems.push(format!(
+                    "a checkpoint was signed for {} entries but the log holds {next}: it was truncated",
+                    cp.size
+                ));
+            }
+            Ok(report)
+        })
+    }
+}
+
+/// The root of a tree from its right edge (complete subtrees, largest first).
+fn root_of_edge(edge: &[ledger::Hash]) -> ledger::Hash {
+    let mut it = edge.iter().rev();
+    let Some(first) = it.next() else { return merkle::empty_root() };
+    it.fold(*first, |acc, left| merkle::node_hash(left, &acc))
+}
