@@ -188,6 +188,11 @@ impl Catalog {
     /// inside `write`.
     pub fn ledger_append(&self, entry: &[u8], salt: &[u8], details: &str) -> Result<u64, Error> {
         let size = self.ledger_size()?;
+        if self.ledger_node(0, size)?.is_some() {
+            return Err(Error::LedgerInconsistent(format!(
+                "entries from {size} on were removed but their hashes remain: the log was truncated; see `gardien ledger verify`"
+            )));
+        }
         // The right edge of the tree: the complete subtrees of the binary decomposition of
         // `size`, largest first, so the smallest is on top.
         let mut edge = Vec::new();

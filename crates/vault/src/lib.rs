@@ -100,6 +100,14 @@ pub struct IngestRequest<'a> {
     pub stores: &'a [String],
 }
 
+/// What `ingest` reads.
+pub enum Source<'a> {
+    /// A file, opened inside the operation (so a missing file is a recorded failure).
+    Path(&'a Path),
+    /// A stream, such as stdin.
+    Reader(&'a mut (dyn Read + Send)),
+}
+
 /// What one copy's check found.
 #[derive(Debug)]
 pub struct CopyCheck {
@@ -382,13 +390,28 @@ impl Vault {
     /// and only then makes the dataset visible. On any failure nothing of it remains.
     pub fn ingest(
         &self,
-        input: &mut (dyn Read + Send),
+        source: Source<'_>,
         req: &IngestRequest<'_>,
         progress: &dyn Progress,
         now: DateTime<Utc>,
     ) -> Result<Dataset, Error> {
-        let details = format!("class={} label={}", req.class, req.label.unwrap_or(""));
+        let from = match &source {
+            Source::Path(p) => p.display().to_string(),
+            Source::Reader(_) => "-".to_owned(),
+        };
+        let details = format!("class={} label={} from={from}", req.class, req.label.unwrap_or(""));
         self.door(Action::DatasetIngest, vec![format!("client:{}", req.client)], details, now, |rec| {
+            let mut file;
+            let input: &mut (dyn Read + Send) = match source {
+                Source::Path(path) => {
+                    file = fs::File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+                    if let Ok(m) = file.metadata() {
+                        progress.set_total(m.len());
+                    }
+                    &mut file
+                }
+                Source::Reader(r) => r,
+            };
             self.ingest_inner(input, req, progress, now, rec)
         })
     }

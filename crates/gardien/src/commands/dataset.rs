@@ -94,20 +94,14 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     match cmd {
         Cmd::Ingest { path, client, class, label, stores } => {
             let req = vault::IngestRequest { client, class: *class, label: label.as_deref(), stores };
-            let ds = if path.as_os_str() == "-" {
-                let pb = output::progress(None, "ingesting stdin");
-                let r = v.ingest(&mut std::io::stdin(), &req, &output::Bar(&pb), super::now());
-                pb.finish_and_clear();
-                r?
+            let (pb, source) = if path.as_os_str() == "-" {
+                (output::progress(None, "ingesting stdin"), vault::Source::Reader(&mut std::io::stdin()))
             } else {
-                let mut file =
-                    std::fs::File::open(path).map_err(|source| vault::Error::Io { path: path.clone(), source })?;
-                let total = file.metadata().ok().map(|m| m.len());
-                let pb = output::progress(total, "ingesting");
-                let r = v.ingest(&mut file, &req, &output::Bar(&pb), super::now());
-                pb.finish_and_clear();
-                r?
+                (output::progress(Some(0), "ingesting"), vault::Source::Path(path))
             };
+            let ds = v.ingest(source, &req, &output::Bar(&pb), super::now());
+            pb.finish_and_clear();
+            let ds = ds?;
             println!("{}", ds.id);
             tracing::info!(dataset = %ds.id, size = ds.size, "ingested");
             Ok(())

@@ -9,3 +9,4 @@ mod demo;
 mod failures;
 mod init;
 mod interop;
+mod ledger;
