@@ -120,6 +120,39 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !same {
         bail!("the opened export differs from the sample");
     }
+    let events = step("10. every step above is an event in the tamper-evident ledger", &["ledger", "list", "--json"])?;
+    let events: serde_json::Value = serde_json::from_str(&events)?;
+    let index = events
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["action"] == "dataset:ingest"))
+        .and_then(|e| e["index"].as_u64())
+        .context("the ingest's event is not in the ledger")?
+        .to_string();
+    let cp = base.join("checkpoint");
+    let note = step("11. a signed checkpoint (C2SP tlog-checkpoint) the client can keep", &["ledger", "checkpoint"])?;
+    std::fs::write(&cp, &note)?;
+    let (cp_s, entry, proof_path) =
+        (cp.to_string_lossy().into_owned(), base.join("ingest.entry"), base.join("ingest.tlog-proof"));
+    let (entry_s, proof_s) = (entry.to_string_lossy().into_owned(), proof_path.to_string_lossy().into_owned());
+    step(
+        &format!("12. the raw bytes of the ingest's event, entry {index}"),
+        &["ledger", "entry", &index, "-o", &entry_s],
+    )?;
+    let proof = step(
+        "13. an inclusion proof for it (c2sp.org/tlog-proof@v1)",
+        &["ledger", "proof", &index, "--checkpoint", &cp_s],
+    )?;
+    std::fs::write(&proof_path, proof)?;
+    let key = step("14. the log's verifier key", &["ledger", "key"])?;
+    step(
+        "15. anyone checks the proof offline, with the key alone",
+        &["ledger", "verify-proof", "--key", key.trim(), "--proof", &proof_s, "--entry", &entry_s],
+    )?;
+    step("16. the whole log, recomputed and checked against every signed checkpoint", &["ledger", "verify"])?;
+    step(
+        "17. later: a consistency proof from the kept checkpoint (a tlog-witness body)",
+        &["ledger", "consistency", "--from", &cp_s],
+    )?;
     println!(
         "\ndemo done{}",
         if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }
