@@ -34,7 +34,7 @@ pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name
 pub use crate::door::{OPERATOR, Record};
 pub use crate::error::Error;
 pub use crate::event::{Action, Event, Outcome};
-pub use crate::journal::LedgerReport;
+pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass};
 pub use crate::store::{StoreInfo, StoreKind};
