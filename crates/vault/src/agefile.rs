@@ -299,10 +299,12 @@ struct Job {
     last: bool,
 }
 
-/// Where sealed bytes go: positional writes, called from several threads at once, each
-/// range written exactly once. A file (`pwrite`) is the natural one.
-pub trait SealSink: Sync {
-    /// Writes `data` at byte `offset` of the age file.
+/// Positional writes, called from several threads at once, each range written exactly
+/// once: where sealed bytes go, and where opened plaintext goes when it is a file. A file
+/// (`pwrite`) is the natural one; spreading the copies into the page cache over every core
+/// is most of the speed on a 2-core machine.
+pub trait WriteAt: Sync {
+    /// Writes `data` at byte `offset`.
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String>;
 }
 
@@ -317,7 +319,7 @@ pub fn seal(
     input: &mut (dyn Read + Send),
     file_key: &FileKey,
     header: &[u8],
-    sink: &dyn SealSink,
+    sink: &dyn WriteAt,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Digest, AgeError> {
     let mut nonce = [0u8; PAYLOAD_NONCE];
@@ -423,6 +425,14 @@ struct OpenJob {
     last: bool,
 }
 
+/// Where `open` delivers.
+pub enum Out<'a> {
+    /// Every block in order, to a callback (a stream, or the ciphertext for a re-wrap).
+    Ordered(&'a mut (dyn FnMut(Opened<'_>) -> Result<(), String> + Send)),
+    /// Every block's plaintext at its offset, written by the worker that opened it.
+    At(&'a dyn WriteAt),
+}
+
 /// Opens the payload that follows a header in `input` with `file_key`.
 ///
 /// Every chunk is authenticated before its plaintext is handed on, so an altered or
@@ -431,9 +441,13 @@ struct OpenJob {
 pub fn open(
     input: &mut (dyn Read + Send),
     file_key: &FileKey,
-    sink: &mut (dyn FnMut(Opened<'_>) -> Result<(), String> + Send),
+    out: Out<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Digest, AgeError> {
+    let (mut ordered, at) = match out {
+        Out::Ordered(f) => (Some(f), None),
+        Out::At(w) => (None, Some(w)),
+    };
     let mut nonce = [0u8; PAYLOAD_NONCE];
     if read_full(input, &mut nonce)? != PAYLOAD_NONCE {
         return Err(AgeError::BadChunk { chunk: 0 });
@@ -461,7 +475,12 @@ pub fn open(
             let (job_rx, key) = (&job_rx, &key);
             s.spawn(move || {
                 while let Some(job) = next_job(job_rx) {
-                    let pt = open_block(key, &job);
+                    let mut pt = open_block(key, &job);
+                    if let (Some(w), Ok(p)) = (at, &pt)
+                        && let Err(e) = w.write_at(job.seq * BLOCK as u64, p)
+                    {
+                        pt = Err(AgeError::Sink(e));
+                    }
                     if out_tx.send((job.seq, job.ct, pt)).is_err() {
                         return;
                     }
@@ -477,7 +496,9 @@ pub fn open(
                 pending.insert(seq, (ct, pt));
                 while let Some((ct, pt)) = pending.remove(&next) {
                     let pt = pt?;
-                    sink(Opened { ciphertext: &ct, plaintext: &pt }).map_err(AgeError::Sink)?;
+                    if let Some(sink) = ordered.as_mut() {
+                        sink(Opened { ciphertext: &ct, plaintext: &pt }).map_err(AgeError::Sink)?;
+                    }
                     delivered += pt.len() as u64;
                     progress(delivered);
                     if hash_tx.send(pt).is_err() {
@@ -535,7 +556,7 @@ mod tests {
 
     /// An in-memory file for `seal`.
     struct Buf(Mutex<Vec<u8>>);
-    impl SealSink for Buf {
+    impl WriteAt for Buf {
         fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String> {
             let mut v = self.0.lock().unwrap();
             let end = offset as usize + data.len();
@@ -567,10 +588,10 @@ mod tests {
         let d2 = open(
             &mut r,
             &fk2,
-            &mut |o| {
+            Out::Ordered(&mut |o| {
                 back.extend_from_slice(o.plaintext);
                 Ok(())
-            },
+            }),
             &|_| {},
         )
         .unwrap();
@@ -599,14 +620,20 @@ mod tests {
             open(
                 &mut r,
                 &fk,
-                &mut |o| {
+                Out::Ordered(&mut |o| {
                     back.extend_from_slice(o.plaintext);
                     Ok(())
-                },
+                }),
                 &|_| {},
             )
             .unwrap();
             assert_eq!(back, data, "len {len}");
+            // The same through positional writes, as `get -o` does.
+            let mut r = &file[..];
+            let fk = Header::read(&mut r).unwrap().open(&id).unwrap();
+            let buf = Buf(Mutex::new(Vec::new()));
+            open(&mut r, &fk, Out::At(&buf), &|_| {}).unwrap();
+            assert_eq!(buf.0.into_inner().unwrap(), data, "len {len}, positional");
         }
     }
 
@@ -621,7 +648,7 @@ mod tests {
         let try_open = |f: &[u8]| {
             let mut r = f;
             let fk = Header::read(&mut r)?.open(&id)?;
-            open(&mut r, &fk, &mut |_| Ok(()), &|_| {})
+            open(&mut r, &fk, Out::Ordered(&mut |_| Ok(())), &|_| {})
         };
         let mut flipped = file.clone();
         flipped[hlen + 10] ^= 1;
@@ -654,7 +681,7 @@ mod tests {
             let mut r = f;
             let Ok(h) = Header::read(&mut r) else { return false };
             let Ok(fk) = h.open(&id) else { return false };
-            open(&mut r, &fk, &mut |_| Ok(()), &|_| {}).is_ok()
+            open(&mut r, &fk, Out::Ordered(&mut |_| Ok(())), &|_| {}).is_ok()
         };
         assert!(opens(&file));
         let positions = (0..header.len() + PAYLOAD_NONCE + 64)

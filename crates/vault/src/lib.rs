@@ -23,7 +23,7 @@ mod model;
 mod store;
 
 use std::fs;
-use std::io::{self, Read, Seek as _, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -612,13 +612,10 @@ impl Vault {
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
             for (i, copy) in ds.copies.iter().enumerate() {
-                file.rewind().map_err(Error::Output)?;
                 file.set_len(0).map_err(Error::Output)?;
-                let mut w = io::BufWriter::with_capacity(1 << 20, &mut *file);
                 let r = self
                     .open_copy(&ds, copy, &identity)
-                    .and_then(|opened| read_copy(&ds, copy, opened, &mut w, Part::Plaintext, progress));
-                drop(w);
+                    .and_then(|opened| read_copy_at(&ds, copy, opened, file, progress));
                 match r {
                     // Recorded before the file is complete and synced: if the ledger cannot
                     // be written, the file is removed (fail closed).
@@ -656,8 +653,10 @@ impl Vault {
             // Progress counts across copies: the i-th starts where the previous ones ended.
             let base = ds.size * i as u64;
             let result = self.open_copy(&ds, copy, &identity).and_then(|(mut reader, file_key)| {
-                let digest = agefile::open(&mut reader, &file_key, &mut |_| Ok(()), &|n| progress.set_done(base + n))
-                    .map_err(|e| copy_error(&ds, copy, e))?;
+                let digest = agefile::open(&mut reader, &file_key, agefile::Out::Ordered(&mut |_| Ok(())), &|n| {
+                    progress.set_done(base + n)
+                })
+                .map_err(|e| copy_error(&ds, copy, e))?;
                 check_digest(&ds, copy, digest)
             });
             checks.push(CopyCheck { copy: copy.clone(), result });
@@ -751,7 +750,9 @@ impl Vault {
         Ok((reader, file_key))
     }
 
-    /// Creates `path`, lets `fill` write it, syncs it; removes it if anything failed.
+    /// Creates `path`, lets `fill` write it; removes it if anything failed. Like `cp` and
+    /// `age -d`, it leaves the flush to disk to the system: the output is the user's copy,
+    /// not custody (the vault's own copies are always synced).
     fn write_output(
         &self,
         path: &Path,
@@ -772,8 +773,7 @@ impl Vault {
                 Error::Io { path: path.to_owned(), source }
             }
         })?;
-        let result = fill(&mut file)
-            .and_then(|()| file.sync_all().map_err(|source| Error::Io { path: path.to_owned(), source }));
+        let result = fill(&mut file);
         if result.is_err() {
             let _ = fs::remove_file(path);
         }
@@ -795,7 +795,7 @@ struct Copies<'a, 'b> {
     error: Mutex<Option<Error>>,
 }
 
-impl agefile::SealSink for Copies<'_, '_> {
+impl agefile::WriteAt for Copies<'_, '_> {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String> {
         for w in self.writers {
             if let Err(e) = w.write_at(offset, data) {
@@ -862,7 +862,7 @@ fn read_copy(
     let digest = agefile::open(
         &mut reader,
         &file_key,
-        &mut |o| {
+        agefile::Out::Ordered(&mut |o| {
             let bytes = match part {
                 Part::Plaintext => o.plaintext,
                 Part::Ciphertext => o.ciphertext,
@@ -872,7 +872,7 @@ fn read_copy(
                 out_error = Some(e);
                 msg
             })
-        },
+        }),
         &|n| progress.set_done(n),
     );
     if let Some(e) = out_error {
@@ -880,6 +880,37 @@ fn read_copy(
     }
     check_digest(ds, copy, digest.map_err(|e| copy_error(ds, copy, e))?)?;
     out.flush().map_err(Error::Output)
+}
+
+/// A file written at offsets, from every opening thread.
+struct FileAt<'a>(&'a fs::File, std::sync::Mutex<Option<io::Error>>);
+
+impl agefile::WriteAt for FileAt<'_> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), String> {
+        std::os::unix::fs::FileExt::write_all_at(self.0, data, offset).map_err(|e| {
+            let msg = e.to_string();
+            if let Ok(mut slot) = self.1.lock() {
+                slot.get_or_insert(e);
+            }
+            msg
+        })
+    }
+}
+
+/// Opens a copy's plaintext into `file` by positional writes, and checks it.
+fn read_copy_at(
+    ds: &Dataset,
+    copy: &Copy,
+    (mut reader, file_key): (Box<dyn Read + Send>, age_core::format::FileKey),
+    file: &fs::File,
+    progress: &dyn Progress,
+) -> Result<(), Error> {
+    let at = FileAt(file, std::sync::Mutex::new(None));
+    let digest = agefile::open(&mut reader, &file_key, agefile::Out::At(&at), &|n| progress.set_done(n));
+    if let Some(e) = at.1.into_inner().ok().flatten() {
+        return Err(Error::Output(e));
+    }
+    check_digest(ds, copy, digest.map_err(|e| copy_error(ds, copy, e))?)
 }
 
 /// One failed copy is its own best explanation; several are listed.
