@@ -228,6 +228,14 @@ db.commit()
     let old2 = env2.path("old");
     std::fs::write(&old2, env2.ok(&["ledger", "checkpoint"])).unwrap();
 
+    // Two entries swapped.
+    env2.sql("UPDATE ledger_entries SET idx = -1 WHERE idx = 1; UPDATE ledger_entries SET idx = 1 WHERE idx = 2; UPDATE ledger_entries SET idx = 2 WHERE idx = -1;");
+    let out = env2.run(&["ledger", "verify"]);
+    assert_eq!(out.status.code(), Some(3));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("entry 1 does not match") && report.contains("entry 2 does not match"), "{report}");
+    env2.sql("UPDATE ledger_entries SET idx = -1 WHERE idx = 1; UPDATE ledger_entries SET idx = 1 WHERE idx = 2; UPDATE ledger_entries SET idx = 2 WHERE idx = -1;");
+
     // A deleted entry.
     env2.sql("DELETE FROM ledger_entries WHERE idx = 2");
     let out = env2.run(&["ledger", "verify"]);
