@@ -1,0 +1,299 @@
+//! gardien's retention rules, as pure functions of values: contract phases, and the
+//! instant from which each class of data is due for destruction (PROOF-2: time limits are
+//! enforced by the system on the date). Time is always passed in.
+//!
+//! | class | due when | clause |
+//! | --- | --- | --- |
+//! | presales-sample | the pre-sales period ends (or the deal is lost) without a concluded deal; with a concluded deal it is loading data | PRE-6 |
+//! | loading-data | the VSR period ends | OPS-3 |
+//! | backup, archive | the contract's end + custody months (0 to 12, default 6) | ARC-1, ARC-2 |
+//! | export | N days after creation (default 30) | OPS-2 |
+//! | other | never by rule | |
+//!
+//! A period "until D" given as a day lasts through the whole of D (UTC unless a zone is
+//! given): it ends at the next midnight. A legal hold pauses the clock: the time a dataset
+//! spends held is added to its due date, and an open hold means it is not due.
+//!
+//! Architecture invariant: this crate knows no storage, no CLI and no clock.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use chrono::{DateTime, Duration, Months, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+
+/// Custody after a contract's end when the contract says nothing (ARC-1: "usually 6
+/// months to a year").
+pub const DEFAULT_CUSTODY_MONTHS: u32 = 6;
+/// The longest custody the policy allows (ARC-1).
+pub const MAX_CUSTODY_MONTHS: u32 = 12;
+/// Days an export is kept when the config says nothing.
+pub const DEFAULT_EXPORT_DAYS: u32 = 30;
+
+/// What the rules refuse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// Not an ISO 8601 day or instant.
+    #[error(
+        "'{0}' is not a date: use a day (2026-12-31) or an instant (2026-12-31T18:00:00Z, 2026-12-31T18:00:00+01:00)"
+    )]
+    BadDate(String),
+    /// Custody outside 0..=12 months.
+    #[error("custody of {0} months refused: ARC-1 and ARC-2 allow 0 to 12 months")]
+    Custody(u32),
+    /// Dates that contradict each other.
+    #[error("{0}")]
+    OutOfOrder(String),
+    /// The deal was already decided.
+    #[error("the deal of case {case} was already decided ({decided}); it cannot be decided again")]
+    AlreadyDecided {
+        /// The case.
+        case: String,
+        /// What it was decided as.
+        decided: String,
+    },
+}
+
+/// Parses a period's end: a day means "through that day" (the next midnight, UTC); an
+/// instant without a zone is UTC.
+pub fn parse_until(s: &str) -> Result<DateTime<Utc>, Error> {
+    let s = s.trim();
+    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let next = day.succ_opt().ok_or_else(|| Error::BadDate(s.to_owned()))?;
+        return Ok(Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?));
+    }
+    parse_instant(s)
+}
+
+/// Parses an instant: RFC 3339 with a zone, or without one (UTC), or a day (its midnight).
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, Error> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(t) = day.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Utc.from_utc_datetime(&t));
+    }
+    Err(Error::BadDate(s.to_owned()))
+}
+
+/// The outcome of a pre-sales case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deal {
+    /// Not decided yet.
+    Undecided,
+    /// Concluded: the sample becomes loading data.
+    Concluded {
+        /// When.
+        on: DateTime<Utc>,
+    },
+    /// Lost: the pre-sales period ends then (PRE-6).
+    Lost {
+        /// When.
+        on: DateTime<Utc>,
+    },
+}
+
+impl Deal {
+    /// `undecided`, `concluded` or `lost`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Deal::Undecided => "undecided",
+            Deal::Concluded { .. } => "concluded",
+            Deal::Lost { .. } => "lost",
+        }
+    }
+}
+
+/// A contract's dates, as far as retention is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contract {
+    /// The case name.
+    pub case: String,
+    /// When the pre-sales period ends (exclusive), if there is one.
+    pub presales_until: Option<DateTime<Utc>>,
+    /// The deal.
+    pub deal: Deal,
+    /// When the regular-service verification period ends (exclusive).
+    pub vsr_until: Option<DateTime<Utc>>,
+    /// When the contract ends (exclusive).
+    pub ends: Option<DateTime<Utc>>,
+    /// Custody after the end, 0 to 12 months.
+    pub custody_months: u32,
+    /// Until when the client's admin accounts may still read their data (OPS-4).
+    pub admin_window_until: Option<DateTime<Utc>>,
+}
+
+impl Contract {
+    /// A new case, checked.
+    pub fn new(case: &str, presales_until: Option<DateTime<Utc>>) -> Contract {
+        Contract {
+            case: case.to_owned(),
+            presales_until,
+            deal: Deal::Undecided,
+            vsr_until: None,
+            ends: None,
+            custody_months: DEFAULT_CUSTODY_MONTHS,
+            admin_window_until: None,
+        }
+    }
+
+    /// Records the deal; deciding twice is refused.
+    pub fn decide(&mut self, deal: Deal) -> Result<(), Error> {
+        if self.deal != Deal::Undecided {
+            return Err(Error::AlreadyDecided { case: self.case.clone(), decided: self.deal.as_str().to_owned() });
+        }
+        self.deal = deal;
+        Ok(())
+    }
+
+    /// Checks that the dates are in order and the custody within ARC-1/ARC-2.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.custody_months > MAX_CUSTODY_MONTHS {
+            return Err(Error::Custody(self.custody_months));
+        }
+        if let (Some(v), Some(e)) = (self.vsr_until, self.ends)
+            && e < v
+        {
+            return Err(Error::OutOfOrder(format!("the contract cannot end ({e}) before its VSR period ({v})")));
+        }
+        if let (Some(p), Some(v)) = (self.presales_until, self.vsr_until)
+            && v < p
+        {
+            return Err(Error::OutOfOrder(format!(
+                "the VSR period cannot end ({v}) before the pre-sales period ({p})"
+            )));
+        }
+        if let (Some(e), Some(w)) = (self.ends, self.admin_window_until)
+            && w < e
+        {
+            return Err(Error::OutOfOrder(format!(
+                "the admin window cannot close ({w}) before the contract ends ({e})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A class of data, as the rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// PRE-*.
+    PresalesSample,
+    /// OPS-3.
+    LoadingData,
+    /// ARC-1.
+    Backup,
+    /// ARC-1.
+    Archive,
+    /// OPS-2.
+    Export,
+    /// No rule.
+    Other,
+}
+
+impl Class {
+    /// Whether datasets of this class must belong to a contract.
+    pub fn needs_contract(self) -> bool {
+        match self {
+            Class::PresalesSample | Class::LoadingData | Class::Backup | Class::Archive => true,
+            Class::Export | Class::Other => false,
+        }
+    }
+}
+
+/// Why and from when a dataset is to be destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// From this instant on.
+    pub at: DateTime<Utc>,
+    /// The rule, in words.
+    pub rule: &'static str,
+    /// The clause.
+    pub clause: &'static str,
+}
+
+/// When a dataset becomes due, before holds; `None` while its rule has no date yet (no VSR
+/// end, no contract end, an undecided deal with no pre-sales end) or it has no rule.
+pub fn due(class: Class, contract: Option<&Contract>, created: DateTime<Utc>, export_days: u32) -> Option<Due> {
+    match class {
+        Class::Export => Some(Due {
+            at: created + Duration::days(i64::from(export_days)),
+            rule: "export kept N days after creation",
+            clause: "OPS-2",
+        }),
+        Class::Other => None,
+        Class::PresalesSample => {
+            let c = contract?;
+            match c.deal {
+                Deal::Concluded { .. } => due(Class::LoadingData, contract, created, export_days),
+                Deal::Lost { on } => Some(Due {
+                    at: c.presales_until.map_or(on, |p| p.min(on)),
+                    rule: "pre-sales ended without a deal (lost)",
+                    clause: "PRE-6",
+                }),
+                Deal::Undecided => Some(Due {
+                    at: c.presales_until?,
+                    rule: "pre-sales period ended without a concluded deal",
+                    clause: "PRE-6",
+                }),
+            }
+        }
+        Class::LoadingData => Some(Due { at: contract?.vsr_until?, rule: "the VSR period ended", clause: "OPS-3" }),
+        Class::Backup | Class::Archive => {
+            let c = contract?;
+            let end = c.ends?;
+            let at = end.checked_add_months(Months::new(c.custody_months))?;
+            let (rule, clause) = if c.custody_months == 0 {
+                ("the contract ended, with no custody period", "ARC-2")
+            } else {
+                ("the custody period after the contract's end ran out", "ARC-1")
+            };
+            Some(Due { at, rule, clause })
+        }
+    }
+}
+
+/// A legal hold: from, and until (open if `None`).
+pub type Hold = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Shifts a due instant by the time spent under holds that began before it: the clock is
+/// paused while held. `None` while any hold is open.
+pub fn paused(due_at: DateTime<Utc>, holds: &[Hold]) -> Option<DateTime<Utc>> {
+    // An open hold stops destruction whenever it was placed, even on an overdue dataset.
+    if holds.iter().any(|h| h.1.is_none()) {
+        return None;
+    }
+    let mut holds = holds.to_vec();
+    holds.sort_by_key(|h| h.0);
+    let mut at = due_at;
+    for (from, until) in holds {
+        if from >= at {
+            break;
+        }
+        at += until? - from;
+    }
+    Some(at)
+}
+
+/// Whether a dataset is due at `now`: its rule, with the clock paused by its holds.
+pub fn due_at(
+    class: Class,
+    contract: Option<&Contract>,
+    created: DateTime<Utc>,
+    export_days: u32,
+    holds: &[Hold],
+    now: DateTime<Utc>,
+) -> Option<Due> {
+    let d = due(class, contract, created, export_days)?;
+    let at = paused(d.at, holds)?;
+    (now >= at).then_some(Due { at, ..d })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! The retention table, executable: every class and phase, around every boundary (the day
+//! before, the day itself, the day after), deal concluded or not, custody 0 and 12 months,
+//! with and without a hold.
+
+use super::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    parse_instant(s).unwrap()
+}
+
+/// A case with pre-sales through 2026-03-31, VSR through 2026-06-30, end 2027-06-30.
+fn contract(deal: Deal, custody: u32) -> Contract {
+    Contract {
+        case: "case".into(),
+        presales_until: Some(parse_until("2026-03-31").unwrap()),
+        deal,
+        vsr_until: Some(parse_until("2026-06-30").unwrap()),
+        ends: Some(parse_until("2027-06-30").unwrap()),
+        custody_months: custody,
+        admin_window_until: None,
+    }
+}
+
+struct Case {
+    what: &'static str,
+    class: Class,
+    deal: Deal,
+    custody: u32,
+    holds: Vec<Hold>,
+    at: &'static str,
+    /// The clause it is due under, or None when not due.
+    want: Option<&'static str>,
+}
+
+fn check(cases: &[Case]) {
+    let created = t("2026-03-01T09:00:00Z");
+    for c in cases {
+        let k = contract(c.deal, c.custody);
+        let got = due_at(c.class, Some(&k), created, DEFAULT_EXPORT_DAYS, &c.holds, t(c.at)).map(|d| d.clause);
+        assert_eq!(got, c.want, "{} at {}", c.what, c.at);
+    }
+}
+
+fn row(
+    what: &'static str,
+    class: Class,
+    deal: Deal,
+    custody: u32,
+    at: &'static str,
+    want: Option<&'static str>,
+) -> Case {
+    Case { what, class, deal, custody, holds: vec![], at, want }
+}
+
+#[test]
+fn presales_samples_pre_6() {
+    let lost = Deal::Lost { on: parse_until("2026-03-15").unwrap() };
+    let won = Deal::Concluded { on: t("2026-03-20T00:00:00Z") };
+    use Class::PresalesSample as S;
+    check(&[
+        row("undecided, the day before the end", S, Deal::Undecided, 6, "2026-03-30T12:00:00Z", None),
+        row("undecided, on the last day", S, Deal::Undecided, 6, "2026-03-31T23:59:59Z", None),
+        row("undecided, the day after", S, Deal::Undecided, 6, "2026-04-01T00:00:00Z", Some("PRE-6")),
+        row("lost on the 15th, the day before", S, lost, 6, "2026-03-14T12:00:00Z", None),
+        row("lost on the 15th, that day", S, lost, 6, "2026-03-15T12:00:00Z", None),
+        row("lost on the 15th, the day after", S, lost, 6, "2026-03-16T00:00:00Z", Some("PRE-6")),
+        row("concluded: loading data, kept past pre-sales", S, won, 6, "2026-04-01T00:00:00Z", None),
+        row("concluded: loading data, last VSR day", S, won, 6, "2026-06-30T12:00:00Z", None),
+        row("concluded: loading data, the day after VSR", S, won, 6, "2026-07-01T00:00:00Z", Some("OPS-3")),
+    ]);
+}
+
+#[test]
+fn loading_data_ops_3() {
+    let won = Deal::Concluded { on: t("2026-03-20T00:00:00Z") };
+    use Class::LoadingData as L;
+    check(&[
+        row("the day before the VSR end", L, won, 6, "2026-06-29T12:00:00Z", None),
+        row("the VSR's last day", L, won, 6, "2026-06-30T12:00:00Z", None),
+        row("the day after", L, won, 6, "2026-07-01T12:00:00Z", Some("OPS-3")),
+    ]);
+    let mut k = contract(won, 6);
+    k.vsr_until = None;
+    assert_eq!(due(L, Some(&k), t("2026-03-01T00:00:00Z"), 30), None, "no VSR date, no destruction date yet");
+}
+
+#[test]
+fn backups_and_archives_arc_1_arc_2() {
+    let won = Deal::Concluded { on: t("2026-03-20T00:00:00Z") };
+    let mut rows = Vec::new();
+    for class in [Class::Backup, Class::Archive] {
+        rows.extend([
+            row("custody 6, the day before", class, won, 6, "2027-12-30T12:00:00Z", None),
+            row("custody 6, the last day", class, won, 6, "2027-12-31T12:00:00Z", None),
+            row("custody 6 (default), the day after", class, won, 6, "2028-01-01T00:00:00Z", Some("ARC-1")),
+            row("custody 12, the last day", class, won, 12, "2028-06-30T12:00:00Z", None),
+            row("custody 12, the day after", class, won, 12, "2028-07-01T00:00:00Z", Some("ARC-1")),
+            row("custody 0, the contract's last day", class, won, 0, "2027-06-30T12:00:00Z", None),
+            row("custody 0, the day after", class, won, 0, "2027-07-01T00:00:00Z", Some("ARC-2")),
+        ]);
+    }
+    check(&rows);
+}
+
+#[test]
+fn exports_and_other() {
+    let created = t("2026-03-01T09:00:00Z");
+    let d = due_at(Class::Export, None, created, 30, &[], t("2026-03-31T09:00:00Z")).unwrap();
+    assert_eq!((d.clause, d.at), ("OPS-2", t("2026-03-31T09:00:00Z")));
+    assert_eq!(due_at(Class::Export, None, created, 30, &[], t("2026-03-31T08:59:59Z")), None);
+    assert_eq!(due(Class::Other, None, created, 30), None);
+    assert!(!Class::Export.needs_contract() && !Class::Other.needs_contract());
+    assert!(Class::PresalesSample.needs_contract() && Class::Backup.needs_contract());
+}
+
+#[test]
+fn holds_pause_the_clock() {
+    use Class::PresalesSample as S;
+    let hold = |from: &str, until: Option<&str>| (t(from), until.map(t));
+    check(&[
+        Case {
+            what: "open hold",
+            class: S,
+            deal: Deal::Undecided,
+            custody: 6,
+            holds: vec![hold("2026-03-10T00:00:00Z", None)],
+            at: "2027-01-01T00:00:00Z",
+            want: None,
+        },
+        Case {
+            what: "open hold placed when already overdue",
+            class: S,
+            deal: Deal::Undecided,
+            custody: 6,
+            holds: vec![hold("2026-05-01T00:00:00Z", None)],
+            at: "2026-05-02T00:00:00Z",
+            want: None,
+        },
+        Case {
+            what: "a 10-day hold before the end: 10 more days",
+            class: S,
+            deal: Deal::Undecided,
+            custody: 6,
+            holds: vec![hold("2026-03-10T00:00:00Z", Some("2026-03-20T00:00:00Z"))],
+            at: "2026-04-10T12:00:00Z",
+            want: None,
+        },
+        Case {
+            what: "a 10-day hold before the end, the day after the shifted end",
+            class: S,
+            deal: Deal::Undecided,
+            custody: 6,
+            holds: vec![hold("2026-03-10T00:00:00Z", Some("2026-03-20T00:00:00Z"))],
+            at: "2026-04-11T00:00:00Z",
+            want: Some("PRE-6"),
+        },
+    ]);
+}
+
+#[test]
+fn dates_contract_checks_and_deciding_twice() {
+    assert_eq!(parse_until("2026-03-31").unwrap(), t("2026-04-01T00:00:00Z"));
+    assert_eq!(parse_until("2026-03-31T18:00:00+02:00").unwrap(), t("2026-03-31T16:00:00Z"));
+    assert_eq!(parse_instant("2026-03-31T18:00:00").unwrap(), t("2026-03-31T18:00:00Z"));
+    assert!(matches!(parse_until("31/03/2026"), Err(Error::BadDate(_))));
+    let mut k = contract(Deal::Undecided, 6);
+    k.decide(Deal::Lost { on: t("2026-03-10T00:00:00Z") }).unwrap();
+    assert!(matches!(k.decide(Deal::Concluded { on: t("2026-03-11T00:00:00Z") }), Err(Error::AlreadyDecided { .. })));
+    let mut k = contract(Deal::Undecided, 13);
+    assert_eq!(k.check(), Err(Error::Custody(13)));
+    k.custody_months = 12;
+    k.ends = Some(t("2026-05-01T00:00:00Z"));
+    assert!(matches!(k.check(), Err(Error::OutOfOrder(_))), "end before VSR");
+    let mut k = contract(Deal::Undecided, 6);
+    k.vsr_until = Some(t("2026-03-01T00:00:00Z"));
+    assert!(matches!(k.check(), Err(Error::OutOfOrder(_))), "VSR before pre-sales");
+    assert!(contract(Deal::Undecided, 0).check().is_ok());
+}
