@@ -69,6 +69,11 @@ pub enum Command {
     /// Manage the operator's clients, the owners of the data.
     #[command(subcommand)]
     Client(commands::client::Cmd),
+    /// Open pre-sales cases and contracts, record the deal and the dates the rules read.
+    #[command(subcommand)]
+    Contract(commands::contract::Cmd),
+    /// Destroy, on the date, what the retention rules make due (PRE-6, OPS-3, ARC-1/2, OPS-2).
+    Sweep(commands::sweep::Args),
     /// Take datasets into custody, read them back, verify them, hand them to their client.
     #[command(subcommand)]
     Dataset(commands::dataset::Cmd),
@@ -145,6 +150,13 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::Store { .. }
                 | vault::Error::Catalog(_)
                 | vault::Error::LedgerWrite(_)
+                | vault::Error::UnknownContract(_)
+                | vault::Error::ContractExists(_)
+                | vault::Error::Lifecycle(_)
+                | vault::Error::ContractNeeded(_)
+                | vault::Error::Destroyed { .. }
+                | vault::Error::Held(_)
+                | vault::Error::NotHeld(_)
                 | vault::Error::LedgerInput(_)
                 | vault::Error::NoSuchEntry { .. }
                 | vault::Error::Corrupt(_) => exit::FAILED,

@@ -54,6 +54,8 @@ pub fn dataset_json(d: &vault::Dataset) -> serde_json::Value {
         "sha256": d.sha256,
         "created": d.created,
         "state": d.state,
+        "contract": d.contract,
+        "destroyed": d.destruction.as_ref().map(|x| serde_json::json!({"at": x.at, "rule": x.rule, "clause": x.clause, "event": x.event})),
         "copies": d.copies.iter().map(|c| serde_json::json!({"store": c.store, "site": c.site})).collect::<Vec<_>>(),
     })
 }

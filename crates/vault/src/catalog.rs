@@ -11,11 +11,35 @@ use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
-const MIGRATIONS: [&str; 2] = [include_str!("migrations/0001_vault.sql"), include_str!("migrations/0002_ledger.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("migrations/0001_vault.sql"),
+    include_str!("migrations/0002_ledger.sql"),
+    include_str!("migrations/0003_lifecycle.sql"),
+];
 
 /// An open catalog.
 pub struct Catalog {
     db: Connection,
+}
+
+/// A dataset about to be written.
+pub struct NewDataset<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its client.
+    pub client: &'a str,
+    /// Its class.
+    pub class: DatasetClass,
+    /// Its label.
+    pub label: Option<&'a str>,
+    /// Its contract.
+    pub contract: Option<&'a str>,
+    /// The public half of its key.
+    pub recipient: &'a str,
+    /// Its key, wrapped to the master key.
+    pub wrapped_key: &'a str,
+    /// When.
+    pub created: &'a str,
 }
 
 /// A dataset row not yet active: an ingest under way, or one that died.
@@ -34,19 +58,26 @@ impl Catalog {
         db.busy_timeout(Duration::from_secs(30))?;
         // secure_delete: freed pages are zeroed, so a deleted wrapped key does not linger
         // in the file (crypto-shredding, used by the lifecycle).
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(Error::TooNew { dir: dir.to_owned(), found: version, supported: known });
         }
         let mut cat = Catalog { db };
+        // Migrations run with foreign keys off (the only way SQLite lets a table be
+        // rebuilt), then the whole catalog is checked before they are turned on.
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = cat.db.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+            if let Some(table) = broken {
+                return Err(Error::Corrupt(format!("migration {} left a broken reference in {table}", i + 1)));
+            }
             tx.commit()?;
         }
+        cat.db.execute_batch("PRAGMA foreign_keys = ON;")?;
         Ok(cat)
     }
 
@@ -121,20 +152,11 @@ impl Catalog {
     }
 
     /// Inserts a dataset in the pending state, with its wrapped key.
-    pub fn insert_pending(
-        &self,
-        id: &str,
-        client: &str,
-        class: DatasetClass,
-        label: Option<&str>,
-        recipient: &str,
-        wrapped_key: &str,
-        created: &str,
-    ) -> Result<(), Error> {
+    pub fn insert_pending(&self, d: &NewDataset<'_>) -> Result<(), Error> {
         self.db.execute(
-            "INSERT INTO datasets (id, client, class, label, state, recipient, wrapped_key, created)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
-            params![id, client, class.as_str(), label, recipient, wrapped_key, created],
+            "INSERT INTO datasets (id, client, class, label, state, recipient, wrapped_key, created, contract)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+            params![d.id, d.client, d.class.as_str(), d.label, d.recipient, d.wrapped_key, d.created, d.contract],
         )?;
         Ok(())
     }
@@ -315,23 +337,39 @@ impl Catalog {
         let row = self
             .db
             .query_row(
-                "SELECT client, class, label, state, size, sha256, created FROM datasets WHERE id = ?1",
+                "SELECT client, class, label, state, size, sha256, created, contract, destroyed, rule, clause, event
+                 FROM datasets WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, String>(6)?,
+                        (
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, String>(6)?,
+                        ),
+                        (
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                            r.get::<_, Option<String>>(9)?,
+                            r.get::<_, Option<String>>(10)?,
+                            r.get::<_, Option<i64>>(11)?,
+                        ),
                     ))
                 },
             )
             .optional()?
             .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
-        let (client, class, label, state, size, sha256, created) = row;
+        let ((client, class, label, state, size, sha256, created), (contract, destroyed, rule, clause, event)) = row;
+        let destruction = match (destroyed, rule, clause) {
+            (Some(at), Some(rule), Some(clause)) => {
+                Some(crate::model::Destruction { at, rule, clause, event: event.map(|e| e as u64) })
+            }
+            _ => None,
+        };
         if state == "pending" {
             return Err(Error::Pending(id.to_owned()));
         }
@@ -346,6 +384,8 @@ impl Catalog {
             client,
             class: class.parse()?,
             label,
+            contract,
+            destruction,
             size: size.unwrap_or(0) as u64,
             sha256: sha256.unwrap_or_default(),
             created,
@@ -356,10 +396,14 @@ impl Catalog {
 
     /// The wrapped key of a dataset.
     pub fn wrapped_key(&self, id: &str) -> Result<String, Error> {
-        self.db
-            .query_row("SELECT wrapped_key FROM datasets WHERE id = ?1", [id], |r| r.get(0))
+        let (key, destroyed): (Option<String>, Option<String>) = self
+            .db
+            .query_row("SELECT wrapped_key, destroyed FROM datasets WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
-            .ok_or_else(|| Error::UnknownDataset(id.to_owned()))
+            .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
+        key.ok_or_else(|| Error::Destroyed { id: id.to_owned(), at: destroyed.unwrap_or_default() })
     }
 
     /// Every object name the catalog knows, per store (for fsck).
@@ -375,5 +419,218 @@ impl ledger::merkle::Hashes for Catalog {
     fn subtree(&self, level: u32, index: u64) -> Result<ledger::Hash, Error> {
         self.ledger_node(level, index)?
             .ok_or_else(|| Error::Corrupt(format!("the ledger has no hash for subtree ({level}, {index})")))
+    }
+}
+
+fn when(s: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    s.map(|s| lifecycle::parse_instant(&s).map_err(|e| Error::Corrupt(format!("catalog date: {e}")))).transpose()
+}
+
+fn text(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    t.map(crate::rfc3339)
+}
+
+/// A contract as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractRow {
+    /// The dates the rules read.
+    pub contract: lifecycle::Contract,
+    /// The client.
+    pub client: String,
+    /// When it was recorded.
+    pub created: String,
+}
+
+impl Catalog {
+    /// Records a new contract; an existing name is an error.
+    pub fn add_contract(&self, row: &ContractRow) -> Result<(), Error> {
+        let c = &row.contract;
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO contracts (name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created)
+             VALUES (?1, ?2, ?3, 'undecided', NULL, ?4, ?5, ?6, ?7, ?8)",
+            params![c.case, row.client, text(c.presales_until), text(c.vsr_until), text(c.ends), c.custody_months, text(c.admin_window_until), row.created],
+        )?;
+        if n == 0 {
+            return Err(Error::ContractExists(c.case.clone()));
+        }
+        Ok(())
+    }
+
+    /// Rewrites a contract's dates and deal.
+    pub fn update_contract(&self, c: &lifecycle::Contract) -> Result<(), Error> {
+        let (deal, on) = match c.deal {
+            lifecycle::Deal::Undecided => ("undecided", None),
+            lifecycle::Deal::Concluded { on } => ("concluded", Some(on)),
+            lifecycle::Deal::Lost { on } => ("lost", Some(on)),
+        };
+        self.db.execute(
+            "UPDATE contracts SET presales_until = ?2, deal = ?3, deal_on = ?4, vsr_until = ?5, ends = ?6, custody_months = ?7, admin_window_until = ?8 WHERE name = ?1",
+            params![c.case, text(c.presales_until), deal, text(on), text(c.vsr_until), text(c.ends), c.custody_months, text(c.admin_window_until)],
+        )?;
+        Ok(())
+    }
+
+    /// One contract.
+    pub fn contract(&self, name: &str) -> Result<ContractRow, Error> {
+        self.contracts(Some(name))?.pop().ok_or_else(|| Error::UnknownContract(name.to_owned()))
+    }
+
+    /// All contracts (or the one named), by name.
+    pub fn contracts(&self, only: Option<&str>) -> Result<Vec<ContractRow>, Error> {
+        let mut st = self.db.prepare(
+            "SELECT name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created
+             FROM contracts WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+        )?;
+        let rows = st.query_map([only], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, u32>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, String>(9)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, client, presales, deal, deal_on, vsr, ends, custody, window, created) = row?;
+            let on = when(deal_on)?;
+            let deal = match (deal.as_str(), on) {
+                ("concluded", Some(on)) => lifecycle::Deal::Concluded { on },
+                ("lost", Some(on)) => lifecycle::Deal::Lost { on },
+                ("undecided", None) => lifecycle::Deal::Undecided,
+                _ => return Err(Error::Corrupt(format!("contract {name} has deal {deal} without a date"))),
+            };
+            let contract = lifecycle::Contract {
+                case: name,
+                presales_until: when(presales)?,
+                deal,
+                vsr_until: when(vsr)?,
+                ends: when(ends)?,
+                custody_months: custody,
+                admin_window_until: when(window)?,
+            };
+            out.push(ContractRow { contract, client, created });
+        }
+        Ok(out)
+    }
+}
+
+/// A dataset the sweeper looks at.
+#[derive(Debug, Clone)]
+pub struct SweepCandidate {
+    /// Its id.
+    pub id: String,
+    /// Its class.
+    pub class: DatasetClass,
+    /// When it was taken in.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// Its contract, if any.
+    pub contract: Option<String>,
+    /// True when a crashed sweep already shredded its key.
+    pub destroying: bool,
+    /// Its legal holds.
+    pub holds: Vec<lifecycle::Hold>,
+}
+
+impl Catalog {
+    /// Datasets that some rule could make due (active, or half-destroyed), with holds.
+    pub fn sweep_candidates(&self) -> Result<Vec<SweepCandidate>, Error> {
+        let mut holds: std::collections::HashMap<String, Vec<lifecycle::Hold>> = std::collections::HashMap::new();
+        {
+            let mut st = self.db.prepare("SELECT dataset, held, released FROM holds")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
+            for row in rows {
+                let (ds, held, released) = row?;
+                let held = when(Some(held))?.ok_or_else(|| Error::Corrupt("hold without a date".into()))?;
+                holds.entry(ds).or_default().push((held, when(released)?));
+            }
+        }
+        let mut st = self.db.prepare(
+            "SELECT id, class, created, contract, state FROM datasets
+             WHERE state IN ('active', 'destroying') AND class != 'other' ORDER BY created, id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, class, created, contract, state) = row?;
+            out.push(SweepCandidate {
+                holds: holds.remove(&id).unwrap_or_default(),
+                id,
+                class: class.parse()?,
+                created: when(Some(created))?.ok_or_else(|| Error::Corrupt("dataset without a date".into()))?,
+                contract,
+                destroying: state == "destroying",
+            });
+        }
+        Ok(out)
+    }
+
+    /// Shreds a dataset's key and marks it being destroyed (idempotent: a second call
+    /// keeps the first date and rule).
+    pub fn shred(&self, id: &str, at: &str, rule: &str, clause: &str) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE datasets SET wrapped_key = NULL, state = 'destroying', destroyed = COALESCE(destroyed, ?2),
+                 rule = COALESCE(rule, ?3), clause = COALESCE(clause, ?4)
+             WHERE id = ?1 AND state IN ('active', 'destroying')",
+            params![id, at, rule, clause],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a shredded dataset destroyed, naming the ledger entry about to record it.
+    /// Call it inside `write`, just before that entry is appended.
+    pub fn mark_destroyed(&self, id: &str) -> Result<(), Error> {
+        let next = self.ledger_size()? as i64;
+        let n = self.db.execute(
+            "UPDATE datasets SET state = 'destroyed', event = ?2 WHERE id = ?1 AND state = 'destroying'",
+            params![id, next],
+        )?;
+        if n != 1 {
+            return Err(Error::Corrupt(format!("dataset {id} was not being destroyed")));
+        }
+        Ok(())
+    }
+
+    /// Writes the WAL back and truncates it, so shredded keys do not linger there.
+    pub fn checkpoint_wal(&self) -> Result<(), Error> {
+        self.db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Places a legal hold.
+    pub fn hold(&self, id: &str, at: &str, reason: &str) -> Result<(), Error> {
+        self.db.execute("INSERT INTO holds (dataset, held, reason) VALUES (?1, ?2, ?3)", params![id, at, reason])?;
+        Ok(())
+    }
+
+    /// Releases the open holds of a dataset; returns how many.
+    pub fn release(&self, id: &str, at: &str) -> Result<usize, Error> {
+        Ok(self
+            .db
+            .execute("UPDATE holds SET released = ?2 WHERE dataset = ?1 AND released IS NULL", params![id, at])?)
+    }
+
+    /// Whether a dataset has an open hold.
+    pub fn held(&self, id: &str) -> Result<bool, Error> {
+        Ok(self
+            .db
+            .query_row("SELECT 1 FROM holds WHERE dataset = ?1 AND released IS NULL", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 }

@@ -30,6 +30,13 @@ pub struct Config {
     pub signing_key: PathBuf,
     /// The stores a dataset goes to when `ingest` names none. Default: ["local"].
     pub default_stores: Vec<String>,
+    /// Days an export is kept before the sweeper destroys it (OPS-2). Default: 30.
+    #[serde(default = "default_export_days")]
+    pub export_days: u32,
+}
+
+fn default_export_days() -> u32 {
+    lifecycle::DEFAULT_EXPORT_DAYS
 }
 
 impl Config {
@@ -87,7 +94,11 @@ signing_key = "keys/signing.key"
 
 # Where a dataset goes when `gardien dataset ingest` names no --store.
 default_stores = [{store}]
+
+# OPS-2: days an export prepared for the client is kept before the sweeper destroys it.
+export_days = {export_days}
 "#,
+            export_days = lifecycle::DEFAULT_EXPORT_DAYS,
             operator = q(operator),
             sites = DEFAULT_SITES.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "),
             master = q(&master_key.to_string_lossy()),

@@ -32,6 +32,7 @@ pub struct Record {
     details: String,
     time: String,
     index: Option<u64>,
+    clause: &'static str,
 }
 
 impl Error {
@@ -54,7 +55,21 @@ impl Vault {
         now: DateTime<Utc>,
         op: impl FnOnce(&mut Record) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut rec = Record { action, resources, details, time: rfc3339(now), index: None };
+        self.door_as(action, resources, details, PLACEHOLDER_CLAUSE, now, op)
+    }
+
+    /// `door`, for an operation a clause itself commands (a destruction under PRE-6...):
+    /// its event cites that clause.
+    pub(crate) fn door_as<T>(
+        &self,
+        action: Action,
+        resources: Vec<String>,
+        details: String,
+        clause: &'static str,
+        now: DateTime<Utc>,
+        op: impl FnOnce(&mut Record) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause };
         let result = op(&mut rec);
         if rec.index.is_some() {
             return result;
@@ -66,7 +81,7 @@ impl Vault {
             }
             Err(e) => {
                 let outcome = if e.clause().is_some() { Outcome::Denied } else { Outcome::Failed };
-                let clause = e.clause().unwrap_or(PLACEHOLDER_CLAUSE);
+                let clause = e.clause().unwrap_or(rec.clause);
                 if let Err(le) = self.append(&mut rec, outcome, clause, |_| Ok(())) {
                     tracing::error!(action = %rec.action, "could not record a failed operation in the ledger: {le}");
                 }
@@ -82,7 +97,8 @@ impl Vault {
         outcome: Outcome,
         change: impl FnOnce(&Catalog) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.append(rec, outcome, PLACEHOLDER_CLAUSE, change)
+        let clause = rec.clause;
+        self.append(rec, outcome, clause, change)
     }
 
     fn append<T>(

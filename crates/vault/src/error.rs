@@ -76,6 +76,34 @@ pub enum Error {
     /// A client of that slug exists already.
     #[error("client '{0}' already exists")]
     ClientExists(String),
+    /// No contract of that name.
+    #[error("unknown contract '{0}'; `gardien contract list` shows the contracts, `gardien contract add` opens one")]
+    UnknownContract(String),
+    /// A contract of that name exists already.
+    #[error("contract '{0}' already exists")]
+    ContractExists(String),
+    /// A rule of the lifecycle refused the input (a date, a custody, a deal).
+    #[error("{0}")]
+    Lifecycle(#[from] lifecycle::Error),
+    /// A dataset class that must belong to a contract was given none, or one of another client.
+    #[error("{0}")]
+    ContractNeeded(String),
+    /// The dataset was destroyed.
+    #[error(
+        "dataset {id} was destroyed on {at}; nothing of it can be read (`gardien dataset show {id}` says under which rule)"
+    )]
+    Destroyed {
+        /// The dataset.
+        id: String,
+        /// When its key was shredded.
+        at: String,
+    },
+    /// The dataset is under a legal hold.
+    #[error("dataset {0} is under a legal hold; release it first (`gardien dataset release {0}`)")]
+    Held(String),
+    /// Release of a dataset that is not held.
+    #[error("dataset {0} is not held")]
+    NotHeld(String),
     /// No dataset of that id.
     #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
     UnknownDataset(String),

@@ -34,6 +34,24 @@ pub enum Action {
     DatasetExport,
     /// `fsck`.
     Fsck,
+    /// `contract add`.
+    ContractAdd,
+    /// `contract deal`.
+    ContractDeal,
+    /// `contract set`.
+    ContractSet,
+    /// `contract show`.
+    ContractShow,
+    /// `contract list`.
+    ContractList,
+    /// `sweep`.
+    Sweep,
+    /// A destruction by the sweeper (one per dataset).
+    DatasetDestroy,
+    /// `dataset hold`.
+    DatasetHold,
+    /// `dataset release`.
+    DatasetRelease,
     /// `ledger key`.
     LedgerKey,
     /// `ledger checkpoint`.
@@ -52,7 +70,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 28] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -65,6 +83,15 @@ impl Action {
         Action::DatasetVerify,
         Action::DatasetExport,
         Action::Fsck,
+        Action::ContractAdd,
+        Action::ContractDeal,
+        Action::ContractSet,
+        Action::ContractShow,
+        Action::ContractList,
+        Action::Sweep,
+        Action::DatasetDestroy,
+        Action::DatasetHold,
+        Action::DatasetRelease,
         Action::LedgerKey,
         Action::LedgerCheckpoint,
         Action::LedgerEntry,
@@ -89,6 +116,15 @@ impl Action {
             Action::DatasetVerify => "dataset:verify",
             Action::DatasetExport => "dataset:export",
             Action::Fsck => "vault:fsck",
+            Action::ContractAdd => "contract:add",
+            Action::ContractDeal => "contract:deal",
+            Action::ContractSet => "contract:set",
+            Action::ContractShow => "contract:show",
+            Action::ContractList => "contract:list",
+            Action::Sweep => "vault:sweep",
+            Action::DatasetDestroy => "dataset:destroy",
+            Action::DatasetHold => "dataset:hold",
+            Action::DatasetRelease => "dataset:release",
             Action::LedgerKey => "ledger:key",
             Action::LedgerCheckpoint => "ledger:checkpoint",
             Action::LedgerEntry => "ledger:entry",

@@ -14,6 +14,7 @@
 pub mod agefile;
 mod catalog;
 mod config;
+mod contracts;
 mod door;
 mod error;
 mod event;
@@ -21,6 +22,7 @@ mod journal;
 mod keys;
 mod model;
 mod store;
+mod sweep;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -30,14 +32,17 @@ use std::sync::Mutex;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
+pub use crate::catalog::ContractRow;
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
+pub use crate::contracts::ContractDates;
 pub use crate::door::{OPERATOR, Record};
 pub use crate::error::Error;
 pub use crate::event::{Action, Event, Outcome};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
-pub use crate::model::{Client, Copy, Dataset, DatasetClass};
+pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction};
 pub use crate::store::{StoreInfo, StoreKind};
+pub use crate::sweep::{DueItem, SweepReport};
 
 use crate::catalog::Catalog;
 use crate::store::Store;
@@ -98,6 +103,8 @@ pub struct IngestRequest<'a> {
     pub label: Option<&'a str>,
     /// The stores to write to; empty means the config's default stores.
     pub stores: &'a [String],
+    /// The contract it belongs to (required for presales-sample, loading-data, backup, archive).
+    pub contract: Option<&'a str>,
 }
 
 /// What `ingest` reads.
@@ -364,6 +371,15 @@ impl Vault {
         Ok(ds)
     }
 
+    /// `lookup`, for operations that read the data: a destroyed dataset is refused.
+    fn lookup_live(&self, id: &str, rec: &mut Record) -> Result<Dataset, Error> {
+        let ds = self.lookup(id, rec)?;
+        match &ds.destruction {
+            Some(d) => Err(Error::Destroyed { id: id.to_owned(), at: d.at.clone() }),
+            None => Ok(ds),
+        }
+    }
+
     /// The stores a request names, each checked against the allowed sites (LOC-1).
     fn placement(&self, names: &[String]) -> Result<Vec<Store>, Error> {
         let names = if names.is_empty() { &self.config.default_stores } else { names };
@@ -428,6 +444,25 @@ impl Vault {
         if !self.catalog.has_client(req.client)? {
             return Err(Error::UnknownClient(req.client.to_owned()));
         }
+        match req.contract {
+            None if req.class.lifecycle().needs_contract() => {
+                return Err(Error::ContractNeeded(format!(
+                    "a {} belongs to a contract: give --contract CASE (`gardien contract add` opens one)",
+                    req.class
+                )));
+            }
+            None => {}
+            Some(case) => {
+                let row = self.catalog.contract(case)?;
+                if row.client != req.client {
+                    return Err(Error::ContractNeeded(format!(
+                        "contract {case} is client {}'s, not {}'s",
+                        row.client, req.client
+                    )));
+                }
+                rec.resources.push(format!("contract:{case}"));
+            }
+        }
         let stores = self.placement(req.stores)?;
         let master_recipient = self
             .catalog
@@ -448,9 +483,16 @@ impl Vault {
         lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
         let recipient = key.recipient.to_string();
         let created = rfc3339(now);
-        if let Err(e) =
-            self.catalog.insert_pending(&id, req.client, req.class, req.label, &recipient, &key.wrapped, &created)
-        {
+        if let Err(e) = self.catalog.insert_pending(&catalog::NewDataset {
+            id: &id,
+            client: req.client,
+            class: req.class,
+            label: req.label,
+            contract: req.contract,
+            recipient: &recipient,
+            wrapped_key: &key.wrapped,
+            created: &created,
+        }) {
             let _ = fs::remove_file(&lock_path);
             return Err(e);
         }
@@ -563,7 +605,7 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.door(Action::DatasetGet, vec![format!("dataset:{id}")], "to=stdout".into(), now, |rec| {
-            let ds = self.lookup(id, rec)?;
+            let ds = self.lookup_live(id, rec)?;
             progress.set_total(ds.size);
             let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
             let mut failures = Vec::new();
@@ -606,7 +648,7 @@ impl Vault {
         progress: &dyn Progress,
         rec: &mut Record,
     ) -> Result<(), Error> {
-        let ds = self.lookup(id, rec)?;
+        let ds = self.lookup_live(id, rec)?;
         progress.set_total(ds.size);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {
@@ -645,7 +687,7 @@ impl Vault {
     }
 
     fn verify_inner(&self, id: &str, progress: &dyn Progress, rec: &mut Record) -> Result<Vec<CopyCheck>, Error> {
-        let ds = self.lookup(id, rec)?;
+        let ds = self.lookup_live(id, rec)?;
         progress.set_total(ds.size * ds.copies.len() as u64);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         let mut checks = Vec::new();
@@ -701,7 +743,7 @@ impl Vault {
             .trim()
             .parse()
             .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
-        let ds = self.lookup(id, rec)?;
+        let ds = self.lookup_live(id, rec)?;
         progress.set_total(ds.size);
         let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         self.write_output(path, force, |file| {

@@ -46,6 +46,20 @@ impl DatasetClass {
     }
 }
 
+impl DatasetClass {
+    /// The class as the retention rules see it.
+    pub fn lifecycle(self) -> lifecycle::Class {
+        match self {
+            DatasetClass::PresalesSample => lifecycle::Class::PresalesSample,
+            DatasetClass::LoadingData => lifecycle::Class::LoadingData,
+            DatasetClass::Backup => lifecycle::Class::Backup,
+            DatasetClass::Archive => lifecycle::Class::Archive,
+            DatasetClass::Export => lifecycle::Class::Export,
+            DatasetClass::Other => lifecycle::Class::Other,
+        }
+    }
+}
+
 impl fmt::Display for DatasetClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -92,6 +106,10 @@ pub struct Dataset {
     pub class: DatasetClass,
     /// A free label; it stays in the catalog only.
     pub label: Option<String>,
+    /// The contract it belongs to.
+    pub contract: Option<String>,
+    /// Set once it was destroyed (or is being destroyed).
+    pub destruction: Option<Destruction>,
     /// Plaintext bytes.
     pub size: u64,
     /// SHA-256 of the plaintext, lowercase hex.
@@ -102,4 +120,17 @@ pub struct Dataset {
     pub state: String,
     /// Its in-vault copies.
     pub copies: Vec<Copy>,
+}
+
+/// How a dataset was destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destruction {
+    /// When its key was shredded (RFC 3339).
+    pub at: String,
+    /// The rule that made it due.
+    pub rule: String,
+    /// The clause behind the rule.
+    pub clause: String,
+    /// The ledger index of its destruction event, once recorded.
+    pub event: Option<u64>,
 }

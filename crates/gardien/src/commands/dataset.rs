@@ -29,6 +29,22 @@ pub enum Cmd {
         /// A store to write a copy to (repeat for more copies). Default: the config's default_stores.
         #[arg(long = "store")]
         stores: Vec<String>,
+        /// The contract it belongs to; required for presales-sample, loading-data, backup, archive.
+        #[arg(long)]
+        contract: Option<String>,
+    },
+    /// Place a legal hold: the dataset's retention clock stops until it is released.
+    Hold {
+        /// The dataset id.
+        id: String,
+        /// Why (kept in the catalog, not in the ledger).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a dataset's legal hold: its clock runs again.
+    Release {
+        /// The dataset id.
+        id: String,
     },
     /// List the datasets in custody.
     List {
@@ -92,8 +108,14 @@ fn parse_class(s: &str) -> Result<vault::DatasetClass, String> {
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     match cmd {
-        Cmd::Ingest { path, client, class, label, stores } => {
-            let req = vault::IngestRequest { client, class: *class, label: label.as_deref(), stores };
+        Cmd::Ingest { path, client, class, label, stores, contract } => {
+            let req = vault::IngestRequest {
+                client,
+                class: *class,
+                label: label.as_deref(),
+                stores,
+                contract: contract.as_deref(),
+            };
             let (pb, source) = if path.as_os_str() == "-" {
                 (output::progress(None, "ingesting stdin"), vault::Source::Reader(&mut std::io::stdin()))
             } else {
@@ -140,8 +162,20 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             writeln!(out, "sha256:  {}", d.sha256)?;
             writeln!(out, "created: {}", d.created)?;
             writeln!(out, "state:   {}", d.state)?;
+            writeln!(out, "contract: {}", d.contract.as_deref().unwrap_or("-"))?;
+            if let Some(x) = &d.destruction {
+                writeln!(
+                    out,
+                    "destroyed: {} under {} ({}), ledger entry {}",
+                    x.at,
+                    x.clause,
+                    x.rule,
+                    x.event.map_or("-".into(), |e| e.to_string())
+                )?;
+            }
             for c in &d.copies {
-                writeln!(out, "copy:    store {} on site {} ({})", c.store, c.site, c.object)?;
+                let gone = if d.destruction.is_some() { ", destroyed" } else { "" };
+                writeln!(out, "copy:    store {} on site {} ({}{gone})", c.store, c.site, c.object)?;
             }
             Ok(())
         }
@@ -158,6 +192,16 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             };
             pb.finish_and_clear();
             Ok(r?)
+        }
+        Cmd::Hold { id, reason } => {
+            v.hold(id, reason, super::now())?;
+            eprintln!("dataset {id} is held: the sweeper will not destroy it until it is released");
+            Ok(())
+        }
+        Cmd::Release { id } => {
+            v.release(id, super::now())?;
+            eprintln!("dataset {id} released: its clock runs again");
+            Ok(())
         }
         Cmd::Verify { id } => {
             let pb = output::progress(Some(0), "verifying");

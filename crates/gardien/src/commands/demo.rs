@@ -63,6 +63,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     .map(|_| ())
     .or_else(|_| Ok::<(), anyhow::Error>(()))?;
     step("3. register a client", &["client", "add", "lycee-hugo", "--name", "Lycée Victor Hugo"])?;
+    let presales_end = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
+    step(
+        "3b. sales opens a pre-sales case, for 30 days (PRE-6)",
+        &["contract", "add", "hugo-trial", "--client", "lycee-hugo", "--presales-until", &presales_end],
+    )?;
     let sample = base.join("sample.csv");
     write_sample(&sample, args.size_mib << 20)?;
     let sample_s = sample.to_string_lossy().into_owned();
@@ -76,6 +81,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "lycee-hugo",
             "--class",
             "presales-sample",
+            "--contract",
+            "hugo-trial",
             "--label",
             "demo sample",
         ],
@@ -153,6 +160,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "17. later: a consistency proof from the kept checkpoint (a tlog-witness body)",
         &["ledger", "consistency", "--from", &cp_s],
     )?;
+    step("18. the case is lost: the pre-sales period ends now (PRE-6)", &["contract", "deal", "hugo-trial", "--lost"])?;
+    step("19. what is due, with its rule and clause (nothing changes)", &["sweep", "--dry-run"])?;
+    step("20. the sweeper destroys it: key shredded, every blob deleted and checked gone", &["sweep"])?;
+    step("21. the sample can no longer be read", &["dataset", "get", &id])
+        .map(|_| ())
+        .or_else(|_| Ok::<(), anyhow::Error>(()))?;
+    step("22. its record stays, with the rule and the ledger entry of its destruction", &["dataset", "show", &id])?;
+    step("23. and the ledger still verifies from its first entry", &["ledger", "verify"])?;
     println!(
         "\ndemo done{}",
         if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }

@@ -1,12 +1,14 @@
 //! One module per command; `run` dispatches with one exhaustive match.
 
 pub mod client;
+pub mod contract;
 pub mod dataset;
 pub mod demo;
 pub mod fsck;
 pub mod init;
 pub mod ledger;
 pub mod store;
+pub mod sweep;
 
 use crate::{Cli, Command};
 
@@ -24,6 +26,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(cli, cmd),
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
+        Command::Contract(cmd) => contract::run(cli, cmd),
+        Command::Sweep(args) => sweep::run(cli, args),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Demo(args) => demo::run(args),
     }

@@ -75,7 +75,10 @@ impl Env {
 
     /// Ingests `data` through stdin; returns the new id.
     pub fn ingest(&self, data: &[u8], extra: &[&str]) -> String {
-        let mut args = vec!["dataset", "ingest", "-", "--client", "acme", "--class", "backup"];
+        let mut args = vec!["dataset", "ingest", "-", "--client", "acme"];
+        if !extra.contains(&"--class") {
+            args.extend(["--class", "other"]);
+        }
         args.extend_from_slice(extra);
         let mut child =
             self.cmd(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");

@@ -10,7 +10,7 @@ use crate::common::*;
 /// Starts an ingest from a pipe and feeds it `mib` MiB; returns the child, stdin open.
 fn start_ingest(env: &Env, mib: usize) -> (Child, std::process::ChildStdin) {
     let mut child = env
-        .cmd(&["dataset", "ingest", "-", "--client", "acme", "--class", "backup"])
+        .cmd(&["dataset", "ingest", "-", "--client", "acme", "--class", "other"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -28,10 +28,8 @@ fn a_few_hundred_mib_round_trip_through_files() {
     let src = env.path("big.bin");
     let data = pseudo_random(300 << 20, 42);
     std::fs::write(&src, &data).unwrap();
-    let id = env
-        .ok(&["dataset", "ingest", src.to_str().unwrap(), "--client", "acme", "--class", "archive"])
-        .trim()
-        .to_owned();
+    let id =
+        env.ok(&["dataset", "ingest", src.to_str().unwrap(), "--client", "acme", "--class", "other"]).trim().to_owned();
     let out = env.path("big.out");
     env.ok(&["dataset", "get", &id, "-o", out.to_str().unwrap()]);
     assert!(std::fs::read(&out).unwrap() == data, "300 MiB read back differ");
@@ -47,7 +45,7 @@ fn dataset_json_has_the_published_fields() {
     let d = env.show(&id);
     assert_eq!(d["id"], id.as_str());
     assert_eq!(d["client"], "acme");
-    assert_eq!(d["class"], "backup");
+    assert_eq!(d["class"], "other");
     assert_eq!(d["label"], "trial export");
     assert_eq!(d["size"], 5);
     assert_eq!(d["sha256"], sha256_hex(b"hello"));
@@ -104,7 +102,7 @@ fn no_plaintext_reaches_the_data_dir_a_temp_file_or_a_log() {
         data.extend_from_slice(&pseudo_random(1000, data.len() as u64));
     }
     let out = env
-        .cmd(&["-vv", "dataset", "ingest", "-", "--client", "acme", "--class", "presales-sample"])
+        .cmd(&["-vv", "dataset", "ingest", "-", "--client", "acme", "--class", "other"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

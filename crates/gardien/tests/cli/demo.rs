@@ -10,8 +10,19 @@ fn the_demo_walks_through_to_age_opening_the_export() {
         std::process::Command::new(BIN).args(["demo", "--size-mib", "2", "--dir"]).arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["== 1.", "refused (LOC-1)", "== 4.", "ok      ds-", "opened.csv is byte for byte the original sample"]
-    {
+    for step in [
+        "== 1.",
+        "refused (LOC-1)",
+        "opened contract hugo-trial",
+        "ok      ds-",
+        "opened.csv is byte for byte the original sample",
+        "c2sp.org/tlog-proof@v1",
+        "is in the log demo.gardien.example/gardien",
+        "signed checkpoints verified",
+        "pre-sales ended without a deal (lost) (PRE-6)",
+        "was destroyed on",
+        "destroyed: ",
+    ] {
         assert!(
             stdout.contains(step) || String::from_utf8_lossy(&out.stderr).contains(step),
             "missing {step:?} in\n{stdout}"

@@ -21,15 +21,15 @@ fn bad_ingests_change_nothing() {
     let sbg = env.path("sbg");
     env.ok(&["store", "add", "sbg-1", "--site", "fr-strasbourg", "--path", sbg.to_str().unwrap()]);
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["dataset", "ingest", f, "--client", "nobody", "--class", "backup"], 1, "unknown client 'nobody'"),
+        (&["dataset", "ingest", f, "--client", "nobody", "--class", "other"], 1, "unknown client 'nobody'"),
         (&["dataset", "ingest", f, "--client", "acme", "--class", "secret"], 2, "unknown class 'secret'"),
         (
-            &["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "nowhere"],
+            &["dataset", "ingest", f, "--client", "acme", "--class", "other", "--store", "nowhere"],
             1,
             "unknown store 'nowhere'",
         ),
         (
-            &["dataset", "ingest", "/does/not/exist", "--client", "acme", "--class", "backup"],
+            &["dataset", "ingest", "/does/not/exist", "--client", "acme", "--class", "other"],
             1,
             "/does/not/exist: No such file",
         ),
@@ -43,7 +43,7 @@ fn bad_ingests_change_nothing() {
     std::fs::write(&cfg, text).unwrap();
     refused(
         &env,
-        &["dataset", "ingest", f, "--client", "acme", "--class", "backup", "--store", "sbg-1"],
+        &["dataset", "ingest", f, "--client", "acme", "--class", "other", "--store", "sbg-1"],
         4,
         "refused (LOC-1): site 'fr-strasbourg'",
     );

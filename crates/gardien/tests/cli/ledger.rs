@@ -39,7 +39,7 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
         Action::ClientAdd => (v(&["client", "add", "lycee-hugo", "--name", "Lycée Hugo"]), "allowed"),
         Action::ClientList => (v(&["client", "list"]), "allowed"),
         Action::DatasetIngest => {
-            (v(&["dataset", "ingest", "/no/such/file", "--client", "acme", "--class", "backup"]), "failed")
+            (v(&["dataset", "ingest", "/no/such/file", "--client", "acme", "--class", "other"]), "failed")
         }
         Action::DatasetList => (v(&["dataset", "list"]), "allowed"),
         Action::DatasetShow => (v(&["dataset", "show", id]), "allowed"),
@@ -58,6 +58,19 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
             "allowed",
         ),
         Action::Fsck => (v(&["fsck"]), "allowed"),
+        Action::ContractAdd => {
+            (v(&["contract", "add", "acme-2", "--client", "acme", "--presales-until", "2099-01-01"]), "allowed")
+        }
+        Action::ContractDeal => (v(&["contract", "deal", "acme-2", "--lost"]), "allowed"),
+        Action::ContractSet => (v(&["contract", "set", "acme-2", "--custody-months", "13"]), "failed"),
+        Action::ContractShow => (v(&["contract", "show", "acme-2"]), "allowed"),
+        Action::ContractList => (v(&["contract", "list"]), "allowed"),
+        Action::Sweep => (v(&["sweep", "--dry-run"]), "allowed"),
+        // Performed by the sweeper: a sweep far enough ahead destroys the export (OPS-2),
+        // and records the destruction, then the sweep itself.
+        Action::DatasetDestroy => (v(&["sweep", "--at", "2099-01-01"]), "allowed"),
+        Action::DatasetHold => (v(&["dataset", "hold", id, "--reason", "litigation"]), "allowed"),
+        Action::DatasetRelease => (v(&["dataset", "release", id]), "allowed"),
         Action::LedgerKey => (v(&["ledger", "key"]), "allowed"),
         Action::LedgerCheckpoint => (v(&["ledger", "checkpoint"]), "allowed"),
         Action::LedgerEntry => (v(&["ledger", "entry", "0"]), "allowed"),
@@ -72,6 +85,7 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
 fn every_operation_kind_appends_exactly_one_event() {
     let env = Env::new();
     let id = env.ingest(b"some data", &[]);
+    env.ingest(b"an export, due 30 days after creation", &["--class", "export"]);
     let cp = env.path("old.checkpoint");
     std::fs::write(&cp, env.ok(&["ledger", "checkpoint"])).unwrap();
     for action in Action::ALL {
@@ -81,6 +95,17 @@ fn every_operation_kind_appends_exactly_one_event() {
         let out = env.run(&args);
         assert_eq!(out.status.success(), outcome == "allowed", "{action}: {}", String::from_utf8_lossy(&out.stderr));
         let after = events(&env);
+        if action == Action::DatasetDestroy {
+            assert_eq!(after.len(), before.len() + 2, "one destruction, then the sweep");
+            let e = &after[before.len()];
+            assert_eq!(
+                (e["action"].as_str(), e["decision"].as_str()),
+                (Some("dataset:destroy"), Some("allow OPS-2")),
+                "{e}"
+            );
+            assert_eq!(after[before.len() + 1]["action"], "vault:sweep");
+            continue;
+        }
         assert_eq!(after.len(), before.len() + 1, "{action} must append exactly one event");
         let e = &after[before.len()];
         assert_eq!(e["action"], action.as_str(), "{e}");

@@ -1,0 +1,74 @@
+//! `gardien sweep`.
+
+use crate::{Cli, exit, output};
+
+/// Destroy what the retention rules make due.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Rules: presales-sample when pre-sales ends without a concluded deal (PRE-6);\n\
+loading-data when the VSR ends (OPS-3); backup and archive at the contract's end plus custody\n\
+(ARC-1, ARC-2); export after export_days (OPS-2). A hold pauses a dataset's clock.\n\n\
+Examples:\n  gardien sweep --dry-run\n  gardien sweep --at 2027-01-01 --dry-run --json\n\n\
+Exit code 3 when something due could not be destroyed (it is listed as blocked).")]
+pub struct Args {
+    /// The instant to sweep at (default: now). A day means its midnight, UTC.
+    #[arg(long)]
+    at: Option<String>,
+    /// List what is due, with its rule and clause, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
+    let v = super::open(cli)?;
+    let now = super::now();
+    let at = match &args.at {
+        Some(a) => lifecycle::parse_instant(a)?,
+        None => now,
+    };
+    let r = v.sweep(at, args.dry_run, now)?;
+    if args.json {
+        output::json(&serde_json::json!({
+            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "dry_run": args.dry_run,
+            "due": r.due.iter().map(|d| serde_json::json!({
+                "dataset": d.dataset.id, "client": d.dataset.client, "class": d.dataset.class.as_str(),
+                "contract": d.dataset.contract, "rule": d.due.rule, "clause": d.due.clause,
+                "due_since": d.due.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })).collect::<Vec<_>>(),
+            "destroyed": r.destroyed.iter().map(|(id, i)| serde_json::json!({"dataset": id, "event": i})).collect::<Vec<_>>(),
+            "blocked": r.blocked.iter().map(|(id, why)| serde_json::json!({"dataset": id, "why": why})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for d in &r.due {
+            println!(
+                "{}  {}  {}  {}  due since {}  {} ({})",
+                if args.dry_run { "due      " } else { "destroy  " },
+                d.dataset.id,
+                d.dataset.client,
+                d.dataset.class,
+                d.due.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                d.due.rule,
+                d.due.clause
+            );
+        }
+        for (id, why) in &r.blocked {
+            println!("BLOCKED  {id}: {why}");
+        }
+        eprintln!(
+            "{} due; {} destroyed; {} blocked{}",
+            r.due.len(),
+            r.destroyed.len(),
+            r.blocked.len(),
+            if args.dry_run { " (dry run: nothing changed)" } else { "" }
+        );
+    }
+    if !r.blocked.is_empty() {
+        return Err(
+            super::Exit(exit::INTEGRITY, format!("{} due datasets could not be destroyed", r.blocked.len())).into()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Contracts and their phases: pre-sales, the deal, VSR, the end, custody, the admin
+//! window (OPS-4, recorded here, enforced by the policy later). The rules are the
+//! `lifecycle` crate's; this module records and checks them through the one door.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::ContractRow;
+use crate::event::Action;
+use crate::{Error, Outcome, Vault, check_name, rfc3339};
+
+/// The dates `contract set` may change; `None` leaves one as it is.
+#[derive(Debug, Default)]
+pub struct ContractDates<'a> {
+    /// End of the regular-service verification period (OPS-3).
+    pub vsr_until: Option<&'a str>,
+    /// End of the contract.
+    pub ends: Option<&'a str>,
+    /// Custody after the end, 0 (ARC-2) to 12 (ARC-1) months.
+    pub custody_months: Option<u32>,
+    /// End of the window in which the client's admin accounts may still read (OPS-4).
+    pub admin_window_until: Option<&'a str>,
+}
+
+impl Vault {
+    /// Opens a case for `client`, with the end of its pre-sales period if there is one.
+    pub fn add_contract(
+        &self,
+        case: &str,
+        client: &str,
+        presales_until: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ContractRow, Error> {
+        let resources = vec![format!("contract:{case}"), format!("client:{client}")];
+        self.door(Action::ContractAdd, resources, String::new(), now, |rec| {
+            check_name("case name", case)?;
+            if !self.catalog.has_client(client)? {
+                return Err(Error::UnknownClient(client.to_owned()));
+            }
+            let presales = presales_until.map(lifecycle::parse_until).transpose()?;
+            if let Some(p) = presales
+                && p <= now
+            {
+                return Err(lifecycle::Error::OutOfOrder(format!(
+                    "the pre-sales period cannot end ({}) before it starts ({})",
+                    rfc3339(p),
+                    rfc3339(now)
+                ))
+                .into());
+            }
+            let row = ContractRow {
+                contract: lifecycle::Contract::new(case, presales),
+                client: client.to_owned(),
+                created: rfc3339(now),
+            };
+            self.record(rec, Outcome::Allowed, |c| c.add_contract(&row))?;
+            Ok(row)
+        })
+    }
+
+    /// Records whether the deal was concluded or lost (once).
+    pub fn decide(
+        &self,
+        case: &str,
+        concluded: bool,
+        on: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ContractRow, Error> {
+        let details = format!("concluded={concluded}");
+        self.door(Action::ContractDeal, vec![format!("contract:{case}")], details, now, |rec| {
+            let mut row = self.catalog.contract(case)?;
+            rec.resources.push(format!("client:{}", row.client));
+            let on = on.map(lifecycle::parse_instant).transpose()?.unwrap_or(now);
+            let deal = if concluded { lifecycle::Deal::Concluded { on } } else { lifecycle::Deal::Lost { on } };
+            row.contract.decide(deal)?;
+            self.record(rec, Outcome::Allowed, |c| c.update_contract(&row.contract))?;
+            Ok(row)
+        })
+    }
+
+    /// Sets a contract's later dates and custody; the whole is checked before anything
+    /// is recorded.
+    pub fn set_contract(
+        &self,
+        case: &str,
+        dates: &ContractDates<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ContractRow, Error> {
+        self.door(Action::ContractSet, vec![format!("contract:{case}")], format!("{dates:?}"), now, |rec| {
+            let mut row = self.catalog.contract(case)?;
+            rec.resources.push(format!("client:{}", row.client));
+            let c = &mut row.contract;
+            if let Some(v) = dates.vsr_until {
+                c.vsr_until = Some(lifecycle::parse_until(v)?);
+            }
+            if let Some(e) = dates.ends {
+                c.ends = Some(lifecycle::parse_until(e)?);
+            }
+            if let Some(m) = dates.custody_months {
+                c.custody_months = m;
+            }
+            if let Some(w) = dates.admin_window_until {
+                c.admin_window_until = Some(lifecycle::parse_until(w)?);
+            }
+            c.check()?;
+            self.record(rec, Outcome::Allowed, |cat| cat.update_contract(&row.contract))?;
+            Ok(row)
+        })
+    }
+
+    /// One contract.
+    pub fn contract(&self, case: &str, now: DateTime<Utc>) -> Result<ContractRow, Error> {
+        self.door(Action::ContractShow, vec![format!("contract:{case}")], String::new(), now, |rec| {
+            let row = self.catalog.contract(case)?;
+            rec.resources.push(format!("client:{}", row.client));
+            Ok(row)
+        })
+    }
+
+    /// Every contract.
+    pub fn contracts(&self, now: DateTime<Utc>) -> Result<Vec<ContractRow>, Error> {
+        self.door(Action::ContractList, vec![], String::new(), now, |_| self.catalog.contracts(None))
+    }
+}

@@ -1,0 +1,50 @@
+-- 0003: contracts, holds, and datasets that can be destroyed. Frozen once shipped.
+-- Runs with foreign keys off (see catalog.rs): `datasets` is rebuilt to widen its states.
+CREATE TABLE contracts (
+    name               TEXT PRIMARY KEY,
+    client             TEXT NOT NULL REFERENCES clients(slug),
+    presales_until     TEXT,
+    deal               TEXT NOT NULL CHECK (deal IN ('undecided', 'concluded', 'lost')),
+    deal_on            TEXT,
+    vsr_until          TEXT,
+    ends               TEXT,
+    custody_months     INTEGER NOT NULL CHECK (custody_months BETWEEN 0 AND 12),
+    admin_window_until TEXT,
+    created            TEXT NOT NULL
+) STRICT;
+CREATE INDEX contracts_client ON contracts(client);
+
+-- 'destroying': the key is shredded, blobs are being deleted (a sweep that crashed here
+-- finishes it next time). 'destroyed': no key, no blob; the row stays as the record.
+CREATE TABLE datasets_new (
+    id          TEXT PRIMARY KEY,
+    client      TEXT NOT NULL REFERENCES clients(slug),
+    class       TEXT NOT NULL CHECK (class IN ('presales-sample', 'loading-data', 'backup', 'archive', 'export', 'other')),
+    label       TEXT,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'active', 'destroying', 'destroyed')),
+    size        INTEGER,
+    sha256      TEXT,
+    recipient   TEXT NOT NULL,
+    wrapped_key TEXT,
+    created     TEXT NOT NULL,
+    contract    TEXT REFERENCES contracts(name),
+    destroyed   TEXT,
+    rule        TEXT,
+    clause      TEXT,
+    event       INTEGER
+) STRICT;
+INSERT INTO datasets_new (id, client, class, label, state, size, sha256, recipient, wrapped_key, created)
+    SELECT id, client, class, label, state, size, sha256, recipient, wrapped_key, created FROM datasets;
+DROP TABLE datasets;
+ALTER TABLE datasets_new RENAME TO datasets;
+CREATE INDEX datasets_client ON datasets(client);
+CREATE INDEX datasets_contract ON datasets(contract);
+CREATE INDEX datasets_state_class ON datasets(state, class);
+
+CREATE TABLE holds (
+    dataset  TEXT NOT NULL REFERENCES datasets(id),
+    held     TEXT NOT NULL,
+    released TEXT,
+    reason   TEXT NOT NULL
+) STRICT;
+CREATE INDEX holds_dataset ON holds(dataset);

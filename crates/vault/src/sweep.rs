@@ -1,0 +1,145 @@
+//! The sweeper: what is due at an instant under the retention rules (PROOF-2), and its
+//! destruction. Each destruction shreds the dataset's key first (crypto-shredding: from
+//! then on no copy can be read), deletes every blob on every store and checks each is
+//! gone, then records a `dataset:destroy` event naming the clause. A sweep killed at any
+//! point leaves datasets `destroying`, which the next sweep finishes.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::event::Action;
+use crate::store::Store;
+use crate::{Dataset, Error, Outcome, Vault, rfc3339};
+
+/// A dataset due for destruction, and why.
+#[derive(Debug, Clone)]
+pub struct DueItem {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The rule, its clause and the instant it became due.
+    pub due: lifecycle::Due,
+}
+
+/// What a sweep did (or, in a dry run, would do).
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Everything due at the sweep's instant.
+    pub due: Vec<DueItem>,
+    /// Datasets destroyed by this sweep: (id, ledger index of the event).
+    pub destroyed: Vec<(String, u64)>,
+    /// Due datasets that could not be destroyed: (id, why). The sweep exits non-zero.
+    pub blocked: Vec<(String, String)>,
+}
+
+impl Vault {
+    /// Computes what is due at `at` and, unless `dry_run`, destroys it.
+    pub fn sweep(&self, at: DateTime<Utc>, dry_run: bool, now: DateTime<Utc>) -> Result<SweepReport, Error> {
+        let details = format!("at={} dry_run={dry_run}", rfc3339(at));
+        self.door(Action::Sweep, vec![], details, now, |_| {
+            let mut report = SweepReport { due: self.due(at)?, ..SweepReport::default() };
+            if dry_run {
+                return Ok(report);
+            }
+            let stores: HashMap<String, Store> = self
+                .catalog
+                .stores()?
+                .iter()
+                .map(|s| Ok((s.name.clone(), Store::open(s)?)))
+                .collect::<Result<_, Error>>()?;
+            for item in &report.due {
+                match self.destroy(item, &stores, now) {
+                    Ok(index) => report.destroyed.push((item.dataset.id.clone(), index)),
+                    Err(e) => report.blocked.push((item.dataset.id.clone(), e.to_string())),
+                }
+            }
+            // The WAL still holds the pages with the keys just shredded: write it back
+            // into the (secure_delete) database and truncate it.
+            self.catalog.checkpoint_wal()?;
+            Ok(report)
+        })
+    }
+
+    fn due(&self, at: DateTime<Utc>) -> Result<Vec<DueItem>, Error> {
+        let contracts: HashMap<String, lifecycle::Contract> =
+            self.catalog.contracts(None)?.into_iter().map(|r| (r.contract.case.clone(), r.contract)).collect();
+        let mut out = Vec::new();
+        for c in self.catalog.sweep_candidates()? {
+            let contract = c.contract.as_ref().and_then(|k| contracts.get(k));
+            let due =
+                lifecycle::due_at(c.class.lifecycle(), contract, c.created, self.config.export_days, &c.holds, at);
+            let due = match (due, c.destroying) {
+                (Some(d), _) => d,
+                // A crashed sweep's half-done destruction is finished whatever the date.
+                (None, true) => lifecycle::Due { at: c.created, rule: "an interrupted destruction", clause: "PROOF-2" },
+                (None, false) => continue,
+            };
+            out.push(DueItem { dataset: self.catalog.dataset(&c.id)?, due });
+        }
+        Ok(out)
+    }
+
+    /// Destroys one due dataset; returns the ledger index of its event.
+    fn destroy(&self, item: &DueItem, stores: &HashMap<String, Store>, now: DateTime<Utc>) -> Result<u64, Error> {
+        let ds = &item.dataset;
+        let mut resources = vec![format!("dataset:{}", ds.id), format!("client:{}", ds.client)];
+        resources.extend(ds.contract.iter().map(|c| format!("contract:{c}")));
+        resources.extend(ds.copies.iter().map(|c| format!("store:{}", c.store)));
+        let details = format!("rule={}", item.due.rule);
+        self.door_as(Action::DatasetDestroy, resources, details, item.due.clause, now, |rec| {
+            if self.catalog.held(&ds.id)? {
+                return Err(Error::Held(ds.id.clone()));
+            }
+            // 1. The key: from here on no copy anywhere can be decrypted.
+            self.catalog.write(|c| c.shred(&ds.id, &rfc3339(now), item.due.rule, item.due.clause))?;
+            // 2. Every in-vault copy, checked gone.
+            for copy in &ds.copies {
+                let store = stores.get(&copy.store).ok_or_else(|| Error::UnknownStore(copy.store.clone()))?;
+                store.remove_partial(&copy.object)?;
+                store.delete(&copy.object)?;
+                if store.exists(&copy.object)? {
+                    return Err(Error::Corrupt(format!(
+                        "{} is still on store {} after its deletion",
+                        copy.object, copy.store
+                    )));
+                }
+            }
+            // 3. The record, in the transaction that marks it destroyed.
+            let index = self.catalog.ledger_size()?;
+            self.record(rec, Outcome::Allowed, |c| c.mark_destroyed(&ds.id))?;
+            Ok(index)
+        })
+    }
+
+    /// Places a legal hold on a dataset: its clock stops until released.
+    pub fn hold(&self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        self.door(Action::DatasetHold, vec![format!("dataset:{id}")], format!("reason={reason}"), now, |rec| {
+            let ds = self.lookup(id, rec)?;
+            if ds.destruction.is_some() {
+                return Err(Error::Destroyed {
+                    id: id.to_owned(),
+                    at: ds.destruction.map(|d| d.at).unwrap_or_default(),
+                });
+            }
+            if reason.trim().is_empty() {
+                return Err(Error::InvalidName {
+                    what: "hold reason",
+                    value: reason.to_owned(),
+                    rule: "say why the dataset is held",
+                });
+            }
+            self.record(rec, Outcome::Allowed, |c| c.hold(id, &rfc3339(now), reason))
+        })
+    }
+
+    /// Releases a dataset's holds; its clock runs again.
+    pub fn release(&self, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        self.door(Action::DatasetRelease, vec![format!("dataset:{id}")], String::new(), now, |rec| {
+            self.lookup(id, rec)?;
+            if !self.catalog.held(id)? {
+                return Err(Error::NotHeld(id.to_owned()));
+            }
+            self.record(rec, Outcome::Allowed, |c| c.release(id, &rfc3339(now)).map(|_| ()))
+        })
+    }
+}
