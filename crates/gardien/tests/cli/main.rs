@@ -10,3 +10,4 @@ mod failures;
 mod init;
 mod interop;
 mod ledger;
+mod lifecycle;

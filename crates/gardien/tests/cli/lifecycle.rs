@@ -1,0 +1,154 @@
+//! Contracts, retention on the date, holds and destruction, through the CLI.
+
+use crate::common::*;
+
+/// A case for acme with pre-sales through 2099-06-30 (so nothing is due by accident).
+fn with_case(env: &Env) {
+    env.ok(&["contract", "add", "trial", "--client", "acme", "--presales-until", "2099-06-30"]);
+}
+
+fn sweep_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["sweep", "--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&env.ok(&a)).unwrap()
+}
+
+#[test]
+fn contract_input_errors_are_clear_and_change_nothing() {
+    let env = Env::new();
+    with_case(&env);
+    let refused = |args: &[&str], needle: &str| {
+        let before = env.snapshot();
+        let contracts =
+            env.sql("SELECT group_concat(name || deal || coalesce(vsr_until, '') || custody_months) FROM contracts");
+        let err = env.fails(args, 1);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(env.snapshot(), before);
+        assert_eq!(
+            env.sql("SELECT group_concat(name || deal || coalesce(vsr_until, '') || custody_months) FROM contracts"),
+            contracts
+        );
+    };
+    refused(&["contract", "deal", "nope", "--lost"], "unknown contract 'nope'");
+    refused(&["contract", "add", "old", "--client", "acme", "--presales-until", "2020-01-01"], "cannot end");
+    refused(&["contract", "add", "x", "--client", "nobody"], "unknown client 'nobody'");
+    refused(&["contract", "add", "trial", "--client", "acme"], "contract 'trial' already exists");
+    refused(&["contract", "add", "y", "--client", "acme", "--presales-until", "31/12/2099"], "is not a date");
+    refused(&["contract", "set", "trial", "--custody-months", "13"], "ARC-1 and ARC-2 allow 0 to 12 months");
+    env.ok(&["contract", "set", "trial", "--vsr-until", "2100-01-31"]);
+    refused(&["contract", "set", "trial", "--ends", "2100-01-01"], "cannot end");
+    refused(&["contract", "set", "trial", "--vsr-until", "2099-01-01"], "before the pre-sales period");
+    env.ok(&["contract", "deal", "trial", "--concluded"]);
+    refused(&["contract", "deal", "trial", "--lost"], "already decided (concluded)");
+    let show: serde_json::Value = serde_json::from_str(&env.ok(&["contract", "show", "trial", "--json"])).unwrap();
+    assert_eq!(show["deal"], "concluded");
+    assert_eq!(show["custody_months"], 6, "the default custody (ARC-1)");
+    assert_eq!(show["vsr_until"], "2100-02-01T00:00:00Z", "a day lasts through its end");
+}
+
+#[test]
+fn classes_that_belong_to_a_contract_need_one_of_their_client() {
+    let env = Env::new();
+    with_case(&env);
+    env.ok(&["client", "add", "other-co", "--name", "Other"]);
+    env.ok(&["contract", "add", "other-case", "--client", "other-co"]);
+    let before = env.snapshot();
+    for class in ["presales-sample", "loading-data", "backup", "archive"] {
+        let err = env.fails(&["dataset", "ingest", "/etc/hostname", "--client", "acme", "--class", class], 1);
+        assert!(err.contains("belongs to a contract: give --contract CASE"), "{err}");
+    }
+    let err = env.fails(
+        &["dataset", "ingest", "/etc/hostname", "--client", "acme", "--class", "backup", "--contract", "other-case"],
+        1,
+    );
+    assert!(err.contains("contract other-case is client other-co's, not acme's"), "{err}");
+    assert_eq!(env.snapshot(), before);
+    let id = env.ingest(b"s", &["--class", "presales-sample", "--contract", "trial"]);
+    assert_eq!(env.show(&id)["contract"], "trial");
+}
+
+#[test]
+fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
+    let env = Env::new();
+    with_case(&env);
+    let sample = b"MARKER-sample-3f1e5c payload of the pre-sales sample";
+    let id = env.ingest(sample, &["--class", "presales-sample", "--contract", "trial"]);
+    let kept = env.ingest(b"unrelated", &[]);
+    let wrapped = env.sql(&format!("SELECT wrapped_key FROM datasets WHERE id = '{id}'"));
+    let blob = env.blob(&id);
+    assert!(blob.exists());
+
+    // Before the end of pre-sales, and with the deal undecided: nothing due.
+    assert_eq!(sweep_json(&env, &["--at", "2099-06-30T23:59:59Z", "--dry-run"])["due"], serde_json::json!([]));
+    // The day after: due under PRE-6, and a dry run changes nothing.
+    let before = env.snapshot();
+    let dry = sweep_json(&env, &["--at", "2099-07-01", "--dry-run"]);
+    assert_eq!(dry["due"][0]["dataset"], id.as_str());
+    assert_eq!(dry["due"][0]["clause"], "PRE-6");
+    assert_eq!(dry["due"][0]["due_since"], "2099-07-01T00:00:00Z");
+    assert_eq!(env.snapshot(), before);
+
+    // The case is lost today: due at once.
+    env.ok(&["contract", "deal", "trial", "--lost"]);
+    let done = sweep_json(&env, &[]);
+    assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
+    let event = done["destroyed"][0]["event"].as_u64().unwrap();
+
+    assert!(!blob.exists(), "the blob is gone");
+    let leftovers: Vec<_> =
+        walk(&env.data.join("stores")).into_iter().filter(|p| p.to_string_lossy().contains(&id)).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The wrapped key is in no file of the data dir: not the catalog, not its WAL.
+    let needle = &wrapped.as_bytes()[40..120];
+    for f in walk(&env.data) {
+        assert!(!contains(&std::fs::read(&f).unwrap(), needle), "the destroyed key survives in {}", f.display());
+    }
+    let err = env.fails(&["dataset", "get", &id], 1);
+    assert!(err.contains(&format!("dataset {id} was destroyed on")), "{err}");
+    let show = env.show(&id);
+    assert_eq!(show["state"], "destroyed");
+    assert_eq!(show["destroyed"]["clause"], "PRE-6");
+    assert_eq!(show["destroyed"]["event"], event);
+    let entry = env.ok(&["ledger", "entry", &event.to_string()]);
+    assert!(entry.contains("action dataset:destroy") && entry.contains("decision allow PRE-6"), "{entry}");
+    assert_eq!(env.get(&kept), b"unrelated", "other datasets untouched");
+    // Idempotent: nothing left to do.
+    assert_eq!(sweep_json(&env, &[])["due"], serde_json::json!([]));
+    env.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn a_hold_pauses_the_clock_and_a_release_restarts_it() {
+    let env = Env::new();
+    with_case(&env);
+    let id = env.ingest(b"held", &["--class", "presales-sample", "--contract", "trial"]);
+    env.ok(&["dataset", "hold", &id, "--reason", "court order 2026-114"]);
+    assert!(
+        !env.sql("SELECT group_concat(CAST(entry AS TEXT)) FROM ledger_entries").contains("court order"),
+        "reasons stay out of the log"
+    );
+    assert_eq!(sweep_json(&env, &["--at", "2100-01-01", "--dry-run"])["due"], serde_json::json!([]));
+    let err = env.fails(&["dataset", "release", "ds-0000000000000000"], 1);
+    assert!(err.contains("unknown dataset"), "{err}");
+    env.ok(&["dataset", "release", &id]);
+    let err = env.fails(&["dataset", "release", &id], 1);
+    assert!(err.contains("is not held"), "{err}");
+    // Held for a moment, released: due again after the pre-sales end (plus that moment).
+    assert_eq!(sweep_json(&env, &["--at", "2100-01-01", "--dry-run"])["due"][0]["dataset"], id.as_str());
+}
+
+#[test]
+fn a_sweep_interrupted_after_the_shred_is_finished_by_the_next() {
+    let env = Env::new();
+    let id = env.ingest(b"export for the client", &["--class", "export"]);
+    // What a sweep killed right after shredding leaves: no key, state destroying, blob still there.
+    env.sql(&format!(
+        "UPDATE datasets SET wrapped_key = NULL, state = 'destroying', destroyed = '2026-01-01T00:00:00Z', rule = 'export kept N days after creation', clause = 'OPS-2' WHERE id = '{id}'"
+    ));
+    assert!(env.blob(&id).exists());
+    let done = sweep_json(&env, &[]);
+    assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
+    assert!(!env.blob(&id).exists());
+    assert_eq!(env.show(&id)["destroyed"]["clause"], "OPS-2");
+    env.ok(&["ledger", "verify"]);
+}
