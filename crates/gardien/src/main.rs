@@ -72,6 +72,9 @@ pub enum Command {
     /// Open pre-sales cases and contracts, record the deal and the dates the rules read.
     #[command(subcommand)]
     Contract(commands::contract::Cmd),
+    /// Copies that leave the vault (a test machine, a person) and their attested destruction.
+    #[command(subcommand)]
+    Copy(commands::copy::Cmd),
     /// Destroy, on the date, what the retention rules make due (PRE-6, OPS-3, ARC-1/2, OPS-2).
     Sweep(commands::sweep::Args),
     /// Take datasets into custody, read them back, verify them, hand them to their client.
@@ -157,6 +160,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::Destroyed { .. }
                 | vault::Error::Held(_)
                 | vault::Error::NotHeld(_)
+                | vault::Error::UnknownCopy { .. }
+                | vault::Error::AlreadyAttested { .. }
+                | vault::Error::Unattested(_)
                 | vault::Error::LedgerInput(_)
                 | vault::Error::NoSuchEntry { .. }
                 | vault::Error::Corrupt(_) => exit::FAILED,

@@ -634,3 +634,64 @@ impl Catalog {
             .is_some())
     }
 }
+
+/// A copy that left the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutCopy {
+    /// `cp-` and 12 hex digits.
+    pub id: String,
+    /// The dataset it is a copy of.
+    pub dataset: String,
+    /// `environment` (a test machine, a person) or `client` (handed back: the client's own).
+    pub kind: String,
+    /// Where it went.
+    pub environment: String,
+    /// Who holds it.
+    pub holder: String,
+    /// When it left.
+    pub created: String,
+    /// When its destruction was attested, by whom, how.
+    pub attested: Option<(String, String, Option<String>)>,
+}
+
+impl Catalog {
+    /// Records a copy leaving the vault.
+    pub fn add_out_copy(&self, c: &OutCopy) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO out_copies (id, dataset, kind, environment, holder, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.id, c.dataset, c.kind, c.environment, c.holder, c.created],
+        )?;
+        Ok(())
+    }
+
+    /// The copies that left, of one dataset or all.
+    pub fn out_copies(&self, dataset: Option<&str>) -> Result<Vec<OutCopy>, Error> {
+        let mut st = self.db.prepare(
+            "SELECT id, dataset, kind, environment, holder, created, attested, attested_by, method FROM out_copies
+             WHERE ?1 IS NULL OR dataset = ?1 ORDER BY created, id",
+        )?;
+        let rows = st.query_map([dataset], |r| {
+            let attested: Option<String> = r.get(6)?;
+            let by: Option<String> = r.get(7)?;
+            Ok(OutCopy {
+                id: r.get(0)?,
+                dataset: r.get(1)?,
+                kind: r.get(2)?,
+                environment: r.get(3)?,
+                holder: r.get(4)?,
+                created: r.get(5)?,
+                attested: attested.zip(by).map(|(a, b)| (a, b, r.get(8).ok().flatten())),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that a copy's holder destroyed it.
+    pub fn attest(&self, id: &str, at: &str, by: &str, method: Option<&str>) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE out_copies SET attested = ?2, attested_by = ?3, method = ?4 WHERE id = ?1 AND attested IS NULL",
+            params![id, at, by, method],
+        )?;
+        Ok(())
+    }
+}

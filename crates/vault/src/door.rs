@@ -35,6 +35,13 @@ pub struct Record {
     clause: &'static str,
 }
 
+impl Record {
+    /// The operation's time (RFC 3339).
+    pub fn time(&self) -> &str {
+        &self.time
+    }
+}
+
 impl Error {
     /// The clause a refusal cites, when the error is a policy refusal.
     pub fn clause(&self) -> Option<&'static str> {

@@ -104,6 +104,27 @@ pub enum Error {
     /// Release of a dataset that is not held.
     #[error("dataset {0} is not held")]
     NotHeld(String),
+    /// No such copy of that dataset.
+    #[error("dataset {dataset} has no copy {copy}; `gardien copy list {dataset}` shows its copies")]
+    UnknownCopy {
+        /// The dataset.
+        dataset: String,
+        /// The copy asked for.
+        copy: String,
+    },
+    /// The copy's destruction was attested already.
+    #[error("copy {copy} was already attested destroyed on {at} by {by}")]
+    AlreadyAttested {
+        /// The copy.
+        copy: String,
+        /// When.
+        at: String,
+        /// By whom.
+        by: String,
+    },
+    /// A destruction waits for copies outside the vault to be attested destroyed.
+    #[error("waiting for copies outside the vault to be attested destroyed: {0}")]
+    Unattested(String),
     /// No dataset of that id.
     #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
     UnknownDataset(String),

@@ -52,6 +52,12 @@ pub enum Action {
     DatasetHold,
     /// `dataset release`.
     DatasetRelease,
+    /// `copy out`.
+    CopyOut,
+    /// `copy list`.
+    CopyList,
+    /// `copy attest`.
+    CopyAttest,
     /// `ledger key`.
     LedgerKey,
     /// `ledger checkpoint`.
@@ -70,7 +76,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 31] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -92,6 +98,9 @@ impl Action {
         Action::DatasetDestroy,
         Action::DatasetHold,
         Action::DatasetRelease,
+        Action::CopyOut,
+        Action::CopyList,
+        Action::CopyAttest,
         Action::LedgerKey,
         Action::LedgerCheckpoint,
         Action::LedgerEntry,
@@ -125,6 +134,9 @@ impl Action {
             Action::DatasetDestroy => "dataset:destroy",
             Action::DatasetHold => "dataset:hold",
             Action::DatasetRelease => "dataset:release",
+            Action::CopyOut => "copy:out",
+            Action::CopyList => "copy:list",
+            Action::CopyAttest => "copy:attest",
             Action::LedgerKey => "ledger:key",
             Action::LedgerCheckpoint => "ledger:checkpoint",
             Action::LedgerEntry => "ledger:entry",

@@ -15,6 +15,7 @@ pub mod agefile;
 mod catalog;
 mod config;
 mod contracts;
+mod copies;
 mod door;
 mod error;
 mod event;
@@ -32,9 +33,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
-pub use crate::catalog::ContractRow;
+pub use crate::catalog::{ContractRow, OutCopy};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
+pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, Record};
 pub use crate::error::Error;
 pub use crate::event::{Action, Event, Outcome};
@@ -605,22 +607,34 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.door(Action::DatasetGet, vec![format!("dataset:{id}")], "to=stdout".into(), now, |rec| {
-            let ds = self.lookup_live(id, rec)?;
-            progress.set_total(ds.size);
-            let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
-            let mut failures = Vec::new();
-            for copy in &ds.copies {
-                match self.open_copy(&ds, copy, &identity) {
-                    Ok(opened) => {
-                        rec.resources.push(format!("store:{}", copy.store));
-                        self.record(rec, Outcome::Allowed, |_| Ok(()))?;
-                        return read_copy(&ds, copy, opened, out, Part::Plaintext, progress);
-                    }
-                    Err(e) => failures.push(e),
-                }
-            }
-            Err(no_readable_copy(&ds, failures))
+            self.get_stream_inner(id, out, progress, rec, &|_| Ok(()))
         })
+    }
+
+    /// Streams a dataset's plaintext; `change` is made in the transaction of its event.
+    pub(crate) fn get_stream_inner(
+        &self,
+        id: &str,
+        out: &mut (dyn Write + Send),
+        progress: &dyn Progress,
+        rec: &mut Record,
+        change: &dyn Fn(&Catalog) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let ds = self.lookup_live(id, rec)?;
+        progress.set_total(ds.size);
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let mut failures = Vec::new();
+        for copy in &ds.copies {
+            match self.open_copy(&ds, copy, &identity) {
+                Ok(opened) => {
+                    rec.resources.push(format!("store:{}", copy.store));
+                    self.record(rec, Outcome::Allowed, change)?;
+                    return read_copy(&ds, copy, opened, out, Part::Plaintext, progress);
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(no_readable_copy(&ds, failures))
     }
 
     /// Writes dataset `id` to a new file at `path`. Unlike a stream, a file can be
@@ -636,17 +650,20 @@ impl Vault {
     ) -> Result<(), Error> {
         let details = format!("to={}", path.display());
         self.door(Action::DatasetGet, vec![format!("dataset:{id}")], details, now, |rec| {
-            self.get_to_file_inner(id, path, force, progress, rec)
+            self.get_to_file_inner(id, path, force, progress, rec, &|_| Ok(()))
         })
     }
 
-    fn get_to_file_inner(
+    /// Writes a dataset's plaintext to a file; `change` is made in the transaction of its
+    /// event.
+    pub(crate) fn get_to_file_inner(
         &self,
         id: &str,
         path: &Path,
         force: bool,
         progress: &dyn Progress,
         rec: &mut Record,
+        change: &dyn Fn(&Catalog) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let ds = self.lookup_live(id, rec)?;
         progress.set_total(ds.size);
@@ -663,7 +680,7 @@ impl Vault {
                     // be written, the file is removed (fail closed).
                     Ok(()) => {
                         rec.resources.push(format!("store:{}", copy.store));
-                        return self.record(rec, Outcome::Allowed, |_| Ok(()));
+                        return self.record(rec, Outcome::Allowed, change);
                     }
                     Err(e @ Error::Output(_)) => return Err(e),
                     Err(e) => {
@@ -764,8 +781,18 @@ impl Vault {
                 let payload: Box<dyn Read + Send> = Box::new(io::Cursor::new(nonce).chain(reader));
                 read_copy(&ds, copy, (payload, file_key), &mut out, Part::Ciphertext, progress)?;
                 rec.resources.push(format!("store:{}", copy.store));
-                // Fail closed: no export is left behind without its event.
-                return self.record(rec, Outcome::Allowed, |_| Ok(()));
+                // Fail closed: no export is left behind without its event. The export is
+                // listed among the copies that left, as the client's own (it never blocks).
+                let out = catalog::OutCopy {
+                    id: copies::new_copy_id(),
+                    dataset: ds.id.clone(),
+                    kind: "client".into(),
+                    environment: "client".into(),
+                    holder: recipient.trim().to_owned(),
+                    created: rec.time().to_owned(),
+                    attested: None,
+                };
+                return self.record(rec, Outcome::Allowed, |c| c.add_out_copy(&out));
             }
             Err(no_readable_copy(&ds, failures))
         })

@@ -104,7 +104,19 @@ impl Vault {
                     )));
                 }
             }
-            // 3. The record, in the transaction that marks it destroyed.
+            // 3. Every copy that left the vault (PRE-6: all copies, on every medium) must be
+            //    attested destroyed by its holder; the client's own exports do not count.
+            let waiting: Vec<String> = self
+                .catalog
+                .out_copies(Some(&ds.id))?
+                .into_iter()
+                .filter(|c| c.kind == "environment" && c.attested.is_none())
+                .map(|c| format!("copy {} on {} held by {}", c.id, c.environment, c.holder))
+                .collect();
+            if !waiting.is_empty() {
+                return Err(Error::Unattested(waiting.join(", ")));
+            }
+            // 4. The record, in the transaction that marks it destroyed.
             let index = self.catalog.ledger_size()?;
             self.record(rec, Outcome::Allowed, |c| c.mark_destroyed(&ds.id))?;
             Ok(index)

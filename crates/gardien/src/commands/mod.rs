@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod contract;
+pub mod copy;
 pub mod dataset;
 pub mod demo;
 pub mod fsck;
@@ -27,6 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
         Command::Contract(cmd) => contract::run(cli, cmd),
+        Command::Copy(cmd) => copy::run(cli, cmd),
         Command::Sweep(args) => sweep::run(cli, args),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Demo(args) => demo::run(args),

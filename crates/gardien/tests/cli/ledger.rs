@@ -71,6 +71,11 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
         Action::DatasetDestroy => (v(&["sweep", "--at", "2099-01-01"]), "allowed"),
         Action::DatasetHold => (v(&["dataset", "hold", id, "--reason", "litigation"]), "allowed"),
         Action::DatasetRelease => (v(&["dataset", "release", id]), "allowed"),
+        Action::CopyOut => {
+            (v(&["copy", "out", id, "--to", "laptop-qa", "--holder", "jdupont", "-o", &p("copy")]), "allowed")
+        }
+        Action::CopyList => (v(&["copy", "list"]), "allowed"),
+        Action::CopyAttest => (v(&["copy", "attest", id, "cp-000000000000", "--by", "jdupont"]), "failed"),
         Action::LedgerKey => (v(&["ledger", "key"]), "allowed"),
         Action::LedgerCheckpoint => (v(&["ledger", "checkpoint"]), "allowed"),
         Action::LedgerEntry => (v(&["ledger", "entry", "0"]), "allowed"),

@@ -152,3 +152,48 @@ fn a_sweep_interrupted_after_the_shred_is_finished_by_the_next() {
     assert_eq!(env.show(&id)["destroyed"]["clause"], "OPS-2");
     env.ok(&["ledger", "verify"]);
 }
+
+#[test]
+fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
+    let env = Env::new();
+    with_case(&env);
+    let data = pseudo_random(70_000, 11);
+    let id = env.ingest(&data, &["--class", "presales-sample", "--contract", "trial"]);
+    let installed = env.path("installed.sql");
+    env.ok(&["copy", "out", &id, "--to", "laptop-qa-3", "--holder", "jdupont", "-o", installed.to_str().unwrap()]);
+    assert!(std::fs::read(&installed).unwrap() == data);
+    // An export to the client is the client's: listed, never blocking.
+    let key = env.path("client.key");
+    let recipient = age_keygen(&key);
+    env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", env.path("x.age").to_str().unwrap()]);
+    let copies: serde_json::Value = serde_json::from_str(&env.ok(&["copy", "list", &id, "--json"])).unwrap();
+    assert_eq!(copies.as_array().unwrap().len(), 2);
+    let copy = copies.as_array().unwrap().iter().find(|c| c["kind"] == "environment").unwrap()["copy"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    env.ok(&["contract", "deal", "trial", "--lost"]);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.status.code(), Some(3), "blocked: exit 3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("BLOCKED  {id}"))
+            && stdout.contains(&format!("copy {copy} on laptop-qa-3 held by jdupont")),
+        "{stdout}"
+    );
+    // In the vault it is gone already: on the date, whatever happens outside.
+    assert!(!env.blob(&id).exists());
+    let err = env.fails(&["dataset", "get", &id], 1);
+    assert!(err.contains("was destroyed"), "{err}");
+    assert_eq!(env.show(&id)["state"], "destroying");
+
+    let err = env.fails(&["copy", "attest", &id, "cp-ffffffffffff", "--by", "jdupont"], 1);
+    assert!(err.contains("has no copy cp-ffffffffffff"), "{err}");
+    env.ok(&["copy", "attest", &id, &copy, "--by", "jdupont", "--method", "shred -u; DROP DATABASE"]);
+    let err = env.fails(&["copy", "attest", &id, &copy, "--by", "jdupont"], 1);
+    assert!(err.contains("already attested destroyed"), "{err}");
+    let done = sweep_json(&env, &[]);
+    assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
+    assert_eq!(env.show(&id)["state"], "destroyed");
+}

@@ -48,3 +48,18 @@ CREATE TABLE holds (
     reason   TEXT NOT NULL
 ) STRICT;
 CREATE INDEX holds_dataset ON holds(dataset);
+
+-- Copies that left the vault: installed on a test machine, handed to a person, or given
+-- back to the client (kind 'client': the client's, listed, never blocking a destruction).
+CREATE TABLE out_copies (
+    id          TEXT PRIMARY KEY,
+    dataset     TEXT NOT NULL REFERENCES datasets(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('environment', 'client')),
+    environment TEXT NOT NULL,
+    holder      TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    attested    TEXT,
+    attested_by TEXT,
+    method      TEXT
+) STRICT;
+CREATE INDEX out_copies_dataset ON out_copies(dataset);

@@ -1,0 +1,116 @@
+//! `gardien copy out|list|attest`: copies that leave the vault, and their destruction.
+
+use std::path::PathBuf;
+
+use crate::{Cli, output};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Decrypt a dataset for a person on an environment (a local test machine, PRE-5), and
+    /// record the copy: its destruction must be attested before the dataset's can complete.
+    #[command(
+        after_help = "Example:\n  gardien copy out ds-0123456789abcdef --to laptop-qa-3 --holder jdupont -o /srv/test/sample.sql"
+    )]
+    Out {
+        /// The dataset id.
+        id: String,
+        /// Where the copy goes (the test environment).
+        #[arg(long = "to")]
+        environment: String,
+        /// Who holds it.
+        #[arg(long)]
+        holder: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the copies outside the vault, of one dataset or all; exports to the client are listed as the client's.
+    List {
+        /// Only this dataset's.
+        id: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record that the holder of a copy destroyed it (PRE-6: every copy, on every medium).
+    Attest {
+        /// The dataset id.
+        id: String,
+        /// The copy id (`cp-...`, from `copy list`).
+        copy: String,
+        /// Who destroyed it.
+        #[arg(long)]
+        by: String,
+        /// How (e.g. "shred -u, then DROP DATABASE").
+        #[arg(long)]
+        method: Option<String>,
+    },
+}
+
+pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
+    let v = super::open(cli)?;
+    let now = super::now();
+    match cmd {
+        Cmd::Out { id, environment, holder, output: path, force } => {
+            let pb = output::progress(Some(0), "copying out");
+            let copy = match path {
+                Some(p) => v.copy_out(
+                    id,
+                    environment,
+                    holder,
+                    vault::CopyTarget::File { path: p, force: *force },
+                    &output::Bar(&pb),
+                    now,
+                ),
+                None => {
+                    let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned()?;
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
+                    v.copy_out(id, environment, holder, vault::CopyTarget::Stream(&mut out), &output::Bar(&pb), now)
+                }
+            };
+            pb.finish_and_clear();
+            let copy = copy?;
+            eprintln!(
+                "copy {} of {id} is on {environment}, held by {holder}; attest its destruction with: gardien copy attest {id} {} --by {holder}",
+                copy.id, copy.id
+            );
+        }
+        Cmd::List { id, json } => {
+            let copies = v.out_copies(id.as_deref(), now)?;
+            let row = |c: &vault::OutCopy| {
+                serde_json::json!({
+                    "copy": c.id, "dataset": c.dataset, "kind": c.kind, "environment": c.environment, "holder": c.holder,
+                    "created": c.created,
+                    "attested": c.attested.as_ref().map(|(at, by, how)| serde_json::json!({"at": at, "by": by, "method": how})),
+                })
+            };
+            if *json {
+                return output::json(&copies.iter().map(row).collect::<Vec<_>>());
+            }
+            output::table(
+                &["COPY", "DATASET", "KIND", "ENVIRONMENT", "HOLDER", "LEFT", "DESTROYED"],
+                copies.iter().map(|c| {
+                    vec![
+                        c.id.clone(),
+                        c.dataset.clone(),
+                        c.kind.clone(),
+                        c.environment.clone(),
+                        c.holder.clone(),
+                        c.created.clone(),
+                        c.attested
+                            .as_ref()
+                            .map_or_else(|| "not attested".to_owned(), |(at, by, _)| format!("{at} by {by}")),
+                    ]
+                }),
+            )?;
+        }
+        Cmd::Attest { id, copy, by, method } => {
+            v.attest(id, copy, by, method.as_deref(), now)?;
+            eprintln!("copy {copy} of {id}: destruction attested by {by}");
+        }
+    }
+    Ok(())
+}

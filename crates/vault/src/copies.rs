@@ -1,0 +1,123 @@
+//! Copies that leave the vault (PRE-5: a sample installed on a local test machine) and
+//! their attested destruction (PRE-6: every copy, on every medium). A destruction is not
+//! complete, and its certificate not issued, while a copy it knows of is not attested.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore as _;
+
+use crate::catalog::OutCopy;
+use crate::event::Action;
+use crate::{Error, Outcome, Progress, Vault};
+
+/// A fresh copy id: `cp-` and 12 hex digits.
+pub(crate) fn new_copy_id() -> String {
+    let mut b = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("cp-{}", hex::encode(b))
+}
+
+/// Where `copy out` writes the plaintext.
+pub enum CopyTarget<'a> {
+    /// A new file (refused if it exists, unless `force`).
+    File {
+        /// The path.
+        path: &'a Path,
+        /// Overwrite.
+        force: bool,
+    },
+    /// A stream, such as stdout piped to an installer.
+    Stream(&'a mut (dyn Write + Send)),
+}
+
+impl Vault {
+    /// Decrypts a dataset for `holder` on `environment`, and records the copy in the same
+    /// transaction as the event.
+    pub fn copy_out(
+        &self,
+        id: &str,
+        environment: &str,
+        holder: &str,
+        target: CopyTarget<'_>,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<OutCopy, Error> {
+        let resources = vec![format!("dataset:{id}")];
+        let details = format!("environment={environment} holder={holder}");
+        self.door(Action::CopyOut, resources, details, now, |rec| {
+            for (what, v) in [("environment", environment), ("holder", holder)] {
+                if v.trim().is_empty() {
+                    return Err(Error::InvalidName {
+                        what: "copy destination",
+                        value: what.to_owned(),
+                        rule: "name where the copy goes and who holds it",
+                    });
+                }
+            }
+            let copy = OutCopy {
+                id: new_copy_id(),
+                dataset: id.to_owned(),
+                kind: "environment".into(),
+                environment: environment.trim().to_owned(),
+                holder: holder.trim().to_owned(),
+                created: rec.time().to_owned(),
+                attested: None,
+            };
+            rec.resources.push(format!("copy:{}", copy.id));
+            let change = |c: &crate::catalog::Catalog| c.add_out_copy(&copy);
+            match target {
+                CopyTarget::File { path, force } => self.get_to_file_inner(id, path, force, progress, rec, &change)?,
+                CopyTarget::Stream(out) => self.get_stream_inner(id, out, progress, rec, &change)?,
+            }
+            Ok(copy)
+        })
+    }
+
+    /// The copies that left the vault, of one dataset or all.
+    pub fn out_copies(&self, dataset: Option<&str>, now: DateTime<Utc>) -> Result<Vec<OutCopy>, Error> {
+        let resources = dataset.map(|d| vec![format!("dataset:{d}")]).unwrap_or_default();
+        self.door(Action::CopyList, resources, String::new(), now, |_| {
+            if let Some(d) = dataset {
+                self.catalog.dataset(d)?;
+            }
+            self.catalog.out_copies(dataset)
+        })
+    }
+
+    /// Records that the holder of a copy destroyed it.
+    pub fn attest(
+        &self,
+        dataset: &str,
+        copy: &str,
+        by: &str,
+        method: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<OutCopy, Error> {
+        let resources = vec![format!("dataset:{dataset}"), format!("copy:{copy}")];
+        self.door(Action::CopyAttest, resources, format!("by={by} method={}", method.unwrap_or("")), now, |rec| {
+            self.catalog.dataset(dataset)?;
+            let mut c = self
+                .catalog
+                .out_copies(Some(dataset))?
+                .into_iter()
+                .find(|c| c.id == copy)
+                .ok_or_else(|| Error::UnknownCopy { dataset: dataset.to_owned(), copy: copy.to_owned() })?;
+            if let Some((at, who, _)) = &c.attested {
+                return Err(Error::AlreadyAttested { copy: copy.to_owned(), at: at.clone(), by: who.clone() });
+            }
+            if by.trim().is_empty() {
+                return Err(Error::InvalidName {
+                    what: "attester",
+                    value: by.to_owned(),
+                    rule: "name who destroyed the copy",
+                });
+            }
+            let at = crate::rfc3339(now);
+            self.record(rec, Outcome::Allowed, |cat| cat.attest(copy, &at, by, method))?;
+            c.attested = Some((at, by.to_owned(), method.map(str::to_owned)));
+            Ok(c)
+        })
+    }
+}
