@@ -75,6 +75,9 @@ pub enum Command {
     /// Copies that leave the vault (a test machine, a person) and their attested destruction.
     #[command(subcommand)]
     Copy(commands::copy::Cmd),
+    /// Signed destruction certificates, and their offline verification.
+    #[command(subcommand)]
+    Certificate(commands::certificate::Cmd),
     /// Destroy, on the date, what the retention rules make due (PRE-6, OPS-3, ARC-1/2, OPS-2).
     Sweep(commands::sweep::Args),
     /// Take datasets into custody, read them back, verify them, hand them to their client.
@@ -129,7 +132,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 vault::Error::SiteNotAllowed { .. } => exit::REFUSED,
                 vault::Error::CopyCorrupt { .. }
                 | vault::Error::NoReadableCopy { .. }
-                | vault::Error::LedgerInconsistent(_) => exit::INTEGRITY,
+                | vault::Error::LedgerInconsistent(_)
+                | vault::Error::BadCertificate(_) => exit::INTEGRITY,
                 vault::Error::NotInitialized { .. }
                 | vault::Error::NotEmpty { .. }
                 | vault::Error::StorePathTaken { .. }
@@ -163,6 +167,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::UnknownCopy { .. }
                 | vault::Error::AlreadyAttested { .. }
                 | vault::Error::Unattested(_)
+                | vault::Error::UnknownCertificate(_)
                 | vault::Error::LedgerInput(_)
                 | vault::Error::NoSuchEntry { .. }
                 | vault::Error::Corrupt(_) => exit::FAILED,

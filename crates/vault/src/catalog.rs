@@ -695,3 +695,33 @@ impl Catalog {
         Ok(())
     }
 }
+
+impl Catalog {
+    /// Keeps an issued certificate.
+    pub fn add_certificate(&self, id: &str, dataset: &str, issued: &str, note: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO certificates (id, dataset, issued, note) VALUES (?1, ?2, ?3, ?4)",
+            params![id, dataset, issued, note],
+        )?;
+        Ok(())
+    }
+
+    /// Certificates: (id, dataset, issued, note), all or one by id or dataset.
+    pub fn certificates(&self, id_or_dataset: Option<&str>) -> Result<Vec<(String, String, String, String)>, Error> {
+        let mut st = self.db.prepare(
+            "SELECT id, dataset, issued, note FROM certificates WHERE ?1 IS NULL OR id = ?1 OR dataset = ?1 ORDER BY issued, id",
+        )?;
+        let rows = st.query_map([id_or_dataset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Destroyed datasets that have no certificate yet (a sweep stopped in between).
+    pub fn uncertified(&self) -> Result<Vec<String>, Error> {
+        let mut st = self.db.prepare(
+            "SELECT d.id FROM datasets d LEFT JOIN certificates c ON c.dataset = d.id
+             WHERE d.state = 'destroyed' AND c.id IS NULL ORDER BY d.destroyed, d.id",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -33,6 +33,15 @@ pub struct Config {
     /// Days an export is kept before the sweeper destroys it (OPS-2). Default: 30.
     #[serde(default = "default_export_days")]
     pub export_days: u32,
+    /// How long a shredded key may survive outside the live catalog: the longest retention
+    /// of any backup or snapshot of the data dir. Certificates state shred time + this.
+    /// Default: 30.
+    #[serde(default = "default_key_survival_days")]
+    pub key_survival_days: u32,
+}
+
+fn default_key_survival_days() -> u32 {
+    30
 }
 
 fn default_export_days() -> u32 {
@@ -97,6 +106,11 @@ default_stores = [{store}]
 
 # OPS-2: days an export prepared for the client is kept before the sweeper destroys it.
 export_days = {export_days}
+
+# How long a destroyed dataset's key may survive outside the live catalog: set it to the
+# longest retention of any backup or snapshot of this data dir. Destruction certificates
+# state the shred time plus this many days as the date after which no copy of the key exists.
+key_survival_days = 30
 "#,
             export_days = lifecycle::DEFAULT_EXPORT_DAYS,
             operator = q(operator),

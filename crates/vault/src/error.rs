@@ -125,6 +125,12 @@ pub enum Error {
     /// A destruction waits for copies outside the vault to be attested destroyed.
     #[error("waiting for copies outside the vault to be attested destroyed: {0}")]
     Unattested(String),
+    /// No such certificate.
+    #[error("unknown certificate '{0}'; `gardien certificate list` shows them")]
+    UnknownCertificate(String),
+    /// A certificate does not verify.
+    #[error("the certificate does not verify: {0}")]
+    BadCertificate(String),
     /// No dataset of that id.
     #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
     UnknownDataset(String),

@@ -58,6 +58,12 @@ pub enum Action {
     CopyList,
     /// `copy attest`.
     CopyAttest,
+    /// `certificate list`.
+    CertificateList,
+    /// `certificate show` and `certificate export`.
+    CertificateShow,
+    /// `certificate verify` against the data dir's key.
+    CertificateVerify,
     /// `ledger key`.
     LedgerKey,
     /// `ledger checkpoint`.
@@ -76,7 +82,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 34] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -101,6 +107,9 @@ impl Action {
         Action::CopyOut,
         Action::CopyList,
         Action::CopyAttest,
+        Action::CertificateList,
+        Action::CertificateShow,
+        Action::CertificateVerify,
         Action::LedgerKey,
         Action::LedgerCheckpoint,
         Action::LedgerEntry,
@@ -137,6 +146,9 @@ impl Action {
             Action::CopyOut => "copy:out",
             Action::CopyList => "copy:list",
             Action::CopyAttest => "copy:attest",
+            Action::CertificateList => "certificate:list",
+            Action::CertificateShow => "certificate:show",
+            Action::CertificateVerify => "certificate:verify",
             Action::LedgerKey => "ledger:key",
             Action::LedgerCheckpoint => "ledger:checkpoint",
             Action::LedgerEntry => "ledger:entry",

@@ -26,7 +26,7 @@ fn bad_input(e: ledger::Error) -> Error {
 }
 
 impl Vault {
-    fn signer(&self) -> Result<Signer, Error> {
+    pub(crate) fn signer(&self) -> Result<Signer, Error> {
         keys::load_signer(&resolve(&self.dir, &self.config.signing_key))
     }
 
@@ -43,7 +43,7 @@ impl Vault {
     /// Signs (and keeps) a checkpoint of the current tree, refusing to if the tree is not
     /// consistent with every checkpoint signed before (tlog-checkpoint: a log never signs
     /// two inconsistent checkpoints).
-    fn sign_checkpoint(&self, now: DateTime<Utc>) -> Result<(Checkpoint, String), Error> {
+    pub(crate) fn sign_checkpoint(&self, now: DateTime<Utc>) -> Result<(Checkpoint, String), Error> {
         let signer = self.signer()?;
         let verifier = signer.verifier();
         let size = self.catalog.ledger_size()?;

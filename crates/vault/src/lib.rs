@@ -13,6 +13,7 @@
 
 pub mod agefile;
 mod catalog;
+mod certificate;
 mod config;
 mod contracts;
 mod copies;
@@ -34,6 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
 pub use crate::catalog::{ContractRow, OutCopy};
+pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
 pub use crate::copies::CopyTarget;

@@ -30,6 +30,8 @@ pub struct SweepReport {
     pub destroyed: Vec<(String, u64)>,
     /// Due datasets that could not be destroyed: (id, why). The sweep exits non-zero.
     pub blocked: Vec<(String, String)>,
+    /// Certificates issued: (dataset, certificate id).
+    pub certificates: Vec<(String, String)>,
 }
 
 impl Vault {
@@ -56,6 +58,14 @@ impl Vault {
             // The WAL still holds the pages with the keys just shredded: write it back
             // into the (secure_delete) database and truncate it.
             self.catalog.checkpoint_wal()?;
+            // Then a certificate for every destruction without one (this sweep's, or one
+            // a crash left uncertified).
+            for id in self.catalog.uncertified()? {
+                match self.issue_certificate(&id, now) {
+                    Ok(c) => report.certificates.push((id, c.id)),
+                    Err(e) => report.blocked.push((id, format!("no certificate yet: {e}"))),
+                }
+            }
             Ok(report)
         })
     }

@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches with one exhaustive match.
 
+pub mod certificate;
 pub mod client;
 pub mod contract;
 pub mod copy;
@@ -28,6 +29,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
         Command::Contract(cmd) => contract::run(cli, cmd),
+        Command::Certificate(cmd) => certificate::run(cli, cmd),
         Command::Copy(cmd) => copy::run(cli, cmd),
         Command::Sweep(args) => sweep::run(cli, args),
         Command::Ledger(cmd) => ledger::run(cli, cmd),

@@ -40,6 +40,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
             "destroyed": r.destroyed.iter().map(|(id, i)| serde_json::json!({"dataset": id, "event": i})).collect::<Vec<_>>(),
             "blocked": r.blocked.iter().map(|(id, why)| serde_json::json!({"dataset": id, "why": why})).collect::<Vec<_>>(),
+            "certificates": r.certificates.iter().map(|(id, c)| serde_json::json!({"dataset": id, "certificate": c})).collect::<Vec<_>>(),
         }))?;
     } else {
         for d in &r.due {
@@ -56,6 +57,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }
         for (id, why) in &r.blocked {
             println!("BLOCKED  {id}: {why}");
+        }
+        for (id, cert) in &r.certificates {
+            println!("certificate {cert} issued for {id}");
         }
         eprintln!(
             "{} due; {} destroyed; {} blocked{}",

@@ -29,7 +29,7 @@ fn events(env: &Env) -> Vec<serde_json::Value> {
 }
 
 /// The command that performs `action` in `env`, and the outcome its event must carry.
-fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'static str) {
+fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<String>, &'static str) {
     let p = |s: &str| env.path(s).to_str().unwrap().to_owned();
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match action {
@@ -76,6 +76,9 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
         }
         Action::CopyList => (v(&["copy", "list"]), "allowed"),
         Action::CopyAttest => (v(&["copy", "attest", id, "cp-000000000000", "--by", "jdupont"]), "failed"),
+        Action::CertificateList => (v(&["certificate", "list"]), "allowed"),
+        Action::CertificateShow => (v(&["certificate", "export", exp, "-o", &p("cert")]), "allowed"),
+        Action::CertificateVerify => (v(&["certificate", "verify", &p("cert")]), "allowed"),
         Action::LedgerKey => (v(&["ledger", "key"]), "allowed"),
         Action::LedgerCheckpoint => (v(&["ledger", "checkpoint"]), "allowed"),
         Action::LedgerEntry => (v(&["ledger", "entry", "0"]), "allowed"),
@@ -90,11 +93,11 @@ fn command(env: &Env, action: Action, id: &str, cp: &str) -> (Vec<String>, &'sta
 fn every_operation_kind_appends_exactly_one_event() {
     let env = Env::new();
     let id = env.ingest(b"some data", &[]);
-    env.ingest(b"an export, due 30 days after creation", &["--class", "export"]);
+    let exp = env.ingest(b"an export, due 30 days after creation", &["--class", "export"]);
     let cp = env.path("old.checkpoint");
     std::fs::write(&cp, env.ok(&["ledger", "checkpoint"])).unwrap();
     for action in Action::ALL {
-        let (args, outcome) = command(&env, action, &id, cp.to_str().unwrap());
+        let (args, outcome) = command(&env, action, &id, &exp, cp.to_str().unwrap());
         let before = events(&env);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = env.run(&args);

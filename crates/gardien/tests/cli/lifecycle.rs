@@ -196,4 +196,45 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     let done = sweep_json(&env, &[]);
     assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
     assert_eq!(env.show(&id)["state"], "destroyed");
+
+    // The certificate lists every copy, and the client checks it offline with the key alone.
+    let cert = env.path("cert.txt");
+    env.ok(&["certificate", "export", &id, "-o", cert.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&cert).unwrap();
+    assert!(text.starts_with("gardien-certificate/v1\n"), "{text}");
+    for needle in [
+        format!("dataset {id}"),
+        "clause PRE-6".to_owned(),
+        "copy store local site fr-roubaix deleted".to_owned(),
+        format!("copy environment laptop-qa-3 holder jdupont attested"),
+        "by jdupont method shred -u; DROP DATABASE".to_owned(),
+        "copy client holder age1".to_owned(),
+        "key-survival-bound ".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} missing from\n{text}");
+    }
+    let key = env.ok(&["ledger", "key"]).trim().to_owned();
+    let offline = |path: &std::path::Path| {
+        std::process::Command::new(BIN)
+            .args(["--data-dir", "/nonexistent", "certificate", "verify"])
+            .arg(path)
+            .args(["--key", &key])
+            .output()
+            .unwrap()
+    };
+    let ok = offline(&cert);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: certificate cert-"));
+    // Any edited byte fails it.
+    let bytes = text.as_bytes().to_vec();
+    for pos in [30, text.find("clause PRE-6").unwrap() + 9, bytes.len() - 20] {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x01;
+        let edited = env.path("edited.txt");
+        std::fs::write(&edited, &b).unwrap();
+        let out = offline(&edited);
+        assert_eq!(out.status.code(), Some(3), "edit at {pos} went unnoticed");
+    }
+    let show = env.ok(&["certificate", "show", &id]);
+    assert!(show.contains("# Certificat de destruction") && show.contains("# Destruction certificate"), "{show}");
 }

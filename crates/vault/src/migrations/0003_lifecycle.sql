@@ -63,3 +63,11 @@ CREATE TABLE out_copies (
     method      TEXT
 ) STRICT;
 CREATE INDEX out_copies_dataset ON out_copies(dataset);
+
+-- Signed destruction certificates (gardien-certificate/v1 as a C2SP signed note).
+CREATE TABLE certificates (
+    id      TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL UNIQUE REFERENCES datasets(id),
+    issued  TEXT NOT NULL,
+    note    TEXT NOT NULL
+) STRICT;

@@ -1,0 +1,215 @@
+//! `gardien certificate list|show|export|verify`: signed destruction certificates.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::{Cli, exit, output};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// List the certificates issued.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a certificate (by its id or its dataset's id), checked, rendered for the client
+    /// in French and English (Markdown).
+    Show {
+        /// The certificate or dataset id.
+        id: String,
+        /// Print its fields as JSON instead.
+        #[arg(long)]
+        json: bool,
+        /// fr, en, or both.
+        #[arg(long, default_value = "both", value_parser = ["fr", "en", "both"])]
+        lang: String,
+    },
+    /// Write the signed certificate to a file, for the client.
+    Export {
+        /// The certificate or dataset id.
+        id: String,
+        /// The file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Check a certificate file: its signature, its checkpoint, and its destruction event's
+    /// inclusion in the ledger. With --key it works offline, with no data dir.
+    #[command(
+        after_help = "Example, for the client:\n  gardien certificate verify cert.txt --key \"hebergeur.example/gardien+1a2b3c4d+AQ...\"\n\nExit code 3 if it does not verify."
+    )]
+    Verify {
+        /// The certificate file.
+        path: PathBuf,
+        /// The operator's verifier key (`gardien ledger key`).
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
+    if let Cmd::Verify { path, key: Some(key) } = cmd {
+        let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = ledger::note::Verifier::parse(key)?;
+        let info = vault::verify_certificate(&note, &key).map_err(|e| super::Exit(exit::INTEGRITY, e.to_string()))?;
+        return print_ok(&info);
+    }
+    let v = super::open(cli)?;
+    let now = super::now();
+    match cmd {
+        Cmd::List { json } => {
+            let certs = v.certificates(now)?;
+            if *json {
+                return output::json(
+                    &certs
+                        .iter()
+                        .map(|c| serde_json::json!({"id": c.id, "dataset": c.dataset, "issued": c.issued}))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            output::table(
+                &["CERTIFICATE", "DATASET", "ISSUED"],
+                certs.iter().map(|c| vec![c.id.clone(), c.dataset.clone(), c.issued.clone()]),
+            )?;
+        }
+        Cmd::Show { id, json, lang } => {
+            let (_, info) = v.certificate(id, now)?;
+            if *json {
+                let mut m = serde_json::Map::new();
+                for (k, val) in &info.fields {
+                    match m.get_mut(k) {
+                        Some(serde_json::Value::Array(a)) => a.push(val.clone().into()),
+                        Some(prev) => *prev = serde_json::Value::Array(vec![prev.clone(), val.clone().into()]),
+                        None => {
+                            m.insert(k.clone(), val.clone().into());
+                        }
+                    }
+                }
+                return output::json(&m);
+            }
+            if lang != "en" {
+                print!("{}", render(&info, Lang::Fr));
+            }
+            if lang == "both" {
+                println!();
+            }
+            if lang != "fr" {
+                print!("{}", render(&info, Lang::En));
+            }
+        }
+        Cmd::Export { id, output: path } => {
+            let (c, _) = v.certificate(id, now)?;
+            std::fs::write(path, &c.note).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote certificate {} to {}; check it with: gardien certificate verify {} --key \"$(gardien ledger key)\"",
+                c.id,
+                path.display(),
+                path.display()
+            );
+        }
+        Cmd::Verify { path, key: None } => {
+            let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let info = v.verify_certificate(&note, now).map_err(|e| match e {
+                vault::Error::BadCertificate(why) => {
+                    anyhow::Error::from(super::Exit(exit::INTEGRITY, format!("the certificate does not verify: {why}")))
+                }
+                other => other.into(),
+            })?;
+            print_ok(&info)?;
+        }
+        Cmd::Verify { key: Some(_), .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn print_ok(info: &vault::CertificateInfo) -> anyhow::Result<()> {
+    println!(
+        "ok: certificate {} for dataset {} ({}), destruction recorded at ledger entry {} of a signed log of {} entries",
+        info.get("id").unwrap_or("?"),
+        info.get("dataset").unwrap_or("?"),
+        info.get("clause").unwrap_or("?"),
+        info.ledger_index,
+        info.tree_size
+    );
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Lang {
+    Fr,
+    En,
+}
+
+/// The certificate for a person: Markdown, in French or English.
+fn render(info: &vault::CertificateInfo, lang: Lang) -> String {
+    let g = |k: &str| info.get(k).unwrap_or("-").to_owned();
+    let (title, intro, labels) = match lang {
+        Lang::Fr => (
+            "Certificat de destruction",
+            "Les données ci-dessous ont été détruites, ainsi que toutes leurs copies. Ce certificat est signé ; \
+             il se vérifie sans nous avec `gardien certificate verify` et notre clé publique.",
+            [
+                "Certificat",
+                "Émis le",
+                "Client",
+                "Contrat",
+                "Jeu de données",
+                "Nature",
+                "Taille (octets)",
+                "SHA-256 du contenu",
+                "Règle",
+                "Clause",
+                "Clé détruite le",
+                "Aucune copie de la clé après le",
+                "Copies",
+                "Entrée du journal",
+            ],
+        ),
+        Lang::En => (
+            "Destruction certificate",
+            "The data below was destroyed, with every copy of it. This certificate is signed; \
+             it can be checked without us with `gardien certificate verify` and our public key.",
+            [
+                "Certificate",
+                "Issued",
+                "Client",
+                "Contract",
+                "Dataset",
+                "Class",
+                "Size (bytes)",
+                "Content SHA-256",
+                "Rule",
+                "Clause",
+                "Key destroyed",
+                "No copy of the key after",
+                "Copies",
+                "Ledger entry",
+            ],
+        ),
+    };
+    let keys = [
+        "id",
+        "issued",
+        "client",
+        "contract",
+        "dataset",
+        "class",
+        "size",
+        "sha256",
+        "rule",
+        "clause",
+        "key-shredded",
+        "key-survival-bound",
+    ];
+    let mut s = format!("# {title}\n\n{intro}\n\n");
+    for (k, label) in keys.iter().zip(labels) {
+        s.push_str(&format!("- **{label}**: {}\n", g(k)));
+    }
+    s.push_str(&format!("- **{}**:\n", labels[12]));
+    for c in info.all("copy") {
+        s.push_str(&format!("  - {c}\n"));
+    }
+    s.push_str(&format!("- **{}**: {} / {}\n", labels[13], info.ledger_index, info.tree_size));
+    s
+}
