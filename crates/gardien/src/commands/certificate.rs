@@ -147,8 +147,9 @@ fn render(info: &vault::CertificateInfo, lang: Lang) -> String {
     let (title, intro, labels) = match lang {
         Lang::Fr => (
             "Certificat de destruction",
-            "Les données ci-dessous ont été détruites, ainsi que toutes leurs copies. Ce certificat est signé ; \
-             il se vérifie sans nous avec `gardien certificate verify` et notre clé publique.",
+            "Les données ci-dessous ont été détruites, avec toutes les copies que nous en détenions ou avions \
+             confiées ; celles remises au client lui appartiennent. Ce certificat est signé ; il se vérifie \
+             sans nous avec `gardien certificate verify` et notre clé publique.",
             [
                 "Certificat",
                 "Émis le",
@@ -168,8 +169,9 @@ fn render(info: &vault::CertificateInfo, lang: Lang) -> String {
         ),
         Lang::En => (
             "Destruction certificate",
-            "The data below was destroyed, with every copy of it. This certificate is signed; \
-             it can be checked without us with `gardien certificate verify` and our public key.",
+            "The data below was destroyed, with every copy we held or handed out; copies given back to \
+             the client are the client's own. This certificate is signed; it can be checked without us \
+             with `gardien certificate verify` and our public key.",
             [
                 "Certificate",
                 "Issued",

@@ -160,14 +160,46 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "17. later: a consistency proof from the kept checkpoint (a tlog-witness body)",
         &["ledger", "consistency", "--from", &cp_s],
     )?;
-    step("18. the case is lost: the pre-sales period ends now (PRE-6)", &["contract", "deal", "hugo-trial", "--lost"])?;
-    step("19. what is due, with its rule and clause (nothing changes)", &["sweep", "--dry-run"])?;
-    step("20. the sweeper destroys it: key shredded, every blob deleted and checked gone", &["sweep"])?;
-    step("21. the sample can no longer be read", &["dataset", "get", &id])
+    let installed = base.join("installed-on-laptop.csv");
+    let installed_s = installed.to_string_lossy().into_owned();
+    step(
+        "18. the technical operator installs the sample on a local test machine (PRE-5)",
+        &["copy", "out", &id, "--to", "laptop-qa-3", "--holder", "jdupont", "-o", &installed_s],
+    )?;
+    step("19. the case is lost: the pre-sales period ends now (PRE-6)", &["contract", "deal", "hugo-trial", "--lost"])?;
+    step("20. what is due, with its rule and clause (nothing changes)", &["sweep", "--dry-run"])?;
+    step(
+        "21. the sweeper shreds the key and deletes every blob, but the laptop's copy blocks the end",
+        &["sweep"],
+    )
+    .map(|_| ())
+    .or_else(|_| Ok::<(), anyhow::Error>(()))?;
+    let copies: serde_json::Value = serde_json::from_str(&step("22. the copies outside the vault", &["copy", "list", &id, "--json"])?)?;
+    let copy = copies
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kind"] == "environment"))
+        .and_then(|c| c["copy"].as_str())
+        .context("the laptop's copy is not listed")?
+        .to_owned();
+    std::fs::remove_file(&installed)?;
+    step(
+        "23. its holder destroys it and attests",
+        &["copy", "attest", &id, &copy, "--by", "jdupont", "--method", "rm, then DROP DATABASE on the test Moodle"],
+    )?;
+    step("24. the next sweep completes the destruction and issues the certificate", &["sweep"])?;
+    step("25. the sample can no longer be read", &["dataset", "get", &id])
         .map(|_| ())
         .or_else(|_| Ok::<(), anyhow::Error>(()))?;
-    step("22. its record stays, with the rule and the ledger entry of its destruction", &["dataset", "show", &id])?;
-    step("23. and the ledger still verifies from its first entry", &["ledger", "verify"])?;
+    step("26. its record stays, with the rule and the ledger entry of its destruction", &["dataset", "show", &id])?;
+    step("27. the certificate, for the client (French and English)", &["certificate", "show", &id])?;
+    let cert = base.join("certificate.txt");
+    let cert_s = cert.to_string_lossy().into_owned();
+    step("28. exported, signed", &["certificate", "export", &id, "-o", &cert_s])?;
+    step(
+        "29. the client verifies it offline, with the operator's public key alone",
+        &["--data-dir", "/nonexistent", "certificate", "verify", &cert_s, "--key", key.trim()],
+    )?;
+    step("30. and the ledger still verifies from its first entry", &["ledger", "verify"])?;
     println!(
         "\ndemo done{}",
         if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }

@@ -22,6 +22,9 @@ fn the_demo_walks_through_to_age_opening_the_export() {
         "pre-sales ended without a deal (lost) (PRE-6)",
         "was destroyed on",
         "destroyed: ",
+        "BLOCKED",
+        "# Certificat de destruction",
+        "ok: certificate cert-",
     ] {
         assert!(
             stdout.contains(step) || String::from_utf8_lossy(&out.stderr).contains(step),

@@ -206,7 +206,7 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
         format!("dataset {id}"),
         "clause PRE-6".to_owned(),
         "copy store local site fr-roubaix deleted".to_owned(),
-        format!("copy environment laptop-qa-3 holder jdupont attested"),
+        "copy environment laptop-qa-3 holder jdupont attested".to_owned(),
         "by jdupont method shred -u; DROP DATABASE".to_owned(),
         "copy client holder age1".to_owned(),
         "key-survival-bound ".to_owned(),
