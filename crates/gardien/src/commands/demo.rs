@@ -168,13 +168,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     )?;
     step("19. the case is lost: the pre-sales period ends now (PRE-6)", &["contract", "deal", "hugo-trial", "--lost"])?;
     step("20. what is due, with its rule and clause (nothing changes)", &["sweep", "--dry-run"])?;
-    step(
-        "21. the sweeper shreds the key and deletes every blob, but the laptop's copy blocks the end",
-        &["sweep"],
-    )
-    .map(|_| ())
-    .or_else(|_| Ok::<(), anyhow::Error>(()))?;
-    let copies: serde_json::Value = serde_json::from_str(&step("22. the copies outside the vault", &["copy", "list", &id, "--json"])?)?;
+    step("21. the sweeper shreds the key and deletes every blob, but the laptop's copy blocks the end", &["sweep"])
+        .map(|_| ())
+        .or_else(|_| Ok::<(), anyhow::Error>(()))?;
+    let copies: serde_json::Value =
+        serde_json::from_str(&step("22. the copies outside the vault", &["copy", "list", &id, "--json"])?)?;
     let copy = copies
         .as_array()
         .and_then(|a| a.iter().find(|c| c["kind"] == "environment"))
