@@ -302,6 +302,16 @@ impl Catalog {
         Ok(())
     }
 
+    /// The largest signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, Error> {
+        Ok(self
+            .db
+            .query_row("SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .optional()?)
+    }
+
     /// Every signed checkpoint, by size.
     pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, Error> {
         let mut st = self.db.prepare("SELECT size, note FROM ledger_checkpoints ORDER BY size")?;
@@ -538,25 +548,43 @@ pub struct SweepCandidate {
 }
 
 impl Catalog {
-    /// Datasets that some rule could make due (active, or half-destroyed), with holds.
-    pub fn sweep_candidates(&self) -> Result<Vec<SweepCandidate>, Error> {
-        let mut holds: std::collections::HashMap<String, Vec<lifecycle::Hold>> = std::collections::HashMap::new();
-        {
-            let mut st = self.db.prepare("SELECT dataset, held, released FROM holds")?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-            })?;
-            for row in rows {
-                let (ds, held, released) = row?;
-                let held = when(Some(held))?.ok_or_else(|| Error::Corrupt("hold without a date".into()))?;
-                holds.entry(ds).or_default().push((held, when(released)?));
-            }
-        }
-        let mut st = self.db.prepare(
-            "SELECT id, class, created, contract, state FROM datasets
-             WHERE state IN ('active', 'destroying') AND class != 'other' ORDER BY created, id",
+    /// The datasets some rule may make due at `at`, with their holds: a superset found
+    /// through indexes (contracts whose dates have passed, exports by age, datasets a
+    /// crashed sweep left half-destroyed), which the exact rules in `lifecycle` then decide.
+    /// Never a subset: holds only delay, and month arithmetic gets 4 days of margin.
+    pub fn sweep_candidates(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        export_days: u32,
+    ) -> Result<Vec<SweepCandidate>, Error> {
+        let at_s = crate::rfc3339(at);
+        let export_before = crate::rfc3339(at - chrono::Duration::days(i64::from(export_days)));
+        let mut st = self.db.prepare_cached(
+            "SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
+                 JOIN datasets d ON d.contract = c.name AND d.state = 'active' AND d.class = 'presales-sample'
+                 WHERE c.deal != 'concluded' AND c.presales_until <= ?1
+             UNION
+             SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
+                 JOIN datasets d ON d.contract = c.name AND d.state = 'active' AND d.class = 'presales-sample'
+                 WHERE c.deal = 'lost' AND c.deal_on <= ?1
+             UNION
+             SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
+                 JOIN datasets d ON d.contract = c.name AND d.state = 'active'
+                     AND (d.class = 'loading-data' OR (d.class = 'presales-sample' AND c.deal = 'concluded'))
+                 WHERE c.vsr_until <= ?1
+             UNION
+             SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
+                 JOIN datasets d ON d.contract = c.name AND d.state = 'active' AND d.class IN ('backup', 'archive')
+                 WHERE c.ends <= ?1
+                   AND datetime(c.ends, '+' || c.custody_months || ' months', '-4 days') <= datetime(?1)
+             UNION
+             SELECT id, class, created, contract, state FROM datasets
+                 WHERE state = 'active' AND class = 'export' AND created <= ?2
+             UNION
+             SELECT id, class, created, contract, state FROM datasets WHERE state = 'destroying'
+             ORDER BY 3, 1",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map(params![at_s, export_before], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -566,10 +594,19 @@ impl Catalog {
             ))
         })?;
         let mut out = Vec::new();
+        let mut holds_st = self.db.prepare_cached("SELECT held, released FROM holds WHERE dataset = ?1")?;
         for row in rows {
             let (id, class, created, contract, state) = row?;
+            let mut holds = Vec::new();
+            for h in holds_st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+                let (held, released) = h?;
+                holds.push((
+                    when(Some(held))?.ok_or_else(|| Error::Corrupt("hold without a date".into()))?,
+                    when(released)?,
+                ));
+            }
             out.push(SweepCandidate {
-                holds: holds.remove(&id).unwrap_or_default(),
+                holds,
                 id,
                 class: class.parse()?,
                 created: when(Some(created))?.ok_or_else(|| Error::Corrupt("dataset without a date".into()))?,
@@ -723,5 +760,47 @@ impl Catalog {
         )?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Catalog {
+    /// For `benches/sweep.rs`: `contracts` contracts of client `client` and `datasets`
+    /// datasets spread over them (no blobs, dummy keys), dates spread over 2026-2030.
+    #[doc(hidden)]
+    pub fn bench_fill(&self, client: &str, contracts: usize, datasets: usize) -> Result<(), Error> {
+        self.write(|c| {
+            let day = |n: usize| crate::rfc3339(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::days(20_454 + (n % 1_500) as i64));
+            {
+                let mut st = c.db.prepare(
+                    "INSERT INTO contracts (name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for i in 0..contracts {
+                    let deal = ["undecided", "lost", "concluded"][i % 3];
+                    let deal_on = (deal != "undecided").then(|| day(i * 7 + 10));
+                    st.execute(params![
+                        format!("case-{i}"),
+                        client,
+                        day(i * 7),
+                        deal,
+                        deal_on,
+                        day(i * 7 + 90),
+                        day(i * 7 + 500),
+                        (i % 13) as i64,
+                        day(0)
+                    ])?;
+                }
+            }
+            let mut st = c.db.prepare(
+                "INSERT INTO datasets (id, client, class, state, size, sha256, recipient, wrapped_key, created, contract)
+                 VALUES (?1, ?2, ?3, 'active', 1, '00', 'age1', 'key', ?4, ?5)",
+            )?;
+            for i in 0..datasets {
+                let class = ["presales-sample", "loading-data", "backup", "archive", "export", "other"][i % 6];
+                let contract = (class != "export" && class != "other").then(|| format!("case-{}", i % contracts));
+                st.execute(params![format!("ds-b{i:015}"), client, class, day(i % 997), contract])?;
+            }
+            Ok(())
+        })
     }
 }

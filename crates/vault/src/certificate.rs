@@ -62,8 +62,13 @@ fn one_line(s: &str) -> String {
 
 impl Vault {
     /// Issues the certificate of a destroyed dataset (once), after its destruction event:
-    /// a fresh checkpoint covers the event, and its proof goes in the certificate.
-    pub(crate) fn issue_certificate(&self, id: &str, now: DateTime<Utc>) -> Result<CertificateRecord, Error> {
+    /// `checkpoint` (signed after the event) covers it, and the proof goes in the certificate.
+    pub(crate) fn issue_certificate(
+        &self,
+        id: &str,
+        checkpoint: &(Checkpoint, String),
+        now: DateTime<Utc>,
+    ) -> Result<CertificateRecord, Error> {
         if let Some((cid, dataset, issued, note)) = self.catalog.certificates(Some(id))?.into_iter().next() {
             return Ok(CertificateRecord { id: cid, dataset, issued, note });
         }
@@ -76,7 +81,10 @@ impl Vault {
             destruction.event.ok_or_else(|| Error::Corrupt(format!("dataset {id} has no destruction event")))?;
         let entry =
             self.catalog.ledger_entry(index)?.ok_or(Error::NoSuchEntry { index, size: self.catalog.ledger_size()? })?;
-        let (cp, cp_note) = self.sign_checkpoint(now)?;
+        let (cp, cp_note) = checkpoint;
+        if index >= cp.size {
+            return Err(Error::Corrupt(format!("the checkpoint of size {} does not cover entry {index}", cp.size)));
+        }
         let path = merkle::inclusion_proof(&self.catalog, index, cp.size)?;
 
         let mut b = [0u8; 6];

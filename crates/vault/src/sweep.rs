@@ -60,8 +60,14 @@ impl Vault {
             self.catalog.checkpoint_wal()?;
             // Then a certificate for every destruction without one (this sweep's, or one
             // a crash left uncertified).
-            for id in self.catalog.uncertified()? {
-                match self.issue_certificate(&id, now) {
+            let uncertified = self.catalog.uncertified()?;
+            if uncertified.is_empty() {
+                return Ok(report);
+            }
+            // One checkpoint, signed after every destruction event, proves them all.
+            let checkpoint = self.sign_checkpoint(now)?;
+            for id in uncertified {
+                match self.issue_certificate(&id, &checkpoint, now) {
                     Ok(c) => report.certificates.push((id, c.id)),
                     Err(e) => report.blocked.push((id, format!("no certificate yet: {e}"))),
                 }
@@ -71,10 +77,14 @@ impl Vault {
     }
 
     fn due(&self, at: DateTime<Utc>) -> Result<Vec<DueItem>, Error> {
-        let contracts: HashMap<String, lifecycle::Contract> =
-            self.catalog.contracts(None)?.into_iter().map(|r| (r.contract.case.clone(), r.contract)).collect();
+        let mut contracts: HashMap<String, lifecycle::Contract> = HashMap::new();
         let mut out = Vec::new();
-        for c in self.catalog.sweep_candidates()? {
+        for c in self.catalog.sweep_candidates(at, self.config.export_days)? {
+            if let Some(k) = &c.contract
+                && !contracts.contains_key(k)
+            {
+                contracts.insert(k.clone(), self.catalog.contract(k)?.contract);
+            }
             let contract = c.contract.as_ref().and_then(|k| contracts.get(k));
             let due =
                 lifecycle::due_at(c.class.lifecycle(), contract, c.created, self.config.export_days, &c.holds, at);

@@ -71,3 +71,12 @@ CREATE TABLE certificates (
     issued  TEXT NOT NULL,
     note    TEXT NOT NULL
 ) STRICT;
+
+-- The sweeper's due query starts from these: contracts whose dates have passed, exports by
+-- age, datasets half-destroyed (see `Catalog::sweep_candidates`).
+CREATE INDEX contracts_presales ON contracts(presales_until);
+CREATE INDEX contracts_deal_on ON contracts(deal_on);
+CREATE INDEX contracts_vsr ON contracts(vsr_until);
+CREATE INDEX contracts_ends ON contracts(ends);
+CREATE INDEX datasets_contract_state ON datasets(contract, state, class);
+CREATE INDEX datasets_state_created ON datasets(state, class, created);
