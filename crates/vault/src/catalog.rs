@@ -334,9 +334,11 @@ impl Catalog {
     /// Active datasets, oldest first, optionally of one client.
     pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
         let ids: Vec<String> = {
-            let mut st = self.db.prepare(
-                "SELECT id FROM datasets WHERE state = 'active' AND (?1 IS NULL OR client = ?1) ORDER BY created, id",
-            )?;
+            // No `?1 IS NULL OR ...`: SQLite cannot use an index through it.
+            let mut st = self.db.prepare_cached(match client {
+                Some(_) => "SELECT id FROM datasets WHERE state = 'active' AND client = ?1 ORDER BY created, id",
+                None => "SELECT id FROM datasets WHERE state = 'active' AND ?1 IS NULL ORDER BY created, id",
+            })?;
             st.query_map([client], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         ids.iter().map(|id| self.dataset(id)).collect()
@@ -489,7 +491,10 @@ impl Catalog {
     pub fn contracts(&self, only: Option<&str>) -> Result<Vec<ContractRow>, Error> {
         let mut st = self.db.prepare(
             "SELECT name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created
-             FROM contracts WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+             FROM contracts WHERE name = ?1
+             UNION ALL
+             SELECT name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created
+             FROM contracts WHERE ?1 IS NULL ORDER BY 1",
         )?;
         let rows = st.query_map([only], |r| {
             Ok((
@@ -705,7 +710,10 @@ impl Catalog {
     pub fn out_copies(&self, dataset: Option<&str>) -> Result<Vec<OutCopy>, Error> {
         let mut st = self.db.prepare(
             "SELECT id, dataset, kind, environment, holder, created, attested, attested_by, method FROM out_copies
-             WHERE ?1 IS NULL OR dataset = ?1 ORDER BY created, id",
+             WHERE dataset = ?1
+             UNION ALL
+             SELECT id, dataset, kind, environment, holder, created, attested, attested_by, method FROM out_copies
+             WHERE ?1 IS NULL ORDER BY 6, 1",
         )?;
         let rows = st.query_map([dataset], |r| {
             let attested: Option<String> = r.get(6)?;
@@ -746,7 +754,9 @@ impl Catalog {
     /// Certificates: (id, dataset, issued, note), all or one by id or dataset.
     pub fn certificates(&self, id_or_dataset: Option<&str>) -> Result<Vec<(String, String, String, String)>, Error> {
         let mut st = self.db.prepare(
-            "SELECT id, dataset, issued, note FROM certificates WHERE ?1 IS NULL OR id = ?1 OR dataset = ?1 ORDER BY issued, id",
+            "SELECT id, dataset, issued, note FROM certificates WHERE id = ?1 OR dataset = ?1
+             UNION ALL
+             SELECT id, dataset, issued, note FROM certificates WHERE ?1 IS NULL ORDER BY 3, 1",
         )?;
         let rows = st.query_map([id_or_dataset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -769,7 +779,7 @@ impl Catalog {
     #[doc(hidden)]
     pub fn bench_fill(&self, client: &str, contracts: usize, datasets: usize) -> Result<(), Error> {
         self.write(|c| {
-            let day = |n: usize| crate::rfc3339(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::days(20_454 + (n % 1_500) as i64));
+            let day = |n: usize| crate::rfc3339(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::days(20_819 + (n % 1_500) as i64));
             {
                 let mut st = c.db.prepare(
                     "INSERT INTO contracts (name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, created)
