@@ -238,3 +238,39 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     let show = env.ok(&["certificate", "show", &id]);
     assert!(show.contains("# Certificat de destruction") && show.contains("# Destruction certificate"), "{show}");
 }
+
+#[test]
+fn a_sweep_killed_at_any_point_is_finished_by_the_next() {
+    for (round, delay_ms) in [5u64, 30, 80, 200].into_iter().enumerate() {
+        let env = Env::new();
+        with_case(&env);
+        let ids: Vec<String> = (0..30)
+            .map(|i| {
+                env.ingest(
+                    format!("sample {round}/{i}").as_bytes(),
+                    &["--class", "presales-sample", "--contract", "trial"],
+                )
+            })
+            .collect();
+        env.ok(&["contract", "deal", "trial", "--lost"]);
+        let mut child = env
+            .cmd(&["sweep"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL, wherever it is (it may have finished)
+        child.wait().unwrap();
+        let done = sweep_json(&env, &[]);
+        assert!(done["blocked"].as_array().unwrap().is_empty(), "{done}");
+        for id in &ids {
+            assert_eq!(env.show(id)["state"], "destroyed", "round {round}: {id}");
+            assert!(!env.blob(id).exists());
+        }
+        let certs: serde_json::Value = serde_json::from_str(&env.ok(&["certificate", "list", "--json"])).unwrap();
+        assert_eq!(certs.as_array().unwrap().len(), ids.len(), "round {round}: one certificate each");
+        assert!(walk(&env.data.join("stores")).is_empty(), "round {round}: no blob, no staging file");
+        env.ok(&["ledger", "verify"]);
+    }
+}
