@@ -375,6 +375,19 @@ impl Vault {
         Ok(ds)
     }
 
+    /// A live dataset and its key, unwrapped with the master key; `progress` learns its size.
+    fn unlock(
+        &self,
+        id: &str,
+        rec: &mut Record,
+        progress: &dyn Progress,
+    ) -> Result<(Dataset, age::x25519::Identity), Error> {
+        let ds = self.lookup_live(id, rec)?;
+        progress.set_total(ds.size);
+        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        Ok((ds, identity))
+    }
+
     /// `lookup`, for operations that read the data: a destroyed dataset is refused.
     fn lookup_live(&self, id: &str, rec: &mut Record) -> Result<Dataset, Error> {
         let ds = self.lookup(id, rec)?;
@@ -622,9 +635,7 @@ impl Vault {
         rec: &mut Record,
         change: &dyn Fn(&Catalog) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let ds = self.lookup_live(id, rec)?;
-        progress.set_total(ds.size);
-        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let (ds, identity) = self.unlock(id, rec, progress)?;
         let mut failures = Vec::new();
         for copy in &ds.copies {
             match self.open_copy(&ds, copy, &identity) {
@@ -667,9 +678,7 @@ impl Vault {
         rec: &mut Record,
         change: &dyn Fn(&Catalog) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let ds = self.lookup_live(id, rec)?;
-        progress.set_total(ds.size);
-        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let (ds, identity) = self.unlock(id, rec, progress)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
             for (i, copy) in ds.copies.iter().enumerate() {
@@ -706,9 +715,8 @@ impl Vault {
     }
 
     fn verify_inner(&self, id: &str, progress: &dyn Progress, rec: &mut Record) -> Result<Vec<CopyCheck>, Error> {
-        let ds = self.lookup_live(id, rec)?;
+        let (ds, identity) = self.unlock(id, rec, progress)?;
         progress.set_total(ds.size * ds.copies.len() as u64);
-        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
         let mut checks = Vec::new();
         for (i, copy) in ds.copies.iter().enumerate() {
             // Progress counts across copies: the i-th starts where the previous ones ended.
@@ -762,9 +770,7 @@ impl Vault {
             .trim()
             .parse()
             .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
-        let ds = self.lookup_live(id, rec)?;
-        progress.set_total(ds.size);
-        let identity = keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let (ds, identity) = self.unlock(id, rec, progress)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();
             for copy in &ds.copies {
