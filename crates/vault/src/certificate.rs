@@ -133,11 +133,11 @@ impl Vault {
                 }
             }
         }
-        line("ledger-entry", &format!("{index} {}", BASE64_STANDARD.encode(&entry)));
-        for h in &path {
-            line("ledger-proof", &BASE64_STANDARD.encode(h));
-        }
-        line("ledger-checkpoint", &BASE64_STANDARD.encode(cp_note.as_bytes()));
+        // The entry's bytes, and its C2SP tlog-proof@v1 (index, path, signed checkpoint) as a
+        // file's bytes: `gardien ledger verify-proof` or any tlog-proof verifier checks them.
+        line("ledger-entry", &BASE64_STANDARD.encode(&entry));
+        let proof = ledger::proof::InclusionProof { index, path, checkpoint: cp_note.clone() };
+        line("ledger-tlog-proof", &BASE64_STANDARD.encode(proof.to_text().as_bytes()));
         let text = format!("{MAGIC}\n{t}");
         let note = self.signer()?.sign(&text).map_err(|e| Error::Corrupt(e.to_string()))?;
         let rec = CertificateRecord { id: cid, dataset: id.to_owned(), issued: rfc3339(now), note };
@@ -196,26 +196,15 @@ pub fn verify_certificate(note: &str, key: &Verifier) -> Result<CertificateInfo,
     }
     let mut info = CertificateInfo { fields, ledger_index: 0, tree_size: 0 };
     let need = |k: &str| info.get(k).map(str::to_owned).ok_or_else(|| bad(format!("no {k} line")));
-    let (index, entry) = need("ledger-entry")?
-        .split_once(' ')
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .ok_or_else(|| bad("bad ledger-entry".into()))?;
-    let index: u64 = index.parse().map_err(|_| bad("bad ledger-entry index".into()))?;
-    let entry = BASE64_STANDARD.decode(entry).map_err(|_| bad("bad ledger-entry bytes".into()))?;
-    let cp_note = String::from_utf8(
-        BASE64_STANDARD.decode(need("ledger-checkpoint")?).map_err(|_| bad("bad checkpoint".into()))?,
-    )
-    .map_err(|_| bad("bad checkpoint".into()))?;
-    let cp = Checkpoint::open(&cp_note, key).map_err(|e| bad(format!("its checkpoint: {e}")))?;
-    let path = info
-        .all("ledger-proof")
-        .iter()
-        .map(|h| BASE64_STANDARD.decode(h).ok().and_then(|v| <[u8; 32]>::try_from(v).ok()))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad("bad ledger-proof line".into()))?;
-    if !merkle::verify_inclusion(index, cp.size, &merkle::leaf_hash(&entry), &path, &cp.root) {
-        return Err(bad(format!("its destruction event is not at index {index} of the signed log")));
-    }
+    let entry = BASE64_STANDARD.decode(need("ledger-entry")?).map_err(|_| bad("bad ledger-entry".into()))?;
+    let proof = BASE64_STANDARD
+        .decode(need("ledger-tlog-proof")?)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| bad("bad ledger-tlog-proof".into()))?;
+    let proof = ledger::proof::InclusionProof::parse(&proof).map_err(|e| bad(format!("its tlog-proof: {e}")))?;
+    let index = proof.index;
+    let cp = proof.verify(&entry, key).map_err(|e| bad(format!("its destruction event: {e}")))?;
     let event = Event::decode(&entry).map_err(|e| bad(e.to_string()))?;
     let dataset = need("dataset")?;
     if event.action != Action::DatasetDestroy

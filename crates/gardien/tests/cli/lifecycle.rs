@@ -235,6 +235,29 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
         let out = offline(&edited);
         assert_eq!(out.status.code(), Some(3), "edit at {pos} went unnoticed");
     }
+    // Its proof is a plain C2SP tlog-proof: `ledger verify-proof` checks it with the entry.
+    let field = |k: &str| -> Vec<u8> {
+        let b64 = text.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+        let mut child = std::process::Command::new("base64")
+            .arg("-d")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b64.as_bytes()).unwrap();
+        child.wait_with_output().unwrap().stdout
+    };
+    let (entry_f, proof_f) = (env.path("cert-entry"), env.path("cert.tlog-proof"));
+    std::fs::write(&entry_f, field("ledger-entry ")).unwrap();
+    std::fs::write(&proof_f, field("ledger-tlog-proof ")).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--data-dir", "/nonexistent", "ledger", "verify-proof", "--key", &key, "--proof"])
+        .arg(&proof_f)
+        .arg("--entry")
+        .arg(&entry_f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let show = env.ok(&["certificate", "show", &id]);
     assert!(show.contains("# Certificat de destruction") && show.contains("# Destruction certificate"), "{show}");
 }
