@@ -415,7 +415,7 @@ impl Catalog {
             })
             .optional()?
             .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
-        key.ok_or_else(|| Error::Destroyed { id: id.to_owned(), at: destroyed.unwrap_or_default() })
+        key.ok_or_else(|| Error::Destroyed { id: id.to_owned(), at: destroyed.unwrap_or_default(), certificate: None })
     }
 
     /// Every object name the catalog knows, per store (for fsck).

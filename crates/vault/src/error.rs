@@ -89,14 +89,14 @@ pub enum Error {
     #[error("{0}")]
     ContractNeeded(String),
     /// The dataset was destroyed.
-    #[error(
-        "dataset {id} was destroyed on {at}; nothing of it can be read (`gardien dataset show {id}` says under which rule)"
-    )]
+    #[error("dataset {id} was destroyed on {at}; nothing of it can be read ({})", destroyed_hint(id, certificate.as_deref()))]
     Destroyed {
         /// The dataset.
         id: String,
         /// When its key was shredded.
         at: String,
+        /// Its certificate, once issued.
+        certificate: Option<String>,
     },
     /// The dataset is under a legal hold.
     #[error("dataset {0} is under a legal hold; release it first (`gardien dataset release {0}`)")]
@@ -232,4 +232,11 @@ pub enum Error {
     /// The data dir holds something that cannot be right.
     #[error("data dir inconsistency: {0}")]
     Corrupt(String),
+}
+
+fn destroyed_hint(id: &str, certificate: Option<&str>) -> String {
+    match certificate {
+        Some(c) => format!("its destruction certificate: `gardien certificate show {c}`"),
+        None => format!("its certificate is not issued yet; `gardien dataset show {id}` says under which rule"),
+    }
 }

@@ -392,7 +392,11 @@ impl Vault {
     fn lookup_live(&self, id: &str, rec: &mut Record) -> Result<Dataset, Error> {
         let ds = self.lookup(id, rec)?;
         match &ds.destruction {
-            Some(d) => Err(Error::Destroyed { id: id.to_owned(), at: d.at.clone() }),
+            Some(d) => Err(Error::Destroyed {
+                id: id.to_owned(),
+                at: d.at.clone(),
+                certificate: self.catalog.certificates(Some(id))?.into_iter().next().map(|c| c.0),
+            }),
             None => Ok(ds),
         }
     }

@@ -151,6 +151,7 @@ impl Vault {
                 return Err(Error::Destroyed {
                     id: id.to_owned(),
                     at: ds.destruction.map(|d| d.at).unwrap_or_default(),
+                    certificate: self.catalog.certificates(Some(id))?.into_iter().next().map(|c| c.0),
                 });
             }
             if reason.trim().is_empty() {

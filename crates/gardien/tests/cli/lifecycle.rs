@@ -104,7 +104,11 @@ fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
         assert!(!contains(&std::fs::read(&f).unwrap(), needle), "the destroyed key survives in {}", f.display());
     }
     let err = env.fails(&["dataset", "get", &id], 1);
-    assert!(err.contains(&format!("dataset {id} was destroyed on")), "{err}");
+    assert!(
+        err.contains(&format!("dataset {id} was destroyed on"))
+            && err.contains("its destruction certificate: `gardien certificate show cert-"),
+        "{err}"
+    );
     let show = env.show(&id);
     assert_eq!(show["state"], "destroyed");
     assert_eq!(show["destroyed"]["clause"], "PRE-6");
