@@ -51,6 +51,9 @@ pub struct Cli {
     /// The master key file, when it lives elsewhere than the config says (another medium).
     #[arg(long, global = true, env = "GARDIEN_MASTER_KEY")]
     pub master_key: Option<PathBuf>,
+    /// The person acting (a handle from `gardien person list`); every event names them.
+    #[arg(long = "as", global = true, env = "GARDIEN_AS", default_value = vault::OPERATOR_HANDLE)]
+    pub act_as: String,
     /// More log lines on stderr (-v info, -vv debug). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -69,6 +72,9 @@ pub enum Command {
     /// Manage the operator's clients, the owners of the data.
     #[command(subcommand)]
     Client(commands::client::Cmd),
+    /// The people who act, with their roles (staff, or a client's people).
+    #[command(subcommand)]
+    Person(commands::person::Cmd),
     /// Open pre-sales cases and contracts, record the deal and the dates the rules read.
     #[command(subcommand)]
     Contract(commands::contract::Cmd),
@@ -129,7 +135,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if let Some(v) = cause.downcast_ref::<vault::Error>() {
             return match v {
-                vault::Error::SiteNotAllowed { .. } => exit::REFUSED,
+                vault::Error::SiteNotAllowed { .. }
+                | vault::Error::UnknownPerson(_)
+                | vault::Error::DisabledPerson { .. } => exit::REFUSED,
                 vault::Error::CopyCorrupt { .. }
                 | vault::Error::NoReadableCopy { .. }
                 | vault::Error::LedgerInconsistent(_)
@@ -168,6 +176,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::AlreadyAttested { .. }
                 | vault::Error::Unattested(_)
                 | vault::Error::UnknownCertificate(_)
+                | vault::Error::PersonExists(_)
+                | vault::Error::BadRole(_)
                 | vault::Error::LedgerInput(_)
                 | vault::Error::NoSuchEntry { .. }
                 | vault::Error::Corrupt(_) => exit::FAILED,

@@ -11,10 +11,11 @@ use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
+    include_str!("migrations/0004_people.sql"),
 ];
 
 /// An open catalog.
@@ -812,5 +813,68 @@ impl Catalog {
             }
             Ok(())
         })
+    }
+}
+
+/// A person who acts through the one door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Their handle (`jdupont`).
+    pub handle: String,
+    /// Their role.
+    pub role: String,
+    /// The client they belong to (client roles only).
+    pub client: Option<String>,
+    /// Their name.
+    pub name: Option<String>,
+    /// When they were disabled, if they were.
+    pub disabled: Option<String>,
+    /// When they were registered.
+    pub created: String,
+}
+
+impl Catalog {
+    /// Registers a person; an existing handle is an error.
+    pub fn add_person(&self, p: &Person) -> Result<(), Error> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO persons (handle, role, client, name, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![p.handle, p.role, p.client, p.name, p.created],
+        )?;
+        if n == 0 {
+            return Err(Error::PersonExists(p.handle.clone()));
+        }
+        Ok(())
+    }
+
+    /// One person, if registered.
+    pub fn person(&self, handle: &str) -> Result<Option<Person>, Error> {
+        Ok(self.persons(Some(handle))?.pop())
+    }
+
+    /// Every person (or the one named), by handle.
+    pub fn persons(&self, only: Option<&str>) -> Result<Vec<Person>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT handle, role, client, name, disabled, created FROM persons WHERE handle = ?1
+             UNION ALL
+             SELECT handle, role, client, name, disabled, created FROM persons WHERE ?1 IS NULL ORDER BY 1",
+        )?;
+        let rows = st.query_map([only], |r| {
+            Ok(Person {
+                handle: r.get(0)?,
+                role: r.get(1)?,
+                client: r.get(2)?,
+                name: r.get(3)?,
+                disabled: r.get(4)?,
+                created: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Disables a person (kept, for the record).
+    pub fn disable_person(&self, handle: &str, at: &str) -> Result<(), Error> {
+        self.db
+            .execute("UPDATE persons SET disabled = ?2 WHERE handle = ?1 AND disabled IS NULL", params![handle, at])?;
+        Ok(())
     }
 }

@@ -18,7 +18,9 @@ use crate::catalog::Catalog;
 use crate::event::{Action, Event, Outcome};
 use crate::{Error, Vault, rfc3339};
 
-/// Who every command acts as until people and roles exist (issue 5).
+/// The person every data dir starts with, and whom the CLI acts as by default.
+pub const OPERATOR_HANDLE: &str = "operator";
+/// How that person appears in events.
 pub const OPERATOR: &str = "person:operator";
 /// The clause the placeholder policy cites for what it allows.
 const PLACEHOLDER_CLAUSE: &str = "OPS-1";
@@ -47,6 +49,7 @@ impl Error {
     pub fn clause(&self) -> Option<&'static str> {
         match self {
             Error::SiteNotAllowed { .. } => Some("LOC-1"),
+            Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1"),
             _ => None,
         }
     }
@@ -77,7 +80,15 @@ impl Vault {
         op: impl FnOnce(&mut Record) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause };
-        let result = op(&mut rec);
+        // 1. Who acts: a registered person, not disabled (OPS-1).
+        let result = match self.catalog.person(&self.actor)? {
+            None => Err(Error::UnknownPerson(self.actor.clone())),
+            Some(p) => match p.disabled {
+                Some(at) => Err(Error::DisabledPerson { handle: p.handle, at }),
+                // 2. The policy (a placeholder until the Cedar policy), 3. the operation.
+                None => op(&mut rec),
+            },
+        };
         if rec.index.is_some() {
             return result;
         }
@@ -125,7 +136,7 @@ impl Vault {
         h.update(rec.details.as_bytes());
         let event = Event {
             time: rec.time.clone(),
-            actor: OPERATOR.to_owned(),
+            actor: format!("person:{}", self.actor),
             action: rec.action,
             resources: rec.resources.clone(),
             allowed: outcome != Outcome::Denied,

@@ -131,6 +131,23 @@ pub enum Error {
     /// A certificate does not verify.
     #[error("the certificate does not verify: {0}")]
     BadCertificate(String),
+    /// The acting person is not registered.
+    #[error("refused (OPS-1): '{0}' is not a registered person; `gardien person list` shows them")]
+    UnknownPerson(String),
+    /// The acting person was disabled.
+    #[error("refused (OPS-1): person '{handle}' was disabled on {at}")]
+    DisabledPerson {
+        /// The handle.
+        handle: String,
+        /// When.
+        at: String,
+    },
+    /// A person of that handle exists already.
+    #[error("person '{0}' already exists")]
+    PersonExists(String),
+    /// A role and a client that do not go together.
+    #[error("{0}")]
+    BadRole(String),
     /// No dataset of that id.
     #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
     UnknownDataset(String),

@@ -64,6 +64,12 @@ pub enum Action {
     CertificateShow,
     /// `certificate verify` against the data dir's key.
     CertificateVerify,
+    /// `person add`.
+    PersonAdd,
+    /// `person list`.
+    PersonList,
+    /// `person disable`.
+    PersonDisable,
     /// `ledger key`.
     LedgerKey,
     /// `ledger checkpoint`.
@@ -82,7 +88,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 37] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -110,6 +116,9 @@ impl Action {
         Action::CertificateList,
         Action::CertificateShow,
         Action::CertificateVerify,
+        Action::PersonAdd,
+        Action::PersonList,
+        Action::PersonDisable,
         Action::LedgerKey,
         Action::LedgerCheckpoint,
         Action::LedgerEntry,
@@ -149,6 +158,9 @@ impl Action {
             Action::CertificateList => "certificate:list",
             Action::CertificateShow => "certificate:show",
             Action::CertificateVerify => "certificate:verify",
+            Action::PersonAdd => "person:add",
+            Action::PersonList => "person:list",
+            Action::PersonDisable => "person:disable",
             Action::LedgerKey => "ledger:key",
             Action::LedgerCheckpoint => "ledger:checkpoint",
             Action::LedgerEntry => "ledger:entry",

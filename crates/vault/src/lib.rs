@@ -23,6 +23,7 @@ mod event;
 mod journal;
 mod keys;
 mod model;
+mod people;
 mod store;
 mod sweep;
 
@@ -34,12 +35,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
-pub use crate::catalog::{ContractRow, OutCopy};
+pub use crate::catalog::{ContractRow, OutCopy, Person};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
 pub use crate::copies::CopyTarget;
-pub use crate::door::{OPERATOR, Record};
+pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
 pub use crate::error::Error;
 pub use crate::event::{Action, Event, Outcome};
 pub use crate::journal::{LedgerReport, bench};
@@ -155,6 +156,8 @@ pub struct Vault {
     catalog: Catalog,
     master_key_path: PathBuf,
     recovered: Vec<String>,
+    /// The handle of the person acting.
+    actor: String,
 }
 
 /// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
@@ -226,6 +229,16 @@ impl Vault {
             });
         }
         catalog.meta_init("created", &now_s)?;
+        if catalog.person(door::OPERATOR_HANDLE)?.is_none() {
+            catalog.add_person(&Person {
+                handle: door::OPERATOR_HANDLE.to_owned(),
+                role: "ops".into(),
+                client: None,
+                name: Some(opts.operator.clone()),
+                disabled: None,
+                created: now_s.clone(),
+            })?;
+        }
         if catalog.stores()?.iter().all(|s| s.name != DEFAULT_STORE) {
             catalog.add_store(&StoreInfo {
                 name: DEFAULT_STORE.to_owned(),
@@ -256,10 +269,22 @@ impl Vault {
         let config = Config::load(dir)?;
         let catalog = Catalog::open(&dir.join("catalog.db"), dir, false)?;
         let master_key_path = master_key.map_or_else(|| resolve(dir, &config.master_key), Path::to_owned);
-        let mut v = Vault { dir: dir.to_owned(), config, catalog, master_key_path, recovered: Vec::new() };
+        let mut v = Vault {
+            dir: dir.to_owned(),
+            config,
+            catalog,
+            master_key_path,
+            recovered: Vec::new(),
+            actor: door::OPERATOR_HANDLE.to_owned(),
+        };
         let (cleaned, _) = v.recover()?;
         v.recovered = cleaned;
         Ok(v)
+    }
+
+    /// Acts as `handle` from now on; the door refuses an unknown or disabled person.
+    pub fn act_as(&mut self, handle: &str) {
+        handle.clone_into(&mut self.actor);
     }
 
     /// Interrupted ingests cleaned up when the vault was opened.

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod fsck;
 pub mod init;
 pub mod ledger;
+pub mod person;
 pub mod store;
 pub mod sweep;
 
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
         Command::Contract(cmd) => contract::run(cli, cmd),
+        Command::Person(cmd) => person::run(cli, cmd),
         Command::Certificate(cmd) => certificate::run(cli, cmd),
         Command::Copy(cmd) => copy::run(cli, cmd),
         Command::Sweep(args) => sweep::run(cli, args),
@@ -40,7 +42,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 /// Opens the data dir named on the command line, telling the user about any interrupted
 /// ingest that opening it cleaned up.
 pub fn open(cli: &Cli) -> anyhow::Result<vault::Vault> {
-    let v = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+    let mut v = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+    v.act_as(&cli.act_as);
     for id in v.recovered() {
         eprintln!("gardien: cleaned up interrupted ingest {id} (it never became visible; nothing of it was kept)");
     }

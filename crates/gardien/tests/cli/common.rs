@@ -45,6 +45,7 @@ impl Env {
             .env("GARDIEN_DATA_DIR", &self.data)
             .env("TMPDIR", &self.tmp)
             .env_remove("GARDIEN_MASTER_KEY")
+            .env_remove("GARDIEN_AS")
             .stdin(Stdio::null());
         c
     }

@@ -11,3 +11,4 @@ mod init;
 mod interop;
 mod ledger;
 mod lifecycle;
+mod people;
