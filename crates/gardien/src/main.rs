@@ -137,7 +137,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             return match v {
                 vault::Error::SiteNotAllowed { .. }
                 | vault::Error::UnknownPerson(_)
-                | vault::Error::DisabledPerson { .. } => exit::REFUSED,
+                | vault::Error::DisabledPerson { .. }
+                | vault::Error::NotAllowed { .. } => exit::REFUSED,
                 vault::Error::CopyCorrupt { .. }
                 | vault::Error::NoReadableCopy { .. }
                 | vault::Error::LedgerInconsistent(_)

@@ -5,9 +5,10 @@
 //! stream) records before the effect is made visible. If the event cannot be appended, the
 //! operation fails and leaves no effect (fail closed).
 //!
-//! The policy is a placeholder until the Cedar policy (issue 5): the registered operator
-//! may do everything the vault offers, under OPS-1 (only people with a legitimate right
-//! reach client data; the operator's ops team has it). Clauses enforced inside operations
+//! The policy is a placeholder until the Cedar policy (issue 5): people of the `ops` role
+//! (the operator's ops team) may do everything the vault offers, under OPS-1 (only people
+//! with a legitimate right reach client data); every other role is refused, so that none
+//! gets more before the policy says what it may do. Clauses enforced inside operations
 //! (LOC-1) turn their refusals into `denied` events naming the clause.
 
 use chrono::{DateTime, Utc};
@@ -49,7 +50,7 @@ impl Error {
     pub fn clause(&self) -> Option<&'static str> {
         match self {
             Error::SiteNotAllowed { .. } => Some("LOC-1"),
-            Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1"),
+            Error::UnknownPerson(_) | Error::DisabledPerson { .. } | Error::NotAllowed { .. } => Some("OPS-1"),
             _ => None,
         }
     }
@@ -85,7 +86,13 @@ impl Vault {
             None => Err(Error::UnknownPerson(self.actor.clone())),
             Some(p) => match p.disabled {
                 Some(at) => Err(Error::DisabledPerson { handle: p.handle, at }),
-                // 2. The policy (a placeholder until the Cedar policy), 3. the operation.
+                // 2. The policy: a placeholder until the Cedar policy (issue 5), which lets
+                //    the operator's ops team do everything and refuses every other role,
+                //    so that no role gets more before the policy says what it may do.
+                None if p.role != "ops" => {
+                    Err(Error::NotAllowed { handle: p.handle, role: p.role, action: action.as_str().to_owned() })
+                }
+                // 3. The operation.
                 None => op(&mut rec),
             },
         };

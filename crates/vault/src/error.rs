@@ -142,6 +142,18 @@ pub enum Error {
         /// When.
         at: String,
     },
+    /// The placeholder policy lets only the ops role act.
+    #[error(
+        "refused (OPS-1): {handle} ({role}) may not {action}: until the policy (issue 5) says what each role may do, only the ops role acts"
+    )]
+    NotAllowed {
+        /// The handle.
+        handle: String,
+        /// Their role.
+        role: String,
+        /// The action refused.
+        action: String,
+    },
     /// A person of that handle exists already.
     #[error("person '{0}' already exists")]
     PersonExists(String),

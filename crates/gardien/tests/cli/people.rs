@@ -9,7 +9,7 @@ fn last_event(env: &Env) -> String {
 #[test]
 fn the_actor_is_checked_and_named_in_every_event() {
     let env = Env::new();
-    env.ok(&["person", "add", "jdupont", "--role", "technical-operator", "--name", "Jeanne Dupont"]);
+    env.ok(&["person", "add", "jdupont", "--role", "ops", "--name", "Jeanne Dupont"]);
     env.ok(&["--as", "jdupont", "client", "list"]);
     assert!(last_event(&env).contains("actor person:jdupont\naction client:list"), "{}", last_event(&env));
     let out = env.cmd(&["client", "list"]).env("GARDIEN_AS", "jdupont").output().unwrap();
@@ -33,6 +33,12 @@ fn the_actor_is_checked_and_named_in_every_event() {
     env.ok(&["person", "disable", "jdupont"]);
     let err = env.fails(&["--as", "jdupont", "dataset", "list"], 4);
     assert!(err.contains("refused (OPS-1): person 'jdupont' was disabled on"), "{err}");
+    // Until the policy (issue 5), roles other than ops are refused everything.
+    env.ok(&["person", "add", "tiers", "--role", "third-party", "--client", "acme"]);
+    let err = env.fails(&["--as", "tiers", "dataset", "list"], 4);
+    assert!(err.contains("refused (OPS-1): tiers (third-party) may not dataset:list"), "{err}");
+    let e = last_event(&env);
+    assert!(e.contains("actor person:tiers") && e.contains("outcome denied"), "{e}");
     let err = env.fails(&["person", "disable", "operator"], 1);
     assert!(err.contains("cannot be disabled"), "{err}");
 }
