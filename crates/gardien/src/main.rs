@@ -155,7 +155,6 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::ClientExists(_)
                 | vault::Error::UnknownDataset(_)
                 | vault::Error::Pending(_)
-                | vault::Error::UnknownClass(_)
                 | vault::Error::MasterKeyUnreadable { .. }
                 | vault::Error::WrongMasterKey { .. }
                 | vault::Error::BadRecipient { .. }

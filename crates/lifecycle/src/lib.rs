@@ -42,6 +42,9 @@ pub enum Error {
     /// Dates that contradict each other.
     #[error("{0}")]
     OutOfOrder(String),
+    /// Not one of the dataset classes.
+    #[error("unknown class '{0}'; the classes are presales-sample, loading-data, backup, archive, export, other")]
+    UnknownClass(String),
     /// The deal was already decided.
     #[error("the deal of case {case} was already decided ({decided}); it cannot be decided again")]
     AlreadyDecided {
@@ -198,12 +201,41 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, in the order `--help` lists them.
+    pub const ALL: [Class; 6] =
+        [Class::PresalesSample, Class::LoadingData, Class::Backup, Class::Archive, Class::Export, Class::Other];
+
+    /// The name used on the command line, in JSON and in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::PresalesSample => "presales-sample",
+            Class::LoadingData => "loading-data",
+            Class::Backup => "backup",
+            Class::Archive => "archive",
+            Class::Export => "export",
+            Class::Other => "other",
+        }
+    }
+
     /// Whether datasets of this class must belong to a contract.
     pub fn needs_contract(self) -> bool {
         match self {
             Class::PresalesSample | Class::LoadingData | Class::Backup | Class::Archive => true,
             Class::Export | Class::Other => false,
         }
+    }
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Class {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| Error::UnknownClass(s.to_owned()))
     }
 }
 

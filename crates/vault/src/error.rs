@@ -166,9 +166,6 @@ pub enum Error {
     /// The dataset is still being written.
     #[error("dataset {0} is still being ingested")]
     Pending(String),
-    /// Not one of the dataset classes.
-    #[error("unknown class '{0}'; the classes are presales-sample, loading-data, backup, archive, export, other")]
-    UnknownClass(String),
     /// The master key file is missing or is not an age identity.
     #[error("cannot read the master key {}: {reason}", path.display())]
     MasterKeyUnreadable {

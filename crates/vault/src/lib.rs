@@ -491,7 +491,7 @@ impl Vault {
             return Err(Error::UnknownClient(req.client.to_owned()));
         }
         match req.contract {
-            None if req.class.lifecycle().needs_contract() => {
+            None if req.class.needs_contract() => {
                 return Err(Error::ContractNeeded(format!(
                     "a {} belongs to a contract: give --contract CASE (`gardien contract add` opens one)",
                     req.class

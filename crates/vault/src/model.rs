@@ -1,77 +1,8 @@
 //! The vault's domain values: clients, datasets and their copies.
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::Error;
-
-/// What a dataset is, which later decides how long it is kept (see `clauses.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DatasetClass {
-    /// A sample received in a pre-sales trial (PRE-1..PRE-6).
-    PresalesSample,
-    /// The original loading data of a site (OPS-3).
-    LoadingData,
-    /// A backup of a site (ARC-1).
-    Backup,
-    /// An archive kept after a contract (ARC-1).
-    Archive,
-    /// Data prepared to hand back to the client (OPS-2).
-    Export,
-    /// Anything else the client entrusted.
-    Other,
-}
-
-impl DatasetClass {
-    /// Every class, in the order `--help` lists them.
-    pub const ALL: [DatasetClass; 6] = [
-        DatasetClass::PresalesSample,
-        DatasetClass::LoadingData,
-        DatasetClass::Backup,
-        DatasetClass::Archive,
-        DatasetClass::Export,
-        DatasetClass::Other,
-    ];
-
-    /// The name used on the command line, in JSON and in the catalog.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetClass::PresalesSample => "presales-sample",
-            DatasetClass::LoadingData => "loading-data",
-            DatasetClass::Backup => "backup",
-            DatasetClass::Archive => "archive",
-            DatasetClass::Export => "export",
-            DatasetClass::Other => "other",
-        }
-    }
-}
-
-impl DatasetClass {
-    /// The class as the retention rules see it.
-    pub fn lifecycle(self) -> lifecycle::Class {
-        match self {
-            DatasetClass::PresalesSample => lifecycle::Class::PresalesSample,
-            DatasetClass::LoadingData => lifecycle::Class::LoadingData,
-            DatasetClass::Backup => lifecycle::Class::Backup,
-            DatasetClass::Archive => lifecycle::Class::Archive,
-            DatasetClass::Export => lifecycle::Class::Export,
-            DatasetClass::Other => lifecycle::Class::Other,
-        }
-    }
-}
-
-impl fmt::Display for DatasetClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DatasetClass {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        DatasetClass::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| Error::UnknownClass(s.to_owned()))
-    }
-}
+/// What a dataset is, which decides how long it is kept (the retention rules are
+/// `lifecycle`'s, and so is this type).
+pub use lifecycle::Class as DatasetClass;
 
 /// A client of the operator, owner of its data (OPS-1).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -86,8 +86,7 @@ impl Vault {
                 contracts.insert(k.clone(), self.catalog.contract(k)?.contract);
             }
             let contract = c.contract.as_ref().and_then(|k| contracts.get(k));
-            let due =
-                lifecycle::due_at(c.class.lifecycle(), contract, c.created, self.config.export_days, &c.holds, at);
+            let due = lifecycle::due_at(c.class, contract, c.created, self.config.export_days, &c.holds, at);
             let due = match (due, c.destroying) {
                 (Some(d), _) => d,
                 // A crashed sweep's half-done destruction is finished whatever the date.

@@ -102,7 +102,7 @@ pub enum Cmd {
 }
 
 fn parse_class(s: &str) -> Result<vault::DatasetClass, String> {
-    s.parse().map_err(|e: vault::Error| e.to_string())
+    s.parse().map_err(|e: lifecycle::Error| e.to_string())
 }
 
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
