@@ -230,3 +230,54 @@ mod tests {
         assert!(matches!(back.verify(&forged, &s.verifier()), Err(Error::ProofFailed(_))));
     }
 }
+
+#[cfg(test)]
+mod mutation {
+    use super::*;
+
+    /// A deterministic stand-in for fuzzing the parsers of outside input: every single-byte
+    /// change and every truncation of a valid proof file is refused, and nothing panics.
+    #[test]
+    fn every_edit_of_a_proof_file_is_refused() {
+        let s = Signer::generate("op.example/gardien").unwrap();
+        let leaves: Vec<Hash> = (0..5u8).map(|i| merkle::leaf_hash(&[i])).collect();
+        let mut nodes = std::collections::HashMap::new();
+        let mut edge = Vec::new();
+        for (i, l) in leaves.iter().enumerate() {
+            for (lv, j, h) in merkle::append(&mut edge, i as u64, *l) {
+                nodes.insert((lv, j), h);
+            }
+        }
+        struct M(std::collections::HashMap<(u32, u64), Hash>);
+        impl merkle::Hashes for M {
+            type Error = ();
+            fn subtree(&self, level: u32, index: u64) -> Result<Hash, ()> {
+                self.0.get(&(level, index)).copied().ok_or(())
+            }
+        }
+        let m = M(nodes);
+        let cp = Checkpoint { origin: "op.example/gardien".into(), size: 5, root: merkle::root(&m, 5).unwrap() };
+        let proof = InclusionProof {
+            index: 2,
+            path: merkle::inclusion_proof(&m, 2, 5).unwrap(),
+            checkpoint: cp.sign(&s).unwrap(),
+        };
+        let text = proof.to_text();
+        let v = s.verifier();
+        let ok = |t: &str| InclusionProof::parse(t).and_then(|p| p.verify(&[2u8], &v)).is_ok();
+        assert!(ok(&text));
+        let bytes = text.as_bytes();
+        for i in 0..bytes.len() {
+            for bit in [0x01u8, 0x20, 0x80] {
+                let mut b = bytes.to_vec();
+                b[i] ^= bit;
+                if let Ok(t) = std::str::from_utf8(&b) {
+                    assert!(!ok(t), "flipping {bit:#x} at byte {i} went unnoticed");
+                }
+            }
+            if let Some(t) = text.get(..i) {
+                assert!(!ok(t), "truncation at {i} went unnoticed");
+            }
+        }
+    }
+}
