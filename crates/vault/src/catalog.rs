@@ -332,13 +332,19 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Active datasets, oldest first, optionally of one client.
-    pub fn datasets(&self, client: Option<&str>) -> Result<Vec<Dataset>, Error> {
+    /// Active datasets (and, if asked, destroyed ones), oldest first, optionally of one client.
+    pub fn datasets(&self, client: Option<&str>, with_destroyed: bool) -> Result<Vec<Dataset>, Error> {
         let ids: Vec<String> = {
             // No `?1 IS NULL OR ...`: SQLite cannot use an index through it.
-            let mut st = self.db.prepare_cached(match client {
-                Some(_) => "SELECT id FROM datasets WHERE state = 'active' AND client = ?1 ORDER BY created, id",
-                None => "SELECT id FROM datasets WHERE state = 'active' AND ?1 IS NULL ORDER BY created, id",
+            let mut st = self.db.prepare_cached(match (client, with_destroyed) {
+                (Some(_), false) => {
+                    "SELECT id FROM datasets WHERE state = 'active' AND client = ?1 ORDER BY created, id"
+                }
+                (None, false) => "SELECT id FROM datasets WHERE state = 'active' AND ?1 IS NULL ORDER BY created, id",
+                (Some(_), true) => {
+                    "SELECT id FROM datasets WHERE state != 'pending' AND client = ?1 ORDER BY created, id"
+                }
+                (None, true) => "SELECT id FROM datasets WHERE state != 'pending' AND ?1 IS NULL ORDER BY created, id",
             })?;
             st.query_map([client], |r| r.get(0))?.collect::<Result<_, _>>()?
         };

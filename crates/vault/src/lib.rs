@@ -375,8 +375,14 @@ impl Vault {
         self.door(Action::ClientList, vec![], String::new(), now, |_| self.catalog.clients())
     }
 
-    /// Active datasets, optionally of one client.
-    pub fn datasets(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Dataset>, Error> {
+    /// Active datasets, optionally of one client; `with_destroyed` adds the records of
+    /// destroyed ones (the client's inventory, PROOF-1).
+    pub fn datasets(
+        &self,
+        client: Option<&str>,
+        with_destroyed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Dataset>, Error> {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         self.door(Action::DatasetList, resources, String::new(), now, |_| {
             if let Some(c) = client
@@ -384,7 +390,7 @@ impl Vault {
             {
                 return Err(Error::UnknownClient(c.to_owned()));
             }
-            self.catalog.datasets(client)
+            self.catalog.datasets(client, with_destroyed)
         })
     }
 

@@ -51,6 +51,9 @@ pub enum Cmd {
         /// Only this client's.
         #[arg(long)]
         client: Option<String>,
+        /// Also the destroyed ones (their records: when, under which rule).
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -128,13 +131,13 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             tracing::info!(dataset = %ds.id, size = ds.size, "ingested");
             Ok(())
         }
-        Cmd::List { client, json } => {
-            let list = v.datasets(client.as_deref(), super::now())?;
+        Cmd::List { client, all, json } => {
+            let list = v.datasets(client.as_deref(), *all, super::now())?;
             if *json {
                 return output::json(&list.iter().map(output::dataset_json).collect::<Vec<_>>());
             }
             output::table(
-                &["ID", "CLIENT", "CLASS", "SIZE", "CREATED", "COPIES", "LABEL"],
+                &["ID", "CLIENT", "CLASS", "SIZE", "CREATED", "STATE", "COPIES", "LABEL"],
                 list.iter().map(|d| {
                     vec![
                         d.id.clone(),
@@ -142,6 +145,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                         d.class.to_string(),
                         output::size(d.size),
                         d.created.clone(),
+                        d.state.clone(),
                         d.copies.iter().map(|c| format!("{}@{}", c.store, c.site)).collect::<Vec<_>>().join(","),
                         d.label.clone().unwrap_or_default(),
                     ]

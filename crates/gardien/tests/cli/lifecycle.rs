@@ -116,6 +116,10 @@ fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
     let entry = env.ok(&["ledger", "entry", &event.to_string()]);
     assert!(entry.contains("action dataset:destroy") && entry.contains("decision allow PRE-6"), "{entry}");
     assert_eq!(env.get(&kept), b"unrelated", "other datasets untouched");
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["dataset", "list", "--json"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "a destroyed dataset is not in custody");
+    let all: serde_json::Value = serde_json::from_str(&env.ok(&["dataset", "list", "--all", "--json"])).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2, "but its record is listed with --all");
     // Idempotent: nothing left to do.
     assert_eq!(sweep_json(&env, &[])["due"], serde_json::json!([]));
     env.ok(&["ledger", "verify"]);
