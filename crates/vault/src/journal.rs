@@ -160,68 +160,66 @@ impl Vault {
     }
 
     fn check_ledger(&self) -> Result<LedgerReport, Error> {
-        {
-            let verifier = self.signer()?.verifier();
-            let mut checkpoints = Vec::new();
-            let mut report = LedgerReport::default();
-            for (size, note) in self.catalog.checkpoints()? {
-                match Checkpoint::open(&note, &verifier) {
-                    Ok(cp) => checkpoints.push(cp),
-                    Err(e) => report.problems.push(format!("checkpoint of size {size}: {e}")),
-                }
+        let verifier = self.signer()?.verifier();
+        let mut checkpoints = Vec::new();
+        let mut report = LedgerReport::default();
+        for (size, note) in self.catalog.checkpoints()? {
+            match Checkpoint::open(&note, &verifier) {
+                Ok(cp) => checkpoints.push(cp),
+                Err(e) => report.problems.push(format!("checkpoint of size {size}: {e}")),
             }
-            checkpoints.sort_by_key(|c| c.size);
-            let mut pending = checkpoints.iter().peekable();
-            let mut edge = Vec::new();
-            let mut next = 0u64;
-            let check_roots = |edge: &Vec<ledger::Hash>,
-                               size: u64,
-                               pending: &mut std::iter::Peekable<std::slice::Iter<'_, Checkpoint>>,
-                               report: &mut LedgerReport| {
-                while let Some(cp) = pending.next_if(|cp| cp.size <= size) {
-                    report.checkpoints += 1;
-                    if cp.size < size {
-                        report.problems.push(format!(
-                            "the checkpoint of size {} cannot be checked: entries before it are missing",
-                            cp.size
-                        ));
-                    } else if root_of_edge(edge) != cp.root {
-                        report.problems.push(format!(
-                            "the first {} entries do not hash to the root of the checkpoint signed for that size",
-                            cp.size
-                        ));
-                    }
-                }
-            };
-            check_roots(&edge, 0, &mut pending, &mut report);
-            self.catalog.ledger_entries_with_leaves(|idx, entry, stored_leaf| {
-                while next < idx {
-                    report.problems.push(format!("entry {next} is missing"));
-                    next += 1;
-                }
-                if let Err(e) = Event::decode(entry) {
-                    report.problems.push(format!("entry {idx}: {e}"));
-                }
-                let leaf = merkle::leaf_hash(entry);
-                if stored_leaf != Some(leaf) {
-                    report
-                        .problems
-                        .push(format!("entry {idx} does not match its leaf hash (the entry or the hash was altered)"));
-                }
-                merkle::append(&mut edge, idx, leaf);
-                next = idx + 1;
-                check_roots(&edge, next, &mut pending, &mut report);
-                Ok(())
-            })?;
-            report.size = next;
-            for cp in pending {
-                report.problems.push(format!(
-                    "a checkpoint was signed for {} entries but the log holds {next}: it was truncated",
-                    cp.size
-                ));
-            }
-            Ok(report)
         }
+        checkpoints.sort_by_key(|c| c.size);
+        let mut pending = checkpoints.iter().peekable();
+        let mut edge = Vec::new();
+        let mut next = 0u64;
+        let check_roots = |edge: &Vec<ledger::Hash>,
+                           size: u64,
+                           pending: &mut std::iter::Peekable<std::slice::Iter<'_, Checkpoint>>,
+                           report: &mut LedgerReport| {
+            while let Some(cp) = pending.next_if(|cp| cp.size <= size) {
+                report.checkpoints += 1;
+                if cp.size < size {
+                    report.problems.push(format!(
+                        "the checkpoint of size {} cannot be checked: entries before it are missing",
+                        cp.size
+                    ));
+                } else if root_of_edge(edge) != cp.root {
+                    report.problems.push(format!(
+                        "the first {} entries do not hash to the root of the checkpoint signed for that size",
+                        cp.size
+                    ));
+                }
+            }
+        };
+        check_roots(&edge, 0, &mut pending, &mut report);
+        self.catalog.ledger_entries_with_leaves(|idx, entry, stored_leaf| {
+            while next < idx {
+                report.problems.push(format!("entry {next} is missing"));
+                next += 1;
+            }
+            if let Err(e) = Event::decode(entry) {
+                report.problems.push(format!("entry {idx}: {e}"));
+            }
+            let leaf = merkle::leaf_hash(entry);
+            if stored_leaf != Some(leaf) {
+                report
+                    .problems
+                    .push(format!("entry {idx} does not match its leaf hash (the entry or the hash was altered)"));
+            }
+            merkle::append(&mut edge, idx, leaf);
+            next = idx + 1;
+            check_roots(&edge, next, &mut pending, &mut report);
+            Ok(())
+        })?;
+        report.size = next;
+        for cp in pending {
+            report.problems.push(format!(
+                "a checkpoint was signed for {} entries but the log holds {next}: it was truncated",
+                cp.size
+            ));
+        }
+        Ok(report)
     }
 }
 
