@@ -183,6 +183,52 @@ impl Contract {
     }
 }
 
+/// Where a contract stands on a date, as the access policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No deal concluded yet, or the case was lost (PRE-*).
+    PreSales,
+    /// The deal is concluded and the contract has not ended.
+    Operation,
+    /// The contract has ended; its admin window is open (OPS-4).
+    AdminWindow,
+    /// The contract has ended and its admin window has closed: custody only (ARC-1).
+    Closed,
+}
+
+impl Phase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [Phase; 4] = [Phase::PreSales, Phase::Operation, Phase::AdminWindow, Phase::Closed];
+
+    /// The name used in the policy (`pre-sales`, `operation`, `admin-window`, `closed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::PreSales => "pre-sales",
+            Phase::Operation => "operation",
+            Phase::AdminWindow => "admin-window",
+            Phase::Closed => "closed",
+        }
+    }
+}
+
+impl Contract {
+    /// The contract's phase at `now`. A concluded deal is in operation until the contract
+    /// ends; then the admin window (OPS-4) runs until `admin_window_until` (none: it closes
+    /// with the contract).
+    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+        match self.deal {
+            Deal::Undecided | Deal::Lost { .. } => Phase::PreSales,
+            Deal::Concluded { .. } => match self.ends {
+                Some(end) if now >= end => match self.admin_window_until {
+                    Some(w) if now < w => Phase::AdminWindow,
+                    _ => Phase::Closed,
+                },
+                _ => Phase::Operation,
+            },
+        }
+    }
+}
+
 /// A class of data, as the rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {

@@ -176,3 +176,25 @@ fn dates_contract_checks_and_deciding_twice() {
     assert!(matches!(k.check(), Err(Error::OutOfOrder(_))), "VSR before pre-sales");
     assert!(contract(Deal::Undecided, 0).check().is_ok());
 }
+
+#[test]
+fn phases_around_every_boundary() {
+    let concluded = Deal::Concluded { on: t("2026-03-01T00:00:00Z") };
+    let lost = Deal::Lost { on: t("2026-03-01T00:00:00Z") };
+    let mut windowed = contract(concluded, 6);
+    windowed.admin_window_until = Some(parse_until("2027-07-31").unwrap());
+    let cases = [
+        (contract(Deal::Undecided, 6), "2026-02-01T00:00:00Z", Phase::PreSales),
+        (contract(lost, 6), "2026-05-01T00:00:00Z", Phase::PreSales),
+        (contract(concluded, 6), "2027-06-30T23:59:59Z", Phase::Operation),
+        // No admin window: the contract's end closes it.
+        (contract(concluded, 6), "2027-07-01T00:00:00Z", Phase::Closed),
+        (windowed.clone(), "2027-06-30T23:59:59Z", Phase::Operation),
+        (windowed.clone(), "2027-07-01T00:00:00Z", Phase::AdminWindow),
+        (windowed.clone(), "2027-07-31T23:59:59Z", Phase::AdminWindow),
+        (windowed, "2027-08-01T00:00:00Z", Phase::Closed),
+    ];
+    for (c, at, want) in cases {
+        assert_eq!(c.phase(t(at)), want, "{at} with deal {:?}", c.deal);
+    }
+}

@@ -1,0 +1,407 @@
+//! The policy, executable: every role × every action × every phase × without and with the
+//! approval that matters for the role, against `expected` — `clauses.md` written as a
+//! table, independently of the Cedar files. A new action in the schema fails the table
+//! until it has its row.
+
+use super::*;
+
+const TOM: &str = "tom"; // the technical operator the sample is addressed to
+
+fn engine() -> Engine {
+    Engine::new(vec![]).unwrap().strict(true)
+}
+
+fn actor(role: &str, client: Option<&str>) -> Actor {
+    let handle = match role {
+        "technical-operator" => TOM.to_owned(),
+        r => format!("{r}-{}", client.unwrap_or("staff")),
+    };
+    Actor { handle, role: role.into(), client: client.map(str::to_owned) }
+}
+
+fn actor_of(role: &str) -> Actor {
+    let client = ROLES[3..].contains(&role).then_some("a");
+    actor(role, client)
+}
+
+/// The approval kind that matters for a role; the table runs without it and with it.
+fn relevant_approval(role: &str) -> Option<&'static str> {
+    match role {
+        "third-party" => Some("disclosure"),
+        "technical-operator" => Some("sample-reuse"),
+        "client-tech" => Some("server-access"),
+        _ => None,
+    }
+}
+
+/// The resource kinds an action applies to, as the schema says.
+fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
+    let dphase = phase.to_owned();
+    let cphase = if phase == "destroyed" { "closed".to_owned() } else { phase.to_owned() };
+    let dataset = |class: &str| Resource::Dataset {
+        id: format!("ds-{class}"),
+        client: "a".into(),
+        class: class.into(),
+        phase: dphase.clone(),
+        addressed_to: (class == "presales-sample").then(|| TOM.to_owned()),
+    };
+    let client = Resource::Client { slug: "a".into(), phase: cphase.clone() };
+    match action {
+        "init" | "store:list" | "client:list" | "fsck" | "sweep" | "person:list" | "ledger:key"
+        | "ledger:checkpoint" | "ledger:consistency" | "ledger:verify" | "certificate:verify" | "policy:validate"
+        | "policy:show" | "policy:explain" | "environment:list" | "store:add" | "client:add" | "environment:add" => {
+            vec![Resource::Vault]
+        }
+        "dataset:list" | "contract:list" | "copy:list" | "certificate:list" | "ledger:list" | "approval:list"
+        | "public-mentions" | "person:add" | "dataset:ingest" | "contract:add" | "approval:request" => {
+            vec![Resource::Vault, client]
+        }
+        "dataset:get" | "dataset:export" | "copy:out" | "dataset:show" | "dataset:verify" | "dataset:hold"
+        | "dataset:release" | "dataset:destroy" | "copy:attest" => {
+            vec![dataset("presales-sample"), dataset("loading-data")]
+        }
+        "contract:deal" | "contract:set" | "contract:show" => {
+            vec![Resource::Contract { case: "case-a".into(), client: "a".into(), phase: cphase }]
+        }
+        "certificate:show" => vec![Resource::Certificate { id: "cert-1".into(), client: "a".into() }],
+        "person:disable" => vec![Resource::Person(actor("client-tech", Some("a")))],
+        "ledger:entry" | "ledger:proof" => vec![Resource::Entry(7)],
+        "approval:show" | "approval:decide" | "approval:revoke" => vec![Resource::Approval {
+            id: "ap-1".into(),
+            client: "a".into(),
+            kind: "observation".into(),
+            status: "requested".into(),
+            requester: "sales-staff".into(),
+        }],
+        "server:access" => vec![
+            Resource::Server { name: "shared-1".into(), client: None, shared: true },
+            Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
+        ],
+        other => panic!("action {other} has no row in the policy table: add it to resources_for and expected"),
+    }
+}
+
+/// What clauses.md says, as a decision and the clause that must be among its reasons.
+fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) -> (bool, &'static str) {
+    const ANYONE: [&str; 7] = [
+        "policy:explain",
+        "policy:show",
+        "ledger:key",
+        "ledger:checkpoint",
+        "ledger:consistency",
+        "ledger:verify",
+        "certificate:verify",
+    ];
+    let client_role = ROLES[3..].contains(&role);
+    let read_data = matches!(action, "dataset:get" | "dataset:export" | "copy:out");
+    let data = read_data
+        || matches!(
+            action,
+            "dataset:show" | "dataset:verify" | "dataset:hold" | "dataset:release" | "dataset:destroy" | "copy:attest"
+        );
+    let (class, phase) = match res {
+        Resource::Dataset { class, phase, .. } => (class.as_str(), phase.as_str()),
+        _ => ("", ""),
+    };
+    let sample = class == "presales-sample";
+    // Forbids first: nothing overrides them.
+    if role == "third-party" && data && !(approval.is_some() && matches!(action, "dataset:get" | "dataset:show")) {
+        return (false, "CONF-2");
+    }
+    if read_data && phase == "destroyed" {
+        return (false, "PRE-6");
+    }
+    if matches!(action, "dataset:get" | "copy:out") && sample && role != "technical-operator" {
+        return (false, "PRE-3");
+    }
+    // The table's copy goes to the technical operator's own local test machine, and the
+    // sample is already installed elsewhere: PRE-4 asks for the provider's approval.
+    if action == "copy:out" && sample && approval != Some("sample-reuse") {
+        return (false, "PRE-4");
+    }
+    if matches!(action, "dataset:get" | "copy:out") && phase == "admin-window" && role != "client-admin" {
+        return (false, "OPS-4");
+    }
+    if read_data && phase == "closed" && !(action == "dataset:export" && role == "ops") {
+        return (false, "ARC-1");
+    }
+    if action == "approval:decide" && role != "client-signer" {
+        return (false, "CONF-1");
+    }
+    if let Resource::Server { shared, .. } = res
+        && client_role
+    {
+        if *shared {
+            return (false, "ACC-1");
+        }
+        if approval != Some("server-access") {
+            return (false, "ACC-3");
+        }
+    }
+    let vault_wide = matches!(res, Resource::Vault);
+    if client_role
+        && vault_wide
+        && matches!(
+            action,
+            "dataset:list"
+                | "contract:list"
+                | "copy:list"
+                | "certificate:list"
+                | "ledger:list"
+                | "approval:list"
+                | "public-mentions"
+                | "approval:request"
+        )
+    {
+        return (false, "OPS-1");
+    }
+    // Then what each role may do.
+    if ANYONE.contains(&action) {
+        return (true, if role == "ops" { "OPS-1" } else { "PROOF-1" });
+    }
+    let allowed: Option<&'static str> = match role {
+        "ops" => Some("OPS-1"),
+        "technical-operator" => match action {
+            "dataset:get" | "copy:out" | "dataset:show" | "dataset:verify" | "copy:attest" if sample => Some("PRE-3"),
+            "environment:add" | "environment:list" | "dataset:list" | "copy:list" | "approval:request"
+            | "approval:list" | "certificate:list" => Some("PRE-3"),
+            _ => None,
+        },
+        "sales" => matches!(
+            action,
+            "client:add"
+                | "client:list"
+                | "contract:add"
+                | "contract:deal"
+                | "contract:set"
+                | "contract:show"
+                | "contract:list"
+                | "approval:request"
+                | "approval:list"
+                | "approval:show"
+                | "certificate:list"
+        )
+        .then_some("PRE-6"),
+        // Their own client's resources only (resources_for builds them in client a).
+        "client-admin" => (!vault_wide
+            && matches!(
+                action,
+                "dataset:list"
+                    | "dataset:show"
+                    | "dataset:get"
+                    | "dataset:export"
+                    | "dataset:verify"
+                    | "copy:list"
+                    | "certificate:list"
+                    | "certificate:show"
+                    | "contract:list"
+                    | "contract:show"
+                    | "ledger:list"
+                    | "approval:list"
+                    | "approval:show"
+                    | "approval:request"
+                    | "public-mentions"
+            ))
+        .then_some("OPS-2"),
+        "client-signer" => (!vault_wide
+            && matches!(
+                action,
+                "approval:decide"
+                    | "approval:list"
+                    | "approval:show"
+                    | "approval:request"
+                    | "dataset:list"
+                    | "dataset:show"
+                    | "certificate:list"
+                    | "certificate:show"
+                    | "contract:list"
+                    | "contract:show"
+                    | "ledger:list"
+                    | "public-mentions"
+            ))
+        .then_some("CONF-1"),
+        "client-tech" => match action {
+            "approval:request" | "approval:list" | "approval:show" if !vault_wide => Some("ACC-2"),
+            "server:access" => Some("ACC-2"),
+            _ => None,
+        },
+        "third-party" => match (action, approval) {
+            ("dataset:get" | "dataset:show", Some(_)) => Some("CONF-1"),
+            _ => None,
+        },
+        other => panic!("role {other} is not in the table"),
+    };
+    match allowed {
+        Some(clause) => (true, clause),
+        None => (false, DEFAULT_CLAUSE),
+    }
+}
+
+fn context(action: &str, approval: Option<&str>) -> Context {
+    Context {
+        approvals: approval.iter().map(|a| (*a).to_owned()).collect(),
+        environment: (action == "copy:out").then(|| Environment {
+            name: "tom-laptop".into(),
+            kind: "local-test".into(),
+            holder: Some(TOM.into()),
+        }),
+        other_environment: action == "copy:out",
+        kind: (action == "approval:request").then(|| "server-access".to_owned()),
+    }
+}
+
+#[test]
+fn every_role_action_phase_and_approval() {
+    let e = engine();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for action in e.actions() {
+        for phase in ["pre-sales", "operation", "admin-window", "closed", "destroyed"] {
+            for res in resources_for(&action, phase) {
+                for role in ROLES {
+                    for approval in [None, relevant_approval(role)].into_iter().collect::<HashSet<_>>() {
+                        let who = actor_of(role);
+                        let got = e.decide(&who, &action, &res, &context(&action, approval)).unwrap();
+                        let (allowed, clause) = expected(role, &action, &res, approval);
+                        checked += 1;
+                        if got.allowed != allowed || !got.clauses.iter().any(|c| c == clause) {
+                            wrong.push(format!(
+                                "{role} {action} {} phase={phase} approval={approval:?}: want {} ({clause}), got {} ({}: {})",
+                                res.name(),
+                                if allowed { "ALLOW" } else { "DENY" },
+                                if got.allowed { "ALLOW" } else { "DENY" },
+                                got.clause_list(),
+                                got.reason()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {checked} decisions differ from the table:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(checked > 3000, "only {checked} decisions checked");
+    eprintln!("{checked} decisions checked");
+}
+
+#[test]
+fn client_people_never_reach_another_client() {
+    let e = engine();
+    for role in &ROLES[3..] {
+        let who = actor(role, Some("b"));
+        for action in e.actions() {
+            for res in resources_for(&action, "operation") {
+                if matches!(res, Resource::Vault | Resource::Entry(_) | Resource::Person(_))
+                    || matches!(&res, Resource::Server { client: None, .. })
+                {
+                    continue;
+                }
+                let ctx = Context {
+                    approvals: ROLES.iter().map(|_| "disclosure".to_owned()).collect(),
+                    ..context(&action, None)
+                };
+                let got = e.decide(&who, &action, &res, &ctx).unwrap();
+                assert!(!got.allowed, "{role} of client b did {action} on {} of client a", res.name());
+                assert!(got.clauses.contains(&"OPS-1".to_owned()), "{role} {action}: {got:?}");
+            }
+        }
+    }
+}
+
+/// PRE-3, PRE-4, PRE-5 for a copy of a sample, one variation at a time.
+#[test]
+fn where_a_sample_may_go() {
+    let e = engine();
+    let sample = Resource::Dataset {
+        id: "ds-1".into(),
+        client: "a".into(),
+        class: "presales-sample".into(),
+        phase: "pre-sales".into(),
+        addressed_to: Some(TOM.into()),
+    };
+    let tom = actor_of("technical-operator");
+    let other_tech = Actor { handle: "tess".into(), role: "technical-operator".into(), client: None };
+    let env =
+        |kind: &str, holder: &str| Environment { name: "env".into(), kind: kind.into(), holder: Some(holder.into()) };
+    let check = |who: &Actor, env: Option<Environment>, other: bool, approvals: &[&str], want: (bool, &str)| {
+        let ctx = Context {
+            approvals: approvals.iter().map(|a| (*a).to_owned()).collect(),
+            environment: env,
+            other_environment: other,
+            kind: None,
+        };
+        let got = e.decide(who, "copy:out", &sample, &ctx).unwrap();
+        assert_eq!((got.allowed, got.clauses.contains(&want.1.to_owned())), (want.0, true), "{ctx:?}: {got:?}");
+    };
+    check(&tom, Some(env("local-test", TOM)), false, &[], (true, "PRE-3"));
+    check(&tom, Some(env("online", TOM)), false, &[], (false, "PRE-5"));
+    check(&tom, None, false, &[], (false, "PRE-5"));
+    check(&tom, Some(env("local-test", "tess")), false, &[], (false, "PRE-3"));
+    check(&other_tech, Some(env("local-test", "tess")), false, &[], (false, "PRE-3"));
+    check(&tom, Some(env("local-test", TOM)), true, &[], (false, "PRE-4"));
+    check(&tom, Some(env("local-test", TOM)), true, &["sample-reuse"], (true, "PRE-3"));
+    // An approval does not make an online environment acceptable.
+    check(&tom, Some(env("online", TOM)), true, &["sample-reuse"], (false, "PRE-5"));
+}
+
+#[test]
+fn approvals_are_decided_by_a_signer_other_than_the_requester() {
+    let e = engine();
+    let signer = actor_of("client-signer");
+    let own = Resource::Approval {
+        id: "ap-2".into(),
+        client: "a".into(),
+        kind: "disclosure".into(),
+        status: "requested".into(),
+        requester: signer.handle.clone(),
+    };
+    let got = e.decide(&signer, "approval:decide", &own, &Context::default()).unwrap();
+    assert!(!got.allowed && got.clauses == ["OPS-1"], "{got:?}");
+    // A client-tech may ask for server access only.
+    let tech = actor_of("client-tech");
+    let client = Resource::Client { slug: "a".into(), phase: "operation".into() };
+    let ask = |kind: &str| Context { kind: Some(kind.into()), ..Context::default() };
+    assert!(e.decide(&tech, "approval:request", &client, &ask("server-access")).unwrap().allowed);
+    assert!(!e.decide(&tech, "approval:request", &client, &ask("disclosure")).unwrap().allowed);
+}
+
+#[test]
+fn operator_files_are_added_and_checked_with_file_and_line() {
+    let extra = |text: &str| vec![Source { name: "site.cedar".into(), text: text.into() }];
+    // A well-formed addition applies.
+    let e = Engine::new(extra(
+        "@id(\"sales-sees-datasets\")\n@clause(\"OPS-1\")\npermit (principal, action == Action::\"dataset:list\", resource)\nwhen { principal.role == \"sales\" };\n",
+    ))
+    .unwrap();
+    let got = e.decide(&actor_of("sales"), "dataset:list", &Resource::Vault, &Context::default()).unwrap();
+    assert!(got.allowed && got.policies == ["sales-sees-datasets"], "{got:?}");
+    // ...but cannot override a forbid.
+    let e = Engine::new(extra("@clause(\"OPS-1\")\npermit (principal, action, resource);\n")).unwrap();
+    let tp = actor_of("third-party");
+    let ds = resources_for("dataset:get", "operation").pop().unwrap();
+    let got = e.decide(&tp, "dataset:get", &ds, &Context::default()).unwrap();
+    assert!(!got.allowed && got.clauses == ["CONF-2"], "{got:?}");
+    for (text, want) in [
+        ("\n\npermit (principal, action, resource) when { principal.rol == \"x\" };", "site.cedar"),
+        ("@clause(\"OPS-1\")\npermit (principal, action, resource)\nwhen { principal.rol == \"x\" };", "site.cedar:"),
+        ("@clause(\"OPS-1\")\n\npermit (principal action, resource);", "site.cedar:3:"),
+        ("@clause(\"OPS-1\")\npermit (principal, action == Action::\"dataset:eat\", resource);", "dataset:eat"),
+        ("permit (principal, action, resource);", "no @clause"),
+    ] {
+        let err = Engine::new(extra(text)).err().unwrap().to_string();
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn decisions_name_clauses_and_reasons() {
+    let e = engine();
+    let tp = actor_of("third-party");
+    let ds = resources_for("dataset:get", "operation").pop().unwrap();
+    let got = e.decide(&tp, "dataset:get", &ds, &Context::default()).unwrap();
+    assert_eq!(got.clauses, ["CONF-2"]);
+    assert_eq!(got.reason(), "third parties have no access to client data");
+    let got = e.decide(&actor_of("sales"), "fsck", &Resource::Vault, &Context::default()).unwrap();
+    assert_eq!((got.allowed, got.clause_list()), (false, "OPS-1".to_owned()));
+    assert!(got.reason().starts_with("no policy lets a sales do fsck"), "{}", got.reason());
+}
