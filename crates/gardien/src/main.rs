@@ -94,6 +94,17 @@ pub enum Command {
     Ledger(commands::ledger::Cmd),
     /// Check the data dir: clean interrupted ingests, report missing and orphan blobs.
     Fsck(commands::fsck::Args),
+    /// Where copies may go: local test machines (the only place for a sample, PRE-5) or online.
+    #[command(subcommand)]
+    Environment(commands::environment::Cmd),
+    /// Requests that need the client's approval, and its signer's decisions.
+    #[command(subcommand)]
+    Approval(commands::approval::Cmd),
+    /// The access policy (Cedar): validate the operator's files, show the set, explain a decision.
+    #[command(subcommand)]
+    Policy(commands::policy::Cmd),
+    /// The demonstrator's public page text: every approved re-use of material (CONF-3), FR and EN.
+    PublicMentions(commands::approval::MentionsArgs),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }
@@ -138,7 +149,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 vault::Error::SiteNotAllowed { .. }
                 | vault::Error::UnknownPerson(_)
                 | vault::Error::DisabledPerson { .. }
-                | vault::Error::NotAllowed { .. } => exit::REFUSED,
+                | vault::Error::Refused { .. } => exit::REFUSED,
                 vault::Error::CopyCorrupt { .. }
                 | vault::Error::NoReadableCopy { .. }
                 | vault::Error::LedgerInconsistent(_)
@@ -180,6 +191,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::BadRole(_)
                 | vault::Error::LedgerInput(_)
                 | vault::Error::NoSuchEntry { .. }
+                | vault::Error::Policy(_)
+                | vault::Error::Exists { .. }
+                | vault::Error::Unknown { .. }
+                | vault::Error::BadInput(_)
+                | vault::Error::BadApproval(_)
                 | vault::Error::Corrupt(_) => exit::FAILED,
             };
         }

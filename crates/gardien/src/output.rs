@@ -55,6 +55,8 @@ pub fn dataset_json(d: &vault::Dataset) -> serde_json::Value {
         "created": d.created,
         "state": d.state,
         "contract": d.contract,
+        "addressed_to": d.addressed_to,
+        "provider": d.provider,
         "destroyed": d.destruction.as_ref().map(|x| serde_json::json!({"at": x.at, "rule": x.rule, "clause": x.clause, "event": x.event})),
         "copies": d.copies.iter().map(|c| serde_json::json!({"store": c.store, "site": c.site})).collect::<Vec<_>>(),
     })

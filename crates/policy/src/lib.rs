@@ -146,6 +146,20 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// The client the resource belongs to, if one.
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            Resource::Client { slug: c, .. }
+            | Resource::Dataset { client: c, .. }
+            | Resource::Contract { client: c, .. }
+            | Resource::Approval { client: c, .. }
+            | Resource::Certificate { client: c, .. } => Some(c),
+            Resource::Person(a) => a.client.as_deref(),
+            Resource::Server { client, .. } => client.as_deref(),
+            Resource::Vault | Resource::Store(_) | Resource::Entry(_) => None,
+        }
+    }
+
     /// `kind:id`, as in ledger events.
     pub fn name(&self) -> String {
         match self {

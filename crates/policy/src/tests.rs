@@ -47,7 +47,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
     };
     let client = Resource::Client { slug: "a".into(), phase: cphase.clone() };
     match action {
-        "init" | "store:list" | "client:list" | "fsck" | "sweep" | "person:list" | "ledger:key"
+        "vault:init" | "store:list" | "client:list" | "vault:fsck" | "vault:sweep" | "person:list" | "ledger:key"
         | "ledger:checkpoint" | "ledger:consistency" | "ledger:verify" | "certificate:verify" | "policy:validate"
         | "policy:show" | "policy:explain" | "environment:list" | "store:add" | "client:add" | "environment:add" => {
             vec![Resource::Vault]
@@ -401,7 +401,7 @@ fn decisions_name_clauses_and_reasons() {
     let got = e.decide(&tp, "dataset:get", &ds, &Context::default()).unwrap();
     assert_eq!(got.clauses, ["CONF-2"]);
     assert_eq!(got.reason(), "third parties have no access to client data");
-    let got = e.decide(&actor_of("sales"), "fsck", &Resource::Vault, &Context::default()).unwrap();
+    let got = e.decide(&actor_of("sales"), "vault:fsck", &Resource::Vault, &Context::default()).unwrap();
     assert_eq!((got.allowed, got.clause_list()), (false, "OPS-1".to_owned()));
-    assert!(got.reason().starts_with("no policy lets a sales do fsck"), "{}", got.reason());
+    assert!(got.reason().starts_with("no policy lets a sales do vault:fsck"), "{}", got.reason());
 }

@@ -39,6 +39,7 @@ fn main() {
     let v = Vault::open(&data, None).unwrap();
     v.add_client("bench", "Bench", now).unwrap();
     v.add_contract("lost", "bench", Some("2099-01-01"), now).unwrap();
+    v.add_person("tech", "technical-operator", None, None, now).unwrap();
     let t = Instant::now();
     for i in 0..small {
         let req = IngestRequest {
@@ -47,6 +48,8 @@ fn main() {
             label: None,
             stores: &[],
             contract: Some("lost"),
+            to: Some("tech"),
+            provider: None,
         };
         let mut input = format!("sample {i}").into_bytes();
         let mut r: &[u8] = &input;

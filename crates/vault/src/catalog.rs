@@ -11,11 +11,15 @@ use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
-const MIGRATIONS: [&str; 4] = [
+mod access;
+pub use access::{ApprovalRow, EnvironmentRow};
+
+const MIGRATIONS: [&str; 5] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
     include_str!("migrations/0004_people.sql"),
+    include_str!("migrations/0005_access.sql"),
 ];
 
 /// An open catalog.
@@ -41,6 +45,10 @@ pub struct NewDataset<'a> {
     pub wrapped_key: &'a str,
     /// When.
     pub created: &'a str,
+    /// The technical operator a sample is addressed to (PRE-3).
+    pub addressed_to: Option<&'a str>,
+    /// Who supplied a sample (PRE-4).
+    pub provider: Option<&'a str>,
 }
 
 /// A dataset row not yet active: an ingest under way, or one that died.
@@ -155,9 +163,9 @@ impl Catalog {
     /// Inserts a dataset in the pending state, with its wrapped key.
     pub fn insert_pending(&self, d: &NewDataset<'_>) -> Result<(), Error> {
         self.db.execute(
-            "INSERT INTO datasets (id, client, class, label, state, recipient, wrapped_key, created, contract)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
-            params![d.id, d.client, d.class.as_str(), d.label, d.recipient, d.wrapped_key, d.created, d.contract],
+            "INSERT INTO datasets (id, client, class, label, state, recipient, wrapped_key, created, contract, addressed_to, provider)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![d.id, d.client, d.class.as_str(), d.label, d.recipient, d.wrapped_key, d.created, d.contract, d.addressed_to, d.provider],
         )?;
         Ok(())
     }
@@ -356,7 +364,7 @@ impl Catalog {
         let row = self
             .db
             .query_row(
-                "SELECT client, class, label, state, size, sha256, created, contract, destroyed, rule, clause, event
+                "SELECT client, class, label, state, size, sha256, created, contract, destroyed, rule, clause, event, addressed_to, provider
                  FROM datasets WHERE id = ?1",
                 [id],
                 |r| {
@@ -377,12 +385,17 @@ impl Catalog {
                             r.get::<_, Option<String>>(10)?,
                             r.get::<_, Option<i64>>(11)?,
                         ),
+                        (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?),
                     ))
                 },
             )
             .optional()?
             .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
-        let ((client, class, label, state, size, sha256, created), (contract, destroyed, rule, clause, event)) = row;
+        let (
+            (client, class, label, state, size, sha256, created),
+            (contract, destroyed, rule, clause, event),
+            (addressed_to, provider),
+        ) = row;
         let destruction = match (destroyed, rule, clause) {
             (Some(at), Some(rule), Some(clause)) => {
                 Some(crate::model::Destruction { at, rule, clause, event: event.map(|e| e as u64) })
@@ -410,6 +423,8 @@ impl Catalog {
             created,
             state,
             copies,
+            addressed_to,
+            provider,
         })
     }
 

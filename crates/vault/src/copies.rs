@@ -33,35 +33,27 @@ pub enum CopyTarget<'a> {
 }
 
 impl Vault {
-    /// Decrypts a dataset for `holder` on `environment`, and records the copy in the same
-    /// transaction as the event.
+    /// Decrypts a dataset onto a registered environment (its holder holds the copy), and
+    /// records the copy in the same transaction as the event. The policy decides where a
+    /// copy may go (PRE-3, PRE-4, PRE-5 for samples).
     pub fn copy_out(
         &self,
         id: &str,
         environment: &str,
-        holder: &str,
         target: CopyTarget<'_>,
         progress: &dyn Progress,
         now: DateTime<Utc>,
     ) -> Result<OutCopy, Error> {
-        let resources = vec![format!("dataset:{id}")];
-        let details = format!("environment={environment} holder={holder}");
+        let resources = vec![format!("dataset:{id}"), format!("environment:{environment}")];
+        let details = format!("environment={environment}");
         self.door(Action::CopyOut, resources, details, now, |rec| {
-            for (what, v) in [("environment", environment), ("holder", holder)] {
-                if v.trim().is_empty() {
-                    return Err(Error::InvalidName {
-                        what: "copy destination",
-                        value: what.to_owned(),
-                        rule: "name where the copy goes and who holds it",
-                    });
-                }
-            }
+            let env = self.catalog.environment(environment)?;
             let copy = OutCopy {
                 id: new_copy_id(),
                 dataset: id.to_owned(),
                 kind: "environment".into(),
-                environment: environment.trim().to_owned(),
-                holder: holder.trim().to_owned(),
+                environment: env.name.clone(),
+                holder: env.holder.clone().unwrap_or_else(|| self.actor.clone()),
                 created: rec.time().to_owned(),
                 attested: None,
             };

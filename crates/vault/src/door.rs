@@ -5,11 +5,10 @@
 //! stream) records before the effect is made visible. If the event cannot be appended, the
 //! operation fails and leaves no effect (fail closed).
 //!
-//! The policy is a placeholder until the Cedar policy (issue 5): people of the `ops` role
-//! (the operator's ops team) may do everything the vault offers, under OPS-1 (only people
-//! with a legitimate right reach client data); every other role is refused, so that none
-//! gets more before the policy says what it may do. Clauses enforced inside operations
-//! (LOC-1) turn their refusals into `denied` events naming the clause.
+//! The policy is Cedar (`policy` crate): the door builds the request's entities from the
+//! catalog (`access.rs`) and the decision's clauses go into the event, allowed or denied.
+//! Clauses enforced inside operations (LOC-1) turn their refusals into `denied` events
+//! naming the clause.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
@@ -23,8 +22,16 @@ use crate::{Error, Vault, rfc3339};
 pub const OPERATOR_HANDLE: &str = "operator";
 /// How that person appears in events.
 pub const OPERATOR: &str = "person:operator";
-/// The clause the placeholder policy cites for what it allows.
-const PLACEHOLDER_CLAUSE: &str = "OPS-1";
+
+/// What the door needs beyond the action and resources.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Ask<'a> {
+    /// The clause the event cites instead of the policy's (an operation a clause itself
+    /// commands: a destruction under PRE-6).
+    pub clause: Option<&'static str>,
+    /// `approval:request`: the kind asked for.
+    pub kind: Option<&'a str>,
+}
 
 /// The event an operation is building: it may name more resources as it learns them.
 #[derive(Debug)]
@@ -35,7 +42,7 @@ pub struct Record {
     details: String,
     time: String,
     index: Option<u64>,
-    clause: &'static str,
+    clause: String,
 }
 
 impl Record {
@@ -46,11 +53,12 @@ impl Record {
 }
 
 impl Error {
-    /// The clause a refusal cites, when the error is a policy refusal.
-    pub fn clause(&self) -> Option<&'static str> {
+    /// The clauses a refusal cites, when the error is a policy refusal.
+    pub fn clause(&self) -> Option<String> {
         match self {
-            Error::SiteNotAllowed { .. } => Some("LOC-1"),
-            Error::UnknownPerson(_) | Error::DisabledPerson { .. } | Error::NotAllowed { .. } => Some("OPS-1"),
+            Error::SiteNotAllowed { .. } => Some("LOC-1".into()),
+            Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1".into()),
+            Error::Refused { clauses, .. } => Some(clauses.replace(", ", ",")),
             _ => None,
         }
     }
@@ -66,39 +74,29 @@ impl Vault {
         now: DateTime<Utc>,
         op: impl FnOnce(&mut Record) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.door_as(action, resources, details, PLACEHOLDER_CLAUSE, now, op)
+        self.door_with(action, resources, details, Ask::default(), now, op)
     }
 
-    /// `door`, for an operation a clause itself commands (a destruction under PRE-6...):
-    /// its event cites that clause.
-    pub(crate) fn door_as<T>(
+    /// `door`, with what the request needs beyond its resources.
+    pub(crate) fn door_with<T>(
         &self,
         action: Action,
         resources: Vec<String>,
         details: String,
-        clause: &'static str,
+        ask: Ask<'_>,
         now: DateTime<Utc>,
         op: impl FnOnce(&mut Record) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause };
-        // 1. Who acts: a registered person, not disabled (OPS-1).
-        let result = match self.catalog.person(&self.actor)? {
-            None => Err(Error::UnknownPerson(self.actor.clone())),
-            Some(p) => match p.disabled {
-                Some(at) => Err(Error::DisabledPerson { handle: p.handle, at }),
-                // 2. The policy: a placeholder until the Cedar policy (issue 5), which lets
-                //    the operator's ops team do everything and refuses every other role,
-                //    so that no role gets more before the policy says what it may do.
-                None if p.role != "ops" => {
-                    Err(Error::NotAllowed { handle: p.handle, role: p.role, action: action.as_str().to_owned() })
-                }
-                // 3. The operation.
-                None => op(&mut rec),
-            },
-        };
+        let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause: String::new() };
+        // 1. Who acts, 2. what the policy says, 3. the operation.
+        let result = self.ask_policy(action, &mut rec.resources, ask.kind, now).and_then(|d| {
+            rec.clause = ask.clause.map_or_else(|| d.clauses.join(","), str::to_owned);
+            op(&mut rec)
+        });
         if rec.index.is_some() {
             return result;
         }
+        // 4. The event: the operation's own if it recorded one, else this.
         match result {
             Ok(v) => {
                 self.record(&mut rec, Outcome::Allowed, |_| Ok(()))?;
@@ -106,13 +104,58 @@ impl Vault {
             }
             Err(e) => {
                 let outcome = if e.clause().is_some() { Outcome::Denied } else { Outcome::Failed };
-                let clause = e.clause().unwrap_or(rec.clause);
-                if let Err(le) = self.append(&mut rec, outcome, clause, |_| Ok(())) {
+                let clause = e.clause().unwrap_or_else(|| rec.clause.clone());
+                let clause = if clause.is_empty() { policy::DEFAULT_CLAUSE.to_owned() } else { clause };
+                if let Err(le) = self.append(&mut rec, outcome, &clause, |_| Ok(())) {
                     tracing::error!(action = %rec.action, "could not record a failed operation in the ledger: {le}");
                 }
                 Err(e)
             }
         }
+    }
+
+    /// The policy's decision for the current actor; a refusal is an `Error::Refused`.
+    fn ask_policy(
+        &self,
+        action: Action,
+        resources: &mut Vec<String>,
+        kind: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<policy::Decision, Error> {
+        let p = self.catalog.person(&self.actor)?.ok_or_else(|| Error::UnknownPerson(self.actor.clone()))?;
+        if let Some(at) = p.disabled {
+            return Err(Error::DisabledPerson { handle: p.handle, at });
+        }
+        let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
+        let (resource, ctx) = self.resolve(&actor, action, resources, kind, now)?;
+        let shipped;
+        let engine = if action == Action::PolicyValidate {
+            shipped = self.shipped_policy()?;
+            &shipped
+        } else {
+            self.policy()?
+        };
+        let d = engine.decide(&actor, action.as_str(), &resource, &ctx)?;
+        if d.allowed {
+            return Ok(d);
+        }
+        // A refused request still names the client it was about: it is in that client's
+        // access log (`ledger list --client`).
+        if let Some(c) = resource.client()
+            && !resources.iter().any(|r| r.strip_prefix("client:") == Some(c))
+        {
+            resources.push(format!("client:{c}"));
+        }
+        let mut reason = d.reason();
+        // A destroyed dataset: say when, and where its certificate is.
+        if let policy::Resource::Dataset { id, phase, .. } = &resource
+            && phase == "destroyed"
+            && let Some(x) = self.catalog.dataset(id)?.destruction
+        {
+            let certificate = self.catalog.certificates(Some(id))?.into_iter().next().map(|c| c.0);
+            reason = format!("{reason}; {}", Error::Destroyed { id: id.clone(), at: x.at, certificate });
+        }
+        Err(Error::Refused { clauses: d.clause_list(), reason })
     }
 
     /// Runs `change` and appends the event in one write transaction: both or neither.
@@ -122,8 +165,8 @@ impl Vault {
         outcome: Outcome,
         change: impl FnOnce(&Catalog) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let clause = rec.clause;
-        self.append(rec, outcome, clause, change)
+        let clause = rec.clause.clone();
+        self.append(rec, outcome, &clause, change)
     }
 
     fn append<T>(

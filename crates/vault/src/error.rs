@@ -142,18 +142,39 @@ pub enum Error {
         /// When.
         at: String,
     },
-    /// The placeholder policy lets only the ops role act.
-    #[error(
-        "refused (OPS-1): {handle} ({role}) may not {action}: until the policy (issue 5) says what each role may do, only the ops role acts"
-    )]
-    NotAllowed {
-        /// The handle.
-        handle: String,
-        /// Their role.
-        role: String,
-        /// The action refused.
-        action: String,
+    /// The policy refused the request; the clauses are those of the deciding policies.
+    #[error("refused ({clauses}): {reason}")]
+    Refused {
+        /// `CLAUSE, CLAUSE`.
+        clauses: String,
+        /// The deciding policies' reasons.
+        reason: String,
     },
+    /// The policy files do not load (the shipped set with the operator's additions).
+    #[error("{0}; fix or remove the file (`gardien policy validate` checks candidates)")]
+    Policy(#[from] policy::Error),
+    /// Something of that name exists already.
+    #[error("{what} '{name}' already exists")]
+    Exists {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// Nothing of that name.
+    #[error("unknown {what} '{name}'; `gardien {what} list` shows them")]
+    Unknown {
+        /// What kind of thing.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// Input that does not make sense, with what to give instead.
+    #[error("{0}")]
+    BadInput(String),
+    /// An approval request or decision that cannot be made as asked.
+    #[error("{0}")]
+    BadApproval(String),
     /// A person of that handle exists already.
     #[error("person '{0}' already exists")]
     PersonExists(String),

@@ -84,11 +84,33 @@ pub enum Action {
     LedgerConsistency,
     /// `ledger verify`.
     LedgerVerify,
+    /// `environment add`.
+    EnvironmentAdd,
+    /// `environment list`.
+    EnvironmentList,
+    /// `approval request`.
+    ApprovalRequest,
+    /// `approval list`.
+    ApprovalList,
+    /// `approval show`.
+    ApprovalShow,
+    /// `approval decide`.
+    ApprovalDecide,
+    /// `approval revoke`.
+    ApprovalRevoke,
+    /// `policy validate`.
+    PolicyValidate,
+    /// `policy show`.
+    PolicyShow,
+    /// `policy explain`.
+    PolicyExplain,
+    /// `public-mentions`.
+    PublicMentions,
 }
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 48] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -126,6 +148,17 @@ impl Action {
         Action::LedgerProof,
         Action::LedgerConsistency,
         Action::LedgerVerify,
+        Action::EnvironmentAdd,
+        Action::EnvironmentList,
+        Action::ApprovalRequest,
+        Action::ApprovalList,
+        Action::ApprovalShow,
+        Action::ApprovalDecide,
+        Action::ApprovalRevoke,
+        Action::PolicyValidate,
+        Action::PolicyShow,
+        Action::PolicyExplain,
+        Action::PublicMentions,
     ];
 
     /// `noun:verb`.
@@ -168,10 +201,22 @@ impl Action {
             Action::LedgerProof => "ledger:proof",
             Action::LedgerConsistency => "ledger:consistency",
             Action::LedgerVerify => "ledger:verify",
+            Action::EnvironmentAdd => "environment:add",
+            Action::EnvironmentList => "environment:list",
+            Action::ApprovalRequest => "approval:request",
+            Action::ApprovalList => "approval:list",
+            Action::ApprovalShow => "approval:show",
+            Action::ApprovalDecide => "approval:decide",
+            Action::ApprovalRevoke => "approval:revoke",
+            Action::PolicyValidate => "policy:validate",
+            Action::PolicyShow => "policy:show",
+            Action::PolicyExplain => "policy:explain",
+            Action::PublicMentions => "public-mentions",
         }
     }
 
-    fn parse(s: &str) -> Option<Action> {
+    /// The action named `noun:verb`.
+    pub fn parse(s: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }

@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod access;
 pub mod agefile;
+mod approvals;
 mod catalog;
 mod certificate;
 mod config;
@@ -35,7 +37,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore as _;
 
-pub use crate::catalog::{ContractRow, OutCopy, Person};
+pub use crate::access::{ENVIRONMENT_KINDS, Explained};
+pub use crate::approvals::{KINDS as APPROVAL_KINDS, NewApproval, in_force, kind_clause};
+pub use crate::catalog::{ApprovalRow, ContractRow, EnvironmentRow, OutCopy, Person};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
@@ -110,6 +114,11 @@ pub struct IngestRequest<'a> {
     pub stores: &'a [String],
     /// The contract it belongs to (required for presales-sample, loading-data, backup, archive).
     pub contract: Option<&'a str>,
+    /// A sample's technical operator, the one person it is addressed to (PRE-3).
+    pub to: Option<&'a str>,
+    /// A sample's original provider, who decides its re-use elsewhere (PRE-4); the client
+    /// itself when not given.
+    pub provider: Option<&'a str>,
 }
 
 /// What `ingest` reads.
@@ -158,6 +167,8 @@ pub struct Vault {
     recovered: Vec<String>,
     /// The handle of the person acting.
     actor: String,
+    /// The policy (shipped files and the operator's), loaded on first use.
+    policy: std::sync::OnceLock<Result<policy::Engine, Vec<String>>>,
 }
 
 /// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
@@ -276,6 +287,7 @@ impl Vault {
             master_key_path,
             recovered: Vec::new(),
             actor: door::OPERATOR_HANDLE.to_owned(),
+            policy: std::sync::OnceLock::new(),
         };
         let (cleaned, _) = v.recover()?;
         v.recovered = cleaned;
@@ -515,6 +527,30 @@ impl Vault {
                 rec.resources.push(format!("contract:{case}"));
             }
         }
+        // PRE-3: a sample is addressed to one technical operator.
+        match (req.class, req.to) {
+            (DatasetClass::PresalesSample, None) => {
+                return Err(Error::BadInput(
+                    "a pre-sales sample is addressed to the one technical operator in charge (PRE-3): give --to HANDLE"
+                        .into(),
+                ));
+            }
+            (DatasetClass::PresalesSample, Some(h)) => {
+                let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
+                if p.role != "technical-operator" || p.disabled.is_some() {
+                    return Err(Error::BadInput(format!(
+                        "--to {h}: a sample is addressed to an active technical operator, and {h} is {}{}",
+                        p.role,
+                        if p.disabled.is_some() { " (disabled)" } else { "" }
+                    )));
+                }
+                rec.resources.push(format!("person:{h}"));
+            }
+            (_, to) if to.is_some() || req.provider.is_some() => {
+                return Err(Error::BadInput("--to and --provider are for pre-sales samples only".into()));
+            }
+            _ => {}
+        }
         let stores = self.placement(req.stores)?;
         let master_recipient = self
             .catalog
@@ -544,6 +580,8 @@ impl Vault {
             recipient: &recipient,
             wrapped_key: &key.wrapped,
             created: &created,
+            addressed_to: req.to,
+            provider: req.provider.or((req.class == DatasetClass::PresalesSample).then_some(req.client)),
         }) {
             let _ = fs::remove_file(&lock_path);
             return Err(e);

@@ -51,6 +51,10 @@ pub struct Dataset {
     pub state: String,
     /// Its in-vault copies.
     pub copies: Vec<Copy>,
+    /// A sample's technical operator (PRE-3).
+    pub addressed_to: Option<String>,
+    /// A sample's original provider (PRE-4).
+    pub provider: Option<String>,
 }
 
 /// How a dataset was destroyed.

@@ -105,7 +105,8 @@ impl Vault {
         resources.extend(ds.contract.iter().map(|c| format!("contract:{c}")));
         resources.extend(ds.copies.iter().map(|c| format!("store:{}", c.store)));
         let details = format!("rule={}", item.due.rule);
-        self.door_as(Action::DatasetDestroy, resources, details, item.due.clause, now, |rec| {
+        let ask = crate::door::Ask { clause: Some(item.due.clause), kind: None };
+        self.door_with(Action::DatasetDestroy, resources, details, ask, now, |rec| {
             if self.catalog.held(&ds.id)? {
                 return Err(Error::Held(ds.id.clone()));
             }

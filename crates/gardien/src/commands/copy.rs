@@ -6,20 +6,20 @@ use crate::{Cli, output};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
-    /// Decrypt a dataset for a person on an environment (a local test machine, PRE-5), and
+    /// Decrypt a dataset onto a registered environment (`gardien environment add`), and
     /// record the copy: its destruction must be attested before the dataset's can complete.
+    /// A pre-sales sample goes only to a local-test environment held by its technical
+    /// operator (PRE-3, PRE-5), and beyond the first one only with its provider's approval
+    /// (PRE-4).
     #[command(
-        after_help = "Example:\n  gardien copy out ds-0123456789abcdef --to laptop-qa-3 --holder jdupont -o /srv/test/sample.sql"
+        after_help = "Example:\n  gardien --as jdupont copy out ds-0123456789abcdef --env laptop-qa-3 -o /srv/test/sample.sql"
     )]
     Out {
         /// The dataset id.
         id: String,
-        /// Where the copy goes (the test environment).
-        #[arg(long = "to")]
+        /// The environment the copy goes to; its holder holds the copy.
+        #[arg(long = "env", visible_alias = "to")]
         environment: String,
-        /// Who holds it.
-        #[arg(long)]
-        holder: String,
         /// Write to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -54,13 +54,12 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     let now = super::now();
     match cmd {
-        Cmd::Out { id, environment, holder, output: path, force } => {
+        Cmd::Out { id, environment, output: path, force } => {
             let pb = output::progress(Some(0), "copying out");
             let copy = match path {
                 Some(p) => v.copy_out(
                     id,
                     environment,
-                    holder,
                     vault::CopyTarget::File { path: p, force: *force },
                     &output::Bar(&pb),
                     now,
@@ -68,14 +67,14 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 None => {
                     let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned()?;
                     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
-                    v.copy_out(id, environment, holder, vault::CopyTarget::Stream(&mut out), &output::Bar(&pb), now)
+                    v.copy_out(id, environment, vault::CopyTarget::Stream(&mut out), &output::Bar(&pb), now)
                 }
             };
             pb.finish_and_clear();
             let copy = copy?;
             eprintln!(
-                "copy {} of {id} is on {environment}, held by {holder}; attest its destruction with: gardien copy attest {id} {} --by {holder}",
-                copy.id, copy.id
+                "copy {} of {id} is on {environment}, held by {}; attest its destruction with: gardien copy attest {id} {} --by {}",
+                copy.id, copy.holder, copy.id, copy.holder
             );
         }
         Cmd::List { id, json } => {

@@ -12,7 +12,7 @@ pub enum Cmd {
     /// Prints only the new dataset id on stdout. The dataset is listed only once every
     /// copy is written and synced; an interrupted ingest leaves nothing visible.
     #[command(
-        after_help = "Examples:\n  id=$(gardien dataset ingest sample.csv --client lycee-hugo --class presales-sample --label \"trial export\")\n  pg_dump moodle | gardien dataset ingest - --client lycee-hugo --class backup --store local --store strasbourg-1"
+        after_help = "Examples:\n  id=$(gardien dataset ingest sample.csv --client lycee-hugo --class presales-sample --contract essai-2026 --to jdupont --provider \"Lycée Victor Hugo\")\n  pg_dump moodle | gardien dataset ingest - --client lycee-hugo --class backup --store local --store strasbourg-1"
     )]
     Ingest {
         /// The file to take in, or - for stdin.
@@ -32,6 +32,12 @@ pub enum Cmd {
         /// The contract it belongs to; required for presales-sample, loading-data, backup, archive.
         #[arg(long)]
         contract: Option<String>,
+        /// A sample's technical operator: the one person it is addressed to (PRE-3); required for presales-sample.
+        #[arg(long)]
+        to: Option<String>,
+        /// A sample's original provider, who decides its re-use elsewhere (PRE-4). Default: the client.
+        #[arg(long)]
+        provider: Option<String>,
     },
     /// Place a legal hold: the dataset's retention clock stops until it is released.
     Hold {
@@ -111,13 +117,15 @@ fn parse_class(s: &str) -> Result<vault::DatasetClass, String> {
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     match cmd {
-        Cmd::Ingest { path, client, class, label, stores, contract } => {
+        Cmd::Ingest { path, client, class, label, stores, contract, to, provider } => {
             let req = vault::IngestRequest {
                 client,
                 class: *class,
                 label: label.as_deref(),
                 stores,
                 contract: contract.as_deref(),
+                to: to.as_deref(),
+                provider: provider.as_deref(),
             };
             let (pb, source) = if path.as_os_str() == "-" {
                 (output::progress(None, "ingesting stdin"), vault::Source::Reader(&mut std::io::stdin()))
@@ -167,6 +175,12 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             writeln!(out, "created: {}", d.created)?;
             writeln!(out, "state:   {}", d.state)?;
             writeln!(out, "contract: {}", d.contract.as_deref().unwrap_or("-"))?;
+            if let Some(to) = &d.addressed_to {
+                writeln!(out, "addressed to: {to} (PRE-3)")?;
+            }
+            if let Some(p) = &d.provider {
+                writeln!(out, "provider: {p} (decides any re-use elsewhere, PRE-4)")?;
+            }
             if let Some(x) = &d.destruction {
                 writeln!(
                     out,

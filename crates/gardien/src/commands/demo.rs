@@ -70,11 +70,27 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "3b. sales opens a pre-sales case, for 30 days (PRE-6)",
         &["contract", "add", "hugo-trial", "--client", "lycee-hugo", "--presales-until", &presales_end],
     )?;
+    step(
+        "3c. the technical operator in charge of the trial",
+        &["person", "add", "jdupont", "--role", "technical-operator", "--name", "Jeanne Dupont"],
+    )?;
+    step(
+        "3d. the client's signer, who decides what needs the client",
+        &["person", "add", "proviseur", "--role", "client-signer", "--client", "lycee-hugo"],
+    )?;
+    step(
+        "3e. a researcher from outside: a third party",
+        &["person", "add", "chercheur", "--role", "third-party", "--client", "lycee-hugo"],
+    )?;
+    step(
+        "3f. the technical operator's laptop: a local test environment (PRE-5)",
+        &["environment", "add", "laptop-qa-3", "--kind", "local-test", "--holder", "jdupont"],
+    )?;
     let sample = base.join("sample.csv");
     write_sample(&sample, args.size_mib << 20)?;
     let sample_s = sample.to_string_lossy().into_owned();
     let id = step(
-        &format!("4. take a {} MiB generated sample into custody", args.size_mib),
+        &format!("4. take a {} MiB generated sample into custody, addressed to jdupont alone (PRE-3)", args.size_mib),
         &[
             "dataset",
             "ingest",
@@ -87,11 +103,54 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "hugo-trial",
             "--label",
             "demo sample",
+            "--to",
+            "jdupont",
+            "--provider",
+            "Lycée Victor Hugo",
         ],
     )?;
     let id = id.trim().to_owned();
     step("5. list the client's datasets", &["dataset", "list", "--client", "lycee-hugo"])?;
     step("6. verify every copy (decrypt, authenticate, hash)", &["dataset", "verify", &id])?;
+    refused("6b. CONF-2: the third party tries to read the sample", &["--as", "chercheur", "dataset", "get", &id])?;
+    refused(
+        "6c. anyone can ask the policy why, and which clauses decide",
+        &["--as", "chercheur", "policy", "explain", "--action", "dataset:get", "--resource", &format!("dataset:{id}")],
+    )?;
+    let approval = step(
+        "6d. the researcher's observation of practices is asked of the client, with its full scope (CONF-4)",
+        &[
+            "approval",
+            "request",
+            "observation",
+            "--client",
+            "lycee-hugo",
+            "--for",
+            "chercheur",
+            "--scope",
+            "observe how teachers use the forums of the MATH courses in 2026, from the course metadata only; no message bodies, no names",
+            "--until",
+            &presales_end,
+        ],
+    )?;
+    let approval = approval.trim().to_owned();
+    refused(
+        "6e. the signer cannot decide before reading the scope in full (CONF-4)",
+        &["--as", "proviseur", "approval", "decide", &approval, "--approve"],
+    )?;
+    step("6f. the signer reads it", &["--as", "proviseur", "approval", "show", &approval])?;
+    step(
+        "6g. and approves it",
+        &["--as", "proviseur", "approval", "decide", &approval, "--approve", "--comment", "metadata only"],
+    )?;
+    step(
+        "6h. the researcher now sees the dataset's record, under CONF-4 (the sample's content stays the technical operator's, PRE-3)",
+        &["--as", "chercheur", "dataset", "show", &id],
+    )?;
+    step(
+        "6i. the request, the reading and the decision are in the ledger",
+        &["ledger", "list", "--client", "lycee-hugo"],
+    )?;
 
     println!("\n== 7. the client makes its own age key (age-keygen), and gardien exports to it");
     let key = base.join("client.key");
@@ -165,8 +224,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let installed = base.join("installed-on-laptop.csv");
     let installed_s = installed.to_string_lossy().into_owned();
     step(
-        "18. the technical operator installs the sample on a local test machine (PRE-5)",
-        &["copy", "out", &id, "--to", "laptop-qa-3", "--holder", "jdupont", "-o", &installed_s],
+        "18. the technical operator installs the sample on their local test machine (PRE-3, PRE-5)",
+        &["--as", "jdupont", "copy", "out", &id, "--env", "laptop-qa-3", "-o", &installed_s],
     )?;
     step("19. the case is lost: the pre-sales period ends now (PRE-6)", &["contract", "deal", "hugo-trial", "--lost"])?;
     step("20. what is due, with its rule and clause (nothing changes)", &["sweep", "--dry-run"])?;
@@ -182,7 +241,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::remove_file(&installed)?;
     step(
         "23. its holder destroys it and attests",
-        &["copy", "attest", &id, &copy, "--by", "jdupont", "--method", "rm, then DROP DATABASE on the test Moodle"],
+        &[
+            "--as",
+            "jdupont",
+            "copy",
+            "attest",
+            &id,
+            &copy,
+            "--by",
+            "jdupont",
+            "--method",
+            "rm, then DROP DATABASE on the test Moodle",
+        ],
     )?;
     step("24. the next sweep completes the destruction and issues the certificate", &["sweep"])?;
     refused("25. the sample can no longer be read", &["dataset", "get", &id])?;

@@ -1,15 +1,18 @@
 //! One module per command; `run` dispatches with one exhaustive match.
 
+pub mod approval;
 pub mod certificate;
 pub mod client;
 pub mod contract;
 pub mod copy;
 pub mod dataset;
 pub mod demo;
+pub mod environment;
 pub mod fsck;
 pub mod init;
 pub mod ledger;
 pub mod person;
+pub mod policy;
 pub mod store;
 pub mod sweep;
 
@@ -35,6 +38,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Copy(cmd) => copy::run(cli, cmd),
         Command::Sweep(args) => sweep::run(cli, args),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
+        Command::Environment(cmd) => environment::run(cli, cmd),
+        Command::Approval(cmd) => approval::run(cli, cmd),
+        Command::Policy(cmd) => policy::run(cli, cmd),
+        Command::PublicMentions(args) => approval::mentions(cli, args),
         Command::Demo(args) => demo::run(args),
     }
 }

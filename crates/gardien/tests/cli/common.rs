@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use sha2::{Digest as _, Sha256};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gardien");
+/// The technical operator `Env::new` registers; `ingest` addresses samples to them.
+pub const TECH: &str = "jdupont";
 
 /// A temp dir with a data dir in it (`data`), and a private TMPDIR (`tmp`) that the
 /// tests search for leaked plaintext.
@@ -33,6 +35,15 @@ impl Env {
         env.ok(&["init", "--operator", "hebergeur.example"]);
         env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
         env
+    }
+
+    /// Registers (once) the technical operator `TECH`, to whom samples are addressed, and
+    /// their local test machine, `laptop-qa-3`.
+    pub fn with_tech(&self) {
+        if self.sql(&format!("SELECT count(*) FROM persons WHERE handle = '{TECH}'")) == "0" {
+            self.ok(&["person", "add", TECH, "--role", "technical-operator"]);
+            self.ok(&["environment", "add", "laptop-qa-3", "--kind", "local-test", "--holder", TECH]);
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -79,6 +90,10 @@ impl Env {
         let mut args = vec!["dataset", "ingest", "-", "--client", "acme"];
         if !extra.contains(&"--class") {
             args.extend(["--class", "other"]);
+        }
+        if extra.contains(&"presales-sample") && !extra.contains(&"--to") {
+            self.with_tech();
+            args.extend(["--to", TECH]);
         }
         args.extend_from_slice(extra);
         let mut child =

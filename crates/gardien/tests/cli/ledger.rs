@@ -71,9 +71,7 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::DatasetDestroy => (v(&["sweep", "--at", "2099-01-01"]), "allowed"),
         Action::DatasetHold => (v(&["dataset", "hold", id, "--reason", "litigation"]), "allowed"),
         Action::DatasetRelease => (v(&["dataset", "release", id]), "allowed"),
-        Action::CopyOut => {
-            (v(&["copy", "out", id, "--to", "laptop-qa", "--holder", "jdupont", "-o", &p("copy")]), "allowed")
-        }
+        Action::CopyOut => (v(&["copy", "out", id, "--env", "laptop-qa", "-o", &p("copy")]), "allowed"),
         Action::CopyList => (v(&["copy", "list"]), "allowed"),
         Action::CopyAttest => (v(&["copy", "attest", id, "cp-000000000000", "--by", "jdupont"]), "failed"),
         Action::CertificateList => (v(&["certificate", "list"]), "allowed"),
@@ -89,7 +87,36 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::LedgerProof => (v(&["ledger", "proof", "1"]), "allowed"),
         Action::LedgerConsistency => (v(&["ledger", "consistency", "--from", cp]), "allowed"),
         Action::LedgerVerify => (v(&["ledger", "verify"]), "allowed"),
+        Action::EnvironmentAdd => (v(&["environment", "add", "lab-2", "--kind", "online"]), "allowed"),
+        Action::EnvironmentList => (v(&["environment", "list"]), "allowed"),
+        Action::ApprovalRequest => (
+            v(&[
+                "approval",
+                "request",
+                "disclosure",
+                "--client",
+                "acme",
+                "--scope",
+                "the 2025 backup, for the auditor",
+            ]),
+            "allowed",
+        ),
+        Action::ApprovalList => (v(&["approval", "list"]), "allowed"),
+        Action::ApprovalShow => (v(&["approval", "show", &approval(env)]), "allowed"),
+        // Only a signer of the client decides (CONF-1): the operator is refused.
+        Action::ApprovalDecide => (v(&["approval", "decide", &approval(env), "--approve"]), "denied"),
+        Action::ApprovalRevoke => (v(&["approval", "revoke", &approval(env)]), "allowed"),
+        Action::PolicyValidate => (v(&["policy", "validate"]), "allowed"),
+        Action::PolicyShow => (v(&["policy", "show"]), "allowed"),
+        Action::PolicyExplain => {
+            (v(&["policy", "explain", "--action", "dataset:get", "--resource", &format!("dataset:{id}")]), "allowed")
+        }
+        Action::PublicMentions => (v(&["public-mentions"]), "allowed"),
     }
+}
+
+fn approval(env: &Env) -> String {
+    env.sql("SELECT id FROM approvals ORDER BY created LIMIT 1")
 }
 
 #[test]
@@ -99,6 +126,7 @@ fn every_operation_kind_appends_exactly_one_event() {
     let exp = env.ingest(b"an export, due 30 days after creation", &["--class", "export"]);
     let cp = env.path("old.checkpoint");
     std::fs::write(&cp, env.ok(&["ledger", "checkpoint"])).unwrap();
+    env.ok(&["environment", "add", "laptop-qa", "--kind", "local-test"]);
     for action in Action::ALL {
         let (args, outcome) = command(&env, action, &id, &exp, cp.to_str().unwrap());
         let before = events(&env);
@@ -122,8 +150,16 @@ fn every_operation_kind_appends_exactly_one_event() {
         assert_eq!(e["action"], action.as_str(), "{e}");
         assert_eq!(e["actor"], vault::OPERATOR);
         assert_eq!(e["outcome"], outcome, "{action}: {e}");
-        let clause = if outcome == "denied" { "deny LOC-1" } else { "allow OPS-1" };
-        assert_eq!(e["decision"], clause, "{action}: {e}");
+        // The deciding policies' clauses: the ops team's (OPS-1), and for what anyone may
+        // do, PROOF-1 as well; refusals name their clause.
+        let decision = e["decision"].as_str().unwrap();
+        match (outcome, action) {
+            ("denied", Action::StoreAdd) => assert_eq!(decision, "deny LOC-1"),
+            ("denied", Action::ApprovalDecide) => {
+                assert!(decision.starts_with("deny ") && decision.contains("CONF-1"), "{e}")
+            }
+            _ => assert!(decision.starts_with("allow ") && decision.contains("OPS-1"), "{action}: {e}"),
+        }
         if action.as_str().starts_with("dataset:") && outcome == "allowed" && action != Action::DatasetList {
             let r = e["resources"].as_array().unwrap();
             assert!(r.contains(&format!("dataset:{id}").into()) && r.contains(&"client:acme".into()), "{action}: {e}");

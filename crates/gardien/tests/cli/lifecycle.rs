@@ -4,6 +4,7 @@ use crate::common::*;
 
 /// A case for acme with pre-sales through 2099-06-30 (so nothing is due by accident).
 fn with_case(env: &Env) {
+    env.with_tech();
     env.ok(&["contract", "add", "trial", "--client", "acme", "--presales-until", "2099-06-30"]);
 }
 
@@ -54,7 +55,8 @@ fn classes_that_belong_to_a_contract_need_one_of_their_client() {
     env.ok(&["contract", "add", "other-case", "--client", "other-co"]);
     let before = env.snapshot();
     for class in ["presales-sample", "loading-data", "backup", "archive"] {
-        let err = env.fails(&["dataset", "ingest", "/etc/hostname", "--client", "acme", "--class", class], 1);
+        let err =
+            env.fails(&["dataset", "ingest", "/etc/hostname", "--client", "acme", "--class", class, "--to", TECH], 1);
         assert!(err.contains("belongs to a contract: give --contract CASE"), "{err}");
     }
     let err = env.fails(
@@ -103,9 +105,10 @@ fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
     for f in walk(&env.data) {
         assert!(!contains(&std::fs::read(&f).unwrap(), needle), "the destroyed key survives in {}", f.display());
     }
-    let err = env.fails(&["dataset", "get", &id], 1);
+    let err = env.fails(&["--as", TECH, "dataset", "get", &id], 4);
     assert!(
-        err.contains(&format!("dataset {id} was destroyed on"))
+        err.contains("refused (PRE-6")
+            && err.contains(&format!("dataset {id} was destroyed on"))
             && err.contains("its destruction certificate: `gardien certificate show cert-"),
         "{err}"
     );
@@ -168,7 +171,7 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     let data = pseudo_random(70_000, 11);
     let id = env.ingest(&data, &["--class", "presales-sample", "--contract", "trial"]);
     let installed = env.path("installed.sql");
-    env.ok(&["copy", "out", &id, "--to", "laptop-qa-3", "--holder", "jdupont", "-o", installed.to_str().unwrap()]);
+    env.ok(&["--as", TECH, "copy", "out", &id, "--env", "laptop-qa-3", "-o", installed.to_str().unwrap()]);
     assert!(std::fs::read(&installed).unwrap() == data);
     // An export to the client is the client's: listed, never blocking.
     let key = env.path("client.key");
@@ -192,8 +195,8 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     );
     // In the vault it is gone already: on the date, whatever happens outside.
     assert!(!env.blob(&id).exists());
-    let err = env.fails(&["dataset", "get", &id], 1);
-    assert!(err.contains("was destroyed"), "{err}");
+    let err = env.fails(&["dataset", "get", &id], 4);
+    assert!(err.contains("refused (PRE-6") && err.contains("was destroyed"), "{err}");
     assert_eq!(env.show(&id)["state"], "destroying");
 
     let err = env.fails(&["copy", "attest", &id, "cp-ffffffffffff", "--by", "jdupont"], 1);

@@ -33,10 +33,10 @@ fn the_actor_is_checked_and_named_in_every_event() {
     env.ok(&["person", "disable", "jdupont"]);
     let err = env.fails(&["--as", "jdupont", "dataset", "list"], 4);
     assert!(err.contains("refused (OPS-1): person 'jdupont' was disabled on"), "{err}");
-    // Until the policy (issue 5), roles other than ops are refused everything.
+    // Known and enabled, but the policy gives a third party nothing of the client's.
     env.ok(&["person", "add", "tiers", "--role", "third-party", "--client", "acme"]);
-    let err = env.fails(&["--as", "tiers", "dataset", "list"], 4);
-    assert!(err.contains("refused (OPS-1): tiers (third-party) may not dataset:list"), "{err}");
+    let err = env.fails(&["--as", "tiers", "dataset", "list", "--client", "acme"], 4);
+    assert!(err.contains("refused (OPS-1): no policy lets a third-party do dataset:list on client:acme"), "{err}");
     let e = last_event(&env);
     assert!(e.contains("actor person:tiers") && e.contains("outcome denied"), "{e}");
     let err = env.fails(&["person", "disable", "operator"], 1);

@@ -1,0 +1,246 @@
+//! Requests that need the client, and its signer's decisions: a disclosure to a third party
+//! (CONF-1), an observation of practices with its declared scope (CONF-4), the re-use of
+//! pedagogical material (CONF-3, stated on the public page), the re-use of a pre-sales
+//! sample in another environment (PRE-4), server access with its catalog of maneuvers
+//! (ACC-2). The policy reads the approvals in force; this module keeps them: the scope never
+//! changes after the request, nobody decides their own request, an approval expires at its
+//! `until`, and every transition is a ledger event.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore as _;
+
+use crate::catalog::ApprovalRow;
+use crate::door::Ask;
+use crate::event::Action;
+use crate::{Error, Outcome, Vault, rfc3339};
+
+/// The kinds of approval, with the clause each serves.
+pub const KINDS: [&str; 5] = ["disclosure", "observation", "material-reuse", "sample-reuse", "server-access"];
+
+/// The clause behind a kind.
+pub fn kind_clause(kind: &str) -> &'static str {
+    match kind {
+        "disclosure" => "CONF-1",
+        "observation" => "CONF-4",
+        "material-reuse" => "CONF-3",
+        "sample-reuse" => "PRE-4",
+        _ => "ACC-2",
+    }
+}
+
+/// What `approval request` asks.
+#[derive(Debug, Default)]
+pub struct NewApproval<'a> {
+    /// One of `KINDS`.
+    pub kind: &'a str,
+    /// The client who decides.
+    pub client: &'a str,
+    /// What is asked, in full.
+    pub scope: &'a str,
+    /// The one person it is for, if one.
+    pub for_handle: Option<&'a str>,
+    /// The datasets it covers (none: all of the client's).
+    pub datasets: &'a [String],
+    /// When it expires (a day: through that day).
+    pub until: Option<&'a str>,
+    /// `server-access`: the server.
+    pub server: Option<&'a str>,
+    /// `server-access`: the maneuvers allowed.
+    pub maneuvers: &'a [String],
+}
+
+/// Whether an approval is in force at `now`.
+pub fn in_force(a: &ApprovalRow, now: &str) -> bool {
+    a.status == "approved" && a.until.as_deref().is_none_or(|u| u > now)
+}
+
+impl Vault {
+    /// Records a request; the client's signer decides it later.
+    pub fn request_approval(&self, req: &NewApproval<'_>, now: DateTime<Utc>) -> Result<ApprovalRow, Error> {
+        let mut resources = vec![format!("client:{}", req.client)];
+        resources.extend(req.for_handle.map(|h| format!("person:{h}")));
+        resources.extend(req.datasets.iter().map(|d| format!("dataset:{d}")));
+        let details = format!("kind={} scope={}", req.kind, req.scope);
+        let ask = Ask { clause: None, kind: Some(req.kind) };
+        if !self.catalog.has_client(req.client)? {
+            // Said before the policy, which needs the client to decide.
+            return self.door(Action::ApprovalRequest, vec![], details, now, |_| {
+                Err(Error::UnknownClient(req.client.to_owned()))
+            });
+        }
+        self.door_with(Action::ApprovalRequest, resources, details, ask, now, |rec| {
+            if !KINDS.contains(&req.kind) {
+                return Err(Error::BadApproval(format!(
+                    "unknown approval kind '{}'; the kinds are {}",
+                    req.kind,
+                    KINDS.join(", ")
+                )));
+            }
+            if req.scope.trim().len() < 10 {
+                return Err(Error::BadApproval(format!(
+                    "the scope says what is asked, in full (at least a sentence): the client's signer decides on it{}",
+                    if req.kind == "observation" { " (CONF-4: the client is fully informed of the scope)" } else { "" }
+                )));
+            }
+            if let Some(h) = req.for_handle {
+                let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
+                if p.client.as_deref().is_some_and(|c| c != req.client) {
+                    return Err(Error::BadApproval(format!("person '{h}' belongs to another client")));
+                }
+            }
+            for d in req.datasets {
+                let f = self.catalog.access_facts(d, now)?;
+                if f.client != req.client {
+                    return Err(Error::BadApproval(format!("dataset {d} is not client {}'s", req.client)));
+                }
+                if req.kind == "sample-reuse" && f.class != "presales-sample" {
+                    return Err(Error::BadApproval(format!("dataset {d} is not a pre-sales sample (PRE-4 is about samples)")));
+                }
+            }
+            if req.kind == "sample-reuse" && req.datasets.is_empty() {
+                return Err(Error::BadApproval("a sample re-use names the sample: --dataset ID".into()));
+            }
+            let (server, maneuvers) = match (req.kind, req.server, req.maneuvers) {
+                ("server-access", Some(s), m) if !m.is_empty() && !s.trim().is_empty() => {
+                    (Some(s.to_owned()), Some(m.join("\n")))
+                }
+                ("server-access", _, _) => {
+                    return Err(Error::BadApproval(
+                        "server access names the server and its catalog of maneuvers (ACC-2): --server NAME --maneuver TEXT..."
+                            .into(),
+                    ));
+                }
+                (_, None, []) => (None, None),
+                _ => return Err(Error::BadApproval("--server and --maneuver are for server-access only".into())),
+            };
+            let until = match req.until {
+                Some(u) => {
+                    let t = lifecycle::parse_until(u)?;
+                    if t <= now {
+                        return Err(Error::BadApproval(format!("--until {u} is already past")));
+                    }
+                    Some(rfc3339(t))
+                }
+                None => None,
+            };
+            let mut b = [0u8; 6];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            let a = ApprovalRow {
+                id: format!("ap-{}", hex::encode(b)),
+                kind: req.kind.to_owned(),
+                client: req.client.to_owned(),
+                scope: req.scope.trim().to_owned(),
+                requester: self.actor.clone(),
+                for_handle: req.for_handle.map(str::to_owned),
+                server,
+                maneuvers,
+                until,
+                status: "requested".into(),
+                decided_by: None,
+                decided_at: None,
+                comment: None,
+                revoked_at: None,
+                created: rfc3339(now),
+                datasets: req.datasets.to_vec(),
+            };
+            rec.resources.insert(0, format!("approval:{}", a.id));
+            self.record(rec, Outcome::Allowed, |c| c.add_approval(&a))?;
+            Ok(a)
+        })
+    }
+
+    /// Approvals, of one client or all.
+    pub fn approvals(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<ApprovalRow>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::ApprovalList, resources, String::new(), now, |_| self.catalog.approvals(client))
+    }
+
+    /// One approval, in full. Shown to a signer of its client, it counts as read before
+    /// the decision (CONF-4).
+    pub fn approval(&self, id: &str, now: DateTime<Utc>) -> Result<ApprovalRow, Error> {
+        self.door(Action::ApprovalShow, vec![format!("approval:{id}")], String::new(), now, |rec| {
+            let a = self.catalog.approval(id)?;
+            rec.resources.push(format!("client:{}", a.client));
+            let signer = self
+                .catalog
+                .person(&self.actor)?
+                .is_some_and(|p| p.role == "client-signer" && p.client.as_deref() == Some(&a.client));
+            let at = rfc3339(now);
+            self.record(rec, Outcome::Allowed, |c| if signer { c.approval_shown(id, &at) } else { Ok(()) })?;
+            Ok(a)
+        })
+    }
+
+    /// The client's signer approves or refuses a request.
+    pub fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRow, Error> {
+        let details =
+            format!("decision={} comment={}", if approve { "approve" } else { "refuse" }, comment.unwrap_or(""));
+        self.door(Action::ApprovalDecide, vec![format!("approval:{id}")], details, now, |rec| {
+            let mut a = self.catalog.approval(id)?;
+            rec.resources.push(format!("client:{}", a.client));
+            if a.status != "requested" {
+                return Err(Error::BadApproval(format!("approval {id} was already {}; ask anew", a.status)));
+            }
+            let at = rfc3339(now);
+            if a.until.as_deref().is_some_and(|u| u <= at.as_str()) {
+                return Err(Error::BadApproval(format!("approval {id} expired on {}; ask anew", a.until.unwrap_or_default())));
+            }
+            if a.kind == "observation" && self.catalog.approval_shown_at(id)?.is_none() {
+                return Err(Error::Refused {
+                    clauses: "CONF-4".into(),
+                    reason: format!(
+                        "the client must be fully informed of the scope before deciding: read it first with `gardien approval show {id}`"
+                    ),
+                });
+            }
+            a.status = if approve { "approved" } else { "refused" }.to_owned();
+            a.decided_by = Some(self.actor.clone());
+            a.decided_at = Some(at.clone());
+            a.comment = comment.map(str::to_owned);
+            self.record(rec, Outcome::Allowed, |c| c.decide_approval(id, &a.status, &self.actor, &at, comment))?;
+            Ok(a)
+        })
+    }
+
+    /// Withdraws a request or an approval; what it allowed stops at once.
+    pub fn revoke_approval(&self, id: &str, now: DateTime<Utc>) -> Result<ApprovalRow, Error> {
+        self.door(Action::ApprovalRevoke, vec![format!("approval:{id}")], String::new(), now, |rec| {
+            let mut a = self.catalog.approval(id)?;
+            rec.resources.push(format!("client:{}", a.client));
+            if !matches!(a.status.as_str(), "requested" | "approved") {
+                return Err(Error::BadApproval(format!("approval {id} is {}: nothing to revoke", a.status)));
+            }
+            let at = rfc3339(now);
+            a.status = "revoked".into();
+            a.revoked_at = Some(at.clone());
+            self.record(rec, Outcome::Allowed, |c| c.revoke_approval(id, &at))?;
+            Ok(a)
+        })
+    }
+
+    /// The approved re-uses of pedagogical material in force, with their client's name,
+    /// for the demonstrator's public page (CONF-3).
+    pub fn public_mentions(&self, now: DateTime<Utc>) -> Result<Vec<(ApprovalRow, String)>, Error> {
+        self.door(Action::PublicMentions, vec![], String::new(), now, |_| {
+            let names: std::collections::HashMap<String, String> =
+                self.catalog.clients()?.into_iter().map(|c| (c.slug, c.name)).collect();
+            let at = rfc3339(now);
+            Ok(self
+                .catalog
+                .approvals(None)?
+                .into_iter()
+                .filter(|a| a.kind == "material-reuse" && in_force(a, &at))
+                .map(|a| {
+                    let name = names.get(&a.client).cloned().unwrap_or_else(|| a.client.clone());
+                    (a, name)
+                })
+                .collect())
+        })
+    }
+}

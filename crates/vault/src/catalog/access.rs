@@ -1,0 +1,343 @@
+//! What the policy needs from the catalog, read with cached statements and indexes only
+//! (a decision loads a handful of rows, never a table): environments, approvals, and the
+//! facts of a request's resource.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{Catalog, when};
+use crate::Error;
+
+/// A place a copy may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRow {
+    /// Its name.
+    pub name: String,
+    /// `local-test` or `online`.
+    pub kind: String,
+    /// Who holds it.
+    pub holder: Option<String>,
+    /// When it was registered.
+    pub created: String,
+}
+
+/// A request that needs the client, and its decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// `ap-` and 12 hex digits.
+    pub id: String,
+    /// `disclosure`, `observation`, `material-reuse`, `sample-reuse`, `server-access`.
+    pub kind: String,
+    /// The client who decides.
+    pub client: String,
+    /// What is asked, in full; never changed after the request.
+    pub scope: String,
+    /// Who asked.
+    pub requester: String,
+    /// Who it is for (a third party, a technical operator), if one person.
+    pub for_handle: Option<String>,
+    /// `server-access`: the server.
+    pub server: Option<String>,
+    /// `server-access`: the catalog of maneuvers, one per line.
+    pub maneuvers: Option<String>,
+    /// When it expires (exclusive), if it does.
+    pub until: Option<String>,
+    /// `requested`, `approved`, `refused`, `revoked`.
+    pub status: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<String>,
+    /// The signer's comment.
+    pub comment: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+    /// When it was asked.
+    pub created: String,
+    /// The datasets it covers (none: all of the client's).
+    pub datasets: Vec<String>,
+}
+
+/// The facts of a dataset the policy reads.
+#[derive(Debug, Clone)]
+pub struct AccessFacts {
+    /// Its client.
+    pub client: String,
+    /// Its class.
+    pub class: String,
+    /// `active`, `destroying`, `destroyed`, `pending`.
+    pub state: String,
+    /// Its contract's phase at the time asked; `operation` without a contract.
+    pub phase: lifecycle::Phase,
+    /// The technical operator a sample is addressed to.
+    pub addressed_to: Option<String>,
+}
+
+fn phase_of(
+    deal: &str,
+    ends: Option<String>,
+    window: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<lifecycle::Phase, Error> {
+    let mut c = lifecycle::Contract::new("", None);
+    // Only the deal's kind matters to the phase, not its date.
+    c.deal = match deal {
+        "concluded" => lifecycle::Deal::Concluded { on: now },
+        "lost" => lifecycle::Deal::Lost { on: now },
+        _ => lifecycle::Deal::Undecided,
+    };
+    c.ends = when(ends)?;
+    c.admin_window_until = when(window)?;
+    Ok(c.phase(now))
+}
+
+const APPROVAL_COLUMNS: &str = "id, kind, client, scope, requester, for_handle, server, maneuvers, until, status, decided_by, decided_at, comment, revoked_at, created";
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+    Ok(ApprovalRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        client: r.get(2)?,
+        scope: r.get(3)?,
+        requester: r.get(4)?,
+        for_handle: r.get(5)?,
+        server: r.get(6)?,
+        maneuvers: r.get(7)?,
+        until: r.get(8)?,
+        status: r.get(9)?,
+        decided_by: r.get(10)?,
+        decided_at: r.get(11)?,
+        comment: r.get(12)?,
+        revoked_at: r.get(13)?,
+        created: r.get(14)?,
+        datasets: vec![],
+    })
+}
+
+impl Catalog {
+    /// The policy facts of one dataset at `now`.
+    pub fn access_facts(&self, id: &str, now: DateTime<Utc>) -> Result<AccessFacts, Error> {
+        let row = self
+            .db
+            .prepare_cached(
+                "SELECT d.client, d.class, d.state, d.addressed_to, c.deal, c.ends, c.admin_window_until
+                 FROM datasets d LEFT JOIN contracts c ON c.name = d.contract WHERE d.id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .optional()?
+            .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
+        let (client, class, state, addressed_to, deal, ends, window) = row;
+        let phase = match deal {
+            Some(deal) => phase_of(&deal, ends, window, now)?,
+            None => lifecycle::Phase::Operation,
+        };
+        if state == "pending" {
+            return Err(Error::Pending(id.to_owned()));
+        }
+        Ok(AccessFacts { client, class, state, phase, addressed_to })
+    }
+
+    /// A contract's phase at `now`, and its client.
+    pub fn contract_phase(&self, name: &str, now: DateTime<Utc>) -> Result<(String, lifecycle::Phase), Error> {
+        let (client, deal, ends, window) = self
+            .db
+            .prepare_cached("SELECT client, deal, ends, admin_window_until FROM contracts WHERE name = ?1")?
+            .query_row([name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?
+            .ok_or_else(|| Error::UnknownContract(name.to_owned()))?;
+        Ok((client, phase_of(&deal, ends, window, now)?))
+    }
+
+    /// A client's phase at `now`: the most open of its contracts' (operation, then the
+    /// admin window, then pre-sales, then closed); `operation` without contracts.
+    pub fn client_phase(&self, slug: &str, now: DateTime<Utc>) -> Result<lifecycle::Phase, Error> {
+        if !self.has_client(slug)? {
+            return Err(Error::UnknownClient(slug.to_owned()));
+        }
+        let mut st =
+            self.db.prepare_cached("SELECT deal, ends, admin_window_until FROM contracts WHERE client = ?1")?;
+        let rows = st.query_map([slug], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+        let rank = |p: lifecycle::Phase| match p {
+            lifecycle::Phase::Operation => 0,
+            lifecycle::Phase::AdminWindow => 1,
+            lifecycle::Phase::PreSales => 2,
+            lifecycle::Phase::Closed => 3,
+        };
+        let mut best: Option<lifecycle::Phase> = None;
+        for row in rows {
+            let (deal, ends, window) = row?;
+            let p = phase_of(&deal, ends, window, now)?;
+            if best.is_none_or(|b| rank(p) < rank(b)) {
+                best = Some(p);
+            }
+        }
+        Ok(best.unwrap_or(lifecycle::Phase::Operation))
+    }
+
+    /// The kinds of the approvals in force at `now` for `actor` on the client's data
+    /// (`dataset`: on that dataset; an approval naming no dataset covers all of them).
+    pub fn approvals_in_force(
+        &self,
+        client: &str,
+        actor: &str,
+        dataset: Option<&str>,
+        now: &str,
+    ) -> Result<Vec<String>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT DISTINCT a.kind FROM approvals a
+             WHERE a.client = ?1 AND a.status = 'approved'
+               AND (a.until IS NULL OR a.until > ?3)
+               AND (a.for_handle IS NULL OR a.for_handle = ?2)
+               AND (NOT EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id)
+                    OR EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id AND x.dataset = ?4))
+             ORDER BY 1",
+        )?;
+        let rows = st.query_map(params![client, actor, now, dataset], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a dataset was copied to an environment other than `environment` (PRE-4).
+    pub fn installed_elsewhere(&self, dataset: &str, environment: &str) -> Result<bool, Error> {
+        Ok(self
+            .db
+            .prepare_cached(
+                "SELECT 1 FROM out_copies WHERE dataset = ?1 AND kind = 'environment' AND environment <> ?2 LIMIT 1",
+            )?
+            .query_row([dataset, environment], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Registers an environment; an existing name is an error.
+    pub fn add_environment(&self, e: &EnvironmentRow) -> Result<(), Error> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO environments (name, kind, holder, created) VALUES (?1, ?2, ?3, ?4)",
+            params![e.name, e.kind, e.holder, e.created],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists { what: "environment", name: e.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// One environment.
+    pub fn environment(&self, name: &str) -> Result<EnvironmentRow, Error> {
+        self.db
+            .prepare_cached("SELECT name, kind, holder, created FROM environments WHERE name = ?1")?
+            .query_row([name], |r| {
+                Ok(EnvironmentRow { name: r.get(0)?, kind: r.get(1)?, holder: r.get(2)?, created: r.get(3)? })
+            })
+            .optional()?
+            .ok_or_else(|| Error::Unknown { what: "environment", name: name.to_owned() })
+    }
+
+    /// Every environment, by name.
+    pub fn environments(&self) -> Result<Vec<EnvironmentRow>, Error> {
+        let mut st = self.db.prepare("SELECT name, kind, holder, created FROM environments ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(EnvironmentRow { name: r.get(0)?, kind: r.get(1)?, holder: r.get(2)?, created: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a request.
+    pub fn add_approval(&self, a: &ApprovalRow) -> Result<(), Error> {
+        self.db.execute(
+            &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            params![
+                a.id, a.kind, a.client, a.scope, a.requester, a.for_handle, a.server, a.maneuvers, a.until, a.status,
+                a.decided_by, a.decided_at, a.comment, a.revoked_at, a.created
+            ],
+        )?;
+        for d in &a.datasets {
+            self.db.execute("INSERT INTO approval_datasets (approval, dataset) VALUES (?1, ?2)", params![a.id, d])?;
+        }
+        Ok(())
+    }
+
+    /// One approval with its datasets.
+    pub fn approval(&self, id: &str) -> Result<ApprovalRow, Error> {
+        let mut a = self
+            .db
+            .prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))?
+            .query_row([id], approval_row)
+            .optional()?
+            .ok_or_else(|| Error::Unknown { what: "approval", name: id.to_owned() })?;
+        let mut st =
+            self.db.prepare_cached("SELECT dataset FROM approval_datasets WHERE approval = ?1 ORDER BY dataset")?;
+        a.datasets = st.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(a)
+    }
+
+    /// Every approval of a client (or all), oldest first.
+    pub fn approvals(&self, client: Option<&str>) -> Result<Vec<ApprovalRow>, Error> {
+        let ids: Vec<String> = match client {
+            Some(c) => {
+                let mut st = self.db.prepare("SELECT id FROM approvals WHERE client = ?1 ORDER BY created, id")?;
+                st.query_map([c], |r| r.get(0))?.collect::<Result<_, _>>()?
+            }
+            None => {
+                let mut st = self.db.prepare("SELECT id FROM approvals ORDER BY created, id")?;
+                st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+            }
+        };
+        ids.iter().map(|id| self.approval(id)).collect()
+    }
+
+    /// Records a decision on a request still open.
+    pub fn decide_approval(
+        &self,
+        id: &str,
+        status: &str,
+        by: &str,
+        at: &str,
+        comment: Option<&str>,
+    ) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4, comment = ?5 WHERE id = ?1 AND status = 'requested'",
+            params![id, status, by, at, comment],
+        )?;
+        Ok(())
+    }
+
+    /// Notes that a signer was shown the request in full (the first time only).
+    pub fn approval_shown(&self, id: &str, at: &str) -> Result<(), Error> {
+        self.db.execute("UPDATE approvals SET shown_at = ?2 WHERE id = ?1 AND shown_at IS NULL", params![id, at])?;
+        Ok(())
+    }
+
+    /// When a signer was first shown the request.
+    pub fn approval_shown_at(&self, id: &str) -> Result<Option<String>, Error> {
+        Ok(self.db.query_row("SELECT shown_at FROM approvals WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
+    }
+
+    /// A certificate (by its id or its dataset's) and its dataset's client.
+    pub fn certificate_client(&self, id: &str) -> Result<(String, String), Error> {
+        self.db
+            .prepare_cached(
+                "SELECT c.id, d.client FROM certificates c JOIN datasets d ON d.id = c.dataset WHERE c.id = ?1 OR c.dataset = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| Error::UnknownCertificate(id.to_owned()))
+    }
+
+    /// Revokes an approval.
+    pub fn revoke_approval(&self, id: &str, at: &str) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE approvals SET status = 'revoked', revoked_at = ?2 WHERE id = ?1 AND status IN ('requested', 'approved')",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+}
