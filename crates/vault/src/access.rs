@@ -329,7 +329,7 @@ impl Vault {
                 )));
             }
             if let Some(h) = holder {
-                let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
+                let p = self.catalog.person(h)?.ok_or_else(|| Error::Unknown { what: "person", name: h.to_owned() })?;
                 if p.disabled.is_some() {
                     return Err(Error::BadInput(format!("person '{h}' is disabled and cannot hold an environment")));
                 }

@@ -83,7 +83,7 @@ impl Vault {
                 )));
             }
             if let Some(h) = req.for_handle {
-                let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
+                let p = self.catalog.person(h)?.ok_or_else(|| Error::Unknown { what: "person", name: h.to_owned() })?;
                 if p.client.as_deref().is_some_and(|c| c != req.client) {
                     return Err(Error::BadApproval(format!("person '{h}' belongs to another client")));
                 }

@@ -536,7 +536,7 @@ impl Vault {
                 ));
             }
             (DatasetClass::PresalesSample, Some(h)) => {
-                let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
+                let p = self.catalog.person(h)?.ok_or_else(|| Error::Unknown { what: "person", name: h.to_owned() })?;
                 if p.role != "technical-operator" || p.disabled.is_some() {
                     return Err(Error::BadInput(format!(
                         "--to {h}: a sample is addressed to an active technical operator, and {h} is {}{}",

@@ -129,7 +129,7 @@ impl Env {
     pub fn snapshot(&self) -> (String, BTreeMap<PathBuf, String>) {
         let dump = Command::new("sqlite3")
             .arg(self.data.join("catalog.db"))
-            .arg(".dump meta stores clients datasets copies") // not the ledger: refusals are recorded there, on purpose
+            .arg(".dump meta stores clients datasets copies persons environments approvals approval_datasets") // not the ledger: refusals are recorded there, on purpose
             .output()
             .expect("sqlite3 (scripts/test installs it)");
         assert!(dump.status.success(), "sqlite3 .dump: {}", String::from_utf8_lossy(&dump.stderr));

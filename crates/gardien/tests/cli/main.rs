@@ -2,6 +2,7 @@
 //! and `sqlite3` tools to check what it writes. One test binary, one module per feature.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed test is a panic
+mod access;
 mod common;
 mod crash;
 mod dataset;

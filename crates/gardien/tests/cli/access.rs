@@ -1,0 +1,496 @@
+//! Who may do what, through the CLI: the Cedar policy in the door, environments,
+//! approvals, the operator's own policy files, and `policy explain`.
+
+use crate::common::*;
+
+fn last_event(env: &Env) -> String {
+    env.sql("SELECT CAST(entry AS TEXT) FROM ledger_entries ORDER BY idx DESC LIMIT 1")
+}
+
+/// A second client, `beta`, and people of both.
+fn people(env: &Env) {
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    for (h, role, c) in [
+        ("admin-a", "client-admin", "acme"),
+        ("signer-a", "client-signer", "acme"),
+        ("signer-b", "client-signer", "beta"),
+        ("admin-b", "client-admin", "beta"),
+        ("tiers", "third-party", "acme"),
+    ] {
+        env.ok(&["person", "add", h, "--role", role, "--client", c]);
+    }
+}
+
+#[test]
+fn a_client_admin_never_reaches_another_clients_data() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"acme data", &[]);
+    assert_eq!(env.ok(&["--as", "admin-a", "dataset", "get", &id]), "acme data");
+    let before = env.snapshot();
+    for args in [
+        vec!["dataset", "get", id.as_str()],
+        vec!["dataset", "show", id.as_str()],
+        vec!["dataset", "list", "--client", "acme"],
+        vec!["copy", "list", id.as_str()],
+        vec!["ledger", "list", "--client", "acme"],
+    ] {
+        let mut a = vec!["--as", "admin-b"];
+        a.extend(&args);
+        let err = env.fails(&a, 4);
+        assert!(
+            err.contains("refused (OPS-1): people of one client never reach another client's data"),
+            "{a:?}: {err}"
+        );
+        let e = last_event(&env);
+        assert!(
+            e.contains("actor person:admin-b") && e.contains("decision deny OPS-1") && e.contains("client:acme"),
+            "{e}"
+        );
+    }
+    // Listing the whole vault is for the operator: client people name their client.
+    let err = env.fails(&["--as", "admin-a", "dataset", "list"], 4);
+    assert!(
+        err.contains("refused (OPS-1): the client's people see their own client only: name it (--client)"),
+        "{err}"
+    );
+    assert!(env.ok(&["--as", "admin-a", "dataset", "list", "--client", "acme"]).contains(&id));
+    assert_eq!(env.snapshot(), before, "refusals change nothing");
+}
+
+#[test]
+fn after_the_contracts_end_only_the_client_admins_read_until_the_window_closes() {
+    let env = Env::new();
+    people(&env);
+    env.ok(&["contract", "add", "run", "--client", "acme"]);
+    env.ok(&["contract", "deal", "run", "--concluded"]);
+    let id = env.ingest(b"loading data", &["--class", "loading-data", "--contract", "run"]);
+    // In operation: the operator reads it.
+    env.ok(&["dataset", "get", &id]);
+    // Ended, admin window open (OPS-4).
+    env.ok(&["contract", "set", "run", "--ends", "2026-01-31", "--admin-window-until", "2099-12-31"]);
+    let err = env.fails(&["dataset", "get", &id], 4);
+    assert!(
+        err.contains("refused (OPS-4): after the contract's end only the client's admin accounts read its data"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["--as", "admin-a", "dataset", "get", &id]), "loading data");
+    let err = env.fails(&["--as", "admin-b", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (OPS-1"), "{err}");
+    // Handing data back stays possible (OPS-2).
+    let key = env.path("client.key");
+    let recipient = age_keygen(&key);
+    env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", env.path("x.age").to_str().unwrap()]);
+    // Window closed: custody only (ARC-1), nobody reads, the operator can still hand back.
+    env.ok(&["contract", "set", "run", "--admin-window-until", "2026-02-28"]);
+    let err = env.fails(&["--as", "admin-a", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (ARC-1): the admin window has closed"), "{err}");
+    env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", env.path("y.age").to_str().unwrap()]);
+    let explain = env.run(&[
+        "--as",
+        "admin-a",
+        "policy",
+        "explain",
+        "--action",
+        "dataset:get",
+        "--resource",
+        &format!("dataset:{id}"),
+    ]);
+    assert_eq!(explain.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&explain.stdout).starts_with("DENY (ARC-1)"));
+}
+
+#[test]
+fn approvals_are_decided_by_the_clients_signer_expire_and_can_be_revoked() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"gradebook export", &[]);
+    let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (CONF-2): third parties have no access to client data"), "{err}");
+    let ask = |extra: &[&str]| {
+        let mut a = vec!["approval", "request", "disclosure", "--client", "acme", "--for", "tiers", "--dataset", &id];
+        a.extend_from_slice(extra);
+        a.extend(["--scope", "the gradebook export, for the external audit"]);
+        env.ok(&a).trim().to_owned()
+    };
+    let ap = ask(&[]);
+    // Nobody else decides: not the operator, not another client's signer, not an admin.
+    for (who, clause) in [("operator", "CONF-1"), ("signer-b", "OPS-1"), ("admin-a", "CONF-1")] {
+        let err = env.fails(&["--as", who, "approval", "decide", &ap, "--approve"], 4);
+        assert!(err.contains(&format!("refused ({clause}")) || err.contains(clause), "{who}: {err}");
+    }
+    // A signer's own request is not theirs to approve.
+    let own = env
+        .ok(&[
+            "--as",
+            "signer-a",
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--scope",
+            "my own request, to myself",
+        ])
+        .trim()
+        .to_owned();
+    let err = env.fails(&["--as", "signer-a", "approval", "decide", &own, "--approve"], 4);
+    assert!(err.contains("nobody approves their own request"), "{err}");
+
+    env.ok(&["--as", "signer-a", "approval", "decide", &ap, "--approve", "--comment", "audit only"]);
+    assert_eq!(env.ok(&["--as", "tiers", "dataset", "get", &id]), "gradebook export");
+    let e = last_event(&env);
+    assert!(e.contains("actor person:tiers") && e.contains("decision allow CONF-1"), "{e}");
+    let err = env.fails(&["--as", "signer-a", "approval", "decide", &ap, "--refuse"], 1);
+    assert!(err.contains("was already approved"), "{err}");
+    // The scope cannot change after the request, not even behind gardien's back.
+    let out = tool("sqlite3")
+        .arg(env.data.join("catalog.db"))
+        .arg(format!("UPDATE approvals SET scope = 'everything' WHERE id = '{ap}'"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot change after the request"));
+    // Revoked: the access stops at once.
+    env.ok(&["approval", "revoke", &ap]);
+    let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (CONF-2)"), "{err}");
+    // An approval whose --until has passed gives nothing.
+    let soon = ask(&["--until", "2026-11-24"]);
+    env.ok(&["--as", "signer-a", "approval", "decide", &soon, "--approve"]);
+    env.sql(&format!("PRAGMA recursive_triggers = OFF; DROP TRIGGER approvals_scope_frozen; UPDATE approvals SET until = '2020-01-01T00:00:00Z' WHERE id = '{soon}'"));
+    let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (CONF-2)"), "{err}");
+    let events = env.sql("SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%action approval:%'");
+    assert!(events.parse::<u32>().unwrap() >= 9, "every transition is an event: {events}");
+}
+
+#[test]
+fn bad_approval_requests_are_refused_and_change_nothing() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"x", &[]);
+    let before = env.snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["approval", "request", "gossip", "--client", "acme", "--scope", "a long enough scope"],
+            "unknown approval kind 'gossip'",
+        ),
+        (&["approval", "request", "observation", "--client", "acme", "--scope", "short"], "CONF-4"),
+        (
+            &["approval", "request", "disclosure", "--client", "nobody", "--scope", "a long enough scope"],
+            "unknown client 'nobody'",
+        ),
+        (
+            &[
+                "approval",
+                "request",
+                "disclosure",
+                "--client",
+                "beta",
+                "--dataset",
+                &id,
+                "--scope",
+                "a long enough scope",
+            ],
+            "is not client beta's",
+        ),
+        (
+            &[
+                "approval",
+                "request",
+                "disclosure",
+                "--client",
+                "acme",
+                "--for",
+                "ghost",
+                "--scope",
+                "a long enough scope",
+            ],
+            "unknown person 'ghost'",
+        ),
+        (
+            &["approval", "request", "server-access", "--client", "acme", "--scope", "a long enough scope"],
+            "catalog of maneuvers",
+        ),
+        (
+            &[
+                "approval",
+                "request",
+                "sample-reuse",
+                "--client",
+                "acme",
+                "--dataset",
+                &id,
+                "--scope",
+                "a long enough scope",
+            ],
+            "not a pre-sales sample",
+        ),
+        (
+            &[
+                "approval",
+                "request",
+                "disclosure",
+                "--client",
+                "acme",
+                "--until",
+                "2020-01-01",
+                "--scope",
+                "a long enough scope",
+            ],
+            "already past",
+        ),
+        (&["approval", "show", "ap-000000000000"], "unknown approval 'ap-000000000000'"),
+    ];
+    for (args, needle) in cases {
+        let err = env.fails(args, 1);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(env.snapshot(), before);
+    // A client's technical staff may ask for server access, with its catalog, and nothing else.
+    env.ok(&["person", "add", "tech-a", "--role", "client-tech", "--client", "acme"]);
+    env.ok(&[
+        "--as",
+        "tech-a",
+        "approval",
+        "request",
+        "server-access",
+        "--client",
+        "acme",
+        "--server",
+        "moodle-acme-1",
+        "--maneuver",
+        "restart php-fpm",
+        "--maneuver",
+        "read nginx logs",
+        "--scope",
+        "on-call for the exam week",
+    ]);
+    let err = env.fails(
+        &["--as", "tech-a", "approval", "request", "disclosure", "--client", "acme", "--scope", "a long enough scope"],
+        4,
+    );
+    assert!(err.contains("refused (OPS-1)"), "{err}");
+}
+
+#[test]
+fn where_a_sample_may_go() {
+    let env = Env::new();
+    people(&env);
+    env.with_tech();
+    env.ok(&["contract", "add", "trial", "--client", "acme", "--presales-until", "2099-06-30"]);
+    let id = env.ingest(b"sample rows", &["--class", "presales-sample", "--contract", "trial"]);
+    env.ok(&["environment", "add", "preprod", "--kind", "online", "--holder", TECH]);
+    env.ok(&["environment", "add", "laptop-other", "--kind", "local-test", "--holder", "operator"]);
+    env.ok(&["environment", "add", "laptop-2", "--kind", "local-test", "--holder", TECH]);
+    let out = |who: &str, envname: &str| {
+        vec![
+            "--as".to_owned(),
+            who.to_owned(),
+            "copy".into(),
+            "out".into(),
+            id.clone(),
+            "--env".into(),
+            envname.into(),
+            "-o".into(),
+            env.path(&format!("{who}-{envname}")).to_string_lossy().into_owned(),
+            "--force".into(),
+        ]
+    };
+    let fails = |args: Vec<String>, needle: &str| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = env.fails(&a, 4);
+        assert!(err.contains(needle), "{a:?}: {err}");
+    };
+    fails(
+        out("operator", "laptop-other"),
+        "refused (PRE-3): a pre-sales sample is read only by the technical operator it is addressed to",
+    );
+    fails(
+        out(TECH, "preprod"),
+        "refused (PRE-5): a pre-sales sample is installed only on a local test environment, never online",
+    );
+    fails(
+        out(TECH, "laptop-other"),
+        "refused (PRE-3): a pre-sales sample goes only to an environment its technical operator holds",
+    );
+    let ok = |args: Vec<String>| env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(out(TECH, "laptop-qa-3"));
+    ok(out(TECH, "laptop-qa-3")); // the same machine again: not another environment
+    fails(
+        out(TECH, "laptop-2"),
+        "refused (PRE-4): re-using a sample in another environment needs its original provider's approval",
+    );
+    let ap = env
+        .ok(&[
+            "--as",
+            TECH,
+            "approval",
+            "request",
+            "sample-reuse",
+            "--client",
+            "acme",
+            "--dataset",
+            &id,
+            "--for",
+            TECH,
+            "--scope",
+            "a second laptop for the load test",
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["--as", "signer-a", "approval", "decide", &ap, "--approve"]);
+    ok(out(TECH, "laptop-2"));
+    let err = env.fails(&["environment", "add", "cloud", "--kind", "somewhere"], 1);
+    assert!(err.contains("unknown environment kind 'somewhere'"), "{err}");
+    let err = env.fails(
+        &[
+            "dataset",
+            "ingest",
+            "/etc/hostname",
+            "--client",
+            "acme",
+            "--class",
+            "presales-sample",
+            "--contract",
+            "trial",
+        ],
+        1,
+    );
+    assert!(err.contains("give --to HANDLE"), "{err}");
+    let err = env.fails(
+        &[
+            "dataset",
+            "ingest",
+            "/etc/hostname",
+            "--client",
+            "acme",
+            "--class",
+            "presales-sample",
+            "--contract",
+            "trial",
+            "--to",
+            "admin-a",
+        ],
+        1,
+    );
+    assert!(err.contains("addressed to an active technical operator"), "{err}");
+}
+
+#[test]
+fn the_operators_policy_files_are_checked_with_file_and_line_and_cannot_open_a_forbid() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"x", &[]);
+    let cand = env.path("site.cedar");
+    std::fs::write(
+        &cand,
+        "@clause(\"OPS-1\")\npermit (principal, action, resource)\nwhen { principal.rol == \"x\" };\n",
+    )
+    .unwrap();
+    let err = env.fails(&["policy", "validate", cand.to_str().unwrap()], 1);
+    assert!(err.contains("site.cedar:3:") && err.contains("rol"), "{err}");
+    std::fs::write(&cand, "@clause(\"OPS-1\")\n\npermit (principal action, resource);\n").unwrap();
+    let err = env.fails(&["policy", "validate", cand.to_str().unwrap()], 1);
+    assert!(err.contains("site.cedar:3:"), "{err}");
+    // Installed broken, it stops everything (fail closed) but validate names the problem.
+    let dir = env.data.join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&cand, dir.join("site.cedar")).unwrap();
+    let err = env.fails(&["dataset", "list"], 1);
+    assert!(err.contains("site.cedar:3:") && err.contains("policy does not validate"), "{err}");
+    env.fails(&["policy", "validate"], 1);
+    // A permissive addition cannot open what a clause forbids.
+    std::fs::write(
+        dir.join("site.cedar"),
+        "@id(\"open-bar\")\n@clause(\"OPS-1\")\npermit (principal, action, resource);\n",
+    )
+    .unwrap();
+    env.ok(&["policy", "validate"]);
+    assert!(env.ok(&["policy", "show"]).contains("open-bar"));
+    let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (CONF-2)"), "{err}");
+    let err = env.fails(&["--as", "admin-b", "dataset", "get", &id], 4);
+    assert!(err.contains("refused (OPS-1)"), "{err}");
+}
+
+#[test]
+fn explain_says_allow_or_deny_with_clauses_and_rejects_bad_questions() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"x", &[]);
+    let r = format!("dataset:{id}");
+    let out = env.ok(&["--as", "admin-a", "policy", "explain", "--action", "dataset:get", "--resource", &r]);
+    assert!(out.starts_with("ALLOW (OPS-2)"), "{out}");
+    let json = env.ok(&[
+        "--as",
+        "tiers",
+        "policy",
+        "explain",
+        "--action",
+        "dataset:get",
+        "--resource",
+        &r,
+        "--context",
+        r#"{"approvals": ["observation"]}"#,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((v["decision"].as_str(), v["clauses"][0].as_str()), (Some("ALLOW"), Some("CONF-4")), "{v}");
+    let e = last_event(&env);
+    assert!(e.contains("action policy:explain") && e.contains("actor person:tiers"), "{e}");
+    for (args, needle) in [
+        (vec!["--action", "dataset:eat", "--resource", r.as_str()], "unknown action 'dataset:eat'"),
+        (vec!["--action", "dataset:get", "--resource", "ds-1"], "is not a resource: write KIND:ID"),
+        (vec!["--action", "dataset:get", "--resource", "planet:mars"], "unknown resource kind 'planet'"),
+        (vec!["--action", "dataset:get", "--resource", "dataset:ds-0000000000000000"], "unknown dataset"),
+        (vec!["--action", "dataset:get", "--resource", "client:acme"], "dataset:get acts on a dataset"),
+        (
+            vec!["--action", "dataset:get", "--resource", r.as_str(), "--context", "{\"colour\": 1}"],
+            "unknown key 'colour'",
+        ),
+        (
+            vec!["--action", "dataset:get", "--resource", r.as_str(), "--context", "{\"approvals\": [\"bribe\"]}"],
+            "unknown approval kind 'bribe'",
+        ),
+    ] {
+        let mut a = vec!["policy", "explain"];
+        a.extend(args);
+        let err = env.fails(&a, 1);
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
+    let err = env.fails(&["--as", "ghost", "policy", "explain", "--action", "dataset:get", "--resource", &r], 4);
+    assert!(err.contains("'ghost' is not a registered person"), "{err}");
+}
+
+#[test]
+fn public_mentions_list_every_approved_material_reuse_in_french_and_english() {
+    let env = Env::new();
+    people(&env);
+    let ap = env
+        .ok(&[
+            "approval",
+            "request",
+            "material-reuse",
+            "--client",
+            "acme",
+            "--scope",
+            "the algebra course, shown on the demonstrator",
+        ])
+        .trim()
+        .to_owned();
+    let page = env.ok(&["public-mentions"]);
+    assert!(page.contains("Aucun accord en vigueur"), "not before the signer's decision: {page}");
+    env.ok(&["--as", "signer-a", "approval", "decide", &ap, "--approve"]);
+    let out = env.path("mentions.md");
+    env.ok(&["public-mentions", "-o", out.to_str().unwrap()]);
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        page.contains("## ACME Formation")
+            && page.contains("the algebra course")
+            && page.contains("Accord du / Agreed on"),
+        "{page}"
+    );
+    env.ok(&["approval", "revoke", &ap]);
+    assert!(!env.ok(&["public-mentions"]).contains("ACME"));
+}
