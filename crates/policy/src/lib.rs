@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 use std::str::FromStr as _;
 
 use cedar_policy::{
-    Authorizer, Context as CedarContext, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context as CedarContext, Decision as CedarDecision, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 
 #[cfg(test)]
@@ -230,6 +230,9 @@ impl Decision {
 pub struct Engine {
     schema: Schema,
     set: PolicySet,
+    /// Per action, the policies whose scope can match it: Cedar evaluates every policy of
+    /// a set, and most do not concern a given action (same decisions, a third of the work).
+    by_action: HashMap<String, PolicySet>,
     sources: Vec<Source>,
     authorizer: Authorizer,
     /// Per policy: its clauses and reason, read once.
@@ -327,7 +330,32 @@ impl Engine {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        Ok(Engine { schema, set, sources, authorizer: Authorizer::new(), meta, strict: cfg!(debug_assertions) })
+        let groups = schema.action_entities().map_err(|e| Error::Schema(e.to_string()))?;
+        let mut by_action = HashMap::new();
+        for uid in schema.actions() {
+            let ancestors: HashSet<&EntityUid> = groups.ancestors(uid).map(Iterator::collect).unwrap_or_default();
+            let mut sub = PolicySet::new();
+            for p in set.policies() {
+                let applies = match p.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(a) => &a == uid,
+                    ActionConstraint::In(list) => list.iter().any(|a| a == uid || ancestors.contains(a)),
+                };
+                if applies {
+                    sub.add(p.clone()).map_err(|e| Error::Schema(e.to_string()))?;
+                }
+            }
+            by_action.insert(uid.id().unescaped().to_owned(), sub);
+        }
+        Ok(Engine {
+            schema,
+            set,
+            by_action,
+            sources,
+            authorizer: Authorizer::new(),
+            meta,
+            strict: cfg!(debug_assertions),
+        })
     }
 
     /// Checks entities and requests against the schema on every decision (on in debug
@@ -475,7 +503,8 @@ impl Engine {
         let entities = Entities::from_entities(entities, schema).map_err(|e| bad(&e))?;
         let request = Request::new(puid, euid("Action", action), ruid, context, schema)
             .map_err(|e| Error::BadRequest(format!("{action} on {}: {e}", resource.name())))?;
-        let response = self.authorizer.is_authorized(&request, &self.set, &entities);
+        let set = self.by_action.get(action).unwrap_or(&self.set);
+        let response = self.authorizer.is_authorized(&request, set, &entities);
         let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
         if !errors.is_empty() {
             // A policy that fails to evaluate is skipped by Cedar; a skipped forbid would

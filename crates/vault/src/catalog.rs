@@ -209,6 +209,19 @@ impl Catalog {
         }
     }
 
+    /// Runs `f` in one read transaction: one consistent snapshot, and one file lock
+    /// instead of one per statement. Inside a transaction already, runs `f` in it.
+    pub fn read<T>(&self, f: impl FnOnce(&Catalog) -> Result<T, Error>) -> Result<T, Error> {
+        if !self.db.is_autocommit() {
+            return f(self);
+        }
+        self.db.prepare_cached("BEGIN")?.execute([])?;
+        let r = f(self);
+        // A read transaction has nothing to undo: ending it is all COMMIT does here.
+        self.db.prepare_cached("COMMIT")?.execute([])?;
+        r
+    }
+
     /// Number of ledger entries.
     pub fn ledger_size(&self) -> Result<u64, Error> {
         Ok(self.db.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries", [], |r| r.get::<_, i64>(0))?

@@ -122,12 +122,27 @@ impl Vault {
         kind: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<policy::Decision, Error> {
-        let p = self.catalog.person(&self.actor)?.ok_or_else(|| Error::UnknownPerson(self.actor.clone()))?;
-        if let Some(at) = p.disabled {
-            return Err(Error::DisabledPerson { handle: p.handle, at });
-        }
-        let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
-        let (resource, ctx) = self.resolve(&actor, action, resources, kind, now)?;
+        self.ask_policy_as(&self.actor, action, resources, kind, now)
+    }
+
+    /// `ask_policy` for `handle`.
+    pub(crate) fn ask_policy_as(
+        &self,
+        handle: &str,
+        action: Action,
+        resources: &mut Vec<String>,
+        kind: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<policy::Decision, Error> {
+        let (actor, resource, ctx) = self.catalog.read(|c| {
+            let p = c.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
+            if let Some(at) = p.disabled {
+                return Err(Error::DisabledPerson { handle: p.handle, at });
+            }
+            let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
+            let (resource, ctx) = self.resolve(&actor, action, resources, kind, now)?;
+            Ok((actor, resource, ctx))
+        })?;
         let shipped;
         let engine = if action == Action::PolicyValidate {
             shipped = self.shipped_policy()?;

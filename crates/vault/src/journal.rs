@@ -274,6 +274,116 @@ pub mod bench {
         v.catalog.bench_fill(client, contracts, datasets)
     }
 
+    /// Adds `people` people (all roles, over `clients` clients, the first being
+    /// `client`), `approvals` approved requests of `client` (half naming one of the first
+    /// `datasets` datasets of `fill`), and one local test environment per technical
+    /// operator, for the policy benchmark. Returns the handles.
+    pub fn fill_access(
+        v: &Vault,
+        client: &str,
+        clients: usize,
+        people: usize,
+        approvals: usize,
+        datasets: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let at = rfc3339(now);
+        v.catalog.write(|c| {
+            for k in 1..clients {
+                c.add_client(&crate::Client {
+                    slug: format!("{client}-{k}"),
+                    name: format!("Client {k}"),
+                    created: at.clone(),
+                })?;
+            }
+            let mut handles = Vec::with_capacity(people);
+            for i in 0..people {
+                let role = policy::ROLES[i % policy::ROLES.len()];
+                let staff = i % policy::ROLES.len() < 3;
+                let handle = format!("p{i:04}");
+                let home = if i % 2 == 0 { client.to_owned() } else { format!("{client}-{}", 1 + i % (clients - 1)) };
+                c.add_person(&crate::Person {
+                    handle: handle.clone(),
+                    role: role.to_owned(),
+                    client: (!staff).then_some(home),
+                    name: None,
+                    disabled: None,
+                    created: at.clone(),
+                })?;
+                if role == "technical-operator" {
+                    c.add_environment(&crate::EnvironmentRow {
+                        name: format!("env-{handle}"),
+                        kind: "local-test".into(),
+                        holder: Some(handle.clone()),
+                        created: at.clone(),
+                    })?;
+                }
+                handles.push(handle);
+            }
+            for i in 0..approvals {
+                let kind = crate::APPROVAL_KINDS[i % crate::APPROVAL_KINDS.len()];
+                c.add_approval(&crate::ApprovalRow {
+                    id: format!("ap-b{i:010}"),
+                    kind: kind.to_owned(),
+                    client: client.to_owned(),
+                    scope: "benchmark".into(),
+                    requester: handles[0].clone(),
+                    for_handle: Some(handles[(i * 7) % handles.len()].clone()),
+                    server: None,
+                    maneuvers: None,
+                    until: None,
+                    status: "approved".into(),
+                    decided_by: None,
+                    decided_at: None,
+                    comment: None,
+                    revoked_at: None,
+                    created: at.clone(),
+                    datasets: if i % 2 == 0 { vec![format!("ds-b{:015}", (i * 13) % datasets)] } else { vec![] },
+                })?;
+            }
+            Ok(handles)
+        })
+    }
+
+    /// One decision as the door makes it (the actor, the request's entities and approvals
+    /// from the catalog, Cedar), without performing or recording anything.
+    pub fn decide(
+        v: &Vault,
+        handle: &str,
+        action: Action,
+        resources: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let mut r = resources.to_vec();
+        match v.ask_policy_as(handle, action, &mut r, None, now) {
+            Ok(_) => Ok(true),
+            Err(Error::Refused { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The loading half of `decide`: the actor and the request's entities from the
+    /// catalog, not asking Cedar.
+    pub fn load(
+        v: &Vault,
+        handle: &str,
+        action: Action,
+        resources: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(policy::Actor, policy::Resource, policy::Context), Error> {
+        v.catalog.read(|c| {
+            let p = c.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
+            let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
+            let (resource, ctx) = v.resolve(&actor, action, resources, None, now)?;
+            Ok((actor, resource, ctx))
+        })
+    }
+
+    /// The data dir's policy.
+    pub fn engine(v: &Vault) -> Result<&policy::Engine, Error> {
+        v.policy()
+    }
+
     /// The full verification, without recording it.
     pub fn verify(v: &Vault) -> Result<LedgerReport, Error> {
         v.check_ledger()

@@ -159,29 +159,30 @@ impl Catalog {
     }
 
     /// A client's phase at `now`: the most open of its contracts' (operation, then the
-    /// admin window, then pre-sales, then closed); `operation` without contracts.
+    /// admin window, then pre-sales, then closed); `operation` without contracts. Dates are
+    /// stored as RFC 3339 UTC text, which orders as time does, so SQLite answers from the
+    /// client's index and stops at the first contract that settles it.
     pub fn client_phase(&self, slug: &str, now: DateTime<Utc>) -> Result<lifecycle::Phase, Error> {
-        if !self.has_client(slug)? {
-            return Err(Error::UnknownClient(slug.to_owned()));
+        let phase: Option<String> = self
+            .db
+            .prepare_cached(
+                "SELECT CASE
+                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal = 'concluded' AND (ends IS NULL OR ends > ?2)) THEN 'operation'
+                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal = 'concluded' AND admin_window_until > ?2) THEN 'admin-window'
+                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal <> 'concluded') THEN 'pre-sales'
+                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1) THEN 'closed'
+                   ELSE 'operation' END
+                 FROM clients WHERE slug = ?1",
+            )?
+            .query_row(params![slug, crate::rfc3339(now)], |r| r.get(0))
+            .optional()?;
+        match phase.as_deref() {
+            None => Err(Error::UnknownClient(slug.to_owned())),
+            Some("admin-window") => Ok(lifecycle::Phase::AdminWindow),
+            Some("pre-sales") => Ok(lifecycle::Phase::PreSales),
+            Some("closed") => Ok(lifecycle::Phase::Closed),
+            Some(_) => Ok(lifecycle::Phase::Operation),
         }
-        let mut st =
-            self.db.prepare_cached("SELECT deal, ends, admin_window_until FROM contracts WHERE client = ?1")?;
-        let rows = st.query_map([slug], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
-        let rank = |p: lifecycle::Phase| match p {
-            lifecycle::Phase::Operation => 0,
-            lifecycle::Phase::AdminWindow => 1,
-            lifecycle::Phase::PreSales => 2,
-            lifecycle::Phase::Closed => 3,
-        };
-        let mut best: Option<lifecycle::Phase> = None;
-        for row in rows {
-            let (deal, ends, window) = row?;
-            let p = phase_of(&deal, ends, window, now)?;
-            if best.is_none_or(|b| rank(p) < rank(b)) {
-                best = Some(p);
-            }
-        }
-        Ok(best.unwrap_or(lifecycle::Phase::Operation))
     }
 
     /// The kinds of the approvals in force at `now` for `actor` on the client's data
@@ -193,11 +194,15 @@ impl Catalog {
         dataset: Option<&str>,
         now: &str,
     ) -> Result<Vec<String>, Error> {
+        // Two index lookups (for this actor, for anyone), then the few rows' datasets.
         let mut st = self.db.prepare_cached(
-            "SELECT DISTINCT a.kind FROM approvals a
-             WHERE a.client = ?1 AND a.status = 'approved'
-               AND (a.until IS NULL OR a.until > ?3)
-               AND (a.for_handle IS NULL OR a.for_handle = ?2)
+            "SELECT DISTINCT kind FROM (
+               SELECT a.id, a.kind, a.until FROM approvals a
+                WHERE a.client = ?1 AND a.for_handle = ?2 AND a.status = 'approved'
+               UNION ALL
+               SELECT a.id, a.kind, a.until FROM approvals a
+                WHERE a.client = ?1 AND a.for_handle IS NULL AND a.status = 'approved') a
+             WHERE (a.until IS NULL OR a.until > ?3)
                AND (NOT EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id)
                     OR EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id AND x.dataset = ?4))
              ORDER BY 1",

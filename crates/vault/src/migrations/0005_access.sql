@@ -35,7 +35,8 @@ CREATE TABLE approvals (
     shown_at   TEXT,
     created    TEXT NOT NULL
 ) STRICT;
-CREATE INDEX approvals_client_status ON approvals(client, status);
+-- The policy asks for the approvals of one client, for one person or for anyone.
+CREATE INDEX approvals_client_for ON approvals(client, for_handle, status);
 CREATE TRIGGER approvals_scope_frozen BEFORE UPDATE OF scope, kind, client, requester, for_handle, server, maneuvers, until ON approvals
 BEGIN
     SELECT RAISE(ABORT, 'the scope of an approval cannot change after the request');
