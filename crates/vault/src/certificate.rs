@@ -145,13 +145,17 @@ impl Vault {
         Ok(rec)
     }
 
-    /// Every certificate issued.
-    pub fn certificates(&self, now: DateTime<Utc>) -> Result<Vec<CertificateRecord>, Error> {
-        self.door(Action::CertificateList, vec![], String::new(), now, |_| {
+    /// Every certificate issued, or those of one client's datasets.
+    pub fn certificates(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<CertificateRecord>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::CertificateList, resources, String::new(), now, |_| {
             Ok(self
                 .catalog
                 .certificates(None)?
                 .into_iter()
+                .filter(|(id, ..)| {
+                    client.is_none_or(|c| self.catalog.certificate_client(id).is_ok_and(|(_, cl)| cl == c))
+                })
                 .map(|(id, dataset, issued, note)| CertificateRecord { id, dataset, issued, note })
                 .collect())
         })

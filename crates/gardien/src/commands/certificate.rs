@@ -10,6 +10,9 @@ use crate::{Cli, exit, output};
 pub enum Cmd {
     /// List the certificates issued.
     List {
+        /// Only this client's (client people must give theirs).
+        #[arg(long)]
+        client: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -58,8 +61,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     let now = super::now();
     match cmd {
-        Cmd::List { json } => {
-            let certs = v.certificates(now)?;
+        Cmd::List { client, json } => {
+            let certs = v.certificates(client.as_deref(), now)?;
             if *json {
                 return output::json(
                     &certs

@@ -55,6 +55,8 @@ fn a_client_admin_never_reaches_another_clients_data() {
         "{err}"
     );
     assert!(env.ok(&["--as", "admin-a", "dataset", "list", "--client", "acme"]).contains(&id));
+    env.ok(&["--as", "admin-a", "certificate", "list", "--client", "acme"]);
+    env.fails(&["--as", "admin-a", "certificate", "list", "--client", "beta"], 4);
     assert_eq!(env.snapshot(), before, "refusals change nothing");
 }
 
