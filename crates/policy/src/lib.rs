@@ -132,8 +132,13 @@ pub enum Resource {
         /// The destroyed dataset's client.
         client: String,
     },
-    /// A ledger entry.
-    Entry(u64),
+    /// A ledger entry, and the client its event names, if one.
+    Entry {
+        /// Its index.
+        index: u64,
+        /// The client the event is about.
+        client: Option<String>,
+    },
     /// A server.
     Server {
         /// Name.
@@ -155,8 +160,8 @@ impl Resource {
             | Resource::Approval { client: c, .. }
             | Resource::Certificate { client: c, .. } => Some(c),
             Resource::Person(a) => a.client.as_deref(),
-            Resource::Server { client, .. } => client.as_deref(),
-            Resource::Vault | Resource::Store(_) | Resource::Entry(_) => None,
+            Resource::Server { client, .. } | Resource::Entry { client, .. } => client.as_deref(),
+            Resource::Vault | Resource::Store(_) => None,
         }
     }
 
@@ -171,7 +176,7 @@ impl Resource {
             Resource::Person(a) => format!("person:{}", a.handle),
             Resource::Approval { id, .. } => format!("approval:{id}"),
             Resource::Certificate { id, .. } => format!("certificate:{id}"),
-            Resource::Entry(i) => format!("entry:{i}"),
+            Resource::Entry { index, .. } => format!("entry:{index}"),
             Resource::Server { name, .. } => format!("server:{name}"),
         }
     }
@@ -466,7 +471,10 @@ impl Engine {
                     let cu = client(c, "unknown", &mut entities);
                     (euid("Certificate", id), HashMap::new(), HashSet::from([cu]))
                 }
-                Resource::Entry(i) => (euid("Entry", &i.to_string()), HashMap::new(), HashSet::new()),
+                Resource::Entry { index, client: c } => {
+                    let parents = c.iter().map(|c| client(c, "unknown", &mut entities)).collect();
+                    (euid("Entry", &index.to_string()), HashMap::new(), parents)
+                }
                 Resource::Server { name, client: c, shared } => {
                     let parents = c.iter().map(|c| client(c, "unknown", &mut entities)).collect();
                     let attrs = HashMap::from([("shared".to_owned(), RestrictedExpression::new_bool(*shared))]);

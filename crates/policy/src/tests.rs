@@ -65,7 +65,9 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         }
         "certificate:show" => vec![Resource::Certificate { id: "cert-1".into(), client: "a".into() }],
         "person:disable" => vec![Resource::Person(actor("client-tech", Some("a")))],
-        "ledger:entry" | "ledger:proof" => vec![Resource::Entry(7)],
+        "ledger:entry" | "ledger:proof" => {
+            vec![Resource::Entry { index: 7, client: Some("a".into()) }, Resource::Entry { index: 8, client: None }]
+        }
         "approval:show" | "approval:decide" | "approval:revoke" => vec![Resource::Approval {
             id: "ap-1".into(),
             client: "a".into(),
@@ -138,7 +140,8 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
             return (false, "ACC-3");
         }
     }
-    let vault_wide = matches!(res, Resource::Vault);
+    // A ledger entry about no client is the operator's, like the vault itself.
+    let vault_wide = matches!(res, Resource::Vault | Resource::Entry { client: None, .. });
     if client_role
         && vault_wide
         && matches!(
@@ -197,6 +200,8 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "contract:list"
                     | "contract:show"
                     | "ledger:list"
+                    | "ledger:entry"
+                    | "ledger:proof"
                     | "approval:list"
                     | "approval:show"
                     | "approval:request"
@@ -292,8 +297,8 @@ fn client_people_never_reach_another_client() {
         let who = actor(role, Some("b"));
         for action in e.actions() {
             for res in resources_for(&action, "operation") {
-                if matches!(res, Resource::Vault | Resource::Entry(_) | Resource::Person(_))
-                    || matches!(&res, Resource::Server { client: None, .. })
+                if matches!(res, Resource::Vault | Resource::Person(_))
+                    || matches!(&res, Resource::Server { client: None, .. } | Resource::Entry { client: None, .. })
                 {
                     continue;
                 }

@@ -215,7 +215,17 @@ impl Vault {
             }
             Target::Entry => {
                 let i = find(resources, "entry").ok_or_else(|| need("entry"))?;
-                policy::Resource::Entry(i.parse().map_err(|_| need("entry"))?)
+                let index: u64 = i.parse().map_err(|_| need("entry"))?;
+                // The entry is in the client its event names: that client's people read
+                // their access log's entries and proofs, no other's.
+                let client = match self.catalog.ledger_entry(index)? {
+                    Some(bytes) => crate::Event::decode(&bytes)?
+                        .resources
+                        .iter()
+                        .find_map(|r| r.strip_prefix("client:").map(str::to_owned)),
+                    None => None,
+                };
+                policy::Resource::Entry { index, client }
             }
             Target::Approval => {
                 let id = find(resources, "approval").ok_or_else(|| need("approval"))?;

@@ -62,12 +62,6 @@ impl Vault {
         resources.extend(req.datasets.iter().map(|d| format!("dataset:{d}")));
         let details = format!("kind={} scope={}", req.kind, req.scope);
         let ask = Ask { clause: None, kind: Some(req.kind) };
-        if !self.catalog.has_client(req.client)? {
-            // Said before the policy, which needs the client to decide.
-            return self.door(Action::ApprovalRequest, vec![], details, now, |_| {
-                Err(Error::UnknownClient(req.client.to_owned()))
-            });
-        }
         self.door_with(Action::ApprovalRequest, resources, details, ask, now, |rec| {
             if !KINDS.contains(&req.kind) {
                 return Err(Error::BadApproval(format!(

@@ -496,3 +496,40 @@ fn public_mentions_list_every_approved_material_reuse_in_french_and_english() {
     env.ok(&["approval", "revoke", &ap]);
     assert!(!env.ok(&["public-mentions"]).contains("ACME"));
 }
+
+/// A client's admin checks its own access log with proofs anyone can verify (PROOF-1), and
+/// reads no entry about another client or about the operator alone.
+#[test]
+fn a_client_admin_proves_entries_of_its_own_access_log_only() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"acme data", &[]);
+    let list = env.ok(&["--as", "admin-a", "ledger", "list", "--client", "acme", "--json"]);
+    let events: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let ingest = events.as_array().unwrap().iter().find(|e| e["action"] == "dataset:ingest").unwrap()["index"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let entry = env.path("entry");
+    env.ok(&["--as", "admin-a", "ledger", "entry", &ingest, "-o", entry.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&entry).unwrap().contains(&format!("resource dataset:{id}")));
+    let proof = env.path("proof");
+    std::fs::write(&proof, env.ok(&["--as", "admin-a", "ledger", "proof", &ingest])).unwrap();
+    let key = env.ok(&["--as", "admin-a", "ledger", "key"]);
+    env.ok(&[
+        "--data-dir",
+        "/nonexistent",
+        "ledger",
+        "verify-proof",
+        "--key",
+        key.trim(),
+        "--proof",
+        proof.to_str().unwrap(),
+        "--entry",
+        entry.to_str().unwrap(),
+    ]);
+    // Entry 0 is the vault's creation (no client); another client's entries are theirs.
+    env.fails(&["--as", "admin-a", "ledger", "entry", "0"], 4);
+    let err = env.fails(&["--as", "admin-b", "ledger", "proof", &ingest], 4);
+    assert!(err.contains("refused (OPS-1)"), "{err}");
+}
