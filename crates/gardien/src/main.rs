@@ -28,9 +28,11 @@ const AFTER_HELP: &str = "\
 Examples:
   gardien init --operator hebergeur.example
   gardien client add lycee-hugo --name \"Lycée Victor Hugo\"
-  id=$(gardien dataset ingest moodle.sql.gz --client lycee-hugo --class loading-data)
+  gardien contract add hugo --client lycee-hugo
+  id=$(gardien dataset ingest moodle.sql.gz --client lycee-hugo --class loading-data --contract hugo)
   gardien dataset verify \"$id\"
   gardien dataset export \"$id\" --recipient age1... -o lycee-hugo.sql.gz.age
+  gardien --as chercheur policy explain --action dataset:get --resource \"dataset:$id\"
   gardien demo                      # a guided walk on a throwaway data dir
 
 Exit codes:
@@ -38,7 +40,7 @@ Exit codes:
   1  the command failed (bad input, unknown name, I/O error); nothing was changed
   2  the command line is wrong
   3  integrity failure: a copy is altered, truncated or missing
-  4  refused by the policy (the message names the clause, e.g. LOC-1)";
+  4  refused by the policy (the message names the clauses and the reason, e.g. refused (CONF-2): ...)";
 
 /// gardien keeps custody of a hosting operator's client data and makes its
 /// confidentiality policy true by construction.

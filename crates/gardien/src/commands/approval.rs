@@ -21,7 +21,7 @@ pub enum Cmd {
     #[command(after_help = format!("{KINDS_HELP}\n\nExamples:\n  \
         gardien approval request observation --client lycee-hugo --for chercheur --scope \"read the forum activity of 2025-2026, anonymised, for a study on ...\" --until 2027-06-30\n  \
         gardien --as jdupont approval request sample-reuse --client lycee-hugo --dataset ds-0123456789abcdef --scope \"install the sample on the second test laptop\"\n  \
-        gardien --as tech-hugo approval request server-access --client lycee-hugo --server moodle-hugo-1 --maneuver \"restart php-fpm\" --maneuver \"read nginx logs\" --scope \"on-call\""))]
+        gardien --as tech-hugo approval request server-access --client lycee-hugo --server moodle-hugo-1 --maneuver \"restart php-fpm\" --maneuver \"read nginx logs\" --scope \"on-call during the exam week\""))]
     Request {
         /// disclosure, observation, material-reuse, sample-reuse or server-access.
         kind: String,
