@@ -116,6 +116,9 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     if matches!(action, "dataset:get" | "copy:out") && sample && role != "technical-operator" {
         return (false, "PRE-3");
     }
+    if action == "dataset:export" && sample && role != "client-admin" {
+        return (false, "PRE-3");
+    }
     // The table's copy goes to the technical operator's own local test machine, and the
     // sample is already installed elsewhere: PRE-4 asks for the provider's approval.
     if action == "copy:out" && sample && approval != Some("sample-reuse") {

@@ -79,11 +79,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         &["person", "add", "proviseur", "--role", "client-signer", "--client", "lycee-hugo"],
     )?;
     step(
-        "3e. a researcher from outside: a third party",
+        "3e. the client's admin account (its Moodle administrator)",
+        &["person", "add", "admin-hugo", "--role", "client-admin", "--client", "lycee-hugo"],
+    )?;
+    step(
+        "3f. a researcher from outside: a third party",
         &["person", "add", "chercheur", "--role", "third-party", "--client", "lycee-hugo"],
     )?;
     step(
-        "3f. the technical operator's laptop: a local test environment (PRE-5)",
+        "3g. the technical operator's laptop: a local test environment (PRE-5)",
         &["environment", "add", "laptop-qa-3", "--kind", "local-test", "--holder", "jdupont"],
     )?;
     let sample = base.join("sample.csv");
@@ -164,8 +168,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let export = base.join("export.age");
     let export_s = export.to_string_lossy().into_owned();
     step(
-        "8. export the dataset for the client's key (OPS-2)",
-        &["dataset", "export", &id, "--recipient", &recipient, "-o", &export_s],
+        "8. the client's admin takes the sample back, for its own key (OPS-2; nobody else may export a sample, PRE-3)",
+        &["--as", "admin-hugo", "dataset", "export", &id, "--recipient", &recipient, "-o", &export_s],
     )?;
 
     println!("\n== 9. the client opens it with age alone");

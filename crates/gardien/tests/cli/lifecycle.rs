@@ -176,7 +176,11 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     // An export to the client is the client's: listed, never blocking.
     let key = env.path("client.key");
     let recipient = age_keygen(&key);
-    env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", env.path("x.age").to_str().unwrap()]);
+    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    let x = env.path("x.age");
+    // Only the client's admin takes a sample back (PRE-3): the operator may not export it.
+    env.fails(&["dataset", "export", &id, "--recipient", &recipient, "-o", x.to_str().unwrap()], 4);
+    env.ok(&["--as", "admin-acme", "dataset", "export", &id, "--recipient", &recipient, "-o", x.to_str().unwrap()]);
     let copies: serde_json::Value = serde_json::from_str(&env.ok(&["copy", "list", &id, "--json"])).unwrap();
     assert_eq!(copies.as_array().unwrap().len(), 2);
     let copy = copies.as_array().unwrap().iter().find(|c| c["kind"] == "environment").unwrap()["copy"]
