@@ -74,7 +74,8 @@ impl Vault {
             if let Some(d) = dataset {
                 self.catalog.dataset(d)?;
             }
-            self.catalog.out_copies(dataset)
+            let all = self.catalog.out_copies(dataset)?;
+            self.visible(all, |c| &c.dataset, now)
         })
     }
 

@@ -402,7 +402,8 @@ impl Vault {
             {
                 return Err(Error::UnknownClient(c.to_owned()));
             }
-            self.catalog.datasets(client, with_destroyed)
+            let all = self.catalog.datasets(client, with_destroyed)?;
+            self.visible(all, |d| &d.id, now)
         })
     }
 

@@ -343,6 +343,13 @@ fn where_a_sample_may_go() {
         .to_owned();
     env.ok(&["--as", "signer-a", "approval", "decide", &ap, "--approve"]);
     ok(out(TECH, "laptop-2"));
+    // Listings show a technical operator the samples addressed to them, nothing else.
+    let other = env.ingest(b"another client's backup", &[]);
+    let listed = env.ok(&["--as", TECH, "dataset", "list"]);
+    assert!(listed.contains(&id) && !listed.contains(&other), "{listed}");
+    let all = env.ok(&["dataset", "list"]);
+    assert!(all.contains(&id) && all.contains(&other), "{all}");
+    assert!(env.ok(&["--as", TECH, "copy", "list"]).contains("laptop-2"));
     let err = env.fails(&["environment", "add", "cloud", "--kind", "somewhere"], 1);
     assert!(err.contains("unknown environment kind 'somewhere'"), "{err}");
     let err = env.fails(
