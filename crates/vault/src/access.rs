@@ -12,6 +12,10 @@ use crate::catalog::EnvironmentRow;
 use crate::event::Action;
 use crate::{Error, Outcome, Vault, check_name, rfc3339};
 
+/// The kinds of resource a request names (`kind:id`).
+const RESOURCE_KINDS: [&str; 9] =
+    ["vault", "client", "dataset", "contract", "person", "approval", "certificate", "entry", "store"];
+
 /// The kinds of environment (PRE-5: a sample goes only to `local-test`).
 pub const ENVIRONMENT_KINDS: [&str; 2] = ["local-test", "online"];
 
@@ -143,6 +147,27 @@ impl Vault {
         Ok(policy::Engine::new(vec![])?)
     }
 
+    /// Everything a decision needs from the catalog, in one read transaction: the actor
+    /// (registered, not disabled: OPS-1), the resource and the context.
+    pub(crate) fn load_request(
+        &self,
+        handle: &str,
+        action: Action,
+        resources: &[String],
+        kind: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(policy::Actor, policy::Resource, policy::Context), Error> {
+        self.catalog.read(|c| {
+            let p = c.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
+            if let Some(at) = p.disabled {
+                return Err(Error::DisabledPerson { handle: p.handle, at });
+            }
+            let actor = p.into();
+            let (resource, ctx) = self.resolve(&actor, action, resources, kind, now)?;
+            Ok((actor, resource, ctx))
+        })
+    }
+
     /// The policy's values for a request: its resource and context.
     pub(crate) fn resolve(
         &self,
@@ -211,7 +236,7 @@ impl Vault {
             Target::Person => {
                 let h = find(resources, "person").ok_or_else(|| need("person"))?;
                 let p = self.catalog.person(h)?.ok_or_else(|| Error::UnknownPerson(h.to_owned()))?;
-                policy::Resource::Person(policy::Actor { handle: p.handle, role: p.role, client: p.client })
+                policy::Resource::Person(p.into())
             }
             Target::Entry => {
                 let i = find(resources, "entry").ok_or_else(|| need("entry"))?;
@@ -285,22 +310,19 @@ impl Vault {
                     "'{resource}' is not a resource: write KIND:ID (dataset:ds-..., client:SLUG, contract:CASE, person:HANDLE, approval:ap-..., certificate:ID, entry:N, vault:gardien)"
                 )));
             };
-            if !["vault", "client", "dataset", "contract", "person", "approval", "certificate", "entry", "store"]
-                .contains(&kind)
-            {
+            if !RESOURCE_KINDS.contains(&kind) {
                 return Err(Error::BadInput(format!(
-                    "unknown resource kind '{kind}' in '{resource}'; the kinds are vault, client, dataset, contract, person, approval, certificate, entry, store"
+                    "unknown resource kind '{kind}' in '{resource}'; the kinds are {}",
+                    RESOURCE_KINDS.join(", ")
                 )));
             }
-            let p = self.catalog.person(&self.actor)?.ok_or_else(|| Error::UnknownPerson(self.actor.clone()))?;
-            let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
             let mut resources = vec![resource.to_owned()];
             let overrides = context.map(parse_context).transpose()?;
             if let Some(env) = overrides.as_ref().and_then(|o| o.environment.clone()) {
                 resources.push(format!("environment:{env}"));
             }
             let kind_asked = overrides.as_ref().and_then(|o| o.kind.clone());
-            let (res, mut ctx) = self.resolve(&actor, act, &resources, kind_asked.as_deref(), now)?;
+            let (actor, res, mut ctx) = self.load_request(&self.actor, act, &resources, kind_asked.as_deref(), now)?;
             if let Some(o) = overrides {
                 if let Some(a) = o.approvals {
                     ctx.approvals = a;

@@ -149,18 +149,15 @@ impl Vault {
         self.door(Action::ApprovalList, resources, String::new(), now, |_| self.catalog.approvals(client))
     }
 
-    /// One approval, in full. Shown to a signer of its client, it counts as read before
-    /// the decision (CONF-4).
+    /// One approval, in full. Shown to someone the policy lets decide it (a signer of its
+    /// client), it counts as read before the decision (CONF-4).
     pub fn approval(&self, id: &str, now: DateTime<Utc>) -> Result<ApprovalRow, Error> {
         self.door(Action::ApprovalShow, vec![format!("approval:{id}")], String::new(), now, |rec| {
             let a = self.catalog.approval(id)?;
             rec.resources.push(format!("client:{}", a.client));
-            let signer = self
-                .catalog
-                .person(&self.actor)?
-                .is_some_and(|p| p.role == "client-signer" && p.client.as_deref() == Some(&a.client));
+            let decider = self.allowed_as(&self.actor, Action::ApprovalDecide, &[format!("approval:{id}")], now)?;
             let at = rfc3339(now);
-            self.record(rec, Outcome::Allowed, |c| if signer { c.approval_shown(id, &at) } else { Ok(()) })?;
+            self.record(rec, Outcome::Allowed, |c| if decider { c.approval_shown(id, &at) } else { Ok(()) })?;
             Ok(a)
         })
     }
@@ -187,7 +184,7 @@ impl Vault {
             }
             if a.kind == "observation" && self.catalog.approval_shown_at(id)?.is_none() {
                 return Err(Error::Refused {
-                    clauses: "CONF-4".into(),
+                    clauses: vec!["CONF-4".into()],
                     reason: format!(
                         "the client must be fully informed of the scope before deciding: read it first with `gardien approval show {id}`"
                     ),

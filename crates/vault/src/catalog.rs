@@ -797,6 +797,16 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The certificates of one client's datasets, oldest first.
+    pub fn certificates_of_client(&self, client: &str) -> Result<Vec<(String, String, String, String)>, Error> {
+        let mut st = self.db.prepare(
+            "SELECT c.id, c.dataset, c.issued, c.note FROM certificates c JOIN datasets d ON d.id = c.dataset
+             WHERE d.client = ?1 ORDER BY 3, 1",
+        )?;
+        let rows = st.query_map([client], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Destroyed datasets that have no certificate yet (a sweep stopped in between).
     pub fn uncertified(&self) -> Result<Vec<String>, Error> {
         let mut st = self.db.prepare(
@@ -865,6 +875,13 @@ pub struct Person {
     pub disabled: Option<String>,
     /// When they were registered.
     pub created: String,
+}
+
+/// A person as the policy sees them.
+impl From<Person> for policy::Actor {
+    fn from(p: Person) -> policy::Actor {
+        policy::Actor { handle: p.handle, role: p.role, client: p.client }
+    }
 }
 
 impl Catalog {

@@ -149,13 +149,12 @@ impl Vault {
     pub fn certificates(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<CertificateRecord>, Error> {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         self.door(Action::CertificateList, resources, String::new(), now, |_| {
-            Ok(self
-                .catalog
-                .certificates(None)?
+            let rows = match client {
+                Some(c) => self.catalog.certificates_of_client(c)?,
+                None => self.catalog.certificates(None)?,
+            };
+            Ok(rows
                 .into_iter()
-                .filter(|(id, ..)| {
-                    client.is_none_or(|c| self.catalog.certificate_client(id).is_ok_and(|(_, cl)| cl == c))
-                })
                 .map(|(id, dataset, issued, note)| CertificateRecord { id, dataset, issued, note })
                 .collect())
         })

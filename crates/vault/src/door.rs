@@ -58,7 +58,7 @@ impl Error {
         match self {
             Error::SiteNotAllowed { .. } => Some("LOC-1".into()),
             Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1".into()),
-            Error::Refused { clauses, .. } => Some(clauses.replace(", ", ",")),
+            Error::Refused { clauses, .. } => Some(clauses.join(",")),
             _ => None,
         }
     }
@@ -134,15 +134,7 @@ impl Vault {
         kind: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<policy::Decision, Error> {
-        let (actor, resource, ctx) = self.catalog.read(|c| {
-            let p = c.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
-            if let Some(at) = p.disabled {
-                return Err(Error::DisabledPerson { handle: p.handle, at });
-            }
-            let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
-            let (resource, ctx) = self.resolve(&actor, action, resources, kind, now)?;
-            Ok((actor, resource, ctx))
-        })?;
+        let (actor, resource, ctx) = self.load_request(handle, action, resources, kind, now)?;
         let shipped;
         let engine = if action == Action::PolicyValidate {
             shipped = self.shipped_policy()?;
@@ -170,7 +162,23 @@ impl Vault {
             let certificate = self.catalog.certificates(Some(id))?.into_iter().next().map(|c| c.0);
             reason = format!("{reason}; {}", Error::Destroyed { id: id.clone(), at: x.at, certificate });
         }
-        Err(Error::Refused { clauses: d.clause_list(), reason })
+        Err(Error::Refused { clauses: d.clauses, reason })
+    }
+
+    /// Whether the policy lets `handle` do `action` to `resources`: a question, not an
+    /// operation (nothing is recorded; the operation asking it records its own event).
+    pub(crate) fn allowed_as(
+        &self,
+        handle: &str,
+        action: Action,
+        resources: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        match self.ask_policy_as(handle, action, &mut resources.to_vec(), None, now) {
+            Ok(_) => Ok(true),
+            Err(Error::Refused { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The rows of a listing the actor may see: those whose dataset the policy lets them
@@ -189,11 +197,8 @@ impl Vault {
         }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let mut res = vec![format!("dataset:{}", dataset(&r))];
-            match self.ask_policy_as(&self.actor, Action::DatasetShow, &mut res, None, now) {
-                Ok(_) => out.push(r),
-                Err(Error::Refused { .. }) => {}
-                Err(e) => return Err(e),
+            if self.allowed_as(&self.actor, Action::DatasetShow, &[format!("dataset:{}", dataset(&r))], now)? {
+                out.push(r);
             }
         }
         Ok(out)

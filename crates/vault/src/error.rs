@@ -143,10 +143,10 @@ pub enum Error {
         at: String,
     },
     /// The policy refused the request; the clauses are those of the deciding policies.
-    #[error("refused ({clauses}): {reason}")]
+    #[error("refused ({}): {reason}", clauses.join(", "))]
     Refused {
-        /// `CLAUSE, CLAUSE`.
-        clauses: String,
+        /// The clause ids.
+        clauses: Vec<String>,
         /// The deciding policies' reasons.
         reason: String,
     },

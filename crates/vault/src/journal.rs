@@ -354,12 +354,7 @@ pub mod bench {
         resources: &[String],
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let mut r = resources.to_vec();
-        match v.ask_policy_as(handle, action, &mut r, None, now) {
-            Ok(_) => Ok(true),
-            Err(Error::Refused { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        v.allowed_as(handle, action, resources, now)
     }
 
     /// The loading half of `decide`: the actor and the request's entities from the
@@ -371,12 +366,7 @@ pub mod bench {
         resources: &[String],
         now: DateTime<Utc>,
     ) -> Result<(policy::Actor, policy::Resource, policy::Context), Error> {
-        v.catalog.read(|c| {
-            let p = c.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
-            let actor = policy::Actor { handle: p.handle, role: p.role, client: p.client };
-            let (resource, ctx) = v.resolve(&actor, action, resources, None, now)?;
-            Ok((actor, resource, ctx))
-        })
+        v.load_request(handle, action, resources, None, now)
     }
 
     /// The data dir's policy.
