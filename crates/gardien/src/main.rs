@@ -162,6 +162,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::TooNew { .. }
                 | vault::Error::Config { .. }
                 | vault::Error::InvalidName { .. }
+                | vault::Error::InvalidText { .. }
                 | vault::Error::UnknownStore(_)
                 | vault::Error::StoreExists(_)
                 | vault::Error::UnknownClient(_)

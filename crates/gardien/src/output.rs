@@ -13,8 +13,10 @@ pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// Prints rows under a header, columns aligned.
+/// Every cell is shown with its control characters escaped: a `\r` or an escape sequence in
+/// a label cannot forge a row or hide a column.
 pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> anyhow::Result<()> {
-    let rows: Vec<Vec<String>> = rows.collect();
+    let rows: Vec<Vec<String>> = rows.map(|r| r.iter().map(|c| vault::text::escape(c)).collect()).collect();
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
@@ -97,4 +99,16 @@ impl vault::Progress for Bar<'_> {
 /// Human size: 1.5 MiB.
 pub fn size(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
+}
+
+/// An instant as people read it (one format everywhere in text output): `2027-06-30`
+/// at midnight, else `2027-06-30 18:00 UTC`. JSON keeps RFC 3339.
+pub fn day(rfc3339: &str) -> String {
+    lifecycle::parse_instant(rfc3339).map_or_else(|_| rfc3339.to_owned(), lifecycle::show_instant)
+}
+
+/// The end of a period given "until D", as the last day it includes (`--until 2027-06-30`
+/// is shown `2027-06-30`).
+pub fn until(rfc3339: &str) -> String {
+    lifecycle::parse_instant(rfc3339).map_or_else(|_| rfc3339.to_owned(), lifecycle::show_until)
 }

@@ -36,6 +36,9 @@ pub enum Error {
         "'{0}' is not a date: use a day (2026-12-31) or an instant (2026-12-31T18:00:00Z, 2026-12-31T18:00:00+01:00)"
     )]
     BadDate(String),
+    /// A date outside the years 2000 to 2999.
+    #[error("'{0}' is out of range: dates are between the years 2000 and 2999")]
+    DateOutOfRange(String),
     /// Custody outside 0..=12 months.
     #[error("custody of {0} months refused: ARC-1 and ARC-2 allow 0 to 12 months")]
     Custody(u32),
@@ -55,11 +58,22 @@ pub enum Error {
     },
 }
 
+/// The first year a date may name: nothing gardien keeps predates it.
+pub const FIRST_YEAR: i32 = 2000;
+/// The last year a date may name (a typo such as 20277 is refused, not kept for ever).
+pub const LAST_YEAR: i32 = 2999;
+
+fn in_range(s: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+    let year = chrono::Datelike::year(&t);
+    if (FIRST_YEAR..=LAST_YEAR).contains(&year) { Ok(t) } else { Err(Error::DateOutOfRange(s.to_owned())) }
+}
+
 /// Parses a period's end: a day means "through that day" (the next midnight, UTC); an
-/// instant without a zone is UTC.
+/// instant without a zone is UTC. Years 2000 to 2999 only.
 pub fn parse_until(s: &str) -> Result<DateTime<Utc>, Error> {
     let s = s.trim();
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        in_range(s, Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?))?;
         let next = day.succ_opt().ok_or_else(|| Error::BadDate(s.to_owned()))?;
         return Ok(Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?));
     }
@@ -67,22 +81,43 @@ pub fn parse_until(s: &str) -> Result<DateTime<Utc>, Error> {
 }
 
 /// Parses an instant: RFC 3339 with a zone, or without one (UTC), or a day (its midnight).
+/// Years 2000 to 2999 only.
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, Error> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+        return in_range(s, t.with_timezone(&Utc));
     }
     for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(Utc.from_utc_datetime(&t));
+            return in_range(s, Utc.from_utc_datetime(&t));
         }
     }
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
         && let Some(t) = day.and_hms_opt(0, 0, 0)
     {
-        return Ok(Utc.from_utc_datetime(&t));
+        return in_range(s, Utc.from_utc_datetime(&t));
     }
     Err(Error::BadDate(s.to_owned()))
+}
+
+/// How a person reads an instant: `2027-06-30 18:00 UTC`, or the day alone at midnight.
+pub fn show_instant(t: DateTime<Utc>) -> String {
+    if t.time() == chrono::NaiveTime::MIN {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
+/// How a person reads the end of a period given "until D": the last day it includes
+/// (`parse_until("2027-06-30")` is shown `2027-06-30`), or the instant if it is not a
+/// midnight.
+pub fn show_until(t: DateTime<Utc>) -> String {
+    if t.time() == chrono::NaiveTime::MIN {
+        (t - Duration::days(1)).format("%Y-%m-%d").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
 }
 
 /// The outcome of a pre-sales case.
@@ -146,10 +181,40 @@ impl Contract {
         }
     }
 
-    /// Records the deal; deciding twice is refused.
-    pub fn decide(&mut self, deal: Deal) -> Result<(), Error> {
+    /// Records the deal, dated `on`; deciding twice is refused, and so is a date before
+    /// the contract was opened (`opened`), after `now`, or after the pre-sales period ended
+    /// (a late "concluded" must not suspend PRE-6 for the gap: the sample was due then).
+    pub fn decide(&mut self, deal: Deal, opened: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Error> {
         if self.deal != Deal::Undecided {
             return Err(Error::AlreadyDecided { case: self.case.clone(), decided: self.deal.as_str().to_owned() });
+        }
+        let on = match deal {
+            Deal::Undecided => return Ok(()),
+            Deal::Concluded { on } | Deal::Lost { on } => on,
+        };
+        if on < opened {
+            return Err(Error::OutOfOrder(format!(
+                "the deal cannot be dated {}, before case {} was opened ({})",
+                show_instant(on),
+                self.case,
+                show_instant(opened)
+            )));
+        }
+        if on > now {
+            return Err(Error::OutOfOrder(format!(
+                "the deal cannot be dated {}, in the future: record it when it is decided",
+                show_instant(on)
+            )));
+        }
+        if let Some(p) = self.presales_until
+            && on >= p
+        {
+            return Err(Error::OutOfOrder(format!(
+                "the pre-sales period of case {} ended on {} without a deal: its samples were due for destruction then (PRE-6); a deal dated {} is too late",
+                self.case,
+                show_until(p),
+                show_instant(on)
+            )));
         }
         self.deal = deal;
         Ok(())
@@ -212,20 +277,68 @@ impl Phase {
 }
 
 impl Contract {
-    /// The contract's phase at `now`. A concluded deal is in operation until the contract
-    /// ends; then the admin window (OPS-4) runs until `admin_window_until` (none: it closes
-    /// with the contract).
-    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+    /// When the pre-sales period ended without a concluded deal (PRE-6): a lost deal's
+    /// date (or the pre-sales end, if earlier), an undecided case's pre-sales end. `None`
+    /// for a concluded deal, and for an undecided contract with no pre-sales period.
+    pub fn presales_ended(&self) -> Option<DateTime<Utc>> {
         match self.deal {
-            Deal::Undecided | Deal::Lost { .. } => Phase::PreSales,
-            Deal::Concluded { .. } => match self.ends {
-                Some(end) if now >= end => match self.admin_window_until {
-                    Some(w) if now < w => Phase::AdminWindow,
-                    _ => Phase::Closed,
-                },
-                _ => Phase::Operation,
-            },
+            Deal::Concluded { .. } => None,
+            Deal::Lost { on } => Some(self.presales_until.map_or(on, |p| p.min(on))),
+            Deal::Undecided => self.presales_until,
         }
+    }
+
+    /// The contract's phase at `now`: the one answer the access policy and the sweeper
+    /// share (`due` is built on the same instants).
+    ///
+    /// - The contract's end (`ends`) closes it whatever its deal: then the admin window
+    ///   (OPS-4) runs until `admin_window_until` (none: it closes with the contract), then
+    ///   custody (ARC-1).
+    /// - A case whose pre-sales period ended without a deal (lost, or lapsed undecided) is
+    ///   closed: its samples are due (PRE-6) and nobody reads them meanwhile.
+    /// - A concluded deal is in operation from its date; before it, pre-sales.
+    /// - An undecided case with a pre-sales period is in pre-sales; a contract without a
+    ///   pre-sales period and without a deal (a hosting contract, for backups) is in
+    ///   operation from its start.
+    pub fn phase(&self, now: DateTime<Utc>) -> Phase {
+        if let Some(end) = self.ends
+            && now >= end
+        {
+            return match self.admin_window_until {
+                Some(w) if now < w => Phase::AdminWindow,
+                _ => Phase::Closed,
+            };
+        }
+        if self.presales_ended().is_some_and(|t| now >= t) {
+            return Phase::Closed;
+        }
+        match self.deal {
+            Deal::Concluded { on } if now >= on => Phase::Operation,
+            Deal::Concluded { .. } | Deal::Lost { .. } => Phase::PreSales,
+            Deal::Undecided if self.presales_until.is_some() => Phase::PreSales,
+            Deal::Undecided => Phase::Operation,
+        }
+    }
+
+    /// The most open of several contracts' phases (operation, then the admin window, then
+    /// pre-sales, then closed): a client's standing. No contract: operation.
+    pub fn most_open<'a>(contracts: impl IntoIterator<Item = &'a Contract>, now: DateTime<Utc>) -> Phase {
+        let rank = |p: Phase| match p {
+            Phase::Operation => 3,
+            Phase::AdminWindow => 2,
+            Phase::PreSales => 1,
+            Phase::Closed => 0,
+        };
+        let mut any = false;
+        let mut best = Phase::Closed;
+        for c in contracts {
+            any = true;
+            let p = c.phase(now);
+            if rank(p) > rank(best) {
+                best = p;
+            }
+        }
+        if any { best } else { Phase::Operation }
     }
 }
 
@@ -308,19 +421,18 @@ pub fn due(class: Class, contract: Option<&Contract>, created: DateTime<Utc>, ex
         Class::Other => None,
         Class::PresalesSample => {
             let c = contract?;
-            match c.deal {
-                Deal::Concluded { .. } => due(Class::LoadingData, contract, created, export_days),
-                Deal::Lost { on } => Some(Due {
-                    at: c.presales_until.map_or(on, |p| p.min(on)),
-                    rule: "pre-sales ended without a deal (lost)",
-                    clause: "PRE-6",
-                }),
-                Deal::Undecided => Some(Due {
-                    at: c.presales_until?,
-                    rule: "pre-sales period ended without a concluded deal",
-                    clause: "PRE-6",
-                }),
-            }
+            let rule = match c.deal {
+                Deal::Concluded { .. } => return due(Class::LoadingData, contract, created, export_days),
+                Deal::Lost { .. } => "pre-sales ended without a deal (lost)",
+                Deal::Undecided => "pre-sales period ended without a concluded deal",
+            };
+            // The same instants as `Contract::phase`: the pre-sales end without a deal, or
+            // the contract's end if it comes first (the phase is closed from either).
+            let at = match (c.presales_ended(), c.ends) {
+                (Some(p), Some(e)) => p.min(e),
+                (p, e) => p.or(e)?,
+            };
+            Some(Due { at, rule, clause: "PRE-6" })
         }
         Class::LoadingData => Some(Due { at: contract?.vsr_until?, rule: "the VSR period ended", clause: "OPS-3" }),
         Class::Backup | Class::Archive => {

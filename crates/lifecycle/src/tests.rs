@@ -163,9 +163,13 @@ fn dates_contract_checks_and_deciding_twice() {
     assert_eq!(parse_until("2026-03-31T18:00:00+02:00").unwrap(), t("2026-03-31T16:00:00Z"));
     assert_eq!(parse_instant("2026-03-31T18:00:00").unwrap(), t("2026-03-31T18:00:00Z"));
     assert!(matches!(parse_until("31/03/2026"), Err(Error::BadDate(_))));
+    let (opened, now) = (t("2026-01-15T00:00:00Z"), t("2026-03-12T00:00:00Z"));
     let mut k = contract(Deal::Undecided, 6);
-    k.decide(Deal::Lost { on: t("2026-03-10T00:00:00Z") }).unwrap();
-    assert!(matches!(k.decide(Deal::Concluded { on: t("2026-03-11T00:00:00Z") }), Err(Error::AlreadyDecided { .. })));
+    k.decide(Deal::Lost { on: t("2026-03-10T00:00:00Z") }, opened, now).unwrap();
+    assert!(matches!(
+        k.decide(Deal::Concluded { on: t("2026-03-11T00:00:00Z") }, opened, now),
+        Err(Error::AlreadyDecided { .. })
+    ));
     let mut k = contract(Deal::Undecided, 13);
     assert_eq!(k.check(), Err(Error::Custody(13)));
     k.custody_months = 12;
@@ -185,7 +189,10 @@ fn phases_around_every_boundary() {
     windowed.admin_window_until = Some(parse_until("2027-07-31").unwrap());
     let cases = [
         (contract(Deal::Undecided, 6), "2026-02-01T00:00:00Z", Phase::PreSales),
-        (contract(lost, 6), "2026-05-01T00:00:00Z", Phase::PreSales),
+        (contract(lost, 6), "2026-02-28T23:59:59Z", Phase::PreSales),
+        // Lost: the pre-sales period ended then (PRE-6), nobody reads its samples.
+        (contract(lost, 6), "2026-03-01T00:00:00Z", Phase::Closed),
+        (contract(Deal::Undecided, 6), "2026-04-01T00:00:00Z", Phase::Closed),
         (contract(concluded, 6), "2027-06-30T23:59:59Z", Phase::Operation),
         // No admin window: the contract's end closes it.
         (contract(concluded, 6), "2027-07-01T00:00:00Z", Phase::Closed),
@@ -197,4 +204,136 @@ fn phases_around_every_boundary() {
     for (c, at, want) in cases {
         assert_eq!(c.phase(t(at)), want, "{at} with deal {:?}", c.deal);
     }
+}
+
+#[test]
+fn a_deal_is_dated_within_its_case() {
+    let opened = t("2026-01-15T00:00:00Z");
+    let won = |on: &str| Deal::Concluded { on: t(on) };
+    // (deal date, now, accepted)
+    for (on, now, ok) in [
+        ("2026-03-20T00:00:00Z", "2026-03-21T00:00:00Z", true),
+        ("2026-01-14T23:59:59Z", "2026-03-21T00:00:00Z", false), // before the case was opened
+        ("2026-03-22T00:00:00Z", "2026-03-21T00:00:00Z", false), // in the future
+        // After the pre-sales end (through 2026-03-31): the sample was due under PRE-6.
+        ("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", false),
+        ("2026-03-31T23:59:59Z", "2026-05-01T00:00:00Z", true),
+    ] {
+        let mut k = contract(Deal::Undecided, 6);
+        let r = k.decide(won(on), opened, t(now));
+        assert_eq!(r.is_ok(), ok, "deal on {on} at {now}: {r:?}");
+        assert_eq!(k.deal == Deal::Undecided, !ok, "a refused deal changes nothing");
+    }
+}
+
+#[test]
+fn dates_outside_2000_2999_are_refused() {
+    for s in ["1999-12-31", "3000-01-01", "0001-01-01T00:00:00Z", "20277-06-30"] {
+        assert!(parse_until(s).is_err() && parse_instant(s).is_err(), "{s}");
+    }
+    assert!(matches!(parse_until("2999-12-31"), Ok(_)));
+    assert!(matches!(parse_instant("2000-01-01"), Ok(_)));
+    assert_eq!(show_until(parse_until("2027-06-30").unwrap()), "2027-06-30");
+    assert_eq!(show_instant(parse_until("2027-06-30").unwrap()), "2027-07-01");
+    assert_eq!(show_until(t("2027-06-30T18:00:00Z")), "2027-06-30 18:00 UTC");
+}
+
+/// The policy's phase and the sweeper's rules are one reading of a contract: over every
+/// combination of pre-sales date, deal, VSR, end, admin window and custody, and instants
+/// on both sides of every date, nothing is due while the contract is open (pre-sales or
+/// operation) but loading data after its VSR (OPS-3), and a case closed by its pre-sales
+/// end without a deal has its samples due (PRE-6) at that same instant.
+#[test]
+fn one_phase_for_the_policy_and_the_sweeper() {
+    let created = t("2026-01-20T00:00:00Z");
+    let instants = [
+        "2026-02-01T00:00:00Z",
+        "2026-03-14T23:59:59Z",
+        "2026-03-15T00:00:00Z",
+        "2026-03-19T23:59:59Z",
+        "2026-03-20T00:00:00Z",
+        "2026-03-31T23:59:59Z",
+        "2026-04-01T00:00:00Z",
+        "2026-06-30T23:59:59Z",
+        "2026-07-01T00:00:00Z",
+        "2027-06-30T23:59:59Z",
+        "2027-07-01T00:00:00Z",
+        "2027-07-31T23:59:59Z",
+        "2027-08-01T00:00:00Z",
+        "2027-12-31T23:59:59Z",
+        "2028-01-01T00:00:00Z",
+        "2030-01-01T00:00:00Z",
+    ];
+    let deals = [
+        Deal::Undecided,
+        Deal::Concluded { on: t("2026-03-20T00:00:00Z") },
+        Deal::Lost { on: t("2026-03-15T00:00:00Z") },
+    ];
+    let mut checked = 0;
+    for presales in [None, Some(parse_until("2026-03-31").unwrap())] {
+        for deal in deals {
+            for vsr in [None, Some(parse_until("2026-06-30").unwrap())] {
+                for ends in [None, Some(parse_until("2027-06-30").unwrap())] {
+                    for window in [None, Some(parse_until("2027-07-31").unwrap())] {
+                        for custody in [0, 6] {
+                            let k = Contract {
+                                case: "case".into(),
+                                presales_until: presales,
+                                deal,
+                                vsr_until: vsr,
+                                ends,
+                                custody_months: custody,
+                                admin_window_until: window,
+                            };
+                            if k.check().is_err() || (window.is_some() && ends.is_none()) {
+                                continue;
+                            }
+                            for at in instants {
+                                let now = t(at);
+                                let phase = k.phase(now);
+                                let due = |c: Class| due_at(c, Some(&k), created, 30, &[], now).map(|d| d.clause);
+                                let what = format!("{k:?} at {at}: {phase:?}");
+                                let open = matches!(phase, Phase::PreSales | Phase::Operation);
+                                if open {
+                                    assert_eq!(due(Class::Backup), None, "{what}");
+                                    assert_eq!(due(Class::Archive), None, "{what}");
+                                    assert_ne!(due(Class::PresalesSample), Some("PRE-6"), "{what}");
+                                }
+                                if due(Class::PresalesSample) == Some("PRE-6") || due(Class::Backup).is_some() {
+                                    assert!(!open, "due, so not open: {what}");
+                                }
+                                if phase == Phase::Closed && k.presales_ended().is_some_and(|p| now >= p) {
+                                    assert_eq!(due(Class::PresalesSample), Some("PRE-6"), "{what}");
+                                }
+                                if ends.is_some_and(|e| now >= e) {
+                                    assert!(!open, "ended, so not open: {what}");
+                                }
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+/// The README's hosting contract (no pre-sales period, no deal): in operation until its
+/// end, then the admin window, then custody, as the sweeper sees it.
+#[test]
+fn a_hosting_contract_without_a_deal_ends_like_any_other() {
+    let k = Contract {
+        case: "hugo".into(),
+        presales_until: None,
+        deal: Deal::Undecided,
+        vsr_until: None,
+        ends: Some(parse_until("2027-06-30").unwrap()),
+        custody_months: 6,
+        admin_window_until: Some(parse_until("2027-07-31").unwrap()),
+    };
+    assert_eq!(k.phase(t("2027-06-30T12:00:00Z")), Phase::Operation);
+    assert_eq!(k.phase(t("2027-07-01T00:00:00Z")), Phase::AdminWindow);
+    assert_eq!(k.phase(t("2027-08-01T00:00:00Z")), Phase::Closed);
+    assert_eq!(due(Class::Backup, Some(&k), t("2026-01-01T00:00:00Z"), 30).unwrap().at, t("2028-01-01T00:00:00Z"));
 }

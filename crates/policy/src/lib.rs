@@ -190,8 +190,8 @@ pub struct Environment {
     pub name: String,
     /// `local-test` or `online`.
     pub kind: String,
-    /// Who holds it.
-    pub holder: Option<String>,
+    /// Who holds it, with their role and client.
+    pub holder: Option<Actor>,
 }
 
 /// The request's context.
@@ -205,6 +205,11 @@ pub struct Context {
     pub other_environment: bool,
     /// `approval:request`: the kind asked for.
     pub kind: Option<String>,
+    /// `copy:out`: kinds of the approvals in force for the environment's holder on the
+    /// dataset.
+    pub holder_approvals: Option<Vec<String>>,
+    /// `dataset:export`: whether the recipient is one of the client's registered keys.
+    pub client_key: Option<bool>,
 }
 
 /// A decision and the clauses that made it.
@@ -244,8 +249,6 @@ pub struct Engine {
     authorizer: Authorizer,
     /// Per policy: its clauses and reason, read once.
     meta: HashMap<PolicyId, (Vec<String>, String)>,
-    /// Validate entities and requests against the schema (tests; costs time per decision).
-    strict: bool,
 }
 
 fn euid(kind: &str, id: &str) -> EntityUid {
@@ -364,22 +367,7 @@ impl Engine {
                 by_action.insert((uid.id().unescaped().to_owned(), (*role).to_owned()), sub);
             }
         }
-        Ok(Engine {
-            schema,
-            set,
-            by_action,
-            sources,
-            authorizer: Authorizer::new(),
-            meta,
-            strict: cfg!(debug_assertions),
-        })
-    }
-
-    /// Checks entities and requests against the schema on every decision (on in debug
-    /// builds: the tests catch an entity that does not fit the schema).
-    pub fn strict(mut self, on: bool) -> Engine {
-        self.strict = on;
-        self
+        Ok(Engine { schema, set, by_action, sources, authorizer: Authorizer::new(), meta })
     }
 
     /// The effective policy set, file by file, as written.
@@ -510,7 +498,14 @@ impl Engine {
             let uid = euid("Environment", &env.name);
             let mut attrs = HashMap::from([("kind".to_owned(), s(&env.kind))]);
             if let Some(h) = &env.holder {
-                attrs.insert("holder".into(), RestrictedExpression::new_entity_uid(euid("Person", h)));
+                // The holder's role and client decide where a copy may go: their entity
+                // is part of the request.
+                let hu = if h.handle == actor.handle {
+                    euid("Person", &h.handle)
+                } else {
+                    person(h, &mut entities, &mut client)
+                };
+                attrs.insert("holder".into(), RestrictedExpression::new_entity_uid(hu));
             }
             entities.push(Entity::new(uid.clone(), attrs, HashSet::new()).map_err(|e| bad(&e))?);
             pairs.push(("environment".to_owned(), RestrictedExpression::new_entity_uid(uid)));
@@ -518,7 +513,18 @@ impl Engine {
         if let Some(k) = &ctx.kind {
             pairs.push(("kind".to_owned(), s(k)));
         }
-        let schema = self.strict.then_some(&self.schema);
+        if let Some(h) = &ctx.holder_approvals {
+            let set = RestrictedExpression::new_set(h.iter().map(|a| RestrictedExpression::new_string(a.clone())));
+            pairs.push(("holder_approvals".to_owned(), set));
+        }
+        if let Some(k) = ctx.client_key {
+            pairs.push(("client_key".to_owned(), RestrictedExpression::new_bool(k)));
+        }
+        // The schema goes into every decision, in every build: it brings the action
+        // hierarchy (`action in Action::"data"` is false without it, and the invariants
+        // scoped on a group would never fire) and checks every entity and the request
+        // against the schema. No setting or build profile changes a decision.
+        let schema = Some(&self.schema);
         let context = CedarContext::from_pairs(pairs).map_err(|e| bad(&e))?;
         let entities = Entities::from_entities(entities, schema).map_err(|e| bad(&e))?;
         let request = Request::new(puid, euid("Action", action), ruid, context, schema)

@@ -8,7 +8,7 @@ use super::*;
 const TOM: &str = "tom"; // the technical operator the sample is addressed to
 
 fn engine() -> Engine {
-    Engine::new(vec![]).unwrap().strict(true)
+    Engine::new(vec![]).unwrap()
 }
 
 fn actor(role: &str, client: Option<&str>) -> Actor {
@@ -59,6 +59,9 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         "dataset:get" | "dataset:export" | "copy:out" | "dataset:show" | "dataset:verify" | "dataset:hold"
         | "dataset:release" | "dataset:destroy" | "copy:attest" => {
             vec![dataset("presales-sample"), dataset("loading-data")]
+        }
+        "client:key-add" | "client:key-remove" | "client:key-list" => {
+            vec![Resource::Client { slug: "a".into(), phase: cphase }]
         }
         "contract:deal" | "contract:set" | "contract:show" => {
             vec![Resource::Contract { case: "case-a".into(), client: "a".into(), phase: cphase }]
@@ -129,6 +132,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     }
     if read_data && phase == "closed" && !(action == "dataset:export" && role == "ops") {
         return (false, "ARC-1");
+    }
+    // A client's keys are its admin's to register (OPS-2: an export reaches the client).
+    if matches!(action, "client:key-add" | "client:key-remove") && role != "client-admin" {
+        return (false, "OPS-2");
     }
     if action == "approval:decide" && role != "client-signer" {
         return (false, "CONF-1");
@@ -209,6 +216,9 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "approval:show"
                     | "approval:request"
                     | "public-mentions"
+                    | "client:key-add"
+                    | "client:key-remove"
+                    | "client:key-list"
             ))
         .then_some("OPS-2"),
         "client-signer" => (!vault_wide
@@ -252,10 +262,14 @@ fn context(action: &str, approval: Option<&str>) -> Context {
         environment: (action == "copy:out").then(|| Environment {
             name: "tom-laptop".into(),
             kind: "local-test".into(),
-            holder: Some(TOM.into()),
+            holder: Some(actor_of("technical-operator")),
         }),
         other_environment: action == "copy:out",
         kind: (action == "approval:request").then(|| "server-access".to_owned()),
+        holder_approvals: None,
+        // The table's export goes to a key the client registered (see
+        // `exports_go_only_to_the_clients_keys` for the others).
+        client_key: (action == "dataset:export").then_some(true),
     }
 }
 
@@ -330,14 +344,17 @@ fn where_a_sample_may_go() {
     };
     let tom = actor_of("technical-operator");
     let other_tech = Actor { handle: "tess".into(), role: "technical-operator".into(), client: None };
-    let env =
-        |kind: &str, holder: &str| Environment { name: "env".into(), kind: kind.into(), holder: Some(holder.into()) };
+    let env = |kind: &str, holder: &str| Environment {
+        name: "env".into(),
+        kind: kind.into(),
+        holder: Some(Actor { handle: holder.into(), role: "technical-operator".into(), client: None }),
+    };
     let check = |who: &Actor, env: Option<Environment>, other: bool, approvals: &[&str], want: (bool, &str)| {
         let ctx = Context {
             approvals: approvals.iter().map(|a| (*a).to_owned()).collect(),
             environment: env,
             other_environment: other,
-            kind: None,
+            ..Context::default()
         };
         let got = e.decide(who, "copy:out", &sample, &ctx).unwrap();
         assert_eq!((got.allowed, got.clauses.contains(&want.1.to_owned())), (want.0, true), "{ctx:?}: {got:?}");
@@ -436,4 +453,62 @@ fn edited_policy_files_never_panic_and_errors_name_the_file() {
     }
     let edits = bytes.len().div_ceil(37);
     assert!(errors > 20 && errors < edits, "{errors} of {edits} edits were refused");
+}
+
+/// OPS-2: an export goes only to a key the client's admin registered, whoever asks and in
+/// every phase; anything else is refused under OPS-2 (a copy out is the other way).
+#[test]
+fn exports_go_only_to_the_clients_keys() {
+    let e = engine();
+    for phase in ["operation", "admin-window", "closed"] {
+        let backup = Resource::Dataset {
+            id: "ds-b".into(),
+            client: "a".into(),
+            class: "backup".into(),
+            phase: phase.into(),
+            addressed_to: None,
+        };
+        for role in ["ops", "client-admin"] {
+            for client_key in [None, Some(false)] {
+                let ctx = Context { client_key, ..Context::default() };
+                let got = e.decide(&actor_of(role), "dataset:export", &backup, &ctx).unwrap();
+                assert!(!got.allowed && got.clauses.contains(&"OPS-2".to_owned()), "{role} {phase}: {got:?}");
+            }
+        }
+        let ctx = Context { client_key: Some(true), ..Context::default() };
+        assert!(e.decide(&actor_of("client-admin"), "dataset:export", &backup, &ctx).unwrap().allowed, "{phase}");
+    }
+}
+
+/// A copy goes to an environment held by the staff or by the data's own client; a third
+/// party holds one only under an approval naming them and the dataset (CONF-1).
+#[test]
+fn where_a_copy_may_go_depends_on_its_holder() {
+    let e = engine();
+    let backup = Resource::Dataset {
+        id: "ds-b".into(),
+        client: "a".into(),
+        class: "backup".into(),
+        phase: "operation".into(),
+        addressed_to: None,
+    };
+    let ops = actor_of("ops");
+    let holder = |role: &str, client: Option<&str>| Environment {
+        name: "env".into(),
+        kind: "online".into(),
+        holder: Some(Actor { handle: format!("h-{role}"), role: role.into(), client: client.map(str::to_owned) }),
+    };
+    let check = |env: Environment, holder_approvals: Option<Vec<String>>, want: (bool, &str)| {
+        let ctx = Context { environment: Some(env), holder_approvals, ..Context::default() };
+        let got = e.decide(&ops, "copy:out", &backup, &ctx).unwrap();
+        assert_eq!(got.allowed, want.0, "{ctx:?}: {got:?}");
+        assert!(got.clauses.contains(&want.1.to_owned()), "{ctx:?}: {got:?}");
+    };
+    check(holder("ops", None), None, (true, "OPS-1"));
+    check(holder("client-admin", Some("a")), None, (true, "OPS-1"));
+    check(holder("client-admin", Some("b")), None, (false, "OPS-1"));
+    check(holder("third-party", Some("b")), Some(vec!["disclosure".into()]), (false, "OPS-1"));
+    check(holder("third-party", Some("a")), None, (false, "CONF-1"));
+    check(holder("third-party", Some("a")), Some(vec![]), (false, "CONF-1"));
+    check(holder("third-party", Some("a")), Some(vec!["disclosure".into()]), (true, "OPS-1"));
 }

@@ -26,7 +26,7 @@ fn main() {
     for at in ["2027-01-08T00:00:00Z", "2027-04-01T00:00:00Z", "2028-01-01T00:00:00Z"] {
         let at = lifecycle::parse_instant(at).unwrap();
         let t = Instant::now();
-        let r = v.sweep(at, true, now).unwrap();
+        let r = v.sweep_dry_run(at, now).unwrap();
         println!("dry run at {}: {} due, {:.2} s", at.format("%Y-%m-%d"), r.due.len(), t.elapsed().as_secs_f64());
     }
     drop(v);
@@ -59,7 +59,7 @@ fn main() {
     println!("{small} small datasets ingested in {:.1} s", t.elapsed().as_secs_f64());
     v.decide("lost", false, None, now).unwrap();
     let t = Instant::now();
-    let r = v.sweep(now, false, now).unwrap();
+    let r = v.sweep(now).unwrap();
     let e = t.elapsed().as_secs_f64();
     assert_eq!(r.destroyed.len(), small);
     assert_eq!(r.certificates.len(), small);

@@ -31,6 +31,8 @@ enum Target {
     Person,
     Entry,
     Approval,
+    /// One client, named.
+    Client,
 }
 
 fn target(action: Action) -> Target {
@@ -78,6 +80,7 @@ fn target(action: Action) -> Target {
         Action::PersonDisable => Target::Person,
         Action::LedgerEntry | Action::LedgerProof => Target::Entry,
         Action::ApprovalShow | Action::ApprovalDecide | Action::ApprovalRevoke => Target::Approval,
+        Action::ClientKeyAdd | Action::ClientKeyRemove | Action::ClientKeyList => Target::Client,
     }
 }
 
@@ -214,14 +217,44 @@ impl Vault {
             Target::Dataset => {
                 let id = find(resources, "dataset").ok_or_else(|| need("dataset"))?;
                 let r = dataset(id, &mut ctx)?;
+                let client = r.client().unwrap_or_default().to_owned();
                 if action == Action::CopyOut
                     && let Some(name) = find(resources, "environment")
                 {
                     let env = self.catalog.environment(name)?;
                     ctx.other_environment = self.catalog.installed_elsewhere(id, name)?;
-                    ctx.environment = Some(policy::Environment { name: env.name, kind: env.kind, holder: env.holder });
+                    // The copy's holder: the environment's, else whoever takes it out. Their
+                    // role and client, and the approvals naming them and this dataset,
+                    // decide whether the copy may reach them (OPS-1, CONF-1).
+                    let handle = env.holder.unwrap_or_else(|| actor.handle.clone());
+                    let holder: policy::Actor = match self.catalog.person(&handle)? {
+                        Some(p) if p.disabled.is_none() => p.into(),
+                        _ => {
+                            return Err(Error::Refused {
+                                clauses: vec!["OPS-1".into()],
+                                reason: format!(
+                                    "environment {name} is held by '{handle}', who is not an active person: a copy reaches only people with a legitimate right"
+                                ),
+                            });
+                        }
+                    };
+                    ctx.holder_approvals =
+                        Some(self.catalog.approvals_in_force(&client, &holder.handle, Some(id), &now_s)?);
+                    ctx.environment =
+                        Some(policy::Environment { name: env.name, kind: env.kind, holder: Some(holder) });
+                }
+                if action == Action::DatasetExport {
+                    ctx.client_key = match find(resources, "key") {
+                        Some(k) => Some(self.catalog.client_key_registered(&client, k)?),
+                        None => Some(false),
+                    };
                 }
                 r
+            }
+            Target::Client => {
+                let slug = find(resources, "client").ok_or_else(|| need("client"))?;
+                let phase = self.catalog.client_phase(slug, now)?;
+                policy::Resource::Client { slug: slug.to_owned(), phase: phase.as_str().to_owned() }
             }
             Target::Contract => {
                 let case = find(resources, "contract").ok_or_else(|| need("contract"))?;

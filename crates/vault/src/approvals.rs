@@ -12,7 +12,7 @@ use rand::RngCore as _;
 use crate::catalog::ApprovalRow;
 use crate::door::Ask;
 use crate::event::Action;
-use crate::{Error, Outcome, Vault, rfc3339};
+use crate::{Error, Outcome, Vault, rfc3339, text};
 
 /// The kinds of approval, with the clause each serves.
 pub const KINDS: [&str; 5] = ["disclosure", "observation", "material-reuse", "sample-reuse", "server-access"];
@@ -70,29 +70,12 @@ impl Vault {
                     KINDS.join(", ")
                 )));
             }
-            if req.scope.trim().len() < 10 {
+            text::check("scope", req.scope, true)?;
+            if req.scope.trim().chars().count() < 10 {
                 return Err(Error::BadApproval(format!(
                     "the scope says what is asked, in full (at least a sentence): the client's signer decides on it{}",
                     if req.kind == "observation" { " (CONF-4: the client is fully informed of the scope)" } else { "" }
                 )));
-            }
-            if let Some(h) = req.for_handle {
-                let p = self.catalog.person(h)?.ok_or_else(|| Error::Unknown { what: "person", name: h.to_owned() })?;
-                if p.client.as_deref().is_some_and(|c| c != req.client) {
-                    return Err(Error::BadApproval(format!("person '{h}' belongs to another client")));
-                }
-            }
-            for d in req.datasets {
-                let f = self.catalog.access_facts(d, now)?;
-                if f.client != req.client {
-                    return Err(Error::BadApproval(format!("dataset {d} is not client {}'s", req.client)));
-                }
-                if req.kind == "sample-reuse" && f.class != "presales-sample" {
-                    return Err(Error::BadApproval(format!("dataset {d} is not a pre-sales sample (PRE-4 is about samples)")));
-                }
-            }
-            if req.kind == "sample-reuse" && req.datasets.is_empty() {
-                return Err(Error::BadApproval("a sample re-use names the sample: --dataset ID".into()));
             }
             let (server, maneuvers) = match (req.kind, req.server, req.maneuvers) {
                 ("server-access", Some(s), m) if !m.is_empty() && !s.trim().is_empty() => {
@@ -107,6 +90,68 @@ impl Vault {
                 (_, None, []) => (None, None),
                 _ => return Err(Error::BadApproval("--server and --maneuver are for server-access only".into())),
             };
+            // An approval names the one person it lets in, and that person's role fits
+            // the kind: a third party of this client for a disclosure, an observation or a
+            // re-use of material (CONF-1/3/4), a technical operator for a sample's re-use
+            // (PRE-4), the client's technical staff for server access (ACC-2). Server
+            // access is for the requester when no one else is named.
+            let (role, what) = match req.kind {
+                "sample-reuse" => ("technical-operator", "a technical operator"),
+                "server-access" => ("client-tech", "the client's technical staff (client-tech)"),
+                "material-reuse" => ("third-party", "a third party of the client, or the operator's staff"),
+                _ => ("third-party", "a third party of the client"),
+            };
+            let for_handle = match (req.for_handle, req.kind) {
+                (Some(h), _) => h.to_owned(),
+                (None, "server-access") => self.actor.clone(),
+                (None, k) => {
+                    return Err(Error::BadApproval(format!(
+                        "an approval for {k} names the person it lets in: --for HANDLE ({what}); the signer sees exactly who"
+                    )));
+                }
+            };
+            let p = self
+                .catalog
+                .person(&for_handle)?
+                .filter(|p| p.disabled.is_none())
+                .ok_or_else(|| Error::Unknown { what: "person", name: for_handle.clone() })?;
+            let own_client = p.client.as_deref() == Some(req.client);
+            // Pedagogical material may also be re-used by the operator itself (CONF-3: its
+            // demonstrator), on the client's formal agreement.
+            let staff_reuse = req.kind == "material-reuse" && p.client.is_none();
+            if !staff_reuse && (p.role != role || (role != "technical-operator" && !own_client)) {
+                return Err(Error::BadApproval(format!(
+                    "an approval for {} is for {what}; '{for_handle}' is not one",
+                    req.kind
+                )));
+            }
+            // ...and the datasets it opens: never "all of the client's" (an observation
+            // reads what it names, nothing more).
+            if req.kind != "server-access" && req.datasets.is_empty() {
+                return Err(Error::BadApproval(format!(
+                    "an approval for {} names the datasets it opens: --dataset ID (repeat it for several)",
+                    req.kind
+                )));
+            }
+            for d in req.datasets {
+                // Another client's dataset answers as an unknown one (no existence leaks).
+                let f = match self.catalog.access_facts(d, now) {
+                    Ok(f) if f.client == req.client => f,
+                    Ok(_) | Err(Error::UnknownDataset(_) | Error::Pending(_)) => {
+                        return Err(Error::UnknownDataset(d.clone()));
+                    }
+                    Err(e) => return Err(e),
+                };
+                if f.state != "active" {
+                    return Err(Error::BadApproval(format!("dataset {d} was destroyed: nothing of it can be opened")));
+                }
+                if req.kind == "sample-reuse" && f.class != "presales-sample" {
+                    return Err(Error::BadApproval(format!("dataset {d} is not a pre-sales sample (PRE-4 is about samples)")));
+                }
+            }
+            if req.kind == "server-access" && !req.datasets.is_empty() {
+                return Err(Error::BadApproval("server access opens a server, not datasets: drop --dataset".into()));
+            }
             let until = match req.until {
                 Some(u) => {
                     let t = lifecycle::parse_until(u)?;
@@ -125,7 +170,7 @@ impl Vault {
                 client: req.client.to_owned(),
                 scope: req.scope.trim().to_owned(),
                 requester: self.actor.clone(),
-                for_handle: req.for_handle.map(str::to_owned),
+                for_handle: Some(for_handle),
                 server,
                 maneuvers,
                 until,
@@ -146,7 +191,10 @@ impl Vault {
     /// Approvals, of one client or all.
     pub fn approvals(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<ApprovalRow>, Error> {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
-        self.door(Action::ApprovalList, resources, String::new(), now, |_| self.catalog.approvals(client))
+        self.door(Action::ApprovalList, resources, String::new(), now, |_| {
+            let all = self.catalog.approvals(client)?;
+            self.visible(all, Action::ApprovalShow, |a| format!("approval:{}", a.id), now)
+        })
     }
 
     /// One approval, in full. Shown to someone the policy lets decide it (a signer of its
@@ -177,6 +225,9 @@ impl Vault {
             rec.resources.push(format!("client:{}", a.client));
             if a.status != "requested" {
                 return Err(Error::BadApproval(format!("approval {id} was already {}; ask anew", a.status)));
+            }
+            if let Some(c) = comment {
+                text::check("comment", c, true)?;
             }
             let at = rfc3339(now);
             if a.until.as_deref().is_some_and(|u| u <= at.as_str()) {

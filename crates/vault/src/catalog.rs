@@ -12,14 +12,15 @@ use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
 mod access;
-pub use access::{ApprovalRow, EnvironmentRow};
+pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
     include_str!("migrations/0004_people.sql"),
     include_str!("migrations/0005_access.sql"),
+    include_str!("migrations/0006_client_keys.sql"),
 ];
 
 /// An open catalog.
@@ -477,6 +478,9 @@ fn text(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(crate::rfc3339)
 }
 
+const CONTRACT_COLUMNS: &str =
+    "name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created";
+
 /// A contract as the catalog keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractRow {
@@ -519,19 +523,27 @@ impl Catalog {
 
     /// One contract.
     pub fn contract(&self, name: &str) -> Result<ContractRow, Error> {
-        self.contracts(Some(name))?.pop().ok_or_else(|| Error::UnknownContract(name.to_owned()))
+        self.contract_rows(&format!("SELECT {CONTRACT_COLUMNS} FROM contracts WHERE name = ?1"), Some(name))?
+            .pop()
+            .ok_or_else(|| Error::UnknownContract(name.to_owned()))
     }
 
     /// All contracts (or the one named), by name.
     pub fn contracts(&self, only: Option<&str>) -> Result<Vec<ContractRow>, Error> {
-        let mut st = self.db.prepare(
-            "SELECT name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created
-             FROM contracts WHERE name = ?1
-             UNION ALL
-             SELECT name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created
-             FROM contracts WHERE ?1 IS NULL ORDER BY 1",
-        )?;
-        let rows = st.query_map([only], |r| {
+        match only {
+            Some(name) => Ok(vec![self.contract(name)?]),
+            None => self.contract_rows(&format!("SELECT {CONTRACT_COLUMNS} FROM contracts ORDER BY name"), None),
+        }
+    }
+
+    /// A client's contracts (from the client's index).
+    pub fn client_contracts(&self, client: &str) -> Result<Vec<ContractRow>, Error> {
+        self.contract_rows(&format!("SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1"), Some(client))
+    }
+
+    fn contract_rows(&self, sql: &str, param: Option<&str>) -> Result<Vec<ContractRow>, Error> {
+        let mut st = self.db.prepare_cached(sql)?;
+        let map = |r: &rusqlite::Row<'_>| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -544,10 +556,14 @@ impl Catalog {
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, String>(9)?,
             ))
-        })?;
+        };
+        let rows: Vec<_> = match param {
+            Some(p) => st.query_map([p], map)?.collect::<Result<_, _>>()?,
+            None => st.query_map([], map)?.collect::<Result<_, _>>()?,
+        };
         let mut out = Vec::new();
         for row in rows {
-            let (name, client, presales, deal, deal_on, vsr, ends, custody, window, created) = row?;
+            let (name, client, presales, deal, deal_on, vsr, ends, custody, window, created) = row;
             let on = when(deal_on)?;
             let deal = match (deal.as_str(), on) {
                 ("concluded", Some(on)) => lifecycle::Deal::Concluded { on },
@@ -607,6 +623,10 @@ impl Catalog {
              SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
                  JOIN datasets d ON d.contract = c.name AND d.state = 'active' AND d.class = 'presales-sample'
                  WHERE c.deal = 'lost' AND c.deal_on <= ?1
+             UNION
+             SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
+                 JOIN datasets d ON d.contract = c.name AND d.state = 'active' AND d.class = 'presales-sample'
+                 WHERE c.deal != 'concluded' AND c.ends <= ?1
              UNION
              SELECT d.id, d.class, d.created, d.contract, d.state FROM contracts c
                  JOIN datasets d ON d.contract = c.name AND d.state = 'active'

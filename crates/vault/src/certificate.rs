@@ -122,9 +122,13 @@ impl Vault {
                 (_, Some((at, by, how))) => line(
                     "copy",
                     &format!(
-                        "environment {} holder {} attested {at} by {by} method {}",
+                        "environment {} holder {} attested {at} by {}{} method {}",
                         one_line(&c.environment),
                         one_line(&c.holder),
+                        one_line(by),
+                        // The holder attests; ops may record it on the holder's word, and
+                        // the certificate says which.
+                        if *by == c.holder { "" } else { " (ops, on the holder's word)" },
                         one_line(how.as_deref().unwrap_or("-"))
                     ),
                 ),
@@ -153,10 +157,11 @@ impl Vault {
                 Some(c) => self.catalog.certificates_of_client(c)?,
                 None => self.catalog.certificates(None)?,
             };
-            Ok(rows
+            let all: Vec<CertificateRecord> = rows
                 .into_iter()
                 .map(|(id, dataset, issued, note)| CertificateRecord { id, dataset, issued, note })
-                .collect())
+                .collect();
+            self.visible(all, Action::CertificateShow, |c| format!("certificate:{}", c.id), now)
         })
     }
 

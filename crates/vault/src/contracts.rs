@@ -71,7 +71,7 @@ impl Vault {
             rec.resources.push(format!("client:{}", row.client));
             let on = on.map(lifecycle::parse_instant).transpose()?.unwrap_or(now);
             let deal = if concluded { lifecycle::Deal::Concluded { on } } else { lifecycle::Deal::Lost { on } };
-            row.contract.decide(deal)?;
+            row.contract.decide(deal, lifecycle::parse_instant(&row.created)?, now)?;
             self.record(rec, Outcome::Allowed, |c| c.update_contract(&row.contract))?;
             Ok(row)
         })

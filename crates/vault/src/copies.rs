@@ -75,41 +75,65 @@ impl Vault {
                 self.catalog.dataset(d)?;
             }
             let all = self.catalog.out_copies(dataset)?;
-            self.visible(all, |c| &c.dataset, now)
+            self.visible(all, Action::DatasetShow, |c| format!("dataset:{}", c.dataset), now)
         })
     }
 
-    /// Records that the holder of a copy destroyed it.
+    /// Records that the holder of a copy destroyed it. The holder attests it themselves,
+    /// or the ops team records it on the holder's word (and the certificate says so);
+    /// `by`, if given, must name the holder.
     pub fn attest(
         &self,
         dataset: &str,
         copy: &str,
-        by: &str,
+        by: Option<&str>,
         method: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<OutCopy, Error> {
         let resources = vec![format!("dataset:{dataset}"), format!("copy:{copy}")];
-        self.door(Action::CopyAttest, resources, format!("by={by} method={}", method.unwrap_or("")), now, |rec| {
+        let details = format!("by={} method={}", by.unwrap_or(""), method.unwrap_or(""));
+        self.door(Action::CopyAttest, resources, details, now, |rec| {
             self.catalog.dataset(dataset)?;
             let mut c = self
                 .catalog
                 .out_copies(Some(dataset))?
                 .into_iter()
-                .find(|c| c.id == copy)
+                .find(|c| c.id == copy && c.kind == "environment")
                 .ok_or_else(|| Error::UnknownCopy { dataset: dataset.to_owned(), copy: copy.to_owned() })?;
+            if let Some(m) = method {
+                crate::text::check("method", m, false)?;
+            }
+            if let Some(b) = by
+                && b != c.holder
+            {
+                return Err(Error::Refused {
+                    clauses: vec!["PRE-6".into()],
+                    reason: format!(
+                        "copy {copy} is held by {}: its destruction is attested by its holder (--by {} or no --by), not by {}",
+                        c.holder,
+                        c.holder,
+                        crate::quote_input(b)
+                    ),
+                });
+            }
+            let role = self.catalog.person(&self.actor)?.map(|p| p.role).unwrap_or_default();
+            if self.actor != c.holder && role != "ops" {
+                return Err(Error::Refused {
+                    clauses: vec!["PRE-6".into()],
+                    reason: format!(
+                        "copy {copy} is held by {}: only its holder attests its destruction (or the ops team, on the holder's word)",
+                        c.holder
+                    ),
+                });
+            }
             if let Some((at, who, _)) = &c.attested {
                 return Err(Error::AlreadyAttested { copy: copy.to_owned(), at: at.clone(), by: who.clone() });
             }
-            if by.trim().is_empty() {
-                return Err(Error::InvalidName {
-                    what: "attester",
-                    value: by.to_owned(),
-                    rule: "name who destroyed the copy",
-                });
-            }
             let at = crate::rfc3339(now);
-            self.record(rec, Outcome::Allowed, |cat| cat.attest(copy, &at, by, method))?;
-            c.attested = Some((at, by.to_owned(), method.map(str::to_owned)));
+            // Who recorded it: the holder, or ops on their word (the holder is on the row).
+            let recorder = self.actor.clone();
+            self.record(rec, Outcome::Allowed, |cat| cat.attest(copy, &at, &recorder, method))?;
+            c.attested = Some((at, recorder, method.map(str::to_owned)));
             Ok(c)
         })
     }

@@ -52,6 +52,47 @@ impl Record {
     }
 }
 
+/// What an event names in place of an id that was not one.
+const INVALID: &str = "(invalid)";
+
+/// Whether `id` has the shape of an id of `kind`: what may enter the permanent ledger.
+pub(crate) fn valid_id(kind: &str, id: &str) -> bool {
+    let tail = |prefix: &str, max: usize| {
+        id.strip_prefix(prefix).is_some_and(|t| {
+            !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+    };
+    match kind {
+        "dataset" => tail("ds-", 64),
+        "approval" => tail("ap-", 64),
+        "copy" => tail("cp-", 64),
+        "certificate" => tail("cert-", 64) || tail("ds-", 64),
+        "entry" => !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()),
+        "key" => tail("age1", 100),
+        "vault" => id == "gardien",
+        "client" | "contract" | "person" | "store" | "environment" | "server" => crate::check_name("name", id).is_ok(),
+        _ => false,
+    }
+}
+
+fn invalid_id(kind: &str, id: &str) -> Error {
+    let (what, rule): (&'static str, &'static str) = match kind {
+        "dataset" => ("dataset id", "a dataset id is ds- and lowercase hex (`gardien dataset list` shows them)"),
+        "approval" => ("approval id", "an approval id is ap- and 12 hex digits (`gardien approval list`)"),
+        "copy" => ("copy id", "a copy id is cp- and 12 hex digits (`gardien copy list`)"),
+        "certificate" => ("certificate id", "a certificate is named by its id (cert-...) or its dataset's (ds-...)"),
+        "entry" => ("ledger entry", "an entry is its index, a number"),
+        "key" => ("age recipient", "an age recipient is age1 and lowercase letters and digits"),
+        "client" => ("client", "use the client's slug: lowercase letters, digits and inner dashes"),
+        "contract" => ("case name", "use the case's name: lowercase letters, digits and inner dashes"),
+        "person" => ("handle", "use the person's handle (`gardien person list`), never a full name"),
+        "store" => ("store", "lowercase letters, digits and inner dashes"),
+        "environment" => ("environment", "lowercase letters, digits and inner dashes"),
+        _ => ("name", "lowercase letters, digits and inner dashes"),
+    };
+    Error::InvalidName { what, value: crate::quote_input(id), rule }
+}
+
 impl Error {
     /// The clauses a refusal cites, when the error is a policy refusal.
     pub fn clause(&self) -> Option<String> {
@@ -87,9 +128,31 @@ impl Vault {
         now: DateTime<Utc>,
         op: impl FnOnce(&mut Record) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        // The ledger is permanent and holds ids, never names: a text given where an id is
+        // expected ("Dossier de Jeanne Dupont") is refused, and its event says only that
+        // the id was invalid.
+        let mut invalid = None;
+        let resources = resources
+            .into_iter()
+            .map(|r| match r.split_once(':') {
+                Some((kind, id)) if valid_id(kind, id) => r,
+                Some((kind, id)) => {
+                    invalid.get_or_insert_with(|| invalid_id(kind, id));
+                    format!("{kind}:{INVALID}")
+                }
+                None => {
+                    invalid.get_or_insert_with(|| invalid_id("resource", &r));
+                    format!("resource:{INVALID}")
+                }
+            })
+            .collect();
         let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause: String::new() };
         // 1. Who acts, 2. what the policy says, 3. the operation.
-        let result = self.ask_policy(action, &mut rec.resources, ask.kind, now).and_then(|d| {
+        let checked = match invalid {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        let result = checked.and_then(|()| self.ask_policy(action, &mut rec.resources, ask.kind, now)).and_then(|d| {
             rec.clause = ask.clause.map_or_else(|| d.clauses.join(","), str::to_owned);
             op(&mut rec)
         });
@@ -181,14 +244,16 @@ impl Vault {
         }
     }
 
-    /// The rows of a listing the actor may see: those whose dataset the policy lets them
-    /// `dataset:show` (a technical operator lists the samples addressed to them, not every
-    /// client's datasets). The ops team, whom the policy lets show everything, skips the
+    /// The rows of a listing the actor may see: those whose resource (`kind:id`) the
+    /// policy lets them `show` (a technical operator lists the samples addressed to them,
+    /// not every client's datasets): every listing shows only what `show` would show, row
+    /// by row. The ops team, whom the shipped policy lets show everything, skips the
     /// per-row decisions; the listing's own event is the record.
     pub(crate) fn visible<T>(
         &self,
         rows: Vec<T>,
-        dataset: impl Fn(&T) -> &String,
+        show: Action,
+        resource: impl Fn(&T) -> String,
         now: DateTime<Utc>,
     ) -> Result<Vec<T>, Error> {
         let role = self.catalog.person(&self.actor)?.map(|p| p.role).unwrap_or_default();
@@ -197,7 +262,7 @@ impl Vault {
         }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            if self.allowed_as(&self.actor, Action::DatasetShow, &[format!("dataset:{}", dataset(&r))], now)? {
+            if self.allowed_as(&self.actor, show, &[resource(&r)], now)? {
                 out.push(r);
             }
         }
@@ -230,9 +295,10 @@ impl Vault {
         let mut h = Sha256::new();
         h.update(salt);
         h.update(rec.details.as_bytes());
+        let actor = if valid_id("person", &self.actor) { self.actor.as_str() } else { INVALID };
         let event = Event {
             time: rec.time.clone(),
-            actor: format!("person:{}", self.actor),
+            actor: format!("person:{actor}"),
             action: rec.action,
             resources: rec.resources.clone(),
             allowed: outcome != Outcome::Denied,

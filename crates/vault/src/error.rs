@@ -3,6 +3,22 @@
 
 use std::path::PathBuf;
 
+/// A text given by a person, as an error may quote it: a secret is never quoted (an age
+/// secret key passed where a recipient or a path was expected), control characters are
+/// escaped, and a long text is cut.
+pub fn quote_input(value: &str) -> String {
+    let v = value.trim();
+    if v.to_ascii_uppercase().contains("AGE-SECRET-KEY-") || v.contains("PRIVATE KEY") || v.starts_with("PRIVATE+KEY+")
+    {
+        return "the text given (a secret key: it is not repeated here; give the public key, `age-keygen -y`)".into();
+    }
+    let mut short: String = v.chars().take(80).collect();
+    if v.chars().count() > 80 {
+        short.push('…');
+    }
+    format!("'{}'", crate::text::escape(&short))
+}
+
 /// Everything the vault can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,11 +71,11 @@ pub enum Error {
         allowed: Vec<String>,
     },
     /// A name that does not fit the rules for its kind.
-    #[error("invalid {what} '{value}': {rule}")]
+    #[error("invalid {what} {value}: {rule}")]
     InvalidName {
         /// What kind of name (store, client, site...).
         what: &'static str,
-        /// The name given.
+        /// The name given, quoted (`quote_input`).
         value: String,
         /// The rule it breaks.
         rule: &'static str,
@@ -153,6 +169,16 @@ pub enum Error {
     /// The policy files do not load (the shipped set with the operator's additions).
     #[error("{0}; fix or remove the file (`gardien policy validate` checks candidates)")]
     Policy(#[from] policy::Error),
+    /// A text holding a control character.
+    #[error("invalid {what}: it holds the control character {char}; {rule}")]
+    InvalidText {
+        /// What the text is (label, scope, comment...).
+        what: &'static str,
+        /// The first offending character, as U+XXXX.
+        char: String,
+        /// Why it is refused.
+        rule: &'static str,
+    },
     /// Something of that name exists already.
     #[error("{what} '{name}' already exists")]
     Exists {
@@ -221,10 +247,11 @@ pub enum Error {
         /// One line per copy tried.
         failures: Vec<String>,
     },
-    /// Not an age X25519 recipient.
-    #[error("'{value}' is not an age recipient (age1...): {reason}")]
+    /// Not an age X25519 recipient. `value` is what was given, redacted if it looked
+    /// like a secret (`Error::bad_recipient`).
+    #[error("{value} is not an age recipient (age1...): {reason}")]
     BadRecipient {
-        /// What was given.
+        /// What was given, quoted, or a description of it when it is a secret.
         value: String,
         /// Why it was refused.
         reason: String,

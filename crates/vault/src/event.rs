@@ -106,11 +106,17 @@ pub enum Action {
     PolicyExplain,
     /// `public-mentions`.
     PublicMentions,
+    /// `client key add`.
+    ClientKeyAdd,
+    /// `client key remove`.
+    ClientKeyRemove,
+    /// `client key list`.
+    ClientKeyList,
 }
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 51] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -159,6 +165,9 @@ impl Action {
         Action::PolicyShow,
         Action::PolicyExplain,
         Action::PublicMentions,
+        Action::ClientKeyAdd,
+        Action::ClientKeyRemove,
+        Action::ClientKeyList,
     ];
 
     /// `noun:verb`.
@@ -212,6 +221,9 @@ impl Action {
             Action::PolicyShow => "policy:show",
             Action::PolicyExplain => "policy:explain",
             Action::PublicMentions => "public-mentions",
+            Action::ClientKeyAdd => "client:key-add",
+            Action::ClientKeyRemove => "client:key-remove",
+            Action::ClientKeyList => "client:key-list",
         }
     }
 

@@ -94,7 +94,7 @@ impl Vault {
                 }
                 Ok(())
             })?;
-            Ok(out)
+            self.visible(out, Action::LedgerEntry, |(i, _)| format!("entry:{i}"), now)
         })
     }
 

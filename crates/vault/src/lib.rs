@@ -16,6 +16,7 @@ pub mod agefile;
 mod approvals;
 mod catalog;
 mod certificate;
+mod client_keys;
 mod config;
 mod contracts;
 mod copies;
@@ -28,6 +29,7 @@ mod model;
 mod people;
 mod store;
 mod sweep;
+pub mod text;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -39,13 +41,13 @@ use rand::RngCore as _;
 
 pub use crate::access::{ENVIRONMENT_KINDS, Explained};
 pub use crate::approvals::{KINDS as APPROVAL_KINDS, NewApproval, in_force, kind_clause};
-pub use crate::catalog::{ApprovalRow, ContractRow, EnvironmentRow, OutCopy, Person};
+pub use crate::catalog::{ApprovalRow, ClientKey, ContractRow, EnvironmentRow, OutCopy, Person};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
 pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
-pub use crate::error::Error;
+pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
@@ -204,7 +206,7 @@ impl Vault {
         if opts.operator.is_empty() || opts.operator.contains(['+', ' ', '\n', '\t']) {
             return Err(Error::InvalidName {
                 what: "operator name",
-                value: opts.operator.clone(),
+                value: crate::quote_input(&opts.operator),
                 rule: "use a name without spaces or '+', such as the operator's domain",
             });
         }
@@ -369,10 +371,11 @@ impl Vault {
     pub fn add_client(&self, slug: &str, name: &str, now: DateTime<Utc>) -> Result<Client, Error> {
         self.door(Action::ClientAdd, vec![format!("client:{slug}")], format!("name={name}"), now, |rec| {
             check_name("client slug", slug)?;
+            text::check("client name", name, false)?;
             if name.trim().is_empty() {
                 return Err(Error::InvalidName {
                     what: "client name",
-                    value: name.to_owned(),
+                    value: crate::quote_input(&name),
                     rule: "give the client's full name",
                 });
             }
@@ -403,7 +406,7 @@ impl Vault {
                 return Err(Error::UnknownClient(c.to_owned()));
             }
             let all = self.catalog.datasets(client, with_destroyed)?;
-            self.visible(all, |d| &d.id, now)
+            self.visible(all, Action::DatasetShow, |d| format!("dataset:{}", d.id), now)
         })
     }
 
@@ -509,6 +512,12 @@ impl Vault {
         if !self.catalog.has_client(req.client)? {
             return Err(Error::UnknownClient(req.client.to_owned()));
         }
+        if let Some(l) = req.label {
+            text::check("label", l, false)?;
+        }
+        if let Some(p) = req.provider {
+            text::check("provider", p, false)?;
+        }
         match req.contract {
             None if req.class.needs_contract() => {
                 return Err(Error::ContractNeeded(format!(
@@ -524,6 +533,22 @@ impl Vault {
                         "contract {case} is client {}'s, not {}'s",
                         row.client, req.client
                     )));
+                }
+                // PRE-6: a sample is destroyed when its pre-sales period ends without a
+                // deal, so its case must have one, and still be open.
+                if req.class == DatasetClass::PresalesSample {
+                    let k = &row.contract;
+                    if k.presales_until.is_none() && !matches!(k.deal, lifecycle::Deal::Concluded { .. }) {
+                        return Err(Error::ContractNeeded(format!(
+                            "a pre-sales sample belongs to a case with a pre-sales period (PRE-6: it is destroyed when the period ends without a deal); set one with `gardien contract add CASE --client {} --presales-until DATE`",
+                            req.client
+                        )));
+                    }
+                    if k.phase(now) == lifecycle::Phase::Closed {
+                        return Err(Error::ContractNeeded(format!(
+                            "case {case} is closed (its pre-sales period ended without a deal, or the contract ended): no sample enters it"
+                        )));
+                    }
                 }
                 rec.resources.push(format!("contract:{case}"));
             }
@@ -825,8 +850,12 @@ impl Vault {
         progress: &dyn Progress,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let details = format!("recipient={} to={}", recipient.trim(), path.display());
-        self.door(Action::DatasetExport, vec![format!("dataset:{id}")], details, now, |rec| {
+        // The recipient is part of the decision (OPS-2: one of the client's registered
+        // keys); a text that is no recipient is refused before it is recorded anywhere.
+        let key = client_keys::parse_recipient(recipient)?.to_string();
+        let details = format!("recipient={key} to={}", path.display());
+        let resources = vec![format!("dataset:{id}"), format!("key:{key}")];
+        self.door(Action::DatasetExport, resources, details, now, |rec| {
             self.export_inner(id, recipient, path, force, progress, rec)
         })
     }
@@ -840,10 +869,7 @@ impl Vault {
         progress: &dyn Progress,
         rec: &mut Record,
     ) -> Result<(), Error> {
-        let to: age::x25519::Recipient = recipient
-            .trim()
-            .parse()
-            .map_err(|e: &str| Error::BadRecipient { value: recipient.to_owned(), reason: e.to_owned() })?;
+        let to = client_keys::parse_recipient(recipient)?;
         let (ds, identity) = self.unlock(id, rec, progress)?;
         self.write_output(path, force, |file| {
             let mut failures = Vec::new();

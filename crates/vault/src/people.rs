@@ -27,6 +27,9 @@ impl Vault {
         resources.extend(client.map(|c| format!("client:{c}")));
         self.door(Action::PersonAdd, resources, format!("role={role} name={}", name.unwrap_or("")), now, |rec| {
             check_name("handle", handle)?;
+            if let Some(n) = name {
+                crate::text::check("name", n, false)?;
+            }
             match (STAFF_ROLES.contains(&role), CLIENT_ROLES.contains(&role), client) {
                 (true, _, None) | (_, true, Some(_)) => {}
                 (true, _, Some(_)) => {

@@ -35,14 +35,20 @@ pub struct SweepReport {
 }
 
 impl Vault {
-    /// Computes what is due at `at` and, unless `dry_run`, destroys it.
-    pub fn sweep(&self, at: DateTime<Utc>, dry_run: bool, now: DateTime<Utc>) -> Result<SweepReport, Error> {
-        let details = format!("at={} dry_run={dry_run}", rfc3339(at));
+    /// A dry run: what would be due at `at` (any date), changing nothing.
+    pub fn sweep_dry_run(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<SweepReport, Error> {
+        let details = format!("at={} dry_run=true", rfc3339(at));
         self.door(Action::Sweep, vec![], details, now, |_| {
-            let mut report = SweepReport { due: self.due(at)?, ..SweepReport::default() };
-            if dry_run {
-                return Ok(report);
-            }
+            Ok(SweepReport { due: self.due(at)?, ..SweepReport::default() })
+        })
+    }
+
+    /// Destroys what is due at `now`. There is no other instant: a destruction happens on
+    /// the real clock, and its certificate says the rule's date had passed (PROOF-2).
+    pub fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, Error> {
+        let details = format!("at={} dry_run=false", rfc3339(now));
+        self.door(Action::Sweep, vec![], details, now, |_| {
+            let mut report = SweepReport { due: self.due(now)?, ..SweepReport::default() };
             let stores: HashMap<String, Store> = self
                 .catalog
                 .stores()?
@@ -154,10 +160,11 @@ impl Vault {
                     certificate: self.catalog.certificates(Some(id))?.into_iter().next().map(|c| c.0),
                 });
             }
+            crate::text::check("hold reason", reason, false)?;
             if reason.trim().is_empty() {
                 return Err(Error::InvalidName {
                     what: "hold reason",
-                    value: reason.to_owned(),
+                    value: crate::quote_input(&reason),
                     rule: "say why the dataset is held",
                 });
             }

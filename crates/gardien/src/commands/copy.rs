@@ -36,14 +36,19 @@ pub enum Cmd {
         json: bool,
     },
     /// Record that the holder of a copy destroyed it (PRE-6: every copy, on every medium).
+    /// The holder attests (`--as HOLDER`), or the ops team records it on the holder's word;
+    /// the certificate says which.
+    #[command(
+        after_help = "Example:\n  gardien --as jdupont copy attest ds-0123456789abcdef cp-0123456789ab --method \"shred -u; DROP DATABASE\""
+    )]
     Attest {
         /// The dataset id.
         id: String,
         /// The copy id (`cp-...`, from `copy list`).
         copy: String,
-        /// Who destroyed it.
+        /// The copy's holder (checked; default: the holder).
         #[arg(long)]
-        by: String,
+        by: Option<String>,
         /// How (e.g. "shred -u, then DROP DATABASE").
         #[arg(long)]
         method: Option<String>,
@@ -73,8 +78,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             pb.finish_and_clear();
             let copy = copy?;
             eprintln!(
-                "copy {} of {id} is on {environment}, held by {}; attest its destruction with: gardien copy attest {id} {} --by {}",
-                copy.id, copy.holder, copy.id, copy.holder
+                "copy {} of {id} is on {environment}, held by {}; once destroyed, its holder attests it: gardien --as {} copy attest {id} {}",
+                copy.id, copy.holder, copy.holder, copy.id
             );
         }
         Cmd::List { id, json } => {
@@ -107,8 +112,9 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             )?;
         }
         Cmd::Attest { id, copy, by, method } => {
-            v.attest(id, copy, by, method.as_deref(), now)?;
-            eprintln!("copy {copy} of {id}: destruction attested by {by}");
+            let c = v.attest(id, copy, by.as_deref(), method.as_deref(), now)?;
+            let by = c.attested.map(|(_, by, _)| by).unwrap_or_default();
+            eprintln!("copy {copy} of {id} (held by {}): destruction attested by {by}", c.holder);
         }
     }
     Ok(())

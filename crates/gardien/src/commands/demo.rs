@@ -32,10 +32,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let data = base.join("gardien-data");
     let exe = std::env::current_exe().context("finding the gardien binary")?;
+    // A step whose output is read by the demo, not shown (the whole ledger as JSON).
+    let quiet = std::cell::Cell::new(false);
     // Runs one real command; `refused` steps show a refusal and fail the demo if it succeeds.
+    // Everything goes to stdout, in order (a log of the demo shows each command with its
+    // result, refusals included), and each command is printed quoted, ready to paste.
     let run = |title: &str, args: &[&str], refused: bool| -> anyhow::Result<String> {
         println!("\n== {title}");
-        println!("$ gardien {}", args.join(" "));
+        println!("$ gardien {}", shell_words(args));
         let out = Command::new(&exe)
             .args(args)
             .env("GARDIEN_DATA_DIR", &data)
@@ -45,8 +49,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .output()
             .with_context(|| format!("running gardien {}", args.join(" ")))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        print!("{stdout}");
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !quiet.get() {
+            print!("{stdout}");
+        }
+        print!("{}", String::from_utf8_lossy(&out.stderr));
         if out.status.success() == refused {
             bail!("step '{title}' {} ({})", if refused { "was not refused" } else { "failed" }, out.status);
         }
@@ -131,6 +137,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "lycee-hugo",
             "--for",
             "chercheur",
+            "--dataset",
+            &id,
             "--scope",
             "observe how teachers use the forums of the MATH courses in 2026, from the course metadata only; no message bodies, no names",
             "--until",
@@ -156,20 +164,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         &["ledger", "list", "--client", "lycee-hugo"],
     )?;
 
-    println!("\n== 7. the client makes its own age key (age-keygen), and gardien exports to it");
+    println!("\n== 7. the client makes its own age key (age-keygen)");
     let key = base.join("client.key");
-    let kg = Command::new("age-keygen").arg("-o").arg(&key).stderr(Stdio::piped()).output();
-    let kg = match kg {
-        Ok(o) if o.status.success() => o,
-        _ => bail!("the demo's last steps need Debian's `age` package (age, age-keygen): apt-get install age"),
-    };
-    let recipient = String::from_utf8_lossy(&kg.stderr).trim().trim_start_matches("Public key: ").to_owned();
-    println!("$ age-keygen -o client.key   # public key {recipient}");
+    let recipient = age_keygen(&key)?;
+    println!("$ age-keygen -o client.key\nPublic key: {recipient}");
+    step(
+        "7b. the client's admin registers it: the client's data is handed back only to its registered keys (OPS-2)",
+        &["--as", "admin-hugo", "client", "key", "add", "lycee-hugo", &recipient, "--label", "DSI du lycée"],
+    )?;
     let export = base.join("export.age");
     let export_s = export.to_string_lossy().into_owned();
     step(
         "8. the client's admin takes the sample back, for its own key (OPS-2; nobody else may export a sample, PRE-3)",
         &["--as", "admin-hugo", "dataset", "export", &id, "--recipient", &recipient, "-o", &export_s],
+    )?;
+    let other = age_keygen(&base.join("someone-else.key"))?;
+    let elsewhere = base.join("elsewhere.age").to_string_lossy().into_owned();
+    refused(
+        "8b. an export to any other key is refused: it would be a copy, not a hand-back (OPS-2)",
+        &["--as", "admin-hugo", "dataset", "export", &id, "--recipient", &other, "-o", &elsewhere],
     )?;
 
     println!("\n== 9. the client opens it with age alone");
@@ -192,14 +205,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !same {
         bail!("the opened export differs from the sample");
     }
-    let events = step("10. every step above is an event in the tamper-evident ledger", &["ledger", "list", "--json"])?;
-    let events: serde_json::Value = serde_json::from_str(&events)?;
-    let index = events
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["action"] == "dataset:ingest"))
+    quiet.set(true);
+    let events = step(
+        "10. every step above is an event in the tamper-evident ledger (the JSON is read, not shown)",
+        &["ledger", "list", "--json"],
+    );
+    quiet.set(false);
+    let events: serde_json::Value = serde_json::from_str(&events?)?;
+    let all = events.as_array().context("the ledger's list is not a JSON array")?;
+    let index = all
+        .iter()
+        .find(|e| e["action"] == "dataset:ingest")
         .and_then(|e| e["index"].as_u64())
         .context("the ingest's event is not in the ledger")?
         .to_string();
+    let denied = all.iter().filter(|e| e["outcome"] == "denied").count();
+    println!("{} events so far, {denied} of them refusals; the sample's ingest is entry {index}", all.len());
     let cp = base.join("checkpoint");
     let note = step("11. a signed checkpoint (C2SP tlog-checkpoint) the client can keep", &["ledger", "checkpoint"])?;
     std::fs::write(&cp, &note)?;
@@ -245,18 +266,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::remove_file(&installed)?;
     step(
         "23. its holder destroys it and attests",
-        &[
-            "--as",
-            "jdupont",
-            "copy",
-            "attest",
-            &id,
-            &copy,
-            "--by",
-            "jdupont",
-            "--method",
-            "rm, then DROP DATABASE on the test Moodle",
-        ],
+        &["--as", "jdupont", "copy", "attest", &id, &copy, "--method", "rm, then DROP DATABASE on the test Moodle"],
     )?;
     step("24. the next sweep completes the destruction and issues the certificate", &["sweep"])?;
     refused("25. the sample can no longer be read", &["dataset", "get", &id])?;
@@ -275,6 +285,30 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }
     );
     Ok(())
+}
+
+/// The command line as a shell reads it back: words with spaces, quotes or other special
+/// characters in single quotes, so that a printed command can be pasted as it is.
+fn shell_words(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | ',' | '=' | '+' | '@'));
+            if plain { (*a).to_owned() } else { format!("'{}'", a.replace('\'', r"'\''")) }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `age-keygen -o path`; the public key.
+fn age_keygen(path: &Path) -> anyhow::Result<String> {
+    let kg = Command::new("age-keygen").arg("-o").arg(path).stderr(Stdio::piped()).output();
+    let kg = match kg {
+        Ok(o) if o.status.success() => o,
+        _ => bail!("the demo's last steps need Debian's `age` package (age, age-keygen): apt-get install age"),
+    };
+    Ok(String::from_utf8_lossy(&kg.stderr).trim().trim_start_matches("Public key: ").to_owned())
 }
 
 /// A fake Moodle user export: no real person in it.

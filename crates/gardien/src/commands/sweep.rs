@@ -7,11 +7,12 @@ use crate::{Cli, exit, output};
 #[command(after_help = "Rules: presales-sample when pre-sales ends without a concluded deal (PRE-6);\n\
 loading-data when the VSR ends (OPS-3); backup and archive at the contract's end plus custody\n\
 (ARC-1, ARC-2); export after export_days (OPS-2). A hold pauses a dataset's clock.\n\n\
-Examples:\n  gardien sweep --dry-run\n  gardien sweep --at 2027-01-01 --dry-run --json\n\n\
+Examples:\n  gardien sweep --dry-run\n  gardien sweep --dry-run --at 2027-01-01 --json\n  gardien sweep                     # destroys what is due now; run it daily\n\n\
 Exit code 3 when something due could not be destroyed (it is listed as blocked).")]
 pub struct Args {
-    /// The instant to sweep at (default: now). A day means its midnight, UTC.
-    #[arg(long)]
+    /// With --dry-run only: list what would be due at this instant (a day means its
+    /// midnight, UTC). A real sweep destroys on the real clock, never at another date.
+    #[arg(long, requires = "dry_run")]
     at: Option<String>,
     /// List what is due, with its rule and clause, and change nothing.
     #[arg(long)]
@@ -28,7 +29,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         Some(a) => lifecycle::parse_instant(a)?,
         None => now,
     };
-    let r = v.sweep(at, args.dry_run, now)?;
+    let r = if args.dry_run { v.sweep_dry_run(at, now)? } else { v.sweep(now)? };
     if args.json {
         output::json(&serde_json::json!({
             "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

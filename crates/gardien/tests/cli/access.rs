@@ -81,8 +81,14 @@ fn after_the_contracts_end_only_the_client_admins_read_until_the_window_closes()
     assert!(err.contains("refused (OPS-1"), "{err}");
     // Handing data back stays possible (OPS-2).
     let key = env.path("client.key");
-    let recipient = age_keygen(&key);
+    let recipient = env.registered_key("admin-a", "acme", &key);
     env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", env.path("x.age").to_str().unwrap()]);
+    // ...to the client's own key only: the operator's key is refused (OPS-2), so ops
+    // cannot read the data through an export inside the window (OPS-4).
+    let own = age_keygen(&env.path("ops.key"));
+    let err = env.fails(&["dataset", "export", &id, "--recipient", &own, "-o", env.path("z.age").to_str().unwrap()], 4);
+    assert!(err.contains("refused (OPS-2)"), "{err}");
+    assert!(!env.path("z.age").exists());
     // Window closed: custody only (ARC-1), nobody reads, the operator can still hand back.
     env.ok(&["contract", "set", "run", "--admin-window-until", "2026-02-28"]);
     let err = env.fails(&["--as", "admin-a", "dataset", "get", &id], 4);
@@ -132,6 +138,10 @@ fn approvals_are_decided_by_the_clients_signer_expire_and_can_be_revoked() {
             "disclosure",
             "--client",
             "acme",
+            "--for",
+            "tiers",
+            "--dataset",
+            &id,
             "--scope",
             "my own request, to myself",
         ])
@@ -158,10 +168,13 @@ fn approvals_are_decided_by_the_clients_signer_expire_and_can_be_revoked() {
     let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
     assert!(err.contains("refused (CONF-2)"), "{err}");
     // An approval whose --until has passed gives nothing.
-    let soon = ask(&["--until", "2026-11-24"]);
+    // (No date here depends on today's: the approval runs through 2098, and the third
+    // party tries the day after under faketime.)
+    let soon = ask(&["--until", "2098-12-31"]);
     env.ok(&["--as", "signer-a", "approval", "decide", &soon, "--approve"]);
-    env.sql(&format!("PRAGMA recursive_triggers = OFF; DROP TRIGGER approvals_scope_frozen; UPDATE approvals SET until = '2020-01-01T00:00:00Z' WHERE id = '{soon}'"));
-    let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);
+    env.ok(&["--as", "tiers", "dataset", "get", &id]);
+    env.ok_at("2098-12-31 23:59:00", &["--as", "tiers", "dataset", "get", &id]);
+    let err = env.fails_at("2099-01-01 00:00:01", &["--as", "tiers", "dataset", "get", &id], 4);
     assert!(err.contains("refused (CONF-2)"), "{err}");
     let events = env.sql("SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%action approval:%'");
     assert!(events.parse::<u32>().unwrap() >= 9, "every transition is an event: {events}");
@@ -172,79 +185,131 @@ fn bad_approval_requests_are_refused_and_change_nothing() {
     let env = Env::new();
     people(&env);
     let id = env.ingest(b"x", &[]);
+    env.ok(&["person", "add", "tiers-b", "--role", "third-party", "--client", "beta"]);
+    env.ok(&["person", "add", "gone", "--role", "third-party", "--client", "acme"]);
+    env.ok(&["person", "disable", "gone"]);
+    let req = |kind: &'static str, extra: &[&'static str]| -> Vec<String> {
+        let mut a = vec!["approval", "request", kind, "--client", "acme"];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect()
+    };
+    let with = |mut a: Vec<String>, more: &[&str]| {
+        a.extend(more.iter().map(|s| s.to_string()));
+        a
+    };
+    let scope = ["--scope", "a long enough scope"];
+    let unknown = format!("unknown dataset '{id}'");
+    env.with_tech();
     let before = env.snapshot();
-    let cases: &[(&[&str], &str)] = &[
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (req("gossip", &scope), "unknown approval kind 'gossip'"),
+        (with(req("observation", &["--for", "tiers", "--scope", "short"]), &["--dataset", &id]), "CONF-4"),
         (
-            &["approval", "request", "gossip", "--client", "acme", "--scope", "a long enough scope"],
-            "unknown approval kind 'gossip'",
-        ),
-        (&["approval", "request", "observation", "--client", "acme", "--scope", "short"], "CONF-4"),
-        (
-            &["approval", "request", "disclosure", "--client", "nobody", "--scope", "a long enough scope"],
+            vec![
+                "approval",
+                "request",
+                "disclosure",
+                "--client",
+                "nobody",
+                "--for",
+                "tiers",
+                "--scope",
+                "a long enough scope",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             "unknown client 'nobody'",
         ),
+        // Another client's dataset answers as an unknown one.
         (
-            &[
-                "approval",
-                "request",
-                "disclosure",
-                "--client",
-                "beta",
-                "--dataset",
-                &id,
-                "--scope",
-                "a long enough scope",
-            ],
-            "is not client beta's",
+            with(
+                vec![
+                    "approval",
+                    "request",
+                    "disclosure",
+                    "--client",
+                    "beta",
+                    "--for",
+                    "tiers-b",
+                    "--scope",
+                    "a long enough scope",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+                &["--dataset", &id],
+            ),
+            &unknown,
         ),
         (
-            &[
-                "approval",
-                "request",
-                "disclosure",
-                "--client",
-                "acme",
-                "--for",
-                "ghost",
-                "--scope",
-                "a long enough scope",
-            ],
+            with(req("disclosure", &["--for", "ghost", "--scope", "a long enough scope"]), &["--dataset", &id]),
             "unknown person 'ghost'",
         ),
+        // An approval names whom it lets in (a third party of this client, active)...
+        (with(req("disclosure", &scope), &["--dataset", &id]), "names the person it lets in: --for HANDLE"),
+        (with(req("observation", &scope), &["--dataset", &id]), "names the person it lets in: --for HANDLE"),
         (
-            &["approval", "request", "server-access", "--client", "acme", "--scope", "a long enough scope"],
-            "catalog of maneuvers",
+            with(req("disclosure", &["--for", "tiers-b", "--scope", "a long enough scope"]), &["--dataset", &id]),
+            "'tiers-b' is not one",
         ),
         (
-            &[
-                "approval",
-                "request",
-                "sample-reuse",
-                "--client",
-                "acme",
-                "--dataset",
-                &id,
-                "--scope",
-                "a long enough scope",
-            ],
+            with(req("disclosure", &["--for", "admin-a", "--scope", "a long enough scope"]), &["--dataset", &id]),
+            "'admin-a' is not one",
+        ),
+        (
+            with(req("disclosure", &["--for", "gone", "--scope", "a long enough scope"]), &["--dataset", &id]),
+            "unknown person 'gone'",
+        ),
+        // ...and what it opens: never "everything of the client's".
+        (req("observation", &["--for", "tiers", "--scope", "metadata only, no names"]), "names the datasets it opens"),
+        (req("disclosure", &["--for", "tiers", "--scope", "a long enough scope"]), "names the datasets it opens"),
+        (req("server-access", &scope), "catalog of maneuvers"),
+        (
+            with(req("sample-reuse", &["--for", "jdupont", "--scope", "a long enough scope"]), &["--dataset", &id]),
             "not a pre-sales sample",
         ),
         (
-            &[
-                "approval",
-                "request",
-                "disclosure",
-                "--client",
-                "acme",
-                "--until",
-                "2020-01-01",
-                "--scope",
-                "a long enough scope",
-            ],
+            with(
+                req("disclosure", &["--for", "tiers", "--until", "2020-01-01", "--scope", "a long enough scope"]),
+                &["--dataset", &id],
+            ),
             "already past",
         ),
-        (&["approval", "show", "ap-000000000000"], "unknown approval 'ap-000000000000'"),
+        (
+            with(
+                req("disclosure", &["--for", "tiers", "--until", "1999-01-01", "--scope", "a long enough scope"]),
+                &["--dataset", &id],
+            ),
+            "out of range",
+        ),
+        // Control characters could hide part of the scope from the signer (CONF-4).
+        (
+            with(
+                req(
+                    "observation",
+                    &["--for", "tiers", "--scope", "metadata only\u{1b}[8m, and every gradebook with names"],
+                ),
+                &["--dataset", &id],
+            ),
+            "control character U+001B",
+        ),
+        (
+            with(req("observation", &["--for", "tiers", "--scope", "metadata only\rnames too"]), &["--dataset", &id]),
+            "control character U+000D",
+        ),
+        // A name where an id is expected never reaches the ledger.
+        (
+            with(req("disclosure", &["--for", "Jeanne Dupont", "--scope", "a long enough scope"]), &["--dataset", &id]),
+            "invalid handle 'Jeanne Dupont'",
+        ),
     ];
+    for (args, needle) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = env.fails(&args, 1);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let cases: &[(&[&str], &str)] = &[(&["approval", "show", "ap-000000000000"], "unknown approval 'ap-000000000000'")];
     for (args, needle) in cases {
         let err = env.fails(args, 1);
         assert!(err.contains(needle), "{args:?}: {err}");
@@ -453,6 +518,7 @@ fn explain_says_allow_or_deny_with_clauses_and_rejects_bad_questions() {
 fn public_mentions_list_every_approved_material_reuse_in_french_and_english() {
     let env = Env::new();
     people(&env);
+    let course = env.ingest(b"algebra course", &[]);
     let ap = env
         .ok(&[
             "approval",
@@ -460,6 +526,10 @@ fn public_mentions_list_every_approved_material_reuse_in_french_and_english() {
             "material-reuse",
             "--client",
             "acme",
+            "--for",
+            "operator",
+            "--dataset",
+            &course,
             "--scope",
             "the algebra course, shown on the demonstrator",
         ])

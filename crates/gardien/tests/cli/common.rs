@@ -46,12 +46,58 @@ impl Env {
         }
     }
 
+    /// A fresh age identity at `path`, whose public key `admin` (a client admin of
+    /// `client`) registers as the client's (OPS-2: exports go only there); the recipient.
+    pub fn registered_key(&self, admin: &str, client: &str, path: &Path) -> String {
+        let recipient = age_keygen(path);
+        self.ok(&["--as", admin, "client", "key", "add", client, &recipient]);
+        recipient
+    }
+
+    /// `registered_key` for acme, by its admin `admin-acme` (registered if need be).
+    pub fn client_key(&self, path: &Path) -> String {
+        if self.sql("SELECT count(*) FROM persons WHERE handle = 'admin-acme'") == "0" {
+            self.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+        }
+        self.registered_key("admin-acme", "acme", path)
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        self.setup(Command::new(BIN), args)
+    }
+
+    /// `cmd`, run at another date under Debian's `faketime` (`2099-01-02`, `2099-01-02
+    /// 12:00:00`): the binary has no clock override, so tests move the system's clock as
+    /// its libc shows it to this one process.
+    pub fn cmd_at(&self, when: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("faketime");
+        c.arg(when).arg(BIN);
+        self.setup(c, args)
+    }
+
+    pub fn ok_at(&self, when: &str, args: &[&str]) -> String {
+        let out = self.cmd_at(when, args).output().expect("run faketime gardien");
+        assert!(
+            out.status.success(),
+            "gardien {args:?} at {when} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn fails_at(&self, when: &str, args: &[&str], code: i32) -> String {
+        let out = self.cmd_at(when, args).output().expect("run faketime gardien");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "gardien {args:?} at {when}: stderr:\n{stderr}");
+        stderr
+    }
+
+    fn setup(&self, mut c: Command, args: &[&str]) -> Command {
         c.args(args)
             .env("GARDIEN_DATA_DIR", &self.data)
             .env("TMPDIR", &self.tmp)
@@ -206,6 +252,12 @@ pub fn tool(name: &str) -> Command {
         .unwrap_or(false);
     assert!(found, "`{name}` is not installed; run scripts/test, which installs what the tests need");
     Command::new(name)
+}
+
+/// `age-keygen -o path`; returns the secret key's text (`AGE-SECRET-KEY-1...`).
+pub fn age_keygen_secret(path: &Path) -> String {
+    age_keygen(path);
+    std::fs::read_to_string(path).unwrap().lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap().to_owned()
 }
 
 /// `age-keygen -o path`; returns the public key.

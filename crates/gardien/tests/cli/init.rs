@@ -73,7 +73,7 @@ fn stores_and_clients_are_listed() {
     assert_eq!(clients[0]["slug"], "acme");
     assert_eq!(clients[0]["name"], "ACME Formation");
     let err = env.fails(&["client", "add", "Bad Slug", "--name", "x"], 1);
-    assert!(err.contains("invalid client slug 'Bad Slug'"), "{err}");
+    assert!(err.contains("invalid client 'Bad Slug'"), "{err}");
 }
 
 #[test]

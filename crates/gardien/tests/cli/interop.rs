@@ -41,7 +41,7 @@ fn an_export_opens_with_the_clients_key_and_nothing_else() {
     let data = pseudo_random(200_000, 7);
     let id = env.ingest(&data, &[]);
     let client_key = env.path("client.key");
-    let recipient = age_keygen(&client_key);
+    let recipient = env.client_key(&client_key);
     let export = env.path("export.age");
     env.ok(&["dataset", "export", &id, "--recipient", &recipient, "-o", export.to_str().unwrap()]);
     let out = tool("age").args(["-d", "-i"]).arg(&client_key).arg(&export).output().unwrap();

@@ -45,18 +45,9 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::DatasetShow => (v(&["dataset", "show", id]), "allowed"),
         Action::DatasetGet => (v(&["dataset", "get", id, "-o", &p("got")]), "allowed"),
         Action::DatasetVerify => (v(&["dataset", "verify", id]), "allowed"),
-        Action::DatasetExport => (
-            v(&[
-                "dataset",
-                "export",
-                id,
-                "--recipient",
-                "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
-                "-o",
-                &p("x.age"),
-            ]),
-            "allowed",
-        ),
+        Action::DatasetExport => {
+            (v(&["dataset", "export", id, "--recipient", CLIENT_KEY, "-o", &p("x.age")]), "allowed")
+        }
         Action::Fsck => (v(&["fsck"]), "allowed"),
         Action::ContractAdd => {
             (v(&["contract", "add", "acme-2", "--client", "acme", "--presales-until", "2099-01-01"]), "allowed")
@@ -68,7 +59,8 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::Sweep => (v(&["sweep", "--dry-run"]), "allowed"),
         // Performed by the sweeper: a sweep far enough ahead destroys the export (OPS-2),
         // and records the destruction, then the sweep itself.
-        Action::DatasetDestroy => (v(&["sweep", "--at", "2099-01-01"]), "allowed"),
+        // (A real sweep runs on the real clock: the test moves it with faketime.)
+        Action::DatasetDestroy => (v(&["@2099-01-01", "sweep"]), "allowed"),
         Action::DatasetHold => (v(&["dataset", "hold", id, "--reason", "litigation"]), "allowed"),
         Action::DatasetRelease => (v(&["dataset", "release", id]), "allowed"),
         Action::CopyOut => (v(&["copy", "out", id, "--env", "laptop-qa", "-o", &p("copy")]), "allowed"),
@@ -96,6 +88,10 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
                 "disclosure",
                 "--client",
                 "acme",
+                "--for",
+                "auditor",
+                "--dataset",
+                id,
                 "--scope",
                 "the 2025 backup, for the auditor",
             ]),
@@ -112,8 +108,16 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
             (v(&["policy", "explain", "--action", "dataset:get", "--resource", &format!("dataset:{id}")]), "allowed")
         }
         Action::PublicMentions => (v(&["public-mentions"]), "allowed"),
+        // A client's keys are its admin's to register (OPS-2): the operator is refused.
+        Action::ClientKeyAdd => (v(&["client", "key", "add", "acme", OTHER_KEY]), "denied"),
+        Action::ClientKeyRemove => (v(&["client", "key", "remove", "acme", CLIENT_KEY]), "denied"),
+        Action::ClientKeyList => (v(&["client", "key", "list", "acme"]), "allowed"),
     }
 }
+
+/// The client's key, registered by its admin before the loop; another one.
+const CLIENT_KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+const OTHER_KEY: &str = "age1yt4n6dleuctk4nrudk0ml3tka6hrta8tkc9h3tu3p4shtweydcns8s8t87";
 
 fn approval(env: &Env) -> String {
     env.sql("SELECT id FROM approvals ORDER BY created LIMIT 1")
@@ -127,11 +131,17 @@ fn every_operation_kind_appends_exactly_one_event() {
     let cp = env.path("old.checkpoint");
     std::fs::write(&cp, env.ok(&["ledger", "checkpoint"])).unwrap();
     env.ok(&["environment", "add", "laptop-qa", "--kind", "local-test"]);
+    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    env.ok(&["person", "add", "auditor", "--role", "third-party", "--client", "acme"]);
+    env.ok(&["--as", "admin-acme", "client", "key", "add", "acme", CLIENT_KEY]);
     for action in Action::ALL {
         let (args, outcome) = command(&env, action, &id, &exp, cp.to_str().unwrap());
         let before = events(&env);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = env.run(&args);
+        let out = match args.split_first() {
+            Some((at, rest)) if at.starts_with('@') => env.cmd_at(&at[1..], rest).output().unwrap(),
+            _ => env.run(&args),
+        };
         assert_eq!(out.status.success(), outcome == "allowed", "{action}: {}", String::from_utf8_lossy(&out.stderr));
         let after = events(&env);
         if action == Action::DatasetDestroy {
@@ -157,6 +167,9 @@ fn every_operation_kind_appends_exactly_one_event() {
             ("denied", Action::StoreAdd) => assert_eq!(decision, "deny LOC-1"),
             ("denied", Action::ApprovalDecide) => {
                 assert!(decision.starts_with("deny ") && decision.contains("CONF-1"), "{e}")
+            }
+            ("denied", Action::ClientKeyAdd | Action::ClientKeyRemove) => {
+                assert!(decision.starts_with("deny ") && decision.contains("OPS-2"), "{e}")
             }
             _ => assert!(decision.starts_with("allow ") && decision.contains("OPS-1"), "{action}: {e}"),
         }

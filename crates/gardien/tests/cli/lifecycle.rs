@@ -175,8 +175,7 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
     assert!(std::fs::read(&installed).unwrap() == data);
     // An export to the client is the client's: listed, never blocking.
     let key = env.path("client.key");
-    let recipient = age_keygen(&key);
-    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    let recipient = env.client_key(&key);
     let x = env.path("x.age");
     // Only the client's admin takes a sample back (PRE-3): the operator may not export it.
     env.fails(&["dataset", "export", &id, "--recipient", &recipient, "-o", x.to_str().unwrap()], 4);
@@ -205,7 +204,12 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
 
     let err = env.fails(&["copy", "attest", &id, "cp-ffffffffffff", "--by", "jdupont"], 1);
     assert!(err.contains("has no copy cp-ffffffffffff"), "{err}");
-    env.ok(&["copy", "attest", &id, &copy, "--by", "jdupont", "--method", "shred -u; DROP DATABASE"]);
+    // The holder attests (PRE-6), never someone who did not hold the copy.
+    let err = env.fails(&["copy", "attest", &id, &copy, "--by", "admin-acme"], 4);
+    assert!(err.contains("refused (PRE-6)") && err.contains("held by jdupont"), "{err}");
+    let err = env.fails(&["--as", "admin-acme", "copy", "attest", &id, &copy], 4);
+    assert!(err.contains("refused ("), "{err}");
+    env.ok(&["--as", TECH, "copy", "attest", &id, &copy, "--method", "shred -u; DROP DATABASE"]);
     let err = env.fails(&["copy", "attest", &id, &copy, "--by", "jdupont"], 1);
     assert!(err.contains("already attested destroyed"), "{err}");
     let done = sweep_json(&env, &[]);

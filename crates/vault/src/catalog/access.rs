@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Catalog, when};
+use super::Catalog;
 use crate::Error;
 
 /// A place a copy may go.
@@ -58,6 +58,25 @@ pub struct ApprovalRow {
     pub datasets: Vec<String>,
 }
 
+/// An age key a client registered: its exports go there (OPS-2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    /// The client.
+    pub client: String,
+    /// The age recipient (`age1...`).
+    pub recipient: String,
+    /// What the client calls it.
+    pub label: Option<String>,
+    /// When it was registered.
+    pub added: String,
+    /// By whom (a client admin).
+    pub added_by: String,
+    /// When it was removed, if it was.
+    pub removed: Option<String>,
+    /// By whom.
+    pub removed_by: Option<String>,
+}
+
 /// The facts of a dataset the policy reads.
 #[derive(Debug, Clone)]
 pub struct AccessFacts {
@@ -71,24 +90,6 @@ pub struct AccessFacts {
     pub phase: lifecycle::Phase,
     /// The technical operator a sample is addressed to.
     pub addressed_to: Option<String>,
-}
-
-fn phase_of(
-    deal: &str,
-    ends: Option<String>,
-    window: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<lifecycle::Phase, Error> {
-    let mut c = lifecycle::Contract::new("", None);
-    // Only the deal's kind matters to the phase, not its date.
-    c.deal = match deal {
-        "concluded" => lifecycle::Deal::Concluded { on: now },
-        "lost" => lifecycle::Deal::Lost { on: now },
-        _ => lifecycle::Deal::Undecided,
-    };
-    c.ends = when(ends)?;
-    c.admin_window_until = when(window)?;
-    Ok(c.phase(now))
 }
 
 const APPROVAL_COLUMNS: &str = "id, kind, client, scope, requester, for_handle, server, maneuvers, until, status, decided_by, decided_at, comment, revoked_at, created";
@@ -119,10 +120,7 @@ impl Catalog {
     pub fn access_facts(&self, id: &str, now: DateTime<Utc>) -> Result<AccessFacts, Error> {
         let row = self
             .db
-            .prepare_cached(
-                "SELECT d.client, d.class, d.state, d.addressed_to, c.deal, c.ends, c.admin_window_until
-                 FROM datasets d LEFT JOIN contracts c ON c.name = d.contract WHERE d.id = ?1",
-            )?
+            .prepare_cached("SELECT client, class, state, addressed_to, contract FROM datasets WHERE id = ?1")?
             .query_row([id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -130,63 +128,43 @@ impl Catalog {
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
                 ))
             })
             .optional()?
             .ok_or_else(|| Error::UnknownDataset(id.to_owned()))?;
-        let (client, class, state, addressed_to, deal, ends, window) = row;
-        let phase = match deal {
-            Some(deal) => phase_of(&deal, ends, window, now)?,
-            None => lifecycle::Phase::Operation,
-        };
+        let (client, class, state, addressed_to, contract) = row;
         if state == "pending" {
             return Err(Error::Pending(id.to_owned()));
         }
+        // The phase is `lifecycle::Contract::phase`, the sweeper's own reading of the
+        // contract: no restatement of it here.
+        let phase = match contract {
+            Some(k) => self.contract(&k)?.contract.phase(now),
+            None => lifecycle::Phase::Operation,
+        };
         Ok(AccessFacts { client, class, state, phase, addressed_to })
     }
 
     /// A contract's phase at `now`, and its client.
     pub fn contract_phase(&self, name: &str, now: DateTime<Utc>) -> Result<(String, lifecycle::Phase), Error> {
-        let (client, deal, ends, window) = self
-            .db
-            .prepare_cached("SELECT client, deal, ends, admin_window_until FROM contracts WHERE name = ?1")?
-            .query_row([name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?
-            .ok_or_else(|| Error::UnknownContract(name.to_owned()))?;
-        Ok((client, phase_of(&deal, ends, window, now)?))
+        let row = self.contract(name)?;
+        Ok((row.client, row.contract.phase(now)))
     }
 
-    /// A client's phase at `now`: the most open of its contracts' (operation, then the
-    /// admin window, then pre-sales, then closed); `operation` without contracts. Dates are
-    /// stored as RFC 3339 UTC text, which orders as time does, so SQLite answers from the
-    /// client's index and stops at the first contract that settles it.
+    /// A client's phase at `now`: the most open of its contracts' (`lifecycle::Contract::
+    /// most_open`); `operation` without contracts.
     pub fn client_phase(&self, slug: &str, now: DateTime<Utc>) -> Result<lifecycle::Phase, Error> {
-        let phase: Option<String> = self
-            .db
-            .prepare_cached(
-                "SELECT CASE
-                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal = 'concluded' AND (ends IS NULL OR ends > ?2)) THEN 'operation'
-                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal = 'concluded' AND admin_window_until > ?2) THEN 'admin-window'
-                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1 AND deal <> 'concluded') THEN 'pre-sales'
-                   WHEN EXISTS (SELECT 1 FROM contracts WHERE client = ?1) THEN 'closed'
-                   ELSE 'operation' END
-                 FROM clients WHERE slug = ?1",
-            )?
-            .query_row(params![slug, crate::rfc3339(now)], |r| r.get(0))
-            .optional()?;
-        match phase.as_deref() {
-            None => Err(Error::UnknownClient(slug.to_owned())),
-            Some("admin-window") => Ok(lifecycle::Phase::AdminWindow),
-            Some("pre-sales") => Ok(lifecycle::Phase::PreSales),
-            Some("closed") => Ok(lifecycle::Phase::Closed),
-            Some(_) => Ok(lifecycle::Phase::Operation),
+        if !self.has_client(slug)? {
+            return Err(Error::UnknownClient(slug.to_owned()));
         }
+        let contracts = self.client_contracts(slug)?;
+        Ok(lifecycle::Contract::most_open(contracts.iter().map(|r| &r.contract), now))
     }
 
-    /// The kinds of the approvals in force at `now` for `actor` on the client's data
-    /// (`dataset`: on that dataset; an approval naming no dataset covers all of them).
+    /// The kinds of the approvals in force at `now` that name `actor` and, for `dataset`,
+    /// name that dataset (CONF-1, CONF-4: an approval lets in the person it names, to the
+    /// datasets it names, nothing more). With no dataset, the approvals that name none
+    /// (server access).
     pub fn approvals_in_force(
         &self,
         client: &str,
@@ -194,20 +172,70 @@ impl Catalog {
         dataset: Option<&str>,
         now: &str,
     ) -> Result<Vec<String>, Error> {
-        // Two index lookups (for this actor, for anyone), then the few rows' datasets.
         let mut st = self.db.prepare_cached(
-            "SELECT DISTINCT kind FROM (
-               SELECT a.id, a.kind, a.until FROM approvals a
-                WHERE a.client = ?1 AND a.for_handle = ?2 AND a.status = 'approved'
-               UNION ALL
-               SELECT a.id, a.kind, a.until FROM approvals a
-                WHERE a.client = ?1 AND a.for_handle IS NULL AND a.status = 'approved') a
-             WHERE (a.until IS NULL OR a.until > ?3)
-               AND (NOT EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id)
-                    OR EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id AND x.dataset = ?4))
-             ORDER BY 1",
+            "SELECT DISTINCT a.kind FROM approvals a
+              WHERE a.client = ?1 AND a.for_handle = ?2 AND a.status = 'approved'
+                AND (a.until IS NULL OR a.until > ?3)
+                AND CASE WHEN ?4 IS NULL
+                         THEN NOT EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id)
+                         ELSE EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id AND x.dataset = ?4)
+                    END
+              ORDER BY 1",
         )?;
         let rows = st.query_map(params![client, actor, now, dataset], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `recipient` is a key the client registered and has not removed (OPS-2).
+    pub fn client_key_registered(&self, client: &str, recipient: &str) -> Result<bool, Error> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT 1 FROM client_keys WHERE client = ?1 AND recipient = ?2 AND removed IS NULL")?
+            .query_row([client, recipient], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Registers a client's key, or registers again one that was removed; a key in force
+    /// is an error.
+    pub fn add_client_key(&self, k: &ClientKey) -> Result<(), Error> {
+        let n = self.db.execute(
+            "INSERT INTO client_keys (client, recipient, label, added, added_by) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (client, recipient) DO UPDATE SET label = ?3, added = ?4, added_by = ?5, removed = NULL, removed_by = NULL
+             WHERE removed IS NOT NULL",
+            params![k.client, k.recipient, k.label, k.added, k.added_by],
+        )?;
+        if n == 0 {
+            return Err(Error::Exists { what: "client key", name: k.recipient.clone() });
+        }
+        Ok(())
+    }
+
+    /// Removes a key in force; returns false if there is none.
+    pub fn remove_client_key(&self, client: &str, recipient: &str, at: &str, by: &str) -> Result<bool, Error> {
+        Ok(self.db.execute(
+            "UPDATE client_keys SET removed = ?3, removed_by = ?4 WHERE client = ?1 AND recipient = ?2 AND removed IS NULL",
+            params![client, recipient, at, by],
+        )? == 1)
+    }
+
+    /// A client's keys, in force first, by date.
+    pub fn client_keys(&self, client: &str) -> Result<Vec<ClientKey>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT client, recipient, label, added, added_by, removed, removed_by FROM client_keys
+              WHERE client = ?1 ORDER BY removed IS NOT NULL, added, recipient",
+        )?;
+        let rows = st.query_map([client], |r| {
+            Ok(ClientKey {
+                client: r.get(0)?,
+                recipient: r.get(1)?,
+                label: r.get(2)?,
+                added: r.get(3)?,
+                added_by: r.get(4)?,
+                removed: r.get(5)?,
+                removed_by: r.get(6)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -1,0 +1,79 @@
+//! Texts people give and read: a scope a signer decides on, a label, a comment, a reason.
+//! No control character may hide or forge part of what a person reads (a `\e[8m` that
+//! hides the rest of an observation's scope on a terminal, a `\r` that forges a row of a
+//! listing), so they are refused at input, and escaped at output anyway (older data, names
+//! that came from elsewhere).
+
+use crate::Error;
+
+/// Whether `c` can change how the text around it is shown: C0 and C1 controls (ESC, CR,
+/// BEL, DEL...), and the bidirectional overrides and isolates that reorder what follows.
+fn is_hiding(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses a text holding a control character; `multiline` texts may hold newlines.
+pub fn check(what: &'static str, value: &str, multiline: bool) -> Result<(), Error> {
+    if let Some(c) = value.chars().find(|&c| is_hiding(c) && !(multiline && c == '\n')) {
+        return Err(Error::InvalidText {
+            what,
+            char: format!("U+{:04X}", u32::from(c)),
+            rule: if multiline {
+                "control characters (other than a newline) could hide or forge part of what a person reads"
+            } else {
+                "control characters and newlines could hide or forge part of what a person reads"
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The text with every control character shown as an escape (`\e`, `\r`, `\u{202e}`):
+/// one line, whatever it holds.
+pub fn escape(value: &str) -> String {
+    escape_with(value, false)
+}
+
+/// `escape`, keeping newlines (a scope of several lines).
+pub fn escape_lines(value: &str) -> String {
+    escape_with(value, true)
+}
+
+fn escape_with(value: &str, keep_newlines: bool) -> String {
+    if !value.chars().any(is_hiding) {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if is_hiding(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_refused_and_escaped() {
+        for bad in ["a\u{1b}[8mb", "a\rb", "a\u{202e}b", "a\u{7f}", "a\u{85}b", "a\tb"] {
+            assert!(check("label", bad, false).is_err(), "{bad:?}");
+            assert!(check("scope", bad, true).is_err(), "{bad:?}");
+            assert!(!escape(bad).chars().any(is_hiding), "{bad:?} -> {:?}", escape(bad));
+        }
+        assert!(check("label", "a\nb", false).is_err());
+        assert!(check("scope", "line one\nline two", true).is_ok());
+        assert!(check("label", "Lycée Victor-Hugo — données 2025", false).is_ok());
+        assert_eq!(escape("a\u{1b}[8mb\r\n"), "a\\e[8mb\\r\\n");
+        assert_eq!(escape_lines("a\nb\u{1b}"), "a\nb\\e");
+        assert_eq!(escape("plain"), "plain");
+    }
+}
