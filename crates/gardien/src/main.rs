@@ -131,10 +131,28 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("gardien: {e:#}");
+            eprintln!("gardien: {}", render(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// An error as one message: each cause once (a cause already in its parent's message is
+/// not repeated), no secret key (given by mistake as a path or a recipient), and no control
+/// character reaching the terminal.
+fn render(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if msg.contains(&c) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&c);
+    }
+    vault::text::escape_lines(&vault::text::redact_secrets(&msg))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -163,6 +181,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 | vault::Error::Config { .. }
                 | vault::Error::InvalidName { .. }
                 | vault::Error::InvalidText { .. }
+                | vault::Error::Hidden(_)
                 | vault::Error::UnknownStore(_)
                 | vault::Error::StoreExists(_)
                 | vault::Error::UnknownClient(_)

@@ -61,6 +61,7 @@ pub fn dataset_json(d: &vault::Dataset) -> serde_json::Value {
         "provider": d.provider,
         "destroyed": d.destruction.as_ref().map(|x| serde_json::json!({"at": x.at, "rule": x.rule, "clause": x.clause, "event": x.event})),
         "copies": d.copies.iter().map(|c| serde_json::json!({"store": c.store, "site": c.site})).collect::<Vec<_>>(),
+        "holds": d.holds.iter().map(|h| serde_json::json!({"held": h.held, "released": h.released, "reason": h.reason})).collect::<Vec<_>>(),
     })
 }
 
@@ -111,4 +112,45 @@ pub fn day(rfc3339: &str) -> String {
 /// is shown `2027-06-30`).
 pub fn until(rfc3339: &str) -> String {
     lifecycle::parse_instant(rfc3339).map_or_else(|_| rfc3339.to_owned(), lifecycle::show_until)
+}
+
+/// Writes a file only its owner reads (0600, whatever the umask): a certificate or a ledger
+/// entry names a client and its datasets.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Reads a small input file (a certificate, a checkpoint, a proof, an entry): a regular
+/// file of at most 16 MiB, so that a FIFO or a device given by mistake fails at once
+/// instead of hanging or filling memory.
+pub fn read_small(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    const MAX: u64 = 16 << 20;
+    let m = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    if !m.is_file() {
+        anyhow::bail!("reading {}: not a regular file", path.display());
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX + 1).read_to_end(&mut buf))
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    if buf.len() as u64 > MAX {
+        anyhow::bail!("reading {}: larger than 16 MiB, which no certificate, checkpoint or proof is", path.display());
+    }
+    Ok(buf)
+}
+
+/// `read_small`, as UTF-8 text.
+pub fn read_small_text(path: &std::path::Path) -> anyhow::Result<String> {
+    String::from_utf8(read_small(path)?).map_err(|_| anyhow::anyhow!("reading {}: not UTF-8 text", path.display()))
 }

@@ -228,20 +228,28 @@ impl Contract {
         if let (Some(v), Some(e)) = (self.vsr_until, self.ends)
             && e < v
         {
-            return Err(Error::OutOfOrder(format!("the contract cannot end ({e}) before its VSR period ({v})")));
+            return Err(Error::OutOfOrder(format!(
+                "the contract cannot end (through {}) before its VSR period (through {})",
+                show_until(e),
+                show_until(v)
+            )));
         }
         if let (Some(p), Some(v)) = (self.presales_until, self.vsr_until)
             && v < p
         {
             return Err(Error::OutOfOrder(format!(
-                "the VSR period cannot end ({v}) before the pre-sales period ({p})"
+                "the VSR period cannot end (through {}) before the pre-sales period (through {})",
+                show_until(v),
+                show_until(p)
             )));
         }
         if let (Some(e), Some(w)) = (self.ends, self.admin_window_until)
             && w < e
         {
             return Err(Error::OutOfOrder(format!(
-                "the admin window cannot close ({w}) before the contract ends ({e})"
+                "the admin window cannot close (through {}) before the contract ends (through {})",
+                show_until(w),
+                show_until(e)
             )));
         }
         Ok(())

@@ -33,6 +33,14 @@ pub const SHIPPED: [(&str, &str); 3] = [
     ("staff.cedar", include_str!("../policies/staff.cedar")),
     ("clients.cedar", include_str!("../policies/clients.cedar")),
 ];
+/// Every clause of the policy (`../shared/policy/clauses.md`): a policy cites only these
+/// (a test compares the list with the file when it is beside the project).
+pub const CLAUSES: [&str; 29] = [
+    "LOC-1", "ACC-1", "ACC-2", "ACC-3", "ACC-4", "WEB-1", "WEB-2", "ENC-1", "NET-1", "NET-2", "NET-3", "PRE-1",
+    "PRE-2", "PRE-3", "PRE-4", "PRE-5", "PRE-6", "OPS-1", "OPS-2", "OPS-3", "OPS-4", "CONF-1", "CONF-2", "CONF-3",
+    "CONF-4", "ARC-1", "ARC-2", "PROOF-1", "PROOF-2",
+];
+
 /// The clause a refusal cites when no policy permits the request.
 pub const DEFAULT_CLAUSE: &str = "OPS-1";
 
@@ -314,6 +322,22 @@ impl Engine {
                 };
                 let clauses: Vec<String> =
                     clause.split([',', ' ']).filter(|c| !c.is_empty()).map(str::to_owned).collect();
+                let also = p.annotation("clause_also").unwrap_or("");
+                if let Some(unknown) = clauses
+                    .iter()
+                    .map(String::as_str)
+                    .chain(also.split([',', ' ']).filter(|c| !c.is_empty()))
+                    .find(|c| !CLAUSES.contains(c))
+                {
+                    problems.push(format!(
+                        "{}:{}:{}: policy '{id}' cites clause '{unknown}', which the policy (clauses.md) does not have; the clauses are {}",
+                        src.name,
+                        at.0,
+                        at.1,
+                        CLAUSES.join(", ")
+                    ));
+                    continue;
+                }
                 let reason = p.annotation("reason").unwrap_or(clause).to_owned();
                 let pid = PolicyId::new(&id);
                 if origin.contains_key(&pid) {

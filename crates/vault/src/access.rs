@@ -124,8 +124,29 @@ fn operator_files(dir: &Path) -> Result<Vec<policy::Source>, Error> {
     paths.iter().map(|p| source_of(p)).collect()
 }
 
+/// The largest policy file read (the shipped set is a few KiB).
+const MAX_POLICY_FILE: u64 = 1 << 20;
+
+/// A policy file's text. Only a regular file (a symlink to one is followed) of at most
+/// 1 MiB is read: a FIFO or a device (`/dev/zero`) would hang or fill memory on every
+/// command.
 fn source_of(p: &Path) -> Result<policy::Source, Error> {
-    let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+    use std::io::Read as _;
+    let bad = |why: String| Error::Policy(policy::Error::Invalid(vec![format!("{}: {why}", p.display())]));
+    let m = std::fs::metadata(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+    if !m.is_file() {
+        return Err(bad("not a regular file (a policy is a text file of Cedar policies)".into()));
+    }
+    if m.len() > MAX_POLICY_FILE {
+        return Err(bad(format!("{} bytes: a policy file holds at most {MAX_POLICY_FILE}", m.len())));
+    }
+    let mut text = String::new();
+    std::fs::File::open(p)
+        .and_then(|f| f.take(MAX_POLICY_FILE + 1).read_to_string(&mut text))
+        .map_err(|source| Error::Io { path: p.to_owned(), source })?;
+    if text.len() as u64 > MAX_POLICY_FILE {
+        return Err(bad(format!("more than {MAX_POLICY_FILE} bytes: a policy file holds at most that")));
+    }
     Ok(policy::Source { name: p.display().to_string(), text })
 }
 
@@ -331,7 +352,7 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<Explained, Error> {
         let details = format!("action={action} resource={resource} context={}", context.unwrap_or(""));
-        self.door(Action::PolicyExplain, vec![], details, now, |_| {
+        self.door(Action::PolicyExplain, vec![], details, now, |rec| {
             let act = Action::parse(action).ok_or_else(|| {
                 Error::BadInput(format!(
                     "unknown action '{action}'; the actions are: {}",
@@ -363,6 +384,12 @@ impl Vault {
                 if let Some(b) = o.other_environment {
                     ctx.other_environment = b;
                 }
+            }
+            // A client's person learns nothing of another client's resources here either.
+            if let Some(hidden) = crate::door::hidden(&actor, &res, &resources) {
+                // ...and the question is in the owner's access log.
+                rec.resources.extend(res.client().map(|c| format!("client:{c}")));
+                return Err(hidden);
             }
             let decision = self.policy()?.decide(&actor, act.as_str(), &res, &ctx)?;
             Ok(Explained {

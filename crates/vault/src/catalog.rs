@@ -58,12 +58,38 @@ pub struct PendingDataset {
     pub id: String,
 }
 
+/// The catalog holds client metadata: it and its WAL files are the owner's alone (0600),
+/// whatever the umask. SQLite gives its `-wal` and `-shm` files the database file's mode,
+/// so the database is created 0600 before SQLite opens it; files left looser by an older
+/// gardien are tightened.
+fn private_files(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let io = |p: &Path| {
+        let p = p.to_owned();
+        move |source| Error::Io { path: p, source }
+    };
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io(path))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(io(&p))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// Opens (creating if asked) the catalog at `path` and brings it to the current schema.
     pub fn open(path: &Path, dir: &Path, create: bool) -> Result<Catalog, Error> {
         if !create && !path.exists() {
             return Err(Error::Corrupt(format!("{} is missing", path.display())));
         }
+        private_files(path)?;
         let db = Connection::open(path)?;
         db.busy_timeout(Duration::from_secs(30))?;
         // secure_delete: freed pages are zeroed, so a deleted wrapped key does not linger
@@ -289,18 +315,21 @@ impl Catalog {
     /// Every entry in order, with the leaf hash stored for it (if any).
     pub fn ledger_entries_with_leaves(
         &self,
-        mut each: impl FnMut(u64, &[u8], Option<ledger::Hash>) -> Result<(), Error>,
+        mut each: impl FnMut(u64, &[u8], Option<ledger::Hash>, Option<(&[u8], &str)>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut st = self.db.prepare(
-            "SELECT e.idx, e.entry, n.hash FROM ledger_entries e
-             LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx ORDER BY e.idx",
+            "SELECT e.idx, e.entry, n.hash, d.salt, d.details FROM ledger_entries e
+             LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx
+             LEFT JOIN event_details d ON d.idx = e.idx ORDER BY e.idx",
         )?;
         let mut rows = st.query([])?;
         while let Some(row) = rows.next()? {
             let idx: i64 = row.get(0)?;
             let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
             let leaf: Option<Vec<u8>> = row.get(2)?;
-            each(idx as u64, entry, leaf.and_then(|l| l.try_into().ok()))?;
+            let salt = row.get_ref(3)?.as_blob_or_null().map_err(|e| Error::Corrupt(format!("event {idx}: {e}")))?;
+            let details = row.get_ref(4)?.as_str_or_null().map_err(|e| Error::Corrupt(format!("event {idx}: {e}")))?;
+            each(idx as u64, entry, leaf.and_then(|l| l.try_into().ok()), salt.zip(details))?;
         }
         Ok(())
     }
@@ -425,7 +454,13 @@ impl Catalog {
         let copies = st
             .query_map([id], |r| Ok(Copy { store: r.get(0)?, site: r.get(1)?, object: r.get(2)? }))?
             .collect::<Result<_, _>>()?;
+        let holds = self
+            .db
+            .prepare_cached("SELECT held, released, reason FROM holds WHERE dataset = ?1 ORDER BY held, rowid")?
+            .query_map([id], |r| Ok(crate::model::Hold { held: r.get(0)?, released: r.get(1)?, reason: r.get(2)? }))?
+            .collect::<Result<_, _>>()?;
         Ok(Dataset {
+            holds,
             id: id.to_owned(),
             client,
             class: class.parse()?,
@@ -454,10 +489,11 @@ impl Catalog {
         key.ok_or_else(|| Error::Destroyed { id: id.to_owned(), at: destroyed.unwrap_or_default(), certificate: None })
     }
 
-    /// Every object name the catalog knows, per store (for fsck).
-    pub fn objects(&self) -> Result<Vec<(String, String)>, Error> {
-        let mut st = self.db.prepare("SELECT store, object FROM copies")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    /// Every copy the catalog knows: (store, object, its dataset's state), for fsck.
+    pub fn objects(&self) -> Result<Vec<(String, String, String)>, Error> {
+        let mut st =
+            self.db.prepare("SELECT c.store, c.object, d.state FROM copies c JOIN datasets d ON d.id = c.dataset")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -41,9 +41,9 @@ impl Vault {
                 && p <= now
             {
                 return Err(lifecycle::Error::OutOfOrder(format!(
-                    "the pre-sales period cannot end ({}) before it starts ({})",
-                    rfc3339(p),
-                    rfc3339(now)
+                    "the pre-sales period cannot end (through {}) before it starts ({})",
+                    lifecycle::show_until(p),
+                    lifecycle::show_instant(now)
                 ))
                 .into());
             }

@@ -52,6 +52,32 @@ impl Record {
     }
 }
 
+/// For a client's person and another client's resource, the error an unknown id of that
+/// kind gets: "unknown" and "not yours" answer alike (DESIGN invariant 8).
+pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resources: &[String]) -> Option<Error> {
+    let (mine, theirs) = (actor.client.as_deref()?, resource.client()?);
+    if mine == theirs {
+        return None;
+    }
+    let unknown = match resource {
+        policy::Resource::Dataset { id, .. } => Error::UnknownDataset(id.clone()),
+        policy::Resource::Client { slug, .. } => Error::UnknownClient(slug.clone()),
+        policy::Resource::Contract { case, .. } => Error::UnknownContract(case.clone()),
+        policy::Resource::Approval { id, .. } => Error::Unknown { what: "approval", name: id.clone() },
+        // Asked by the id given (a certificate's own, or its dataset's).
+        policy::Resource::Certificate { .. } => Error::UnknownCertificate(find_id(resources, "certificate")?),
+        // Entries answer alike already (refused, OPS-1: an entry of no client is not
+        // theirs either); a person or a server is no client's secret.
+        _ => return None,
+    };
+    Some(Error::Hidden(Box::new(unknown)))
+}
+
+/// The id of the first `kind:id` resource.
+fn find_id(resources: &[String], kind: &str) -> Option<String> {
+    resources.iter().find_map(|r| r.strip_prefix(kind).and_then(|r| r.strip_prefix(':')).map(str::to_owned))
+}
+
 /// What an event names in place of an id that was not one.
 const INVALID: &str = "(invalid)";
 
@@ -100,6 +126,7 @@ impl Error {
             Error::SiteNotAllowed { .. } => Some("LOC-1".into()),
             Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1".into()),
             Error::Refused { clauses, .. } => Some(clauses.join(",")),
+            Error::Hidden(_) => Some("OPS-1".into()),
             _ => None,
         }
     }
@@ -146,6 +173,8 @@ impl Vault {
                 }
             })
             .collect();
+        // The details stay in the catalog (erasable), never a secret key given by mistake.
+        let details = crate::text::redact_secrets(&details);
         let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause: String::new() };
         // 1. Who acts, 2. what the policy says, 3. the operation.
         let checked = match invalid {
@@ -215,6 +244,11 @@ impl Vault {
             && !resources.iter().any(|r| r.strip_prefix("client:") == Some(c))
         {
             resources.push(format!("client:{c}"));
+        }
+        // Another client's resource, to a client's person: the answer is the one an
+        // unknown id gets (no existence, no date, no state leaks across clients).
+        if let Some(hidden) = hidden(&actor, &resource, resources) {
+            return Err(hidden);
         }
         let mut reason = d.reason();
         // A destroyed dataset: say when, and where its certificate is.

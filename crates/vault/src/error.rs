@@ -207,6 +207,11 @@ pub enum Error {
     /// A role and a client that do not go together.
     #[error("{0}")]
     BadRole(String),
+    /// A resource of another client, refused to a client's person (OPS-1): it answers
+    /// exactly as an unknown one would (the error inside), so that "unknown" and "not
+    /// yours" cannot be told apart. The refusal is recorded in the owner's log.
+    #[error("{0}")]
+    Hidden(Box<Error>),
     /// No dataset of that id.
     #[error("unknown dataset '{0}'; `gardien dataset list` shows the datasets")]
     UnknownDataset(String),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use ledger::merkle;
 use ledger::note::Signer;
 use ledger::proof::{Checkpoint, ConsistencyProof, InclusionProof};
+use sha2::{Digest as _, Sha256};
 
 use crate::event::{Action, Event};
 use crate::{Error, Vault, keys, resolve, rfc3339};
@@ -19,6 +20,10 @@ pub struct LedgerReport {
     pub checkpoints: usize,
     /// Every problem, naming the entry index or checkpoint size.
     pub problems: Vec<String>,
+    /// Entries whose details were recomputed against their commitment.
+    pub details_checked: u64,
+    /// Entries whose details were erased (allowed: the log holds no personal data).
+    pub details_erased: u64,
 }
 
 fn bad_input(e: ledger::Error) -> Error {
@@ -103,7 +108,26 @@ impl Vault {
     pub fn inclusion_proof(&self, index: u64, checkpoint: Option<&str>, now: DateTime<Utc>) -> Result<String, Error> {
         self.door(Action::LedgerProof, vec![format!("entry:{index}")], String::new(), now, |_| {
             let (cp, note) = match checkpoint {
-                Some(note) => (self.own_checkpoint(note)?, note.to_owned()),
+                Some(note) => {
+                    // A checkpoint signed with this log's key but for another tree (a
+                    // fork, a restored copy) proves nothing here: report it, do not print
+                    // a proof that cannot verify.
+                    let cp = self.own_checkpoint(note)?;
+                    let size = self.catalog.ledger_size()?;
+                    if cp.size > size {
+                        return Err(Error::LedgerInconsistent(format!(
+                            "the checkpoint has {} entries, the log only {size}: it was truncated, or the checkpoint is another log's",
+                            cp.size
+                        )));
+                    }
+                    if merkle::root(&self.catalog, cp.size)? != cp.root {
+                        return Err(Error::LedgerInconsistent(format!(
+                            "the log's first {} entries do not have this checkpoint's root: the log was rewritten, or it forked",
+                            cp.size
+                        )));
+                    }
+                    (cp, note.to_owned())
+                }
                 None => self.sign_checkpoint(now)?,
             };
             if index >= cp.size {
@@ -193,13 +217,29 @@ impl Vault {
             }
         };
         check_roots(&edge, 0, &mut pending, &mut report);
-        self.catalog.ledger_entries_with_leaves(|idx, entry, stored_leaf| {
+        self.catalog.ledger_entries_with_leaves(|idx, entry, stored_leaf, details| {
             while next < idx {
                 report.problems.push(format!("entry {next} is missing"));
                 next += 1;
             }
-            if let Err(e) = Event::decode(entry) {
-                report.problems.push(format!("entry {idx}: {e}"));
+            match Event::decode(entry) {
+                Err(e) => report.problems.push(format!("entry {idx}: {e}")),
+                // The details behind the entry's commitment, unless they were erased
+                // (which the log allows): recomputed, so an edited detail is caught.
+                Ok(event) => match details {
+                    Some((salt, text)) => {
+                        let mut h = Sha256::new();
+                        h.update(salt);
+                        h.update(text.as_bytes());
+                        if hex::encode(h.finalize()) != event.commitment {
+                            report.problems.push(format!(
+                                "entry {idx}: its details in the catalog do not match its commitment (they were altered)"
+                            ));
+                        }
+                        report.details_checked += 1;
+                    }
+                    None => report.details_erased += 1,
+                },
             }
             let leaf = merkle::leaf_hash(entry);
             if stored_leaf != Some(leaf) {

@@ -51,7 +51,7 @@ pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
-pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction};
+pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Hold};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 
@@ -225,6 +225,8 @@ impl Vault {
             }
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
+        // The data dir holds client metadata and, wrapped, every key: the owner's alone.
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io(dir))?;
         let now_s = rfc3339(now);
         let master_rel = opts.master_key.clone().unwrap_or_else(|| PathBuf::from("keys/master.key"));
         let master_path = resolve(dir, &master_rel);
@@ -685,13 +687,20 @@ impl Vault {
         let (cleaned, in_progress) = self.recover()?;
         let mut report =
             FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
-        let known: std::collections::HashSet<(String, String)> = self.catalog.objects()?.into_iter().collect();
+        // A live dataset's copies must be there; a destroyed one's must not (a leftover is
+        // reported as an orphan); a destruction under way is the next sweep's to finish.
+        let objects = self.catalog.objects()?;
+        let known: std::collections::HashSet<(String, String)> =
+            objects.iter().filter(|o| o.2 == "active").map(|o| (o.0.clone(), o.1.clone())).collect();
+        let destroying: std::collections::HashSet<(String, String)> =
+            objects.iter().filter(|o| o.2 == "destroying").map(|o| (o.0.clone(), o.1.clone())).collect();
         let pending: std::collections::HashSet<String> =
             report.in_progress.iter().map(|id| format!("{DATASETS_PREFIX}/{id}.age")).collect();
         for info in self.catalog.stores()? {
             let store = Store::open(&info)?;
             for object in store.list(DATASETS_PREFIX)? {
-                if !known.contains(&(info.name.clone(), object.clone())) && !pending.contains(&object) {
+                let key = (info.name.clone(), object.clone());
+                if !known.contains(&key) && !destroying.contains(&key) && !pending.contains(&object) {
                     report.orphans.push((object, info.name.clone()));
                 }
             }
@@ -936,7 +945,10 @@ impl Vault {
         force: bool,
         fill: impl FnOnce(&mut fs::File) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        // Plaintext, or an export: the user's alone (0600) whatever the umask; an
+        // existing file overwritten with --force is tightened too.
         let mut opts = fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.write(true);
         if force {
             opts.create(true).truncate(true);
@@ -950,6 +962,10 @@ impl Vault {
                 Error::Io { path: path.to_owned(), source }
             }
         })?;
+        if force {
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        }
         let result = fill(&mut file);
         if result.is_err() {
             let _ = fs::remove_file(path);

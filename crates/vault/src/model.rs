@@ -55,6 +55,19 @@ pub struct Dataset {
     pub addressed_to: Option<String>,
     /// A sample's original provider (PRE-4).
     pub provider: Option<String>,
+    /// Its legal holds, oldest first: while one is open its clock is stopped.
+    pub holds: Vec<Hold>,
+}
+
+/// A legal hold on a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Placed on (RFC 3339).
+    pub held: String,
+    /// Released on, if it was.
+    pub released: Option<String>,
+    /// Why.
+    pub reason: String,
 }
 
 /// How a dataset was destroyed.

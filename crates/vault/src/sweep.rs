@@ -32,6 +32,9 @@ pub struct SweepReport {
     pub blocked: Vec<(String, String)>,
     /// Certificates issued: (dataset, certificate id).
     pub certificates: Vec<(String, String)>,
+    /// Datasets whose rule's date has passed but a legal hold stops: not destroyed, and
+    /// shown (a hold never makes a dataset vanish from the list).
+    pub held: Vec<DueItem>,
 }
 
 impl Vault {
@@ -39,7 +42,8 @@ impl Vault {
     pub fn sweep_dry_run(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<SweepReport, Error> {
         let details = format!("at={} dry_run=true", rfc3339(at));
         self.door(Action::Sweep, vec![], details, now, |_| {
-            Ok(SweepReport { due: self.due(at)?, ..SweepReport::default() })
+            let (due, held) = self.due(at)?;
+            Ok(SweepReport { due, held, ..SweepReport::default() })
         })
     }
 
@@ -48,7 +52,13 @@ impl Vault {
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, Error> {
         let details = format!("at={} dry_run=false", rfc3339(now));
         self.door(Action::Sweep, vec![], details, now, |_| {
-            let mut report = SweepReport { due: self.due(now)?, ..SweepReport::default() };
+            // One real sweep at a time: another waits for it, then finds done what it did
+            // (two sweeps racing on one dataset would record false failures).
+            let lock_path = self.dir.join("run").join("sweep.lock");
+            let lock = crate::lock_file(&lock_path)?;
+            lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            let (due, held) = self.due(now)?;
+            let mut report = SweepReport { due, held, ..SweepReport::default() };
             let stores: HashMap<String, Store> = self
                 .catalog
                 .stores()?
@@ -82,9 +92,11 @@ impl Vault {
         })
     }
 
-    fn due(&self, at: DateTime<Utc>) -> Result<Vec<DueItem>, Error> {
+    /// What is due at `at`, and what would be but for a hold.
+    fn due(&self, at: DateTime<Utc>) -> Result<(Vec<DueItem>, Vec<DueItem>), Error> {
         let mut contracts: HashMap<String, lifecycle::Contract> = HashMap::new();
         let mut out = Vec::new();
+        let mut held = Vec::new();
         for c in self.catalog.sweep_candidates(at, self.config.export_days)? {
             if let Some(k) = &c.contract
                 && !contracts.contains_key(k)
@@ -97,11 +109,20 @@ impl Vault {
                 (Some(d), _) => d,
                 // A crashed sweep's half-done destruction is finished whatever the date.
                 (None, true) => lifecycle::Due { at: c.created, rule: "an interrupted destruction", clause: "PROOF-2" },
-                (None, false) => continue,
+                (None, false) => {
+                    // The rule's date has passed, but a hold stops the clock: listed as held.
+                    if let Some(d) = lifecycle::due(c.class, contract, c.created, self.config.export_days)
+                        && d.at <= at
+                        && !c.holds.is_empty()
+                    {
+                        held.push(DueItem { dataset: self.catalog.dataset(&c.id)?, due: d });
+                    }
+                    continue;
+                }
             };
             out.push(DueItem { dataset: self.catalog.dataset(&c.id)?, due });
         }
-        Ok(out)
+        Ok((out, held))
     }
 
     /// Destroys one due dataset; returns the ledger index of its event.

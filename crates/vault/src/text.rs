@@ -58,6 +58,22 @@ fn escape_with(value: &str, keep_newlines: bool) -> String {
     out
 }
 
+/// The text with every secret key in it replaced by `[secret key redacted]`: an age
+/// identity (`AGE-SECRET-KEY-1...`, any case) or a signing key in Go's note form
+/// (`PRIVATE+KEY+...`), given by mistake where a path or a recipient was expected. For
+/// whatever is printed or recorded from a person's input (errors, event details).
+pub fn redact_secrets(value: &str) -> String {
+    const MARKERS: [&str; 2] = ["AGE-SECRET-KEY-", "PRIVATE+KEY+"];
+    let upper = value.to_ascii_uppercase();
+    let Some(start) = MARKERS.iter().filter_map(|m| upper.find(m)).min() else {
+        return value.to_owned();
+    };
+    let end = value[start..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+        .map_or(value.len(), |n| start + n);
+    format!("{}[secret key redacted]{}", &value[..start], redact_secrets(&value[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +91,16 @@ mod tests {
         assert_eq!(escape("a\u{1b}[8mb\r\n"), "a\\e[8mb\\r\\n");
         assert_eq!(escape_lines("a\nb\u{1b}"), "a\nb\\e");
         assert_eq!(escape("plain"), "plain");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let k = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS";
+        assert_eq!(redact_secrets(&format!("{k}: No such file")), "[secret key redacted]: No such file");
+        assert_eq!(
+            redact_secrets(&format!("'{}' and 'PRIVATE+KEY+op+1234+AbC=' x", k.to_lowercase())),
+            "'[secret key redacted]' and '[secret key redacted]' x"
+        );
+        assert_eq!(redact_secrets("age1abc"), "age1abc");
     }
 }

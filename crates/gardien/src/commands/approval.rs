@@ -111,9 +111,11 @@ fn print(a: &vault::ApprovalRow) -> anyhow::Result<()> {
     writeln!(out, "kind:      {} ({})", a.kind, vault::kind_clause(&a.kind))?;
     writeln!(out, "client:    {}", a.client)?;
     writeln!(out, "status:    {}", a.status)?;
-    writeln!(out, "asked by:  {} on {}", a.requester, a.created)?;
-    writeln!(out, "for:       {}", a.for_handle.as_deref().unwrap_or("anyone the scope names"))?;
-    let datasets = if a.datasets.is_empty() { "all of the client's".to_owned() } else { a.datasets.join(", ") };
+    writeln!(out, "asked by:  {} on {}", a.requester, output::day(&a.created))?;
+    // Exactly whom and what it lets in (an approval of an older gardien may name no one:
+    // it then lets no one in).
+    writeln!(out, "for:       {}", a.for_handle.as_deref().unwrap_or("no one (it names no person)"))?;
+    let datasets = if a.datasets.is_empty() { "none".to_owned() } else { a.datasets.join(", ") };
     writeln!(out, "datasets:  {datasets}")?;
     if let Some(s) = &a.server {
         writeln!(out, "server:    {s}")?;
@@ -123,20 +125,24 @@ fn print(a: &vault::ApprovalRow) -> anyhow::Result<()> {
             writeln!(out, "maneuver:  {line}")?;
         }
     }
-    writeln!(out, "until:     {}", a.until.as_deref().unwrap_or("no end date"))?;
+    let until =
+        a.until.as_deref().map_or_else(|| "no end date".to_owned(), |u| format!("{} (included)", output::until(u)));
+    writeln!(out, "until:     {until}")?;
     if let (Some(by), Some(at)) = (&a.decided_by, &a.decided_at) {
         writeln!(
             out,
-            "decided:   {} by {by} on {at}{}",
+            "decided:   {} by {by} on {}{}",
             a.status,
-            a.comment.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+            output::day(at),
+            a.comment.as_ref().map(|c| format!(" ({})", vault::text::escape(c))).unwrap_or_default()
         )?;
     }
     if let Some(at) = &a.revoked_at {
-        writeln!(out, "revoked:   {at}")?;
+        writeln!(out, "revoked:   {}", output::day(at))?;
     }
     writeln!(out, "scope, in full:")?;
-    for line in a.scope.lines() {
+    // As it was asked, with nothing able to hide part of it (CONF-4).
+    for line in vault::text::escape_lines(&a.scope).lines() {
         writeln!(out, "  {line}")?;
     }
     Ok(())
@@ -184,7 +190,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                         a.client.clone(),
                         a.status.clone(),
                         a.for_handle.clone().unwrap_or_else(|| "-".into()),
-                        a.until.clone().unwrap_or_else(|| "-".into()),
+                        a.until.as_deref().map_or_else(|| "-".into(), output::until),
                         scope.replace('\n', " "),
                     ]
                 }),
@@ -228,13 +234,13 @@ The agreements in force are listed below.\n\n",
         t.push_str("Aucun accord en vigueur. / No agreement in force.\n");
     }
     for (a, name) in &list {
-        let day = a.decided_at.as_deref().unwrap_or(&a.created).get(..10).unwrap_or("");
+        let day = output::day(a.decided_at.as_deref().unwrap_or(&a.created));
         t.push_str(&format!("## {name}\n\n"));
         t.push_str(&format!("- Accord du / Agreed on: {day}\n"));
         if let Some(u) = &a.until {
-            t.push_str(&format!("- Jusqu'au / Until: {}\n", u.get(..10).unwrap_or(u)));
+            t.push_str(&format!("- Jusqu'au / Until: {} (inclus / included)\n", output::until(u)));
         }
-        t.push_str(&format!("- Portée / Scope: {}\n", a.scope.replace('\n', " ")));
+        t.push_str(&format!("- Portée / Scope: {}\n", vault::text::escape(&a.scope.replace('\n', " "))));
         t.push_str(&format!("- Référence / Reference: {}\n\n", a.id));
     }
     match &args.output {

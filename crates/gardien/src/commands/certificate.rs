@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 use crate::{Cli, exit, output};
 
 #[derive(Debug, clap::Subcommand)]
@@ -53,7 +51,7 @@ pub enum Cmd {
 
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     if let Cmd::Verify { path, key: Some(key) } = cmd {
-        let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let note = crate::output::read_small_text(path)?;
         let key = ledger::note::Verifier::parse(key)?;
         let info = vault::verify_certificate(&note, &key).map_err(|e| super::Exit(exit::INTEGRITY, e.to_string()))?;
         return print_ok(&info);
@@ -103,7 +101,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         }
         Cmd::Export { id, output: path } => {
             let (c, _) = v.certificate(id, now)?;
-            std::fs::write(path, &c.note).with_context(|| format!("writing {}", path.display()))?;
+            crate::output::write_private(path, c.note.as_bytes())?;
             eprintln!(
                 "wrote certificate {} to {}; check it with: gardien certificate verify {} --key \"$(gardien ledger key)\"",
                 c.id,
@@ -112,7 +110,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
         Cmd::Verify { path, key: None } => {
-            let note = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let note = crate::output::read_small_text(path)?;
             let info = v.verify_certificate(&note, now).map_err(|e| match e {
                 vault::Error::BadCertificate(why) => {
                     anyhow::Error::from(super::Exit(exit::INTEGRITY, format!("the certificate does not verify: {why}")))

@@ -66,7 +66,7 @@ pub enum Cmd {
     },
 }
 
-fn json(r: &vault::ContractRow) -> serde_json::Value {
+fn json(r: &vault::ContractRow, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let c = &r.contract;
     let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let (deal_on,) = match c.deal {
@@ -77,8 +77,20 @@ fn json(r: &vault::ContractRow) -> serde_json::Value {
         "case": c.case, "client": r.client, "created": r.created,
         "presales_until": t(c.presales_until), "deal": c.deal.as_str(), "deal_on": deal_on,
         "vsr_until": t(c.vsr_until), "ends": t(c.ends), "custody_months": c.custody_months,
-        "admin_window_until": t(c.admin_window_until),
+        "admin_window_until": t(c.admin_window_until), "phase": c.phase(now).as_str(),
     })
+}
+
+/// A contract's field as people read it: a period's end as its last day, an instant as
+/// a day (JSON keeps RFC 3339, the exclusive end of each period).
+fn text(key: &str, val: &serde_json::Value) -> String {
+    match (key, val.as_str()) {
+        ("presales_until" | "vsr_until" | "ends" | "admin_window_until", Some(v)) => output::until(v),
+        ("created" | "deal_on", Some(v)) => output::day(v),
+        (_, Some(v)) => v.to_owned(),
+        (_, None) if val.is_null() => "-".to_owned(),
+        (_, None) => val.to_string(),
+    }
 }
 
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
@@ -105,30 +117,31 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         }
         Cmd::Show { case, json: as_json } => {
             let r = v.contract(case, now)?;
-            let j = json(&r);
+            let j = json(&r, now);
             if *as_json {
                 return output::json(&j);
             }
             let mut out = std::io::stdout().lock();
             if let Some(o) = j.as_object() {
                 for (k, val) in o {
-                    writeln!(out, "{k:<20} {}", val.as_str().map(str::to_owned).unwrap_or_else(|| val.to_string()))?;
+                    writeln!(out, "{k:<20} {}", vault::text::escape(&text(k, val)))?;
                 }
             }
         }
         Cmd::List { json: as_json } => {
             let rows = v.contracts(now)?;
             if *as_json {
-                return output::json(&rows.iter().map(json).collect::<Vec<_>>());
+                return output::json(&rows.iter().map(|r| json(r, now)).collect::<Vec<_>>());
             }
             output::table(
-                &["CASE", "CLIENT", "DEAL", "PRESALES UNTIL", "VSR UNTIL", "ENDS", "CUSTODY"],
+                &["CASE", "CLIENT", "PHASE", "DEAL", "PRESALES UNTIL", "VSR UNTIL", "ENDS", "CUSTODY"],
                 rows.iter().map(|r| {
-                    let j = json(r);
-                    let s = |k: &str| j[k].as_str().unwrap_or("-").to_owned();
+                    let j = json(r, now);
+                    let s = |k: &str| text(k, &j[k]);
                     vec![
                         s("case"),
                         s("client"),
+                        s("phase"),
                         s("deal"),
                         s("presales_until"),
                         s("vsr_until"),

@@ -60,6 +60,9 @@ pub enum Cmd {
         /// Also the destroyed ones (their records: when, under which rule).
         #[arg(long)]
         all: bool,
+        /// Only the datasets under a legal hold (their destruction clock is stopped).
+        #[arg(long)]
+        held: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -139,8 +142,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             tracing::info!(dataset = %ds.id, size = ds.size, "ingested");
             Ok(())
         }
-        Cmd::List { client, all, json } => {
-            let list = v.datasets(client.as_deref(), *all, super::now())?;
+        Cmd::List { client, all, held, json } => {
+            let mut list = v.datasets(client.as_deref(), *all, super::now())?;
+            if *held {
+                list.retain(|d| d.holds.iter().any(|h| h.released.is_none()));
+            }
             if *json {
                 return output::json(&list.iter().map(output::dataset_json).collect::<Vec<_>>());
             }
@@ -152,8 +158,13 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                         d.client.clone(),
                         d.class.to_string(),
                         output::size(d.size),
-                        d.created.clone(),
-                        d.state.clone(),
+                        output::day(&d.created),
+                        // A hold shows where the dataset is listed (its clock is stopped).
+                        if d.holds.iter().any(|h| h.released.is_none()) {
+                            format!("{} (held)", d.state)
+                        } else {
+                            d.state.clone()
+                        },
                         d.copies.iter().map(|c| format!("{}@{}", c.store, c.site)).collect::<Vec<_>>().join(","),
                         d.label.clone().unwrap_or_default(),
                     ]
@@ -169,23 +180,40 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             writeln!(out, "id:      {}", d.id)?;
             writeln!(out, "client:  {}", d.client)?;
             writeln!(out, "class:   {}", d.class)?;
-            writeln!(out, "label:   {}", d.label.as_deref().unwrap_or("-"))?;
+            writeln!(out, "label:   {}", vault::text::escape(d.label.as_deref().unwrap_or("-")))?;
             writeln!(out, "size:    {} ({} bytes)", output::size(d.size), d.size)?;
             writeln!(out, "sha256:  {}", d.sha256)?;
-            writeln!(out, "created: {}", d.created)?;
+            writeln!(out, "created: {}", output::day(&d.created))?;
             writeln!(out, "state:   {}", d.state)?;
             writeln!(out, "contract: {}", d.contract.as_deref().unwrap_or("-"))?;
             if let Some(to) = &d.addressed_to {
                 writeln!(out, "addressed to: {to} (PRE-3)")?;
             }
             if let Some(p) = &d.provider {
-                writeln!(out, "provider: {p} (decides any re-use elsewhere, PRE-4)")?;
+                writeln!(out, "provider: {} (decides any re-use elsewhere, PRE-4)", vault::text::escape(p))?;
+            }
+            for h in &d.holds {
+                match &h.released {
+                    None => writeln!(
+                        out,
+                        "held:    since {}: {} (its destruction clock is stopped until released)",
+                        output::day(&h.held),
+                        vault::text::escape(&h.reason)
+                    )?,
+                    Some(r) => writeln!(
+                        out,
+                        "hold:    from {} to {}: {}",
+                        output::day(&h.held),
+                        output::day(r),
+                        vault::text::escape(&h.reason)
+                    )?,
+                }
             }
             if let Some(x) = &d.destruction {
                 writeln!(
                     out,
                     "destroyed: {} under {} ({}), ledger entry {}",
-                    x.at,
+                    output::day(&x.at),
                     x.clause,
                     x.rule,
                     x.event.map_or("-".into(), |e| e.to_string())

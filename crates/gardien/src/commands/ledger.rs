@@ -70,7 +70,7 @@ pub enum Cmd {
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    crate::output::read_small_text(path)
 }
 
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
@@ -79,7 +79,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         let verifier = ledger::note::Verifier::parse(key)?;
         let proof = ledger::proof::InclusionProof::parse(&read(proof)?)
             .with_context(|| format!("reading the proof {}", proof.display()))?;
-        let entry = std::fs::read(entry).with_context(|| format!("reading {}", entry.display()))?;
+        let entry = crate::output::read_small(entry)?;
         let cp = proof.verify(&entry, &verifier).map_err(|e| super::Exit(exit::INTEGRITY, e.to_string()))?;
         println!(
             "ok: entry {} is in the log {} of {} entries (root {})",
@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         Cmd::Entry { index, output: None } => std::io::stdout().write_all(&v.ledger_entry(*index, now)?)?,
         Cmd::Entry { index, output: Some(path) } => {
             let bytes = v.ledger_entry(*index, now)?;
-            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            crate::output::write_private(path, &bytes)?;
         }
         Cmd::List { client, json } => {
             let events = v.ledger_events(client.as_deref(), now)?;
@@ -148,7 +148,13 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            println!("ok: {} entries, {} signed checkpoints verified", r.size, r.checkpoints);
+            println!(
+                "ok: {} entries, {} signed checkpoints verified; {} entries' details recomputed against their commitments{}",
+                r.size,
+                r.checkpoints,
+                r.details_checked,
+                if r.details_erased > 0 { format!(", {} erased", r.details_erased) } else { String::new() }
+            );
         }
         Cmd::VerifyProof { .. } => unreachable!("handled above"),
     }

@@ -40,6 +40,12 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                 "due_since": d.due.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             })).collect::<Vec<_>>(),
             "destroyed": r.destroyed.iter().map(|(id, i)| serde_json::json!({"dataset": id, "event": i})).collect::<Vec<_>>(),
+            "held": r.held.iter().map(|d| serde_json::json!({
+                "dataset": d.dataset.id, "client": d.dataset.client, "class": d.dataset.class.as_str(),
+                "rule": d.due.rule, "clause": d.due.clause,
+                "due_since": d.due.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "holds": d.dataset.holds.iter().map(|h| serde_json::json!({"held": h.held, "released": h.released, "reason": h.reason})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "blocked": r.blocked.iter().map(|(id, why)| serde_json::json!({"dataset": id, "why": why})).collect::<Vec<_>>(),
             "certificates": r.certificates.iter().map(|(id, c)| serde_json::json!({"dataset": id, "certificate": c})).collect::<Vec<_>>(),
         }))?;
@@ -51,9 +57,20 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                 d.dataset.id,
                 d.dataset.client,
                 d.dataset.class,
-                d.due.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                lifecycle::show_instant(d.due.at),
                 d.due.rule,
                 d.due.clause
+            );
+        }
+        for d in &r.held {
+            println!(
+                "held      {}  {}  {}  due under {} since {}, but held: {}",
+                d.dataset.id,
+                d.dataset.client,
+                d.dataset.class,
+                d.due.clause,
+                lifecycle::show_instant(d.due.at),
+                vault::text::escape(&d.dataset.holds.iter().map(|h| h.reason.as_str()).collect::<Vec<_>>().join("; "))
             );
         }
         for (id, why) in &r.blocked {
@@ -63,8 +80,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             println!("certificate {cert} issued for {id}");
         }
         eprintln!(
-            "{} due; {} destroyed; {} blocked{}",
+            "{} due; {} held; {} destroyed; {} blocked{}",
             r.due.len(),
+            r.held.len(),
             r.destroyed.len(),
             r.blocked.len(),
             if args.dry_run { " (dry run: nothing changed)" } else { "" }
