@@ -61,7 +61,12 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
     }
     let unknown = match resource {
         policy::Resource::Dataset { id, .. } => Error::UnknownDataset(id.clone()),
-        policy::Resource::Client { slug, .. } => Error::UnknownClient(slug.clone()),
+        // A client found through a dataset the request names (`copy list ID`): that
+        // dataset is what was asked for.
+        policy::Resource::Client { slug, .. } => match find_id(resources, "dataset") {
+            Some(id) => Error::UnknownDataset(id),
+            None => Error::UnknownClient(slug.clone()),
+        },
         policy::Resource::Contract { case, .. } => Error::UnknownContract(case.clone()),
         policy::Resource::Approval { id, .. } => Error::Unknown { what: "approval", name: id.clone() },
         // Asked by the id given (a certificate's own, or its dataset's).

@@ -3,10 +3,6 @@
 
 use crate::common::*;
 
-fn last_event(env: &Env) -> String {
-    env.sql("SELECT CAST(entry AS TEXT) FROM ledger_entries ORDER BY idx DESC LIMIT 1")
-}
-
 /// A second client, `beta`, and people of both.
 fn people(env: &Env) {
     env.ok(&["client", "add", "beta", "--name", "Beta"]);
@@ -44,9 +40,11 @@ fn a_client_admin_never_reaches_another_clients_data() {
             vec!["policy", "explain", "--action", "dataset:get", "--resource", &format!("dataset:{ghost}")],
         ),
     ] {
-        let as_b = |a: &[&str]| [&["--as", "admin-b"][..], a].concat();
-        let theirs = env.run(&as_b(&args));
-        let none = env.run(&as_b(&unknown));
+        let (mut a, mut u) = (vec!["--as", "admin-b"], vec!["--as", "admin-b"]);
+        a.extend(args.iter().copied());
+        u.extend(unknown.iter().copied());
+        let theirs = env.run(&a);
+        let none = env.run(&u);
         let (t, n) = (String::from_utf8_lossy(&theirs.stderr), String::from_utf8_lossy(&none.stderr));
         assert_eq!(theirs.status.code(), none.status.code(), "{args:?}: {t} / {n}");
         assert_eq!(t.replace(&id, ghost).replace("'acme'", "'nobody'"), n, "{args:?}");

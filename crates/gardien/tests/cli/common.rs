@@ -8,6 +8,12 @@ use std::process::{Command, Output, Stdio};
 use sha2::{Digest as _, Sha256};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gardien");
+
+/// The binary `Env` runs: this build's, or `GARDIEN_TEST_BIN` (the tests' own knob, not the
+/// binary's: to run them against an earlier build and see which test pins which fix).
+pub fn bin() -> String {
+    std::env::var("GARDIEN_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 /// The technical operator `Env::new` registers; `ingest` addresses samples to them.
 pub const TECH: &str = "jdupont";
 
@@ -67,7 +73,7 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        self.setup(Command::new(BIN), args)
+        self.setup(Command::new(bin()), args)
     }
 
     /// `cmd`, run at another date under Debian's `faketime` (`2099-01-02`, `2099-01-02
@@ -75,7 +81,7 @@ impl Env {
     /// its libc shows it to this one process.
     pub fn cmd_at(&self, when: &str, args: &[&str]) -> Command {
         let mut c = Command::new("faketime");
-        c.arg(when).arg(BIN);
+        c.arg(when).arg(bin());
         self.setup(c, args)
     }
 
@@ -198,6 +204,11 @@ impl Env {
 }
 
 /// Every file under `dir`, recursively.
+/// The ledger's last entry, as text.
+pub fn last_event(env: &Env) -> String {
+    env.sql("SELECT CAST(entry AS TEXT) FROM ledger_entries ORDER BY idx DESC LIMIT 1")
+}
+
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];

@@ -8,6 +8,7 @@ mod crash;
 mod dataset;
 mod demo;
 mod failures;
+mod hardening;
 mod init;
 mod interop;
 mod ledger;

@@ -2,10 +2,6 @@
 
 use crate::common::*;
 
-fn last_event(env: &Env) -> String {
-    env.sql("SELECT CAST(entry AS TEXT) FROM ledger_entries ORDER BY idx DESC LIMIT 1")
-}
-
 #[test]
 fn the_actor_is_checked_and_named_in_every_event() {
     let env = Env::new();
