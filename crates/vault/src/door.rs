@@ -278,7 +278,7 @@ impl Vault {
     ) -> Result<bool, Error> {
         match self.ask_policy_as(handle, action, &mut resources.to_vec(), None, now) {
             Ok(_) => Ok(true),
-            Err(Error::Refused { .. }) => Ok(false),
+            Err(Error::Refused { .. } | Error::Hidden(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }

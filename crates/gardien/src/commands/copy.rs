@@ -20,7 +20,7 @@ pub enum Cmd {
         /// The environment the copy goes to; its holder holds the copy.
         #[arg(long = "env", visible_alias = "to")]
         environment: String,
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (then stdout is the copy's id alone).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Overwrite the output file if it exists.
@@ -77,6 +77,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             };
             pb.finish_and_clear();
             let copy = copy?;
+            // With -o, stdout is free: the copy's id alone, for scripts (as ingest prints
+            // the dataset's).
+            if path.is_some() {
+                println!("{}", copy.id);
+            }
             eprintln!(
                 "copy {} of {id} is on {environment}, held by {}; once destroyed, its holder attests it: gardien --as {} copy attest {id} {}",
                 copy.id, copy.holder, copy.holder, copy.id

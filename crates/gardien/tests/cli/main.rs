@@ -14,3 +14,4 @@ mod interop;
 mod ledger;
 mod lifecycle;
 mod people;
+mod readme;
