@@ -112,7 +112,25 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // The parser quotes what it was given: a secret key pasted in the wrong place,
+            // control characters. Neither reaches the terminal as is.
+            let text = e.render().to_string();
+            eprint!("{}", vault::text::escape_lines(&vault::text::redact_secrets(&text)));
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let level = match cli.verbose {
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,

@@ -73,9 +73,12 @@ fn in_range(s: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
 pub fn parse_until(s: &str) -> Result<DateTime<Utc>, Error> {
     let s = s.trim();
     if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        // The period's end is the next midnight, and that is what is stored: it must be in
+        // range too (2999-12-31 would end in 3000).
         in_range(s, Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?))?;
         let next = day.succ_opt().ok_or_else(|| Error::BadDate(s.to_owned()))?;
-        return Ok(Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?));
+        let end = Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).ok_or_else(|| Error::BadDate(s.to_owned()))?);
+        return in_range(s, end);
     }
     parse_instant(s)
 }
@@ -192,7 +195,9 @@ impl Contract {
             Deal::Undecided => return Ok(()),
             Deal::Concluded { on } | Deal::Lost { on } => on,
         };
-        if on < opened {
+        // A deal dated by a day (its midnight) on the day the case was opened is fine.
+        let opened_day = Utc.from_utc_datetime(&opened.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
+        if on < opened_day {
             return Err(Error::OutOfOrder(format!(
                 "the deal cannot be dated {}, before case {} was opened ({})",
                 show_instant(on),

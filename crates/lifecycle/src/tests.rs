@@ -208,12 +208,13 @@ fn phases_around_every_boundary() {
 
 #[test]
 fn a_deal_is_dated_within_its_case() {
-    let opened = t("2026-01-15T00:00:00Z");
+    let opened = t("2026-01-15T10:30:00Z");
     let won = |on: &str| Deal::Concluded { on: t(on) };
     // (deal date, now, accepted)
     for (on, now, ok) in [
         ("2026-03-20T00:00:00Z", "2026-03-21T00:00:00Z", true),
         ("2026-01-14T23:59:59Z", "2026-03-21T00:00:00Z", false), // before the case was opened
+        ("2026-01-15T00:00:00Z", "2026-03-21T00:00:00Z", true),  // its day, given as a day
         ("2026-03-22T00:00:00Z", "2026-03-21T00:00:00Z", false), // in the future
         // After the pre-sales end (through 2026-03-31): the sample was due under PRE-6.
         ("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", false),
@@ -231,7 +232,9 @@ fn dates_outside_2000_2999_are_refused() {
     for s in ["1999-12-31", "3000-01-01", "0001-01-01T00:00:00Z", "20277-06-30"] {
         assert!(parse_until(s).is_err() && parse_instant(s).is_err(), "{s}");
     }
-    assert!(matches!(parse_until("2999-12-31"), Ok(_)));
+    // A period through 2999-12-31 would end in 3000: refused; through 2999-12-30 is fine.
+    assert!(matches!(parse_until("2999-12-31"), Err(Error::DateOutOfRange(_))));
+    assert!(matches!(parse_until("2999-12-30"), Ok(_)));
     assert!(matches!(parse_instant("2000-01-01"), Ok(_)));
     assert_eq!(show_until(parse_until("2027-06-30").unwrap()), "2027-06-30");
     assert_eq!(show_instant(parse_until("2027-06-30").unwrap()), "2027-07-01");

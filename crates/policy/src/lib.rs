@@ -218,6 +218,8 @@ pub struct Context {
     pub holder_approvals: Option<Vec<String>>,
     /// `dataset:export`: whether the recipient is one of the client's registered keys.
     pub client_key: Option<bool>,
+    /// `copy:attest`: the handle of the copy's holder.
+    pub copy_holder: Option<String>,
 }
 
 /// A decision and the clauses that made it.
@@ -257,6 +259,10 @@ pub struct Engine {
     authorizer: Authorizer,
     /// Per policy: its clauses and reason, read once.
     meta: HashMap<PolicyId, (Vec<String>, String)>,
+    /// Per action: its entity, with its groups (`read-data`, `data`) as ancestors, from
+    /// the schema. Part of every decision, in every build: without it `action in
+    /// Action::"data"` is false and every invariant scoped on a group silently never fires.
+    action_entities: HashMap<String, Vec<Entity>>,
 }
 
 fn euid(kind: &str, id: &str) -> EntityUid {
@@ -339,6 +345,21 @@ impl Engine {
                     continue;
                 }
                 let reason = p.annotation("reason").unwrap_or(clause).to_owned();
+                // A reason is read by the person refused and by the signer: nothing in it may
+                // hide or rewrite what they read.
+                if let Some(text) = [Some(id.as_str()), Some(reason.as_str())].into_iter().flatten().find(|t| {
+                    t.chars().any(|c| c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}'))
+                }) {
+                    problems.push(format!(
+                        "{}:{}:{}: policy '{}' has a control or invisible character in its @id or @reason: {}",
+                        src.name,
+                        at.0,
+                        at.1,
+                        id.escape_debug(),
+                        text.escape_debug()
+                    ));
+                    continue;
+                }
                 let pid = PolicyId::new(&id);
                 if origin.contains_key(&pid) {
                     problems
@@ -366,8 +387,14 @@ impl Engine {
         }
         let groups = schema.action_entities().map_err(|e| Error::Schema(e.to_string()))?;
         let mut by_action = HashMap::new();
+        let mut action_entities = HashMap::new();
         for uid in schema.actions() {
             let ancestors: HashSet<&EntityUid> = groups.ancestors(uid).map(Iterator::collect).unwrap_or_default();
+            // The action's own entity carries its groups as ancestors (the schema's
+            // closure): `action in Action::"data"` needs nothing more in the store.
+            let entity =
+                groups.get(uid).cloned().ok_or_else(|| Error::Schema(format!("action {uid} has no entity")))?;
+            action_entities.insert(uid.id().unescaped().to_owned(), vec![entity]);
             for role in ROLES {
                 let role_uid = euid("Role", role);
                 // A scope `principal in Role::"x"` matches the people of role x only; any
@@ -391,7 +418,7 @@ impl Engine {
                 by_action.insert((uid.id().unescaped().to_owned(), (*role).to_owned()), sub);
             }
         }
-        Ok(Engine { schema, set, by_action, sources, authorizer: Authorizer::new(), meta })
+        Ok(Engine { schema, set, by_action, sources, authorizer: Authorizer::new(), meta, action_entities })
     }
 
     /// The effective policy set, file by file, as written.
@@ -428,6 +455,32 @@ impl Engine {
 
     /// Decides one request.
     pub fn decide(&self, actor: &Actor, action: &str, resource: &Resource, ctx: &Context) -> Result<Decision, Error> {
+        self.decide_with(actor, action, resource, ctx, None)
+    }
+
+    /// `decide`, also checking every entity and the request against the schema (an
+    /// attribute of the wrong type, a missing one, an action on a resource it does not
+    /// apply to are errors). The policy table runs both and requires the same decision on
+    /// every row: the check catches a bug in how requests are built; it never changes a
+    /// decision (an entity that does not fit fails evaluation, which refuses).
+    pub fn decide_checked(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: &Resource,
+        ctx: &Context,
+    ) -> Result<Decision, Error> {
+        self.decide_with(actor, action, resource, ctx, Some(&self.schema))
+    }
+
+    fn decide_with(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: &Resource,
+        ctx: &Context,
+        schema: Option<&Schema>,
+    ) -> Result<Decision, Error> {
         let mut entities: Vec<Entity> = Vec::with_capacity(4);
         let mut clients: HashSet<String> = HashSet::new();
         let mut client = |slug: &str, phase: &str, entities: &mut Vec<Entity>| -> EntityUid {
@@ -544,11 +597,18 @@ impl Engine {
         if let Some(k) = ctx.client_key {
             pairs.push(("client_key".to_owned(), RestrictedExpression::new_bool(k)));
         }
-        // The schema goes into every decision, in every build: it brings the action
-        // hierarchy (`action in Action::"data"` is false without it, and the invariants
-        // scoped on a group would never fire) and checks every entity and the request
-        // against the schema. No setting or build profile changes a decision.
-        let schema = Some(&self.schema);
+        if let Some(h) = &ctx.copy_holder {
+            pairs.push(("copy_holder".to_owned(), RestrictedExpression::new_entity_uid(euid("Person", h))));
+        }
+        // The action and its groups, in every decision whatever the build or the caller
+        // (with a schema, Cedar adds them all itself).
+        if schema.is_none() {
+            let chain = self
+                .action_entities
+                .get(action)
+                .ok_or_else(|| Error::BadRequest(format!("unknown action {action}")))?;
+            entities.extend(chain.iter().cloned());
+        }
         let context = CedarContext::from_pairs(pairs).map_err(|e| bad(&e))?;
         let entities = Entities::from_entities(entities, schema).map_err(|e| bad(&e))?;
         let request = Request::new(puid, euid("Action", action), ruid, context, schema)

@@ -270,6 +270,7 @@ fn context(action: &str, approval: Option<&str>) -> Context {
         // The table's export goes to a key the client registered (see
         // `exports_go_only_to_the_clients_keys` for the others).
         client_key: (action == "dataset:export").then_some(true),
+        copy_holder: None,
     }
 }
 
@@ -284,7 +285,11 @@ fn every_role_action_phase_and_approval() {
                 for role in ROLES {
                     for approval in [None, relevant_approval(role)].into_iter().collect::<HashSet<_>>() {
                         let who = actor_of(role);
-                        let got = e.decide(&who, &action, &res, &context(&action, approval)).unwrap();
+                        let ctx = context(&action, approval);
+                        let got = e.decide(&who, &action, &res, &ctx).unwrap();
+                        // The schema-checked path decides the same (and the request fits
+                        // the schema).
+                        assert_eq!(e.decide_checked(&who, &action, &res, &ctx).unwrap(), got, "{role} {action}");
                         let (allowed, clause) = expected(role, &action, &res, approval);
                         checked += 1;
                         if got.allowed != allowed || !got.clauses.iter().any(|c| c == clause) {
@@ -507,6 +512,7 @@ fn where_a_copy_may_go_depends_on_its_holder() {
     let check = |env: Environment, holder_approvals: Option<Vec<String>>, want: (bool, &str)| {
         let ctx = Context { environment: Some(env), holder_approvals, ..Context::default() };
         let got = e.decide(&ops, "copy:out", &backup, &ctx).unwrap();
+        assert_eq!(e.decide_checked(&ops, "copy:out", &backup, &ctx).unwrap(), got);
         assert_eq!(got.allowed, want.0, "{ctx:?}: {got:?}");
         assert!(got.clauses.contains(&want.1.to_owned()), "{ctx:?}: {got:?}");
     };
@@ -532,4 +538,48 @@ fn the_clause_list_is_clauses_md() {
         .filter(|id| id.contains('-'))
         .collect();
     assert_eq!(ids, CLAUSES);
+}
+
+/// PRE-6: the holder of a copy attests its destruction, whoever they are; nobody else but
+/// the ops team does.
+#[test]
+fn the_holder_of_a_copy_attests_it() {
+    let e = engine();
+    let backup = Resource::Dataset {
+        id: "ds-b".into(),
+        client: "a".into(),
+        class: "backup".into(),
+        phase: "operation".into(),
+        addressed_to: None,
+    };
+    for role in ["client-admin", "third-party", "technical-operator", "client-tech"] {
+        let who = actor_of(role);
+        let theirs = Context { copy_holder: Some(who.handle.clone()), ..Context::default() };
+        let got = e.decide(&who, "copy:attest", &backup, &theirs).unwrap();
+        assert!(got.allowed && got.clauses == ["PRE-6"], "{role}: {got:?}");
+        assert_eq!(e.decide_checked(&who, "copy:attest", &backup, &theirs).unwrap(), got);
+        let other = Context { copy_holder: Some("someone-else".into()), ..Context::default() };
+        assert!(!e.decide(&who, "copy:attest", &backup, &other).unwrap().allowed, "{role}");
+    }
+}
+
+/// Role invariants an operator's permit cannot open: nobody but ops adds or disables
+/// people; the client's people do not administer the vault.
+#[test]
+fn nobody_grants_themselves_a_role() {
+    let e = Engine::new(vec![Source {
+        name: "open-bar.cedar".into(),
+        text: "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);".into(),
+    }])
+    .unwrap();
+    let client = Resource::Client { slug: "a".into(), phase: "operation".into() };
+    for role in ["third-party", "client-admin", "sales", "technical-operator"] {
+        let got = e.decide(&actor_of(role), "person:add", &client, &Context::default()).unwrap();
+        assert!(!got.allowed && got.clauses.contains(&"OPS-1".to_owned()), "{role}: {got:?}");
+    }
+    let contract = Resource::Contract { case: "c".into(), client: "a".into(), phase: "closed".into() };
+    for role in ["third-party", "client-admin", "client-signer"] {
+        let got = e.decide(&actor_of(role), "contract:set", &contract, &Context::default()).unwrap();
+        assert!(!got.allowed, "{role}: {got:?}");
+    }
 }

@@ -156,7 +156,10 @@ impl Vault {
     /// `policy validate`.
     pub(crate) fn policy(&self) -> Result<&policy::Engine, Error> {
         let loaded = self.policy.get_or_init(|| {
-            let files = operator_files(&self.dir).map_err(|e| vec![e.to_string()])?;
+            let files = operator_files(&self.dir).map_err(|e| match e {
+                Error::Policy(policy::Error::Invalid(v)) => v,
+                other => vec![other.to_string()],
+            })?;
             policy::Engine::new(files).map_err(|e| match e {
                 policy::Error::Invalid(v) => v,
                 other => vec![other.to_string()],
@@ -248,7 +251,16 @@ impl Vault {
                     // role and client, and the approvals naming them and this dataset,
                     // decide whether the copy may reach them (OPS-1, CONF-1).
                     let handle = env.holder.unwrap_or_else(|| actor.handle.clone());
-                    let holder: policy::Actor = match self.catalog.person(&handle)? {
+                    let person = self.catalog.person(&handle)?;
+                    // To a client's person, an environment held by another client's person
+                    // is an unknown one (no existence leaks across clients).
+                    if let (Some(mine), Some(theirs)) =
+                        (actor.client.as_deref(), person.as_ref().and_then(|p| p.client.as_deref()))
+                        && mine != theirs
+                    {
+                        return Err(Error::Unknown { what: "environment", name: name.to_owned() });
+                    }
+                    let holder: policy::Actor = match person {
                         Some(p) if p.disabled.is_none() => p.into(),
                         _ => {
                             return Err(Error::Refused {
@@ -263,6 +275,16 @@ impl Vault {
                         Some(self.catalog.approvals_in_force(&client, &holder.handle, Some(id), &now_s)?);
                     ctx.environment =
                         Some(policy::Environment { name: env.name, kind: env.kind, holder: Some(holder) });
+                }
+                if action == Action::CopyAttest
+                    && let Some(copy) = find(resources, "copy")
+                {
+                    ctx.copy_holder = self
+                        .catalog
+                        .out_copies(Some(id))?
+                        .into_iter()
+                        .find(|c| c.id == copy && c.kind == "environment")
+                        .map(|c| c.holder);
                 }
                 if action == Action::DatasetExport {
                     ctx.client_key = match find(resources, "key") {

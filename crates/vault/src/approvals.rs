@@ -110,10 +110,12 @@ impl Vault {
                     )));
                 }
             };
+            // Disabled, or another client's person: answered as unknown (no existence
+            // leaks across clients).
             let p = self
                 .catalog
                 .person(&for_handle)?
-                .filter(|p| p.disabled.is_none())
+                .filter(|p| p.disabled.is_none() && p.client.as_deref().is_none_or(|c| c == req.client))
                 .ok_or_else(|| Error::Unknown { what: "person", name: for_handle.clone() })?;
             let own_client = p.client.as_deref() == Some(req.client);
             // Pedagogical material may also be re-used by the operator itself (CONF-3: its

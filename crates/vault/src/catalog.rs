@@ -477,6 +477,23 @@ impl Catalog {
         })
     }
 
+    /// Fails unless the dataset is still `active`: checked in the write transaction that
+    /// records a read (`get`, `copy out`, `export`), so that a read racing a sweep is
+    /// either recorded before the key is shredded (and its copy blocks the destruction)
+    /// or refused (PRE-6: nothing read after destruction).
+    pub fn ensure_active(&self, id: &str) -> Result<(), Error> {
+        let row: Option<(String, Option<String>)> = self
+            .db
+            .prepare_cached("SELECT state, destroyed FROM datasets WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((state, _)) if state == "active" => Ok(()),
+            Some((_, at)) => Err(Error::Destroyed { id: id.to_owned(), at: at.unwrap_or_default(), certificate: None }),
+            None => Err(Error::UnknownDataset(id.to_owned())),
+        }
+    }
+
     /// The wrapped key of a dataset.
     pub fn wrapped_key(&self, id: &str) -> Result<String, Error> {
         let (key, destroyed): (Option<String>, Option<String>) = self
@@ -572,54 +589,92 @@ impl Catalog {
         }
     }
 
-    /// A client's contracts (from the client's index).
-    pub fn client_contracts(&self, client: &str) -> Result<Vec<ContractRow>, Error> {
-        self.contract_rows(&format!("SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1"), Some(client))
+    /// A contract of the client that may be in operation at `now` (a superset filter on
+    /// indexed columns: not ended, and a concluded deal dated by then or no pre-sales
+    /// period and no deal); the phase itself is `lifecycle`'s.
+    pub fn operating_contract(&self, client: &str, now: &str) -> Result<Option<lifecycle::Contract>, Error> {
+        let mut st = self.db.prepare_cached(&format!(
+            "SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1 AND (ends IS NULL OR ends > ?2)
+               AND ((deal = 'concluded' AND deal_on <= ?2) OR (deal = 'undecided' AND presales_until IS NULL))
+             LIMIT 1"
+        ))?;
+        let row = st.query_row(params![client, now], contract_fields).optional()?;
+        Ok(row.map(contract_of).transpose()?.map(|r| r.contract))
+    }
+
+    /// The contracts of a client that may still be open at `now` (not ended, or in their
+    /// admin window), lazily, until `each` says stop: a superset filter on indexed dates,
+    /// the phase itself is `lifecycle`'s. Returns whether the client has any contract.
+    pub fn open_contracts(
+        &self,
+        client: &str,
+        now: &str,
+        mut each: impl FnMut(lifecycle::Contract) -> bool,
+    ) -> Result<bool, Error> {
+        let mut st = self.db.prepare_cached(&format!(
+            "SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1 AND (ends IS NULL OR ends > ?2 OR admin_window_until > ?2)"
+        ))?;
+        let mut rows = st.query(params![client, now])?;
+        let mut any = false;
+        while let Some(r) = rows.next()? {
+            any = true;
+            if !each(contract_of(contract_fields(r)?)?.contract) {
+                break;
+            }
+        }
+        if any {
+            return Ok(true);
+        }
+        Ok(self.db.prepare_cached("SELECT 1 FROM contracts WHERE client = ?1 LIMIT 1")?.exists([client])?)
     }
 
     fn contract_rows(&self, sql: &str, param: Option<&str>) -> Result<Vec<ContractRow>, Error> {
         let mut st = self.db.prepare_cached(sql)?;
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, u32>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, String>(9)?,
-            ))
+        let rows: Vec<ContractFields> = match param {
+            Some(p) => st.query_map([p], contract_fields)?.collect::<Result<_, _>>()?,
+            None => st.query_map([], contract_fields)?.collect::<Result<_, _>>()?,
         };
-        let rows: Vec<_> = match param {
-            Some(p) => st.query_map([p], map)?.collect::<Result<_, _>>()?,
-            None => st.query_map([], map)?.collect::<Result<_, _>>()?,
-        };
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, client, presales, deal, deal_on, vsr, ends, custody, window, created) = row;
-            let on = when(deal_on)?;
-            let deal = match (deal.as_str(), on) {
-                ("concluded", Some(on)) => lifecycle::Deal::Concluded { on },
-                ("lost", Some(on)) => lifecycle::Deal::Lost { on },
-                ("undecided", None) => lifecycle::Deal::Undecided,
-                _ => return Err(Error::Corrupt(format!("contract {name} has deal {deal} without a date"))),
-            };
-            let contract = lifecycle::Contract {
-                case: name,
-                presales_until: when(presales)?,
-                deal,
-                vsr_until: when(vsr)?,
-                ends: when(ends)?,
-                custody_months: custody,
-                admin_window_until: when(window)?,
-            };
-            out.push(ContractRow { contract, client, created });
-        }
-        Ok(out)
+        rows.into_iter().map(contract_of).collect()
     }
+}
+
+/// A contract row's columns (`CONTRACT_COLUMNS`), as stored.
+type ContractFields = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    u32,
+    Option<String>,
+    String,
+);
+
+fn contract_fields(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContractFields> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn contract_of(row: ContractFields) -> Result<ContractRow, Error> {
+    let (name, client, presales, deal, deal_on, vsr, ends, custody, window, created) = row;
+    let on = when(deal_on)?;
+    let deal = match (deal.as_str(), on) {
+        ("concluded", Some(on)) => lifecycle::Deal::Concluded { on },
+        ("lost", Some(on)) => lifecycle::Deal::Lost { on },
+        ("undecided", None) => lifecycle::Deal::Undecided,
+        _ => return Err(Error::Corrupt(format!("contract {name} has deal {deal} without a date"))),
+    };
+    let contract = lifecycle::Contract {
+        case: name,
+        presales_until: when(presales)?,
+        deal,
+        vsr_until: when(vsr)?,
+        ends: when(ends)?,
+        custody_months: custody,
+        admin_window_until: when(window)?,
+    };
+    Ok(ContractRow { contract, client, created })
 }
 
 /// A dataset the sweeper looks at.

@@ -30,6 +30,16 @@ impl Vault {
             if let Some(l) = label {
                 text::check("key label", l, false)?;
             }
+            // The vault's own master key is the operator's: an export to it would be read
+            // by the operator, not handed back.
+            if self.catalog.meta("master_recipient")?.as_deref() == Some(key.as_str()) {
+                return Err(Error::Refused {
+                    clauses: vec!["OPS-2".into()],
+                    reason:
+                        "this is the vault's master key, the operator's: a client's key is one only the client holds"
+                            .into(),
+                });
+            }
             let k = ClientKey {
                 client: client.to_owned(),
                 recipient: key.clone(),

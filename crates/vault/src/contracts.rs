@@ -67,13 +67,18 @@ impl Vault {
     ) -> Result<ContractRow, Error> {
         let details = format!("concluded={concluded}");
         self.door(Action::ContractDeal, vec![format!("contract:{case}")], details, now, |rec| {
-            let mut row = self.catalog.contract(case)?;
+            let row = self.catalog.contract(case)?;
             rec.resources.push(format!("client:{}", row.client));
             let on = on.map(lifecycle::parse_instant).transpose()?.unwrap_or(now);
             let deal = if concluded { lifecycle::Deal::Concluded { on } } else { lifecycle::Deal::Lost { on } };
-            row.contract.decide(deal, lifecycle::parse_instant(&row.created)?, now)?;
-            self.record(rec, Outcome::Allowed, |c| c.update_contract(&row.contract))?;
-            Ok(row)
+            // Read, decided and written in one write transaction: of two deals recorded at
+            // once, the second finds the first and is refused.
+            self.record(rec, Outcome::Allowed, |c| {
+                let mut row = c.contract(case)?;
+                row.contract.decide(deal, lifecycle::parse_instant(&row.created)?, now)?;
+                c.update_contract(&row.contract)?;
+                Ok(row)
+            })
         })
     }
 
@@ -86,24 +91,14 @@ impl Vault {
         now: DateTime<Utc>,
     ) -> Result<ContractRow, Error> {
         self.door(Action::ContractSet, vec![format!("contract:{case}")], format!("{dates:?}"), now, |rec| {
-            let mut row = self.catalog.contract(case)?;
+            let row = self.catalog.contract(case)?;
             rec.resources.push(format!("client:{}", row.client));
-            let c = &mut row.contract;
-            if let Some(v) = dates.vsr_until {
-                c.vsr_until = Some(lifecycle::parse_until(v)?);
-            }
-            if let Some(e) = dates.ends {
-                c.ends = Some(lifecycle::parse_until(e)?);
-            }
-            if let Some(m) = dates.custody_months {
-                c.custody_months = m;
-            }
-            if let Some(w) = dates.admin_window_until {
-                c.admin_window_until = Some(lifecycle::parse_until(w)?);
-            }
-            c.check()?;
-            self.record(rec, Outcome::Allowed, |cat| cat.update_contract(&row.contract))?;
-            Ok(row)
+            self.record(rec, Outcome::Allowed, |cat| {
+                let mut row = cat.contract(case)?;
+                set_dates(&mut row.contract, dates, now)?;
+                cat.update_contract(&row.contract)?;
+                Ok(row)
+            })
         })
     }
 
@@ -120,4 +115,46 @@ impl Vault {
     pub fn contracts(&self, now: DateTime<Utc>) -> Result<Vec<ContractRow>, Error> {
         self.door(Action::ContractList, vec![], String::new(), now, |_| self.catalog.contracts(None))
     }
+}
+
+/// Applies `contract set` to a contract, checked as a whole. A date that has passed is
+/// history: it cannot be moved (moving a passed end or a closed admin window would reopen
+/// what closed, OPS-4 and ARC-1), and an admin window cannot be added once the contract's
+/// end has passed (without one it closed with the contract).
+fn set_dates(c: &mut lifecycle::Contract, dates: &ContractDates<'_>, now: DateTime<Utc>) -> Result<(), Error> {
+    let orig = c.clone();
+    let passed = |what: &str, at: DateTime<Utc>| {
+        Error::Lifecycle(lifecycle::Error::OutOfOrder(format!(
+            "the {what} passed on {}: a date that has passed cannot be moved (it would reopen what closed)",
+            lifecycle::show_until(at)
+        )))
+    };
+    if let Some(v) = dates.vsr_until {
+        let new = lifecycle::parse_until(v)?;
+        if let Some(old) = orig.vsr_until.filter(|o| *o <= now && *o != new) {
+            return Err(passed("VSR period", old));
+        }
+        c.vsr_until = Some(new);
+    }
+    if let Some(e) = dates.ends {
+        let new = lifecycle::parse_until(e)?;
+        if let Some(old) = orig.ends.filter(|o| *o <= now && *o != new) {
+            return Err(passed("contract's end", old));
+        }
+        c.ends = Some(new);
+    }
+    if let Some(m) = dates.custody_months {
+        c.custody_months = m;
+    }
+    if let Some(w) = dates.admin_window_until {
+        let new = lifecycle::parse_until(w)?;
+        // Without a window of its own, the window closed with the contract.
+        if let Some(old) =
+            orig.admin_window_until.or(orig.ends).filter(|o| *o <= now && Some(new) != orig.admin_window_until)
+        {
+            return Err(passed("admin window", old));
+        }
+        c.admin_window_until = Some(new);
+    }
+    Ok(c.check()?)
 }

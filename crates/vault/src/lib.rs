@@ -226,7 +226,7 @@ impl Vault {
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
         // The data dir holds client metadata and, wrapped, every key: the owner's alone.
-        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io(dir))?;
+        store::private_dir(dir)?;
         let now_s = rfc3339(now);
         let master_rel = opts.master_key.clone().unwrap_or_else(|| PathBuf::from("keys/master.key"));
         let master_path = resolve(dir, &master_rel);
@@ -282,6 +282,11 @@ impl Vault {
     /// died half-way (their process is gone) are cleaned up; `recovered` lists them.
     pub fn open(dir: &Path, master_key: Option<&Path>) -> Result<Vault, Error> {
         let config = Config::load(dir)?;
+        // Tightened if loosened since (best effort: a data dir of another owner, opened
+        // read-only, is left as it is).
+        if let Err(e) = store::private_dir(dir) {
+            tracing::warn!("{e}");
+        }
         let catalog = Catalog::open(&dir.join("catalog.db"), dir, false)?;
         let master_key_path = master_key.map_or_else(|| resolve(dir, &config.master_key), Path::to_owned);
         let mut v = Vault {
@@ -749,7 +754,10 @@ impl Vault {
             match self.open_copy(&ds, copy, &identity) {
                 Ok(opened) => {
                     rec.resources.push(format!("store:{}", copy.store));
-                    self.record(rec, Outcome::Allowed, change)?;
+                    self.record(rec, Outcome::Allowed, |c| {
+                        c.ensure_active(id)?;
+                        change(c)
+                    })?;
                     return read_copy(&ds, copy, opened, out, Part::Plaintext, progress);
                 }
                 Err(e) => failures.push(e),
@@ -799,7 +807,10 @@ impl Vault {
                     // be written, the file is removed (fail closed).
                     Ok(()) => {
                         rec.resources.push(format!("store:{}", copy.store));
-                        return self.record(rec, Outcome::Allowed, change);
+                        return self.record(rec, Outcome::Allowed, |c| {
+                            c.ensure_active(id)?;
+                            change(c)
+                        });
                     }
                     Err(e @ Error::Output(_)) => return Err(e),
                     Err(e) => {
@@ -909,7 +920,10 @@ impl Vault {
                     created: rec.time().to_owned(),
                     attested: None,
                 };
-                return self.record(rec, Outcome::Allowed, |c| c.add_out_copy(&out));
+                return self.record(rec, Outcome::Allowed, |c| {
+                    c.ensure_active(id)?;
+                    c.add_out_copy(&out)
+                });
             }
             Err(no_readable_copy(&ds, failures))
         })

@@ -17,6 +17,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -73,12 +74,26 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
 }
 
+/// Makes a directory its owner's alone (0700) if it is looser.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let m = fs::metadata(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    if m.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens the backend of `info`; a local store's directory is created if missing.
     pub fn open(info: &StoreInfo) -> Result<Store, Error> {
         let inner: Arc<dyn ObjectStore> = match &info.kind {
             StoreKind::Local { root } => {
                 fs::create_dir_all(root).map_err(|source| Error::Io { path: root.clone(), source })?;
+                // Blobs are ciphertext, but whoever could write here could replace or delete
+                // them: a store's directory is gardien's alone, whatever the umask.
+                private_dir(root)?;
                 Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?)
             }
         };
@@ -104,8 +119,10 @@ impl Store {
                 };
                 if let Some(dir) = dest.parent() {
                     fs::create_dir_all(dir).map_err(io(dir))?;
+                    private_dir(dir)?;
                 }
                 let file = fs::OpenOptions::new()
+                    .mode(0o600)
                     .write(true)
                     .create(true)
                     .truncate(true)

@@ -6,10 +6,33 @@
 
 use crate::Error;
 
-/// Whether `c` can change how the text around it is shown: C0 and C1 controls (ESC, CR,
-/// BEL, DEL...), and the bidirectional overrides and isolates that reorder what follows.
+/// Whether `c` can change how the text around it is shown, or hide in it: C0 and C1
+/// controls (ESC, CR, BEL, DEL...); the bidirectional marks, overrides and isolates that
+/// reorder what follows (U+061C, U+200E/F, U+202A-E, U+2066-9); line and paragraph
+/// separators (U+2028/9); invisible format characters (soft hyphen, zero-width spaces and
+/// joiners, word joiner, BOM, tags, interlinear annotations) and blank fillers.
 fn is_hiding(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 /// Refuses a text holding a control character; `multiline` texts may hold newlines.
@@ -80,7 +103,20 @@ mod tests {
 
     #[test]
     fn controls_are_refused_and_escaped() {
-        for bad in ["a\u{1b}[8mb", "a\rb", "a\u{202e}b", "a\u{7f}", "a\u{85}b", "a\tb"] {
+        for bad in [
+            "a\u{1b}[8mb",
+            "a\rb",
+            "a\u{202e}b",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\tb",
+            "a\u{61c}b",
+            "a\u{2028}b",
+            "a\u{200b}b",
+            "a\u{feff}b",
+            "a\u{e0041}b",
+            "a\u{3164}b",
+        ] {
             assert!(check("label", bad, false).is_err(), "{bad:?}");
             assert!(check("scope", bad, true).is_err(), "{bad:?}");
             assert!(!escape(bad).chars().any(is_hiding), "{bad:?} -> {:?}", escape(bad));

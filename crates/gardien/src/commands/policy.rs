@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 }))?;
             } else {
                 let mut out = std::io::stdout().lock();
-                writeln!(out, "{verdict} ({}): {}", d.clause_list(), d.reason())?;
+                writeln!(out, "{verdict} ({}): {}", d.clause_list(), vault::text::escape(&d.reason()))?;
                 writeln!(out, "  who:       {} ({})", e.actor, e.role)?;
                 writeln!(out, "  action:    {}", e.action)?;
                 writeln!(out, "  resource:  {}", e.resource)?;
@@ -80,7 +80,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 let policies = if d.policies.is_empty() {
                     "none permits it (default refusal)".to_owned()
                 } else {
-                    d.policies.join(", ")
+                    vault::text::escape(&d.policies.join(", "))
                 };
                 writeln!(out, "  policies:  {policies}")?;
             }

@@ -266,7 +266,7 @@ fn bad_approval_requests_are_refused_and_change_nothing() {
         (with(req("observation", &scope), &["--dataset", &id]), "names the person it lets in: --for HANDLE"),
         (
             with(req("disclosure", &["--for", "tiers-b", "--scope", "a long enough scope"]), &["--dataset", &id]),
-            "'tiers-b' is not one",
+            "unknown person 'tiers-b'",
         ),
         (
             with(req("disclosure", &["--for", "admin-a", "--scope", "a long enough scope"]), &["--dataset", &id]),

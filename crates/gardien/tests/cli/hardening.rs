@@ -480,3 +480,222 @@ fn review_7_a_secret_key_given_as_a_path_is_not_repeated() {
     let logged = env.sql("SELECT group_concat(details, ' ') FROM event_details");
     assert!(!logged.contains(&secret[15..]), "{logged}");
 }
+
+// What an independent attack on the release binary found after the first fixes.
+
+/// A period "through 2999-12-31" ends in 3000: it was stored, then every sweep failed.
+#[test]
+fn attack_a_date_past_2999_never_enters_the_catalog() {
+    let env = Env::new();
+    env.ok(&["contract", "add", "c", "--client", "acme"]);
+    for args in [
+        vec!["contract", "set", "c", "--ends", "2999-12-31"],
+        vec!["contract", "set", "c", "--ends", "2026-01-01", "--admin-window-until", "2999-12-31"],
+        vec!["contract", "add", "d", "--client", "acme", "--presales-until", "2999-12-31"],
+    ] {
+        let err = env.fails(&args, 1);
+        assert!(err.contains("out of range"), "{args:?}: {err}");
+    }
+    env.ok(&["sweep", "--dry-run"]);
+    env.ok(&["contract", "list"]);
+}
+
+/// Moving a passed end or a closed admin window reopened reads after ARC-1 closed them.
+#[test]
+fn attack_a_closed_contract_cannot_be_reopened() {
+    let env = Env::new();
+    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    env.ok(&["contract", "add", "c", "--client", "acme"]);
+    let id = env.ingest(b"backup", &["--class", "backup", "--contract", "c"]);
+    env.ok(&["contract", "set", "c", "--ends", "2098-01-31", "--admin-window-until", "2098-03-31"]);
+    let later = "2098-06-01 00:00:00";
+    env.fails_at(later, &["--as", "admin-acme", "dataset", "get", &id], 4);
+    for args in [
+        vec!["contract", "set", "c", "--admin-window-until", "2098-12-31"],
+        vec!["contract", "set", "c", "--ends", "2099-12-31"],
+    ] {
+        let err = env.fails_at(later, &args, 1);
+        assert!(err.contains("cannot be moved"), "{args:?}: {err}");
+    }
+    // No window of its own: it closed with the contract, and none is added afterwards.
+    env.ok(&["contract", "add", "e", "--client", "acme"]);
+    env.ok(&["contract", "set", "e", "--ends", "2098-01-31"]);
+    let err = env.fails_at(later, &["contract", "set", "e", "--admin-window-until", "2098-12-31"], 1);
+    assert!(err.contains("admin window passed on 2098-01-31"), "{err}");
+    env.fails_at(later, &["--as", "admin-acme", "dataset", "get", &id], 4);
+}
+
+/// The vault's master key was accepted as a client's key: ops then read custody data
+/// through an export to it.
+#[test]
+fn attack_the_master_key_is_no_clients_key() {
+    let env = Env::new();
+    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    let out = tool("age-keygen").arg("-y").arg(env.data.join("keys/master.key")).output().unwrap();
+    let master = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let err = env.fails(&["--as", "admin-acme", "client", "key", "add", "acme", &master], 4);
+    assert!(err.contains("refused (OPS-2)") && err.contains("master key"), "{err}");
+}
+
+/// With an operator's permit-all file, a third party added an ops person and moved a
+/// contract's dates.
+#[test]
+fn attack_nobody_grants_themselves_a_role_whatever_the_operators_files() {
+    let env = Env::new();
+    people(&env);
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::fs::write(
+        env.data.join("policies/open-bar.cedar"),
+        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
+    )
+    .unwrap();
+    env.ok(&["contract", "add", "c", "--client", "acme"]);
+    for args in [
+        vec!["--as", "tiers", "person", "add", "evil", "--role", "ops"],
+        vec!["--as", "tiers", "contract", "set", "c", "--ends", "2026-01-01"],
+        vec!["--as", "admin-acme", "person", "disable", "signer-acme"],
+    ] {
+        let err = env.fails(&args, 4);
+        assert!(err.contains("refused (") && err.contains("OPS-1"), "{args:?}: {err}");
+    }
+}
+
+/// A copy's holder (a client's admin, a third party under an approval) could not attest
+/// its destruction.
+#[test]
+fn attack_every_holder_attests_their_copy() {
+    let env = Env::new();
+    people(&env);
+    let id = env.ingest(b"backup", &[]);
+    env.ok(&["environment", "add", "adm-box", "--kind", "online", "--holder", "admin-acme"]);
+    let c = env.ok(&["copy", "out", &id, "--env", "adm-box", "-o", env.path("c").to_str().unwrap()]).trim().to_owned();
+    assert!(c.starts_with("cp-"), "{c}");
+    env.fails(&["--as", "signer-acme", "copy", "attest", &id, &c], 4);
+    env.ok(&["--as", "admin-acme", "copy", "attest", &id, &c, "--method", "rm"]);
+    assert_eq!(env.sql(&format!("SELECT attested_by FROM out_copies WHERE id = '{c}'")), "admin-acme");
+}
+
+/// Two deals (or two decisions) recorded at once both succeeded, contradicting each other.
+#[test]
+fn attack_two_decisions_at_once_one_wins() {
+    let env = Env::new();
+    for i in 0..4 {
+        let case = format!("r{i}");
+        env.ok(&["contract", "add", &case, "--client", "acme", "--presales-until", "2098-06-30"]);
+        let kids: Vec<_> = ["--lost", "--concluded"]
+            .iter()
+            .map(|d| {
+                env.cmd(&["contract", "deal", &case, d])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let ok = kids.into_iter().map(|k| k.wait_with_output().unwrap().status.success()).filter(|s| *s).count();
+        assert_eq!(ok, 1, "case {case}: exactly one deal is recorded");
+        let recorded = env.sql(&format!(
+            "SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%action contract:deal%'
+               AND CAST(entry AS TEXT) LIKE '%resource contract:{case}%' AND CAST(entry AS TEXT) LIKE '%outcome allowed%'"
+        ));
+        assert_eq!(recorded, "1", "case {case}: one deal in the ledger");
+    }
+}
+
+/// The argument parser's errors printed control characters and secrets raw; a reason in
+/// an operator's policy file reached the terminal raw.
+#[test]
+fn attack_no_raw_control_character_or_secret_in_any_message() {
+    let env = Env::new();
+    let secret = age_keygen_secret(&env.path("k"));
+    for args in [
+        vec!["dataset", "ingest", "-", "--client", "acme", "--class", "\u{1b}[31mRED\r\u{202e}"],
+        vec!["dataset", "ingest", "-", "--client", "acme", "--class", secret.as_str()],
+        vec![secret.as_str()],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.contains(&0x1b) && !out.stderr.contains(&b'\r'), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(&secret[15..]), "{args:?}");
+    }
+    let f = env.path("evil.cedar");
+    std::fs::write(
+        &f,
+        "@id(\"esc\") @clause(\"OPS-1\") @reason(\"evil\u{1b}[31mRED\") forbid (principal in Role::\"sales\", action == Action::\"policy:show\", resource);\n",
+    )
+    .unwrap();
+    let err = env.fails(&["policy", "validate", f.to_str().unwrap()], 1);
+    assert!(err.contains("control or invisible character") && !err.contains('\u{1b}'), "{err}");
+    for name in ["LS\u{2028}forged", "a\u{200b}b", "a\u{61c}b", "a\u{feff}"] {
+        let err = env.fails(&["client", "add", "x", "--name", name], 1);
+        assert!(err.contains("control character"), "{name:?}: {err}");
+    }
+    // A policy file that is no file is reported once, not twice.
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", env.data.join("policies/z.cedar")).unwrap();
+    let err = env.fails(&["client", "list"], 1);
+    assert_eq!(err.matches("the policy does not validate").count(), 1, "{err}");
+}
+
+/// Two more answers that told another client's person whether a handle or an
+/// environment existed.
+#[test]
+fn attack_other_clients_people_and_environments_answer_as_unknown() {
+    let env = Env::new();
+    people(&env);
+    env.ok(&["person", "add", "signer-beta", "--role", "client-signer", "--client", "beta"]);
+    env.ok(&["person", "add", "tiers-beta", "--role", "third-party", "--client", "beta"]);
+    std::fs::write(env.path("b.txt"), "beta's").unwrap();
+    let b = env.ok(&["dataset", "ingest", env.path("b.txt").to_str().unwrap(), "--client", "beta", "--class", "other"]);
+    let b = b.trim();
+    let ask = |who: &str| {
+        env.run(&[
+            "--as",
+            "signer-beta",
+            "approval",
+            "request",
+            "observation",
+            "--client",
+            "beta",
+            "--for",
+            who,
+            "--dataset",
+            b,
+            "--scope",
+            "metadata only, no names",
+        ])
+    };
+    let (theirs, none) = (ask("tiers"), ask("nobody"));
+    assert_eq!(theirs.status.code(), none.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stderr).replace("'tiers'", "'nobody'"),
+        String::from_utf8_lossy(&none.stderr)
+    );
+    env.ok(&["environment", "add", "acme-box", "--kind", "online", "--holder", "admin-acme"]);
+    let copy = |to: &str| env.run(&["--as", "admin-beta", "copy", "out", b, "--env", to, "-o", "/dev/null"]);
+    let (theirs, none) = (copy("acme-box"), copy("nowhere"));
+    assert_eq!(theirs.status.code(), none.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stderr).replace("'acme-box'", "'nowhere'"),
+        String::from_utf8_lossy(&none.stderr)
+    );
+}
+
+/// A store added by the operator was world-readable and writable under a loose umask.
+#[test]
+fn attack_stores_are_gardiens_alone() {
+    let env = Env::new();
+    let sbg = env.path("sbg");
+    let mut c = env.cmd(&["store", "add", "sbg", "--site", "fr-strasbourg", "--path", sbg.to_str().unwrap()]);
+    let sh = format!("umask 000; exec \"$@\"");
+    let mut umask0 = std::process::Command::new("sh");
+    umask0.arg("-c").arg(&sh).arg("sh").arg(c.get_program());
+    umask0.args(c.get_args()).envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    assert!(umask0.status().unwrap().success());
+    let id = env.ingest(b"x", &["--store", "sbg"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sbg) & 0o077, 0, "{:o}", mode(&sbg));
+    let blob = sbg.join(format!("datasets/{id}.age"));
+    assert_eq!(mode(&blob) & 0o077, 0, "{:o}", mode(&blob));
+    let _ = c.output();
+}

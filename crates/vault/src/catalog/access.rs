@@ -157,8 +157,25 @@ impl Catalog {
         if !self.has_client(slug)? {
             return Err(Error::UnknownClient(slug.to_owned()));
         }
-        let contracts = self.client_contracts(slug)?;
-        Ok(lifecycle::Contract::most_open(contracts.iter().map(|r| &r.contract), now))
+        // One contract in operation settles it (the most open phase there is): found
+        // through the dates' indexes, confirmed by `lifecycle`.
+        let now_s = crate::rfc3339(now);
+        if self.operating_contract(slug, &now_s)?.is_some_and(|c| c.phase(now) == lifecycle::Phase::Operation) {
+            return Ok(lifecycle::Phase::Operation);
+        }
+        // Else the contracts not closed for sure (ended with their window closed), read in
+        // full and compared by `lifecycle`.
+        let mut open = Vec::new();
+        let any = self.open_contracts(slug, &now_s, |c| {
+            let operation = c.phase(now) == lifecycle::Phase::Operation;
+            open.push(c);
+            !operation
+        })?;
+        Ok(match (any, open.is_empty()) {
+            (false, _) => lifecycle::Phase::Operation,
+            (true, true) => lifecycle::Phase::Closed,
+            (true, false) => lifecycle::Contract::most_open(open.iter(), now),
+        })
     }
 
     /// The kinds of the approvals in force at `now` that name `actor` and, for `dataset`,
@@ -336,10 +353,16 @@ impl Catalog {
         at: &str,
         comment: Option<&str>,
     ) -> Result<(), Error> {
-        self.db.execute(
+        // Decided once: of two decisions at once, the second finds it decided.
+        let n = self.db.execute(
             "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4, comment = ?5 WHERE id = ?1 AND status = 'requested'",
             params![id, status, by, at, comment],
         )?;
+        if n == 0 {
+            return Err(Error::BadApproval(format!(
+                "approval {id} was decided meanwhile; `gardien approval show {id}`"
+            )));
+        }
         Ok(())
     }
 
@@ -367,10 +390,97 @@ impl Catalog {
 
     /// Revokes an approval.
     pub fn revoke_approval(&self, id: &str, at: &str) -> Result<(), Error> {
-        self.db.execute(
+        let n = self.db.execute(
             "UPDATE approvals SET status = 'revoked', revoked_at = ?2 WHERE id = ?1 AND status IN ('requested', 'approved')",
             params![id, at],
         )?;
+        if n == 0 {
+            return Err(Error::BadApproval(format!("approval {id} changed meanwhile; `gardien approval show {id}`")));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ContractRow;
+    use lifecycle::{Contract, Deal, parse_until};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        lifecycle::parse_instant(s).unwrap()
+    }
+
+    /// The catalog's client phase (index-filtered SQL, then `lifecycle`) is
+    /// `Contract::most_open` over all the client's contracts, for every combination of the
+    /// lifecycle table, alone and three at a time, on both sides of every date.
+    #[test]
+    fn the_client_phase_is_lifecycles_most_open_phase() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&dir.path().join("catalog.db"), dir.path(), true).unwrap();
+        let mut contracts = Vec::new();
+        for presales in [None, Some(parse_until("2026-03-31").unwrap())] {
+            for deal in [
+                Deal::Undecided,
+                Deal::Concluded { on: t("2026-03-20T00:00:00Z") },
+                Deal::Lost { on: t("2026-03-15T00:00:00Z") },
+            ] {
+                for ends in [None, Some(parse_until("2027-06-30").unwrap())] {
+                    for window in [None, Some(parse_until("2027-07-31").unwrap())] {
+                        if window.is_some() && ends.is_none() {
+                            continue;
+                        }
+                        contracts.push(Contract {
+                            case: String::new(),
+                            presales_until: presales,
+                            deal,
+                            vsr_until: None,
+                            ends,
+                            custody_months: 6,
+                            admin_window_until: window,
+                        });
+                    }
+                }
+            }
+        }
+        // Clients of one contract each, then of three (a stride through the list).
+        let mut clients: Vec<(String, Vec<Contract>)> = Vec::new();
+        for (i, c) in contracts.iter().enumerate() {
+            clients.push((format!("one-{i}"), vec![c.clone()]));
+            let trio = (0..3).map(|k| contracts[(i * 7 + k * 11) % contracts.len()].clone()).collect();
+            clients.push((format!("three-{i}"), trio));
+        }
+        clients.push(("none".into(), vec![]));
+        for (slug, list) in &mut clients {
+            let client =
+                crate::Client { slug: slug.clone(), name: slug.clone(), created: "2026-01-01T00:00:00Z".into() };
+            cat.add_client(&client).unwrap();
+            for (k, c) in list.iter_mut().enumerate() {
+                c.case = format!("{slug}-{k}");
+                let row =
+                    ContractRow { contract: c.clone(), client: slug.clone(), created: "2026-01-01T00:00:00Z".into() };
+                cat.add_contract(&row).unwrap();
+                cat.update_contract(c).unwrap();
+            }
+        }
+        for at in [
+            "2026-02-01T00:00:00Z",
+            "2026-03-15T00:00:00Z",
+            "2026-03-19T23:59:59Z",
+            "2026-03-20T00:00:00Z",
+            "2026-04-01T00:00:00Z",
+            "2027-06-30T23:59:59Z",
+            "2027-07-01T00:00:00Z",
+            "2027-08-01T00:00:00Z",
+        ] {
+            let now = t(at);
+            for (slug, list) in &clients {
+                assert_eq!(
+                    cat.client_phase(slug, now).unwrap(),
+                    Contract::most_open(list.iter(), now),
+                    "{slug} at {at}"
+                );
+            }
+        }
     }
 }
