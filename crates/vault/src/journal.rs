@@ -58,18 +58,10 @@ impl Vault {
         if let Some((old_size, note)) = self.catalog.latest_checkpoint()? {
             let old = Checkpoint::open(&note, &verifier)
                 .map_err(|e| Error::Corrupt(format!("stored checkpoint {old_size}: {e}")))?;
-            if old.size > size {
-                return Err(Error::LedgerInconsistent(format!(
-                    "a checkpoint of size {} was signed but the log holds {size} entries: it was truncated; refusing to sign",
-                    old.size
-                )));
-            }
-            if merkle::root(&self.catalog, old.size)? != old.root {
-                return Err(Error::LedgerInconsistent(format!(
-                    "the tree of size {} no longer has the root signed in its checkpoint: the log was rewritten; refusing to sign",
-                    old.size
-                )));
-            }
+            self.check_against_log(&old, size).map_err(|e| match e {
+                Error::LedgerInconsistent(why) => Error::LedgerInconsistent(format!("{why}; refusing to sign")),
+                other => other,
+            })?;
         }
         let cp = Checkpoint { origin: signer.name().to_owned(), size, root };
         let note = cp.sign(&signer).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -113,19 +105,7 @@ impl Vault {
                     // fork, a restored copy) proves nothing here: report it, do not print
                     // a proof that cannot verify.
                     let cp = self.own_checkpoint(note)?;
-                    let size = self.catalog.ledger_size()?;
-                    if cp.size > size {
-                        return Err(Error::LedgerInconsistent(format!(
-                            "the checkpoint has {} entries, the log only {size}: it was truncated, or the checkpoint is another log's",
-                            cp.size
-                        )));
-                    }
-                    if merkle::root(&self.catalog, cp.size)? != cp.root {
-                        return Err(Error::LedgerInconsistent(format!(
-                            "the log's first {} entries do not have this checkpoint's root: the log was rewritten, or it forked",
-                            cp.size
-                        )));
-                    }
+                    self.check_against_log(&cp, self.catalog.ledger_size()?)?;
                     (cp, note.to_owned())
                 }
                 None => self.sign_checkpoint(now)?,
@@ -144,21 +124,29 @@ impl Vault {
         self.door(Action::LedgerConsistency, vec![], String::new(), now, |_| {
             let old = self.own_checkpoint(old)?;
             let (new, note) = self.sign_checkpoint(now)?;
-            if old.size > new.size {
-                return Err(Error::LedgerInconsistent(format!(
-                    "the kept checkpoint has {} entries, the log only {}: it was truncated",
-                    old.size, new.size
-                )));
-            }
-            if merkle::root(&self.catalog, old.size)? != old.root {
-                return Err(Error::LedgerInconsistent(format!(
-                    "the log's first {} entries no longer have the kept checkpoint's root: it was rewritten",
-                    old.size
-                )));
-            }
+            self.check_against_log(&old, new.size)?;
             let path = merkle::consistency_proof(&self.catalog, old.size, new.size)?;
             Ok(ConsistencyProof { old: old.size, path, checkpoint: note }.to_text())
         })
+    }
+
+    /// Whether a checkpoint signed with this log's key describes this log (of `size`
+    /// entries): not larger, and the same root at its size. Else the log was truncated or
+    /// rewritten, or the checkpoint is of a fork (a restored copy that went on).
+    fn check_against_log(&self, cp: &Checkpoint, size: u64) -> Result<(), Error> {
+        if cp.size > size {
+            return Err(Error::LedgerInconsistent(format!(
+                "a checkpoint of size {} was signed but the log holds {size} entries: it was truncated, or the checkpoint is of a fork",
+                cp.size
+            )));
+        }
+        if merkle::root(&self.catalog, cp.size)? != cp.root {
+            return Err(Error::LedgerInconsistent(format!(
+                "the tree of size {} no longer has the root signed in its checkpoint: the log was rewritten, or the checkpoint is of a fork",
+                cp.size
+            )));
+        }
+        Ok(())
     }
 
     /// Parses and checks a checkpoint note signed by this log's key.
