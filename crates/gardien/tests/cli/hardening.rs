@@ -699,3 +699,46 @@ fn attack_stores_are_gardiens_alone() {
     assert_eq!(mode(&blob) & 0o077, 0, "{:o}", mode(&blob));
     let _ = c.output();
 }
+
+/// A copy out that began before a sweep and ended after it escaped the certificate: its
+/// plaintext was written and recorded after the dataset's destruction. Whatever the
+/// interleaving, a copy is now either recorded before the key is shredded (and blocks the
+/// destruction until attested) or refused with its output removed.
+#[test]
+fn attack_a_copy_racing_a_sweep_never_escapes_the_certificate() {
+    let env = Env::new();
+    env.with_tech();
+    env.ok(&["contract", "add", "t", "--client", "acme", "--presales-until", "2098-06-30"]);
+    let big = pseudo_random(48 << 20, 5);
+    let id = env.ingest(&big, &["--class", "presales-sample", "--contract", "t"]);
+    let out = env.path("installed.bin");
+    let copy = env
+        .cmd(&["--as", TECH, "copy", "out", &id, "--env", "laptop-qa-3", "-o", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As soon as the copy is being written, the case is lost and the sweep runs.
+    let t = Instant::now();
+    while !out.exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    env.ok(&["contract", "deal", "t", "--lost"]);
+    let sweep = env.run(&["sweep"]);
+    let copied = copy.wait_with_output().unwrap();
+    let recorded = env.sql(&format!("SELECT count(*) FROM out_copies WHERE dataset = '{id}' AND kind = 'environment'"));
+    let certified = env.sql(&format!("SELECT count(*) FROM certificates WHERE dataset = '{id}'"));
+    if copied.status.success() {
+        // Recorded before the shred: the destruction waits for its attestation.
+        assert_eq!(recorded, "1");
+        assert_eq!(sweep.status.code(), Some(3), "{}", String::from_utf8_lossy(&sweep.stdout));
+        assert_eq!(certified, "0");
+    } else {
+        // Refused: no plaintext left, nothing recorded, the destruction complete.
+        let err = String::from_utf8_lossy(&copied.stderr);
+        assert!(err.contains("destroyed") || err.contains("refused ("), "{err}");
+        assert!(!out.exists(), "the refused copy's output is removed");
+        assert_eq!(recorded, "0");
+    }
+    env.ok(&["ledger", "verify"]);
+}
