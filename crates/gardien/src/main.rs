@@ -183,62 +183,67 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             return code.0;
         }
         if let Some(v) = cause.downcast_ref::<vault::Error>() {
-            return match v {
-                vault::Error::SiteNotAllowed { .. }
-                | vault::Error::UnknownPerson(_)
-                | vault::Error::DisabledPerson { .. }
-                | vault::Error::Refused { .. } => exit::REFUSED,
-                vault::Error::CopyCorrupt { .. }
-                | vault::Error::NoReadableCopy { .. }
-                | vault::Error::LedgerInconsistent(_)
-                | vault::Error::BadCertificate(_) => exit::INTEGRITY,
-                vault::Error::NotInitialized { .. }
-                | vault::Error::NotEmpty { .. }
-                | vault::Error::StorePathTaken { .. }
-                | vault::Error::TooNew { .. }
-                | vault::Error::Config { .. }
-                | vault::Error::InvalidName { .. }
-                | vault::Error::InvalidText { .. }
-                | vault::Error::Hidden(_)
-                | vault::Error::UnknownStore(_)
-                | vault::Error::StoreExists(_)
-                | vault::Error::UnknownClient(_)
-                | vault::Error::ClientExists(_)
-                | vault::Error::UnknownDataset(_)
-                | vault::Error::Pending(_)
-                | vault::Error::MasterKeyUnreadable { .. }
-                | vault::Error::WrongMasterKey { .. }
-                | vault::Error::BadRecipient { .. }
-                | vault::Error::OutputExists(_)
-                | vault::Error::Io { .. }
-                | vault::Error::Input(_)
-                | vault::Error::Output(_)
-                | vault::Error::Store { .. }
-                | vault::Error::Catalog(_)
-                | vault::Error::LedgerWrite(_)
-                | vault::Error::UnknownContract(_)
-                | vault::Error::ContractExists(_)
-                | vault::Error::Lifecycle(_)
-                | vault::Error::ContractNeeded(_)
-                | vault::Error::Destroyed { .. }
-                | vault::Error::Held(_)
-                | vault::Error::NotHeld(_)
-                | vault::Error::UnknownCopy { .. }
-                | vault::Error::AlreadyAttested { .. }
-                | vault::Error::Unattested(_)
-                | vault::Error::UnknownCertificate(_)
-                | vault::Error::PersonExists(_)
-                | vault::Error::BadRole(_)
-                | vault::Error::LedgerInput(_)
-                | vault::Error::NoSuchEntry { .. }
-                | vault::Error::Policy(_)
-                | vault::Error::Exists { .. }
-                | vault::Error::Unknown { .. }
-                | vault::Error::BadInput(_)
-                | vault::Error::BadApproval(_)
-                | vault::Error::Corrupt(_) => exit::FAILED,
-            };
+            return vault_exit_code(v);
         }
     }
     exit::FAILED
+}
+
+/// A vault error's exit code; another client's resource exits as an unknown one would.
+fn vault_exit_code(v: &vault::Error) -> u8 {
+    match v {
+        vault::Error::Hidden(inner) => vault_exit_code(inner),
+        vault::Error::SiteNotAllowed { .. }
+        | vault::Error::UnknownPerson(_)
+        | vault::Error::DisabledPerson { .. }
+        | vault::Error::Refused { .. } => exit::REFUSED,
+        vault::Error::CopyCorrupt { .. }
+        | vault::Error::NoReadableCopy { .. }
+        | vault::Error::LedgerInconsistent(_)
+        | vault::Error::BadCertificate(_) => exit::INTEGRITY,
+        vault::Error::NotInitialized { .. }
+        | vault::Error::NotEmpty { .. }
+        | vault::Error::StorePathTaken { .. }
+        | vault::Error::TooNew { .. }
+        | vault::Error::Config { .. }
+        | vault::Error::InvalidName { .. }
+        | vault::Error::InvalidText { .. }
+        | vault::Error::UnknownStore(_)
+        | vault::Error::StoreExists(_)
+        | vault::Error::UnknownClient(_)
+        | vault::Error::ClientExists(_)
+        | vault::Error::UnknownDataset(_)
+        | vault::Error::Pending(_)
+        | vault::Error::MasterKeyUnreadable { .. }
+        | vault::Error::WrongMasterKey { .. }
+        | vault::Error::BadRecipient { .. }
+        | vault::Error::OutputExists(_)
+        | vault::Error::Io { .. }
+        | vault::Error::Input(_)
+        | vault::Error::Output(_)
+        | vault::Error::Store { .. }
+        | vault::Error::Catalog(_)
+        | vault::Error::LedgerWrite(_)
+        | vault::Error::UnknownContract(_)
+        | vault::Error::ContractExists(_)
+        | vault::Error::Lifecycle(_)
+        | vault::Error::ContractNeeded(_)
+        | vault::Error::Destroyed { .. }
+        | vault::Error::Held(_)
+        | vault::Error::NotHeld(_)
+        | vault::Error::UnknownCopy { .. }
+        | vault::Error::AlreadyAttested { .. }
+        | vault::Error::Unattested(_)
+        | vault::Error::UnknownCertificate(_)
+        | vault::Error::PersonExists(_)
+        | vault::Error::BadRole(_)
+        | vault::Error::LedgerInput(_)
+        | vault::Error::NoSuchEntry { .. }
+        | vault::Error::Policy(_)
+        | vault::Error::Exists { .. }
+        | vault::Error::Unknown { .. }
+        | vault::Error::BadInput(_)
+        | vault::Error::BadApproval(_)
+        | vault::Error::Corrupt(_) => exit::FAILED,
+    }
 }

@@ -211,8 +211,10 @@ impl Contract {
                 show_instant(on)
             )));
         }
+        // Recorded after the period ended, whatever date it is given: the samples were due
+        // when it ended (PRE-6), and a backdated deal must not rescue them.
         if let Some(p) = self.presales_until
-            && on >= p
+            && (on >= p || now >= p)
         {
             return Err(Error::OutOfOrder(format!(
                 "the pre-sales period of case {} ended on {} without a deal: its samples were due for destruction then (PRE-6); a deal dated {} is too late",

@@ -218,7 +218,9 @@ fn a_deal_is_dated_within_its_case() {
         ("2026-03-22T00:00:00Z", "2026-03-21T00:00:00Z", false), // in the future
         // After the pre-sales end (through 2026-03-31): the sample was due under PRE-6.
         ("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z", false),
-        ("2026-03-31T23:59:59Z", "2026-05-01T00:00:00Z", true),
+        ("2026-03-31T23:59:59Z", "2026-03-31T23:59:59Z", true),
+        // Recorded after the period ended, backdated into it: refused (PRE-6).
+        ("2026-03-15T00:00:00Z", "2026-05-01T00:00:00Z", false),
     ] {
         let mut k = contract(Deal::Undecided, 6);
         let r = k.decide(won(on), opened, t(now));

@@ -257,8 +257,9 @@ pub struct Engine {
     by_action: HashMap<(String, String), PolicySet>,
     sources: Vec<Source>,
     authorizer: Authorizer,
-    /// Per policy: its clauses and reason, read once.
-    meta: HashMap<PolicyId, (Vec<String>, String)>,
+    /// Per policy: its clauses, reason, and place in the set (file by file, as written:
+    /// the invariants first), read once.
+    meta: HashMap<PolicyId, (Vec<String>, String, usize)>,
     /// Per action: its entity, with its groups (`read-data`, `data`) as ancestors, from
     /// the schema. Part of every decision, in every build: without it `action in
     /// Action::"data"` is false and every invariant scoped on a group silently never fires.
@@ -367,7 +368,7 @@ impl Engine {
                     continue;
                 }
                 origin.insert(pid.clone(), i);
-                meta.insert(pid.clone(), (clauses, reason));
+                meta.insert(pid.clone(), (clauses, reason, meta.len()));
                 if let Err(e) = set.add(p.new_id(pid)) {
                     problems.push(format!("{}: {e}", src.name));
                 }
@@ -629,9 +630,11 @@ impl Engine {
         let allowed = response.decision() == CedarDecision::Allow;
         let mut d = Decision { allowed, clauses: vec![], reasons: vec![], policies: vec![] };
         let mut ids: Vec<&PolicyId> = response.diagnostics().reason().collect();
-        ids.sort_by_key(|p| p.to_string());
+        // In the order the policies are written (the invariants first, the most general
+        // of them first): a refusal names its main clause first.
+        ids.sort_by_key(|p| self.meta[*p].2);
         for id in ids {
-            let (clauses, reason) = &self.meta[id];
+            let (clauses, reason, _) = &self.meta[id];
             for c in clauses {
                 if !d.clauses.contains(c) {
                     d.clauses.push(c.clone());

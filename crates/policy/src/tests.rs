@@ -122,6 +122,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     if action == "dataset:export" && sample && role != "client-admin" {
         return (false, "PRE-3");
     }
+    // A sample's plaintext leaves only as a tracked copy (copy out), never downloaded.
+    if action == "dataset:get" && sample {
+        return (false, "PRE-5");
+    }
     // The table's copy goes to the technical operator's own local test machine, and the
     // sample is already installed elsewhere: PRE-4 asks for the provider's approval.
     if action == "copy:out" && sample && approval != Some("sample-reuse") {

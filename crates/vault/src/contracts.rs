@@ -144,6 +144,14 @@ fn set_dates(c: &mut lifecycle::Contract, dates: &ContractDates<'_>, now: DateTi
         c.ends = Some(new);
     }
     if let Some(m) = dates.custody_months {
+        // Once custody has run out (its backups were due), it cannot be lengthened back.
+        if let Some(end) = orig.ends
+            && let Some(out) = end.checked_add_months(chrono::Months::new(orig.custody_months))
+            && out <= now
+            && m != orig.custody_months
+        {
+            return Err(passed("custody period", out));
+        }
         c.custody_months = m;
     }
     if let Some(w) = dates.admin_window_until {

@@ -55,8 +55,12 @@ impl Record {
 /// For a client's person and another client's resource, the error an unknown id of that
 /// kind gets: "unknown" and "not yours" answer alike (DESIGN invariant 8).
 pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resources: &[String]) -> Option<Error> {
-    let (mine, theirs) = (actor.client.as_deref()?, resource.client()?);
-    if mine == theirs {
+    let mine = actor.client.as_deref()?;
+    if let policy::Resource::Person(p) = resource {
+        if p.client.as_deref() == Some(mine) {
+            return None;
+        }
+    } else if resource.client()? == mine {
         return None;
     }
     let unknown = match resource {
@@ -71,8 +75,10 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
         policy::Resource::Approval { id, .. } => Error::Unknown { what: "approval", name: id.clone() },
         // Asked by the id given (a certificate's own, or its dataset's).
         policy::Resource::Certificate { .. } => Error::UnknownCertificate(find_id(resources, "certificate")?),
+        // Another client's person, or the operator's staff: not theirs to know of.
+        policy::Resource::Person(p) if p.client.as_deref() != Some(mine) => Error::UnknownPerson(p.handle.clone()),
         // Entries answer alike already (refused, OPS-1: an entry of no client is not
-        // theirs either); a person or a server is no client's secret.
+        // theirs either).
         _ => return None,
     };
     Some(Error::Hidden(Box::new(unknown)))

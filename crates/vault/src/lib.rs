@@ -203,6 +203,9 @@ impl Vault {
                 verifier_key,
             });
         }
+        // The operator's name is in every signed note and certificate: printable, no
+        // space, no '+', nothing invisible.
+        text::check("operator name", &opts.operator, false)?;
         if opts.operator.is_empty() || opts.operator.contains(['+', ' ', '\n', '\t']) {
             return Err(Error::InvalidName {
                 what: "operator name",
@@ -344,6 +347,7 @@ impl Vault {
         let details = format!("site={site} path={}", path.display());
         self.door(Action::StoreAdd, vec![format!("store:{name}")], details, now, |rec| {
             check_name("store name", name)?;
+            text::check("store path", &path.to_string_lossy(), false)?;
             self.config.check_site(site)?;
             if self.catalog.stores()?.iter().any(|s| s.name == name) {
                 return Err(Error::StoreExists(name.to_owned()));
@@ -733,10 +737,34 @@ impl Vault {
         out: &mut (dyn Write + Send),
         progress: &dyn Progress,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<catalog::OutCopy>, Error> {
         self.door(Action::DatasetGet, vec![format!("dataset:{id}")], "to=stdout".into(), now, |rec| {
-            self.get_stream_inner(id, out, progress, rec, &|_| Ok(()))
+            let copy = self.download_copy(id, rec)?;
+            self.get_stream_inner(id, out, progress, rec, &|c| copy.as_ref().map_or(Ok(()), |cp| c.add_out_copy(cp)))?;
+            Ok(copy)
         })
+    }
+
+    /// A third party's download is a copy in their hands (CONF-1): recorded as one, in the
+    /// read's own transaction, and attested destroyed by them before the dataset's
+    /// destruction completes (PRE-6, ARC-1). Other readers' gets are recorded reads: the
+    /// client's admin reads its own data, the ops team runs the vault.
+    fn download_copy(&self, id: &str, rec: &mut Record) -> Result<Option<catalog::OutCopy>, Error> {
+        let third_party = self.catalog.person(&self.actor)?.is_some_and(|p| p.role == "third-party");
+        if !third_party {
+            return Ok(None);
+        }
+        let copy = catalog::OutCopy {
+            id: copies::new_copy_id(),
+            dataset: id.to_owned(),
+            kind: "environment".into(),
+            environment: "(download)".into(),
+            holder: self.actor.clone(),
+            created: rec.time().to_owned(),
+            attested: None,
+        };
+        rec.resources.push(format!("copy:{}", copy.id));
+        Ok(Some(copy))
     }
 
     /// Streams a dataset's plaintext; `change` is made in the transaction of its event.
@@ -776,10 +804,14 @@ impl Vault {
         force: bool,
         progress: &dyn Progress,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<catalog::OutCopy>, Error> {
         let details = format!("to={}", path.display());
         self.door(Action::DatasetGet, vec![format!("dataset:{id}")], details, now, |rec| {
-            self.get_to_file_inner(id, path, force, progress, rec, &|_| Ok(()))
+            let copy = self.download_copy(id, rec)?;
+            self.get_to_file_inner(id, path, force, progress, rec, &|c| {
+                copy.as_ref().map_or(Ok(()), |cp| c.add_out_copy(cp))
+            })?;
+            Ok(copy)
         })
     }
 

@@ -17,7 +17,13 @@ fn is_hiding(c: char) -> bool {
             c,
             '\u{00AD}'
                 | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
                 | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'
+                | '\u{0891}'
+                | '\u{08E2}'
                 | '\u{115F}'
                 | '\u{1160}'
                 | '\u{17B4}'
@@ -27,11 +33,17 @@ fn is_hiding(c: char) -> bool {
                 | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
                 | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
                 | '\u{FFA0}'
                 | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
                 | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E007F}'
+                | '\u{E0100}'..='\u{E01EF}'
         )
 }
 
@@ -88,11 +100,20 @@ fn escape_with(value: &str, keep_newlines: bool) -> String {
 pub fn redact_secrets(value: &str) -> String {
     const MARKERS: [&str; 2] = ["AGE-SECRET-KEY-", "PRIVATE+KEY+"];
     let upper = value.to_ascii_uppercase();
-    let Some(start) = MARKERS.iter().filter_map(|m| upper.find(m)).min() else {
+    let Some((start, marker)) = MARKERS.iter().filter_map(|m| upper.find(m).map(|i| (i, *m))).min() else {
         return value.to_owned();
     };
+    // An age identity is bech32 (letters and digits); a note key is
+    // `PRIVATE+KEY+<name>+<id>+<base64>`, whose name may hold dots and slashes: it runs to
+    // the next space or quote.
     let end = value[start..]
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+        .find(|c: char| {
+            if marker == "AGE-SECRET-KEY-" {
+                !(c.is_ascii_alphanumeric() || c == '-')
+            } else {
+                c.is_whitespace() || matches!(c, '\'' | '"' | '`')
+            }
+        })
         .map_or(value.len(), |n| start + n);
     format!("{}[secret key redacted]{}", &value[..start], redact_secrets(&value[end..]))
 }
@@ -116,6 +137,9 @@ mod tests {
             "a\u{feff}b",
             "a\u{e0041}b",
             "a\u{3164}b",
+            "a\u{1bca0}b",
+            "a\u{13430}b",
+            "a\u{600}b",
         ] {
             assert!(check("label", bad, false).is_err(), "{bad:?}");
             assert!(check("scope", bad, true).is_err(), "{bad:?}");
@@ -138,5 +162,9 @@ mod tests {
             "'[secret key redacted]' and '[secret key redacted]' x"
         );
         assert_eq!(redact_secrets("age1abc"), "age1abc");
+        assert_eq!(
+            redact_secrets("bad key: 'PRIVATE+KEY+x.example/gardien+26373609+Adi7LWvLoV/65sYBtc=' is not"),
+            "bad key: '[secret key redacted]' is not"
+        );
     }
 }

@@ -34,7 +34,8 @@ pub enum Cmd {
         /// The one person it is for (a third party, a technical operator).
         #[arg(long = "for")]
         for_handle: Option<String>,
-        /// A dataset it covers (repeat); none: all of the client's.
+        /// A dataset it opens (repeat for several); required but for server access: an
+        /// approval never covers "all of the client's".
         #[arg(long = "dataset")]
         datasets: Vec<String>,
         /// When it expires (a day lasts through its end, UTC).
@@ -245,8 +246,8 @@ The agreements in force are listed below.\n\n",
     }
     match &args.output {
         Some(p) => {
-            std::fs::write(p, &t).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            eprintln!("wrote {} ({} agreement(s))", p.display(), list.len());
+            output::write_private(p, t.as_bytes())?;
+            eprintln!("wrote {} ({} agreement(s))", vault::text::escape(&p.display().to_string()), list.len());
         }
         None => std::io::stdout().lock().write_all(t.as_bytes())?,
     }

@@ -237,7 +237,13 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 }
             };
             pb.finish_and_clear();
-            Ok(r?)
+            if let Some(c) = r? {
+                eprintln!(
+                    "this copy is recorded as {} in your hands: once you destroyed it, attest it with: gardien --as {} copy attest {id} {}",
+                    c.id, c.holder, c.id
+                );
+            }
+            Ok(())
         }
         Cmd::Hold { id, reason } => {
             v.hold(id, reason, super::now())?;
@@ -274,10 +280,10 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let r = v.export(id, recipient, path, *force, &output::Bar(&pb), super::now());
             pb.finish_and_clear();
             r?;
+            let shown = vault::text::escape(&path.display().to_string());
             eprintln!(
-                "wrote {} for {recipient}; the client opens it with: age -d -i client.key -o data {}",
-                path.display(),
-                path.display()
+                "wrote {shown} for {}; the client opens it with: age -d -i client.key -o data {shown}",
+                recipient.trim()
             );
             Ok(())
         }

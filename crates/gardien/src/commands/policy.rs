@@ -57,7 +57,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
         Cmd::Show => {
-            let text = v.policy_show(now)?;
+            // The operator's files are shown as written, with any control character escaped.
+            let text = vault::text::escape_lines(&v.policy_show(now)?);
             std::io::stdout().lock().write_all(text.as_bytes())?;
         }
         Cmd::Explain { action, resource, context, json } => {

@@ -742,3 +742,118 @@ fn attack_a_copy_racing_a_sweep_never_escapes_the_certificate() {
     }
     env.ok(&["ledger", "verify"]);
 }
+
+// A second independent attack, on the binary with the fixes above.
+
+/// Lengthening custody once it ran out, or recording a deal (backdated) after the pre-sales
+/// period ended, un-did a destruction already due.
+#[test]
+fn attack2_what_is_due_stays_due() {
+    let env = Env::new();
+    env.with_tech();
+    env.ok(&["contract", "add", "k", "--client", "acme"]);
+    env.ok(&["contract", "set", "k", "--ends", "2098-06-30", "--custody-months", "0"]);
+    let err = env.fails_at("2098-09-01 00:00:00", &["contract", "set", "k", "--custody-months", "12"], 1);
+    assert!(err.contains("custody period passed"), "{err}");
+    env.ok(&["contract", "add", "tr", "--client", "acme", "--presales-until", "2098-01-31"]);
+    let err = env.fails_at("2098-03-01 00:00:00", &["contract", "deal", "tr", "--concluded", "--on", "2098-01-15"], 1);
+    assert!(err.contains("PRE-6"), "{err}");
+}
+
+/// Plaintext left without being tracked: a technical operator downloaded a sample
+/// anywhere (around PRE-4/PRE-5), a third party's download under an approval was in no
+/// certificate.
+#[test]
+fn attack2_every_plaintext_copy_is_tracked() {
+    let env = Env::new();
+    people(&env);
+    env.with_tech();
+    env.ok(&["contract", "add", "tr", "--client", "acme", "--presales-until", "2098-01-31"]);
+    let s = env.ingest(b"sample", &["--class", "presales-sample", "--contract", "tr"]);
+    let err = env.fails(&["--as", TECH, "dataset", "get", &s, "-o", env.path("s").to_str().unwrap()], 4);
+    assert!(err.contains("PRE-5"), "{err}");
+    assert!(!env.path("s").exists());
+    let d = env.ingest(b"an export for the auditor", &["--class", "export"]);
+    let ap = env
+        .ok(&[
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--for",
+            "tiers",
+            "--dataset",
+            &d,
+            "--scope",
+            "the export, for the audit",
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    let out = env.run(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
+    assert!(out.status.success());
+    let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}' AND holder = 'tiers'"));
+    assert!(cp.starts_with("cp-") && String::from_utf8_lossy(&out.stderr).contains(&cp), "{cp}");
+    // The export's destruction waits for the third party's attestation.
+    let swept = env.cmd_at("2099-01-01 00:00:00", &["sweep"]).output().unwrap();
+    assert_eq!(swept.status.code(), Some(3));
+    env.ok(&["--as", "tiers", "copy", "attest", &d, &cp, "--method", "rm"]);
+    env.ok_at("2099-01-01 00:00:00", &["sweep"]);
+    let cert = env.ok(&["certificate", "show", &d]);
+    assert!(cert.contains("tiers"), "the certificate names the third party's copy: {cert}");
+}
+
+/// Another client's person and the operator's staff answered differently from an unknown
+/// handle (`person disable`, `policy explain`); the operator's lists were shown to client
+/// people under a permit-all file; a note signing key was half redacted.
+#[test]
+fn attack2_people_lists_and_keys() {
+    let env = Env::new();
+    people(&env);
+    for target in ["admin-beta", "operator"] {
+        let theirs = env.run(&["--as", "admin-acme", "person", "disable", target]);
+        let none = env.run(&["--as", "admin-acme", "person", "disable", "nobody"]);
+        assert_eq!(theirs.status.code(), none.status.code(), "{target}");
+        assert_eq!(
+            String::from_utf8_lossy(&theirs.stderr).replace(target, "nobody"),
+            String::from_utf8_lossy(&none.stderr)
+        );
+    }
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::fs::write(
+        env.data.join("policies/open-bar.cedar"),
+        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
+    )
+    .unwrap();
+    for list in ["person", "client", "store", "environment"] {
+        let err = env.fails(&["--as", "tiers", list, "list"], 4);
+        assert!(err.contains("OPS-1"), "{list}: {err}");
+    }
+    let signing = std::fs::read_to_string(env.data.join("keys/signing.key")).unwrap();
+    let secret = signing.trim().rsplit('+').next().unwrap().to_owned();
+    let out = env.run(&["ledger", "verify-proof", "--key", signing.trim(), "--proof", "x", "--entry", "x"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&secret), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Invisible format characters, an operator name or a store path with ESC, and the
+/// operator's policy files printed raw by `policy show`.
+#[test]
+fn attack2_no_invisible_or_raw_text() {
+    let env = Env::new();
+    let err = env.fails(&["client", "add", "x", "--name", "A\u{1bca0}B"], 1);
+    assert!(err.contains("control character"), "{err}");
+    let bare = Env::bare();
+    bare.fails(&["init", "--operator", "o\u{1b}[31mRED"], 1);
+    assert!(!bare.data.join("gardien.toml").exists());
+    let err = env.fails(&["store", "add", "s1", "--site", "fr-strasbourg", "--path", "/tmp/x\u{1b}[31m"], 1);
+    assert!(err.contains("control character"), "{err}");
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::fs::write(
+        env.data.join("policies/site.cedar"),
+        "// note \u{1b}[8m hidden\n@id(\"y\") @clause(\"OPS-1\") @reason(\"y\")\npermit (principal in Role::\"sales\", action == Action::\"dataset:list\", resource);\n",
+    )
+    .unwrap();
+    let out = env.run(&["policy", "show"]);
+    assert!(out.status.success() && !out.stdout.contains(&0x1b), "{}", String::from_utf8_lossy(&out.stderr));
+}
