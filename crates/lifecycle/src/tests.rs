@@ -236,8 +236,8 @@ fn dates_outside_2000_2999_are_refused() {
     }
     // A period through 2999-12-31 would end in 3000: refused; through 2999-12-30 is fine.
     assert!(matches!(parse_until("2999-12-31"), Err(Error::DateOutOfRange(_))));
-    assert!(matches!(parse_until("2999-12-30"), Ok(_)));
-    assert!(matches!(parse_instant("2000-01-01"), Ok(_)));
+    assert!(parse_until("2999-12-30").is_ok());
+    assert!(parse_instant("2000-01-01").is_ok());
     assert_eq!(show_until(parse_until("2027-06-30").unwrap()), "2027-06-30");
     assert_eq!(show_instant(parse_until("2027-06-30").unwrap()), "2027-07-01");
     assert_eq!(show_until(t("2027-06-30T18:00:00Z")), "2027-06-30 18:00 UTC");

@@ -143,7 +143,7 @@ pub fn check_name(what: &'static str, value: &str) -> Result<(), Error> {
     } else {
         Err(Error::InvalidName {
             what,
-            value: crate::quote_input(&value),
+            value: crate::quote_input(value),
             rule: "use 1 to 64 lowercase letters, digits and inner dashes",
         })
     }

@@ -386,7 +386,7 @@ impl Vault {
             if name.trim().is_empty() {
                 return Err(Error::InvalidName {
                     what: "client name",
-                    value: crate::quote_input(&name),
+                    value: crate::quote_input(name),
                     rule: "give the client's full name",
                 });
             }

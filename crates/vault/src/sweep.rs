@@ -185,7 +185,7 @@ impl Vault {
             if reason.trim().is_empty() {
                 return Err(Error::InvalidName {
                     what: "hold reason",
-                    value: crate::quote_input(&reason),
+                    value: crate::quote_input(reason),
                     rule: "say why the dataset is held",
                 });
             }

@@ -69,7 +69,7 @@ pub enum Cmd {
     },
 }
 
-fn read(path: &PathBuf) -> anyhow::Result<String> {
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
     crate::output::read_small_text(path)
 }
 
@@ -132,7 +132,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             )?;
         }
         Cmd::Proof { index, checkpoint } => {
-            let note = checkpoint.as_ref().map(read).transpose()?;
+            let note = checkpoint.as_deref().map(read).transpose()?;
             print!("{}", v.inclusion_proof(*index, note.as_deref(), now)?);
         }
         Cmd::Consistency { from } => print!("{}", v.consistency_proof(&read(from)?, now)?),

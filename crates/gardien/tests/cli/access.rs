@@ -50,9 +50,9 @@ fn a_client_admin_never_reaches_another_clients_data() {
         assert_eq!(t.replace(&id, ghost).replace("'acme'", "'nobody'"), n, "{args:?}");
         assert!(!t.contains("refused"), "{t}");
         let e = last_event(&env);
-        let owner = env.sql(&format!(
-            "SELECT CAST(entry AS TEXT) FROM ledger_entries WHERE idx = (SELECT max(idx) - 1 FROM ledger_entries)"
-        ));
+        let owner = env.sql(
+            "SELECT CAST(entry AS TEXT) FROM ledger_entries WHERE idx = (SELECT max(idx) - 1 FROM ledger_entries)",
+        );
         assert!(
             owner.contains("actor person:admin-b")
                 && owner.contains("decision deny OPS-1")

@@ -687,9 +687,9 @@ fn attack_stores_are_gardiens_alone() {
     let env = Env::new();
     let sbg = env.path("sbg");
     let mut c = env.cmd(&["store", "add", "sbg", "--site", "fr-strasbourg", "--path", sbg.to_str().unwrap()]);
-    let sh = format!("umask 000; exec \"$@\"");
+    let sh = "umask 000; exec \"$@\"";
     let mut umask0 = std::process::Command::new("sh");
-    umask0.arg("-c").arg(&sh).arg("sh").arg(c.get_program());
+    umask0.arg("-c").arg(sh).arg("sh").arg(c.get_program());
     umask0.args(c.get_args()).envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
     assert!(umask0.status().unwrap().success());
     let id = env.ingest(b"x", &["--store", "sbg"]);
