@@ -112,6 +112,25 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // `println!` panics when stdout cannot be written (a closed pipe, a full disk): a reader
+    // that went away is the end of the output (as `head` would have it), a full disk is an
+    // error, neither a crash.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            if msg.contains("Broken pipe") {
+                std::process::exit(i32::from(exit::OK));
+            }
+            eprintln!("gardien: cannot write the output: {}", msg.trim_start_matches("failed printing to stdout: "));
+            std::process::exit(i32::from(exit::FAILED));
+        }
+        eprintln!("gardien: internal error (a bug; please report it): {info}");
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

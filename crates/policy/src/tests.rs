@@ -110,8 +110,16 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     };
     let sample = class == "presales-sample";
     // Forbids first: nothing overrides them.
-    if role == "third-party" && data && !(approval.is_some() && matches!(action, "dataset:get" | "dataset:show")) {
+    if role == "third-party"
+        && !ANYONE.contains(&action)
+        && !(approval.is_some() && matches!(action, "dataset:get" | "dataset:show"))
+    {
         return (false, "CONF-2");
+    }
+    // The table's copies have no holder named: only ops attests them (PRE-6; holders are
+    // `the_holder_of_a_copy_attests_it`).
+    if action == "copy:attest" && role != "ops" {
+        return (false, "PRE-6");
     }
     if read_data && phase == "destroyed" {
         return (false, "PRE-6");

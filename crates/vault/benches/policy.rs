@@ -45,10 +45,12 @@ fn main() {
     }
     // Where the time goes: loading from the catalog alone, then Cedar alone.
     let t = Instant::now();
+    // (A client's person naming an environment of the operator's staff is answered as an
+    // unknown one at loading: no decision to time for those.)
     let loaded: Vec<_> = (0..n)
-        .map(|i| {
+        .filter_map(|i| {
             let (who, action, res) = &requests[i % requests.len()];
-            (vault::bench::load(&v, who, *action, res, now).unwrap(), action.as_str())
+            vault::bench::load(&v, who, *action, res, now).ok().map(|l| (l, action.as_str()))
         })
         .collect();
     let s = t.elapsed().as_secs_f64();
@@ -59,7 +61,11 @@ fn main() {
         engine.decide(actor, action, resource, ctx).unwrap();
     }
     let s = t.elapsed().as_secs_f64();
-    println!("Cedar alone (entities built, request, authorizer): {:.1} us each", s * 1e6 / n as f64);
+    println!(
+        "Cedar alone (entities built, request, authorizer): {:.1} us each, over {} decisions",
+        s * 1e6 / loaded.len().max(1) as f64,
+        loaded.len()
+    );
     drop(loaded);
     for round in 0..3 {
         let t = Instant::now();

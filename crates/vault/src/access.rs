@@ -254,11 +254,14 @@ impl Vault {
                     let person = self.catalog.person(&handle)?;
                     // To a client's person, an environment held by another client's person
                     // is an unknown one (no existence leaks across clients).
-                    if let (Some(mine), Some(theirs)) =
-                        (actor.client.as_deref(), person.as_ref().and_then(|p| p.client.as_deref()))
-                        && mine != theirs
+                    // (An environment held by the operator's staff is not theirs to know of.)
+                    if let Some(mine) = actor.client.as_deref()
+                        && person.as_ref().and_then(|p| p.client.as_deref()) != Some(mine)
                     {
-                        return Err(Error::Unknown { what: "environment", name: name.to_owned() });
+                        return Err(Error::Hidden(Box::new(Error::Unknown {
+                            what: "environment",
+                            name: name.to_owned(),
+                        })));
                     }
                     let holder: policy::Actor = match person {
                         Some(p) if p.disabled.is_none() => p.into(),

@@ -112,10 +112,16 @@ impl Vault {
             };
             // Disabled, or another client's person: answered as unknown (no existence
             // leaks across clients).
+            // To a client's person, the operator's staff are not theirs to know of either.
+            let asker_is_client = self.catalog.person(&self.actor)?.is_some_and(|a| a.client.is_some());
             let p = self
                 .catalog
                 .person(&for_handle)?
-                .filter(|p| p.disabled.is_none() && p.client.as_deref().is_none_or(|c| c == req.client))
+                .filter(|p| p.disabled.is_none())
+                .filter(|p| match p.client.as_deref() {
+                    Some(c) => c == req.client,
+                    None => !asker_is_client,
+                })
                 .ok_or_else(|| Error::Unknown { what: "person", name: for_handle.clone() })?;
             let own_client = p.client.as_deref() == Some(req.client);
             // Pedagogical material may also be re-used by the operator itself (CONF-3: its

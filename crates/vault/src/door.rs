@@ -67,9 +67,9 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
         policy::Resource::Dataset { id, .. } => Error::UnknownDataset(id.clone()),
         // A client found through a dataset the request names (`copy list ID`): that
         // dataset is what was asked for.
-        policy::Resource::Client { slug, .. } => match find_id(resources, "dataset") {
-            Some(id) => Error::UnknownDataset(id),
-            None => Error::UnknownClient(slug.clone()),
+        policy::Resource::Client { slug, .. } => match (find_id(resources, "client"), find_id(resources, "dataset")) {
+            (None, Some(id)) => Error::UnknownDataset(id),
+            _ => Error::UnknownClient(slug.clone()),
         },
         policy::Resource::Contract { case, .. } => Error::UnknownContract(case.clone()),
         policy::Resource::Approval { id, .. } => Error::Unknown { what: "approval", name: id.clone() },
@@ -249,6 +249,10 @@ impl Vault {
         if d.allowed {
             return Ok(d);
         }
+        // Another client's resource, to a client's person: the answer is the one an
+        // unknown id gets (no existence, no date, no state leaks across clients), decided
+        // on the request as it was made.
+        let hidden = hidden(&actor, &resource, resources);
         // A refused request still names the client it was about: it is in that client's
         // access log (`ledger list --client`).
         if let Some(c) = resource.client()
@@ -256,9 +260,7 @@ impl Vault {
         {
             resources.push(format!("client:{c}"));
         }
-        // Another client's resource, to a client's person: the answer is the one an
-        // unknown id gets (no existence, no date, no state leaks across clients).
-        if let Some(hidden) = hidden(&actor, &resource, resources) {
+        if let Some(hidden) = hidden {
             return Err(hidden);
         }
         let mut reason = d.reason();

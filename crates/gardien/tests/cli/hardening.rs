@@ -857,3 +857,150 @@ fn attack2_no_invisible_or_raw_text() {
     let out = env.run(&["policy", "show"]);
     assert!(out.status.success() && !out.stdout.contains(&0x1b), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+// A third attack, on the binary with the fixes above.
+
+/// With a permit-all operator file: non-holders attested a third party's copy; sales, a
+/// technical operator, a signer read plaintext untracked and held a sample's clock; a third
+/// party read a client's metadata and approvals.
+#[test]
+fn attack3_an_operator_file_opens_no_clause() {
+    let env = Env::new();
+    people(&env);
+    env.with_tech();
+    env.ok(&["person", "add", "sal", "--role", "sales"]);
+    let d = env.ingest(b"backup", &[]);
+    let ap = env
+        .ok(&[
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--for",
+            "tiers",
+            "--dataset",
+            &d,
+            "--scope",
+            "for the audit",
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    env.ok(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
+    let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}'"));
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::fs::write(
+        env.data.join("policies/open-bar.cedar"),
+        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
+    )
+    .unwrap();
+    for (who, args) in [
+        (TECH, vec!["copy", "attest", d.as_str(), cp.as_str()]),
+        ("admin-acme", vec!["copy", "attest", d.as_str(), cp.as_str()]),
+        ("sal", vec!["dataset", "get", d.as_str()]),
+        (TECH, vec!["dataset", "get", d.as_str()]),
+        ("signer-acme", vec!["dataset", "get", d.as_str()]),
+        (TECH, vec!["dataset", "hold", d.as_str(), "--reason", "mine"]),
+        ("tiers", vec!["ledger", "list", "--client", "acme"]),
+        ("tiers", vec!["approval", "show", ap.as_str()]),
+        ("tiers", vec!["approval", "revoke", ap.as_str()]),
+    ] {
+        let mut a = vec!["--as", who];
+        a.extend(args.iter().copied());
+        let err = env.fails(&a, 4);
+        assert!(err.contains("refused ("), "{a:?}: {err}");
+    }
+}
+
+/// Staff handles and staff-held environments answered a client's person differently from
+/// unknown ones; naming a client explicitly answered as the dataset's; an approval counted
+/// before its decision.
+#[test]
+fn attack3_staff_are_unknown_to_clients_and_approvals_start_when_decided() {
+    let env = Env::new();
+    people(&env);
+    env.with_tech();
+    let d = env.ingest(b"x", &[]);
+    let ask = |who: &str| {
+        env.run(&[
+            "--as",
+            "admin-acme",
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--for",
+            who,
+            "--dataset",
+            &d,
+            "--scope",
+            "some long scope text here",
+        ])
+    };
+    let (staff, none) = (ask(TECH), ask("nobody"));
+    assert_eq!(staff.status.code(), none.status.code());
+    assert_eq!(String::from_utf8_lossy(&staff.stderr).replace(TECH, "nobody"), String::from_utf8_lossy(&none.stderr));
+    let copy = |to: &str| env.run(&["--as", "admin-acme", "copy", "out", &d, "--env", to, "-o", "/dev/null"]);
+    let (staff, none) = (copy("laptop-qa-3"), copy("nowhere"));
+    assert_eq!(staff.status.code(), none.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&staff.stderr).replace("laptop-qa-3", "nowhere"),
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let other = |client: &str| {
+        env.run(&[
+            "--as",
+            "admin-acme",
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            client,
+            "--for",
+            "tiers",
+            "--dataset",
+            &d,
+            "--scope",
+            "some long scope text here",
+        ])
+    };
+    let (theirs, none) = (other("beta"), other("zz"));
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stderr).replace("'beta'", "'zz'"),
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let ap = env
+        .ok(&[
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--for",
+            "tiers",
+            "--dataset",
+            &d,
+            "--scope",
+            "for the audit",
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    let err = env.fails_at("2026-01-01 00:00:00", &["--as", "tiers", "dataset", "get", &d], 4);
+    assert!(err.contains("CONF-2"), "{err}");
+}
+
+/// Output to a closed pipe or a full disk panicked (exit 101).
+#[test]
+fn attack3_unwritable_output_is_no_crash() {
+    let env = Env::new();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = env.cmd(&["ledger", "key"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the output"));
+    let mut child = env.cmd(&["fsck"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    assert_ne!(child.wait().unwrap().code(), Some(101));
+}

@@ -32,7 +32,7 @@ fn the_actor_is_checked_and_named_in_every_event() {
     // Known and enabled, but the policy gives a third party nothing of the client's.
     env.ok(&["person", "add", "tiers", "--role", "third-party", "--client", "acme"]);
     let err = env.fails(&["--as", "tiers", "dataset", "list", "--client", "acme"], 4);
-    assert!(err.contains("refused (OPS-1): no policy lets a third-party do dataset:list on client:acme"), "{err}");
+    assert!(err.contains("refused (CONF-2): third parties have no access to client data"), "{err}");
     let e = last_event(&env);
     assert!(e.contains("actor person:tiers") && e.contains("outcome denied"), "{e}");
     let err = env.fails(&["person", "disable", "operator"], 1);

@@ -192,7 +192,7 @@ impl Catalog {
         let mut st = self.db.prepare_cached(
             "SELECT DISTINCT a.kind FROM approvals a
               WHERE a.client = ?1 AND a.for_handle = ?2 AND a.status = 'approved'
-                AND (a.until IS NULL OR a.until > ?3)
+                AND a.decided_at <= ?3 AND (a.until IS NULL OR a.until > ?3)
                 AND CASE WHEN ?4 IS NULL
                          THEN NOT EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id)
                          ELSE EXISTS (SELECT 1 FROM approval_datasets x WHERE x.approval = a.id AND x.dataset = ?4)
