@@ -20,6 +20,24 @@ fn people(env: &Env) {
     }
 }
 
+/// The operator's permit-all file: `permit (principal, action, resource)`. Whatever it
+/// opens, the shipped forbids hold.
+fn open_bar(env: &Env) {
+    std::fs::create_dir_all(env.data.join("policies")).unwrap();
+    std::fs::write(
+        env.data.join("policies/open-bar.cedar"),
+        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
+    )
+    .unwrap();
+}
+
+/// "Not yours" (`theirs`, naming `real`) answers exactly as "unknown" (`none`, naming
+/// `fake`): the same exit code, the same message but for the name.
+fn same_answer(theirs: &std::process::Output, none: &std::process::Output, real: &str, fake: &str) {
+    assert_eq!(theirs.status.code(), none.status.code(), "{real}");
+    assert_eq!(String::from_utf8_lossy(&theirs.stderr).replace(real, fake), String::from_utf8_lossy(&none.stderr));
+}
+
 fn events_with(env: &Env, needle: &str) -> usize {
     env.sql(&format!("SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%{needle}%'"))
         .parse()
@@ -543,12 +561,7 @@ fn attack_the_master_key_is_no_clients_key() {
 fn attack_nobody_grants_themselves_a_role_whatever_the_operators_files() {
     let env = Env::new();
     people(&env);
-    std::fs::create_dir_all(env.data.join("policies")).unwrap();
-    std::fs::write(
-        env.data.join("policies/open-bar.cedar"),
-        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
-    )
-    .unwrap();
+    open_bar(&env);
     env.ok(&["contract", "add", "c", "--client", "acme"]);
     for args in [
         vec!["--as", "tiers", "person", "add", "evil", "--role", "ops"],
@@ -666,19 +679,11 @@ fn attack_other_clients_people_and_environments_answer_as_unknown() {
         ])
     };
     let (theirs, none) = (ask("tiers"), ask("nobody"));
-    assert_eq!(theirs.status.code(), none.status.code());
-    assert_eq!(
-        String::from_utf8_lossy(&theirs.stderr).replace("'tiers'", "'nobody'"),
-        String::from_utf8_lossy(&none.stderr)
-    );
+    same_answer(&theirs, &none, "'tiers'", "'nobody'");
     env.ok(&["environment", "add", "acme-box", "--kind", "online", "--holder", "admin-acme"]);
     let copy = |to: &str| env.run(&["--as", "admin-beta", "copy", "out", b, "--env", to, "-o", "/dev/null"]);
     let (theirs, none) = (copy("acme-box"), copy("nowhere"));
-    assert_eq!(theirs.status.code(), none.status.code());
-    assert_eq!(
-        String::from_utf8_lossy(&theirs.stderr).replace("'acme-box'", "'nowhere'"),
-        String::from_utf8_lossy(&none.stderr)
-    );
+    same_answer(&theirs, &none, "'acme-box'", "'nowhere'");
 }
 
 /// A store added by the operator was world-readable and writable under a loose umask.
@@ -814,18 +819,9 @@ fn attack2_people_lists_and_keys() {
     for target in ["admin-beta", "operator"] {
         let theirs = env.run(&["--as", "admin-acme", "person", "disable", target]);
         let none = env.run(&["--as", "admin-acme", "person", "disable", "nobody"]);
-        assert_eq!(theirs.status.code(), none.status.code(), "{target}");
-        assert_eq!(
-            String::from_utf8_lossy(&theirs.stderr).replace(target, "nobody"),
-            String::from_utf8_lossy(&none.stderr)
-        );
+        same_answer(&theirs, &none, target, "nobody");
     }
-    std::fs::create_dir_all(env.data.join("policies")).unwrap();
-    std::fs::write(
-        env.data.join("policies/open-bar.cedar"),
-        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
-    )
-    .unwrap();
+    open_bar(&env);
     for list in ["person", "client", "store", "environment"] {
         let err = env.fails(&["--as", "tiers", list, "list"], 4);
         assert!(err.contains("OPS-1"), "{list}: {err}");
@@ -889,12 +885,7 @@ fn attack3_an_operator_file_opens_no_clause() {
     env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
     env.ok(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
     let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}'"));
-    std::fs::create_dir_all(env.data.join("policies")).unwrap();
-    std::fs::write(
-        env.data.join("policies/open-bar.cedar"),
-        "@id(\"x\") @clause(\"OPS-1\") @reason(\"x\") permit (principal, action, resource);\n",
-    )
-    .unwrap();
+    open_bar(&env);
     for (who, args) in [
         (TECH, vec!["copy", "attest", d.as_str(), cp.as_str()]),
         ("admin-acme", vec!["copy", "attest", d.as_str(), cp.as_str()]),
@@ -940,15 +931,10 @@ fn attack3_staff_are_unknown_to_clients_and_approvals_start_when_decided() {
         ])
     };
     let (staff, none) = (ask(TECH), ask("nobody"));
-    assert_eq!(staff.status.code(), none.status.code());
-    assert_eq!(String::from_utf8_lossy(&staff.stderr).replace(TECH, "nobody"), String::from_utf8_lossy(&none.stderr));
+    same_answer(&staff, &none, TECH, "nobody");
     let copy = |to: &str| env.run(&["--as", "admin-acme", "copy", "out", &d, "--env", to, "-o", "/dev/null"]);
     let (staff, none) = (copy("laptop-qa-3"), copy("nowhere"));
-    assert_eq!(staff.status.code(), none.status.code());
-    assert_eq!(
-        String::from_utf8_lossy(&staff.stderr).replace("laptop-qa-3", "nowhere"),
-        String::from_utf8_lossy(&none.stderr)
-    );
+    same_answer(&staff, &none, "laptop-qa-3", "nowhere");
     let other = |client: &str| {
         env.run(&[
             "--as",
