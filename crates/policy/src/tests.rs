@@ -268,6 +268,17 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     }
 }
 
+/// A backup of client a, in `phase`.
+fn backup_of_a(phase: &str) -> Resource {
+    Resource::Dataset {
+        id: "ds-b".into(),
+        client: "a".into(),
+        class: "backup".into(),
+        phase: phase.into(),
+        addressed_to: None,
+    }
+}
+
 fn context(action: &str, approval: Option<&str>) -> Context {
     Context {
         approvals: approval.iter().map(|a| (*a).to_owned()).collect(),
@@ -481,13 +492,7 @@ fn edited_policy_files_never_panic_and_errors_name_the_file() {
 fn exports_go_only_to_the_clients_keys() {
     let e = engine();
     for phase in ["operation", "admin-window", "closed"] {
-        let backup = Resource::Dataset {
-            id: "ds-b".into(),
-            client: "a".into(),
-            class: "backup".into(),
-            phase: phase.into(),
-            addressed_to: None,
-        };
+        let backup = backup_of_a(phase);
         for role in ["ops", "client-admin"] {
             for client_key in [None, Some(false)] {
                 let ctx = Context { client_key, ..Context::default() };
@@ -508,13 +513,7 @@ fn exports_go_only_to_the_clients_keys() {
 #[test]
 fn where_a_copy_may_go_depends_on_its_holder() {
     let e = engine();
-    let backup = Resource::Dataset {
-        id: "ds-b".into(),
-        client: "a".into(),
-        class: "backup".into(),
-        phase: "operation".into(),
-        addressed_to: None,
-    };
+    let backup = backup_of_a("operation");
     let ops = actor_of("ops");
     let holder = |role: &str, client: Option<&str>| Environment {
         name: "env".into(),
@@ -557,13 +556,7 @@ fn the_clause_list_is_clauses_md() {
 #[test]
 fn the_holder_of_a_copy_attests_it() {
     let e = engine();
-    let backup = Resource::Dataset {
-        id: "ds-b".into(),
-        client: "a".into(),
-        class: "backup".into(),
-        phase: "operation".into(),
-        addressed_to: None,
-    };
+    let backup = backup_of_a("operation");
     for role in ["client-admin", "third-party", "technical-operator", "client-tech"] {
         let who = actor_of(role);
         let theirs = Context { copy_holder: Some(who.handle.clone()), ..Context::default() };

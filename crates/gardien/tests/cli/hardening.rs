@@ -38,6 +38,28 @@ fn same_answer(theirs: &std::process::Output, none: &std::process::Output, real:
     assert_eq!(String::from_utf8_lossy(&theirs.stderr).replace(real, fake), String::from_utf8_lossy(&none.stderr));
 }
 
+/// A disclosure of `dataset` to `tiers`, requested by ops and approved by acme's signer.
+fn approved_disclosure(env: &Env, dataset: &str, scope: &str) -> String {
+    let ap = env
+        .ok(&[
+            "approval",
+            "request",
+            "disclosure",
+            "--client",
+            "acme",
+            "--for",
+            "tiers",
+            "--dataset",
+            dataset,
+            "--scope",
+            scope,
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    ap
+}
+
 fn events_with(env: &Env, needle: &str) -> usize {
     env.sql(&format!("SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%{needle}%'"))
         .parse()
@@ -779,23 +801,7 @@ fn attack2_every_plaintext_copy_is_tracked() {
     assert!(err.contains("PRE-5"), "{err}");
     assert!(!env.path("s").exists());
     let d = env.ingest(b"an export for the auditor", &["--class", "export"]);
-    let ap = env
-        .ok(&[
-            "approval",
-            "request",
-            "disclosure",
-            "--client",
-            "acme",
-            "--for",
-            "tiers",
-            "--dataset",
-            &d,
-            "--scope",
-            "the export, for the audit",
-        ])
-        .trim()
-        .to_owned();
-    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    let ap = approved_disclosure(&env, &d, "the export, for the audit");
     let out = env.run(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
     assert!(out.status.success());
     let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}' AND holder = 'tiers'"));
@@ -866,23 +872,7 @@ fn attack3_an_operator_file_opens_no_clause() {
     env.with_tech();
     env.ok(&["person", "add", "sal", "--role", "sales"]);
     let d = env.ingest(b"backup", &[]);
-    let ap = env
-        .ok(&[
-            "approval",
-            "request",
-            "disclosure",
-            "--client",
-            "acme",
-            "--for",
-            "tiers",
-            "--dataset",
-            &d,
-            "--scope",
-            "for the audit",
-        ])
-        .trim()
-        .to_owned();
-    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    let ap = approved_disclosure(&env, &d, "for the audit");
     env.ok(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
     let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}'"));
     open_bar(&env);
@@ -957,23 +947,7 @@ fn attack3_staff_are_unknown_to_clients_and_approvals_start_when_decided() {
         String::from_utf8_lossy(&theirs.stderr).replace("'beta'", "'zz'"),
         String::from_utf8_lossy(&none.stderr)
     );
-    let ap = env
-        .ok(&[
-            "approval",
-            "request",
-            "disclosure",
-            "--client",
-            "acme",
-            "--for",
-            "tiers",
-            "--dataset",
-            &d,
-            "--scope",
-            "for the audit",
-        ])
-        .trim()
-        .to_owned();
-    env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
+    let ap = approved_disclosure(&env, &d, "for the audit");
     let err = env.fails_at("2026-01-01 00:00:00", &["--as", "tiers", "dataset", "get", &d], 4);
     assert!(err.contains("CONF-2"), "{err}");
 }
