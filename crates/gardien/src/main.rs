@@ -107,6 +107,11 @@ pub enum Command {
     Policy(commands::policy::Cmd),
     /// The demonstrator's public page text: every approved re-use of material (CONF-3), FR and EN.
     PublicMentions(commands::approval::MentionsArgs),
+    /// Serve the client's own door: the HTTP API and the French/English portal.
+    Serve(commands::serve::Args),
+    /// API tokens for `gardien serve`: made by the person they act as, shown once, revocable.
+    #[command(subcommand)]
+    Token(commands::token::Cmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }
@@ -215,6 +220,8 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         vault::Error::SiteNotAllowed { .. }
         | vault::Error::UnknownPerson(_)
         | vault::Error::DisabledPerson { .. }
+        | vault::Error::SignIn(_)
+        | vault::Error::NotSignedIn
         | vault::Error::Refused { .. } => exit::REFUSED,
         vault::Error::CopyCorrupt { .. }
         | vault::Error::NoReadableCopy { .. }
@@ -262,6 +269,7 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::Exists { .. }
         | vault::Error::Unknown { .. }
         | vault::Error::BadInput(_)
+        | vault::Error::WeakPassword(_)
         | vault::Error::BadApproval(_)
         | vault::Error::Corrupt(_) => exit::FAILED,
     }

@@ -44,6 +44,9 @@ pub const CLAUSES: [&str; 29] = [
 /// The clause a refusal cites when no policy permits the request.
 pub const DEFAULT_CLAUSE: &str = "OPS-1";
 
+/// The schema's action groups: what policies speak of, never an operation of their own.
+pub const GROUPS: [&str; 3] = ["read-data", "data", "credentials"];
+
 /// The roles of people; the first three are the operator's staff, the others belong to
 /// one client.
 pub const ROLES: [&str; 7] =
@@ -443,7 +446,7 @@ impl Engine {
             .schema
             .actions()
             .map(|a| a.id().unescaped().to_owned())
-            .filter(|a| a != "read-data" && a != "data")
+            .filter(|a| !GROUPS.contains(&a.as_str()))
             .collect();
         v.sort();
         v
@@ -451,7 +454,7 @@ impl Engine {
 
     /// Whether the schema declares `action`.
     pub fn knows(&self, action: &str) -> bool {
-        action != "read-data" && action != "data" && self.schema.actions().any(|a| a.id().unescaped() == action)
+        !GROUPS.contains(&action) && self.schema.actions().any(|a| a.id().unescaped() == action)
     }
 
     /// Decides one request.

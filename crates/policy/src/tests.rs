@@ -67,7 +67,10 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             vec![Resource::Contract { case: "case-a".into(), client: "a".into(), phase: cphase }]
         }
         "certificate:show" => vec![Resource::Certificate { id: "cert-1".into(), client: "a".into() }],
-        "person:disable" => vec![Resource::Person(actor("client-tech", Some("a")))],
+        "person:disable" | "person:password" | "person:totp" | "token:create" | "token:list" | "token:revoke"
+        | "session:login" | "session:logout" | "session:show" => {
+            vec![Resource::Person(actor("client-tech", Some("a")))]
+        }
         "ledger:entry" | "ledger:proof" => {
             vec![Resource::Entry { index: 7, client: Some("a".into()) }, Resource::Entry { index: 8, client: None }]
         }
@@ -99,17 +102,29 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     ];
     let client_role = ROLES[3..].contains(&role);
     let read_data = matches!(action, "dataset:get" | "dataset:export" | "copy:out");
-    let data = read_data
-        || matches!(
-            action,
-            "dataset:show" | "dataset:verify" | "dataset:hold" | "dataset:release" | "dataset:destroy" | "copy:attest"
-        );
     let (class, phase) = match res {
         Resource::Dataset { class, phase, .. } => (class.as_str(), phase.as_str()),
         _ => ("", ""),
     };
     let sample = class == "presales-sample";
     // Forbids first: nothing overrides them.
+    // Credentials are their owner's (the table's person is another): ops sets passwords,
+    // resets second factors, lists and revokes tokens; nobody signs in as another.
+    if matches!(
+        action,
+        "person:password"
+            | "person:totp"
+            | "token:create"
+            | "token:list"
+            | "token:revoke"
+            | "session:login"
+            | "session:logout"
+            | "session:show"
+    ) {
+        let ops_may = matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke");
+        let own = matches!(res, Resource::Person(p) if p.handle == actor_of(role).handle);
+        return ((role == "ops" && ops_may) || own, "OPS-1");
+    }
     if role == "third-party"
         && !ANYONE.contains(&action)
         && !(approval.is_some() && matches!(action, "dataset:get" | "dataset:show"))
@@ -586,5 +601,50 @@ fn nobody_grants_themselves_a_role() {
     for role in ["third-party", "client-admin", "client-signer"] {
         let got = e.decide(&actor_of(role), "contract:set", &contract, &Context::default()).unwrap();
         assert!(!got.allowed, "{role}: {got:?}");
+    }
+}
+
+/// Every person signs in and keeps their own credentials, whatever their role (a third
+/// party included: that is how it reaches what an approval gives); nobody but ops touches
+/// another's, and ops never signs in or makes a token as another (OPS-1). An operator's
+/// permit-all file opens none of it.
+#[test]
+fn credentials_are_ones_own() {
+    const CREDENTIALS: [&str; 8] = [
+        "person:password",
+        "person:totp",
+        "token:create",
+        "token:list",
+        "token:revoke",
+        "session:login",
+        "session:logout",
+        "session:show",
+    ];
+    let permit_all = vec![Source {
+        name: "site.cedar".into(),
+        text: "@clause(\"OPS-1\")\npermit (principal, action, resource);\n".into(),
+    }];
+    for extra in [vec![], permit_all] {
+        let engine = Engine::new(extra.clone()).unwrap();
+        for role in ROLES {
+            let me = actor_of(role);
+            for action in CREDENTIALS {
+                let own =
+                    engine.decide_checked(&me, action, &Resource::Person(me.clone()), &Context::default()).unwrap();
+                assert!(own.allowed, "{role} {action} on themselves: {own:?}");
+                let other = actor(if role == "client-admin" { "client-signer" } else { "client-admin" }, Some("a"));
+                let d = engine.decide_checked(&me, action, &Resource::Person(other), &Context::default()).unwrap();
+                let ops_may = matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke");
+                assert_eq!(
+                    d.allowed,
+                    role == "ops" && ops_may,
+                    "{role} {action} on another ({} files): {d:?}",
+                    extra.len()
+                );
+                if !d.allowed {
+                    assert!(d.clauses.contains(&"OPS-1".to_owned()), "{role} {action}: {d:?}");
+                }
+            }
+        }
     }
 }

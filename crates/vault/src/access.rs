@@ -77,7 +77,15 @@ fn target(action: Action) -> Target {
         | Action::CopyAttest => Target::Dataset,
         Action::ContractDeal | Action::ContractSet | Action::ContractShow => Target::Contract,
         Action::CertificateShow => Target::Certificate,
-        Action::PersonDisable => Target::Person,
+        Action::PersonDisable
+        | Action::PersonPassword
+        | Action::PersonTotp
+        | Action::TokenCreate
+        | Action::TokenList
+        | Action::TokenRevoke
+        | Action::SessionLogin
+        | Action::SessionLogout
+        | Action::SessionShow => Target::Person,
         Action::LedgerEntry | Action::LedgerProof => Target::Entry,
         Action::ApprovalShow | Action::ApprovalDecide | Action::ApprovalRevoke => Target::Approval,
         Action::ClientKeyAdd | Action::ClientKeyRemove | Action::ClientKeyList => Target::Client,

@@ -12,15 +12,19 @@ use crate::model::{Client, Copy, Dataset, DatasetClass};
 use crate::store::{StoreInfo, StoreKind};
 
 mod access;
-pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
+mod auth;
 
-const MIGRATIONS: [&str; 6] = [
+pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
+pub use auth::{SessionRow, TokenRow};
+
+const MIGRATIONS: [&str; 7] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
     include_str!("migrations/0004_people.sql"),
     include_str!("migrations/0005_access.sql"),
     include_str!("migrations/0006_client_keys.sql"),
+    include_str!("migrations/0007_credentials.sql"),
 ];
 
 /// An open catalog.
@@ -448,7 +452,7 @@ impl Catalog {
         if state == "pending" {
             return Err(Error::Pending(id.to_owned()));
         }
-        let mut st = self.db.prepare(
+        let mut st = self.db.prepare_cached(
             "SELECT c.store, s.site, c.object FROM copies c JOIN stores s ON s.name = c.store WHERE c.dataset = ?1 ORDER BY c.store",
         )?;
         let copies = st
@@ -474,6 +478,7 @@ impl Catalog {
             copies,
             addressed_to,
             provider,
+            fate: None,
         })
     }
 
@@ -581,7 +586,15 @@ impl Catalog {
             .ok_or_else(|| Error::UnknownContract(name.to_owned()))
     }
 
-    /// All contracts (or the one named), by name.
+    /// A client's contracts, by name.
+    pub fn client_contracts(&self, client: &str) -> Result<Vec<ContractRow>, Error> {
+        self.contract_rows(
+            &format!("SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1 ORDER BY name"),
+            Some(client),
+        )
+    }
+
+    /// Every contract, or the one named.
     pub fn contracts(&self, only: Option<&str>) -> Result<Vec<ContractRow>, Error> {
         match only {
             Some(name) => Ok(vec![self.contract(name)?]),

@@ -111,9 +111,22 @@ impl Vault {
         })
     }
 
-    /// Every contract.
-    pub fn contracts(&self, now: DateTime<Utc>) -> Result<Vec<ContractRow>, Error> {
-        self.door(Action::ContractList, vec![], String::new(), now, |_| self.catalog.contracts(None))
+    /// Every contract, or one client's; only those the actor may `show` (a client's
+    /// people see their client's, never another's).
+    pub fn contracts(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<ContractRow>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::ContractList, resources, String::new(), now, |_| {
+            if let Some(c) = client
+                && !self.catalog.has_client(c)?
+            {
+                return Err(Error::UnknownClient(c.to_owned()));
+            }
+            let all = match client {
+                Some(c) => self.catalog.client_contracts(c)?,
+                None => self.catalog.contracts(None)?,
+            };
+            self.visible(all, Action::ContractShow, |c| format!("contract:{}", c.contract.case), now)
+        })
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Record {
     action: Action,
     /// `kind:id`, most specific first.
     pub resources: Vec<String>,
-    details: String,
+    pub(crate) details: String,
     time: String,
     index: Option<u64>,
     clause: String,
@@ -103,6 +103,7 @@ pub(crate) fn valid_id(kind: &str, id: &str) -> bool {
         "dataset" => tail("ds-", 64),
         "approval" => tail("ap-", 64),
         "copy" => tail("cp-", 64),
+        "token" => tail("tk-", 64),
         "certificate" => tail("cert-", 64) || tail("ds-", 64),
         "entry" => !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()),
         "key" => tail("age1", 100),
@@ -137,7 +138,9 @@ impl Error {
             Error::SiteNotAllowed { .. } => Some("LOC-1".into()),
             Error::UnknownPerson(_) | Error::DisabledPerson { .. } => Some("OPS-1".into()),
             Error::Refused { clauses, .. } => Some(clauses.join(",")),
-            Error::Hidden(_) => Some("OPS-1".into()),
+            Error::Hidden(_) | Error::NotSignedIn => Some("OPS-1".into()),
+            Error::SignIn(crate::SignInFailure::Locked) => Some("NET-2".into()),
+            Error::SignIn(_) => Some("OPS-1".into()),
             _ => None,
         }
     }
@@ -202,14 +205,15 @@ impl Vault {
         // 4. The event: the operation's own if it recorded one, else this.
         match result {
             Ok(v) => {
-                self.record(&mut rec, Outcome::Allowed, |_| Ok(()))?;
+                let clause = rec.clause.clone();
+                self.append_event(&mut rec, Outcome::Allowed, &clause)?;
                 Ok(v)
             }
             Err(e) => {
                 let outcome = if e.clause().is_some() { Outcome::Denied } else { Outcome::Failed };
                 let clause = e.clause().unwrap_or_else(|| rec.clause.clone());
                 let clause = if clause.is_empty() { policy::DEFAULT_CLAUSE.to_owned() } else { clause };
-                if let Err(le) = self.append(&mut rec, outcome, &clause, |_| Ok(())) {
+                if let Err(le) = self.append_event(&mut rec, outcome, &clause) {
                     tracing::error!(action = %rec.action, "could not record a failed operation in the ledger: {le}");
                 }
                 Err(e)
@@ -327,13 +331,22 @@ impl Vault {
         self.append(rec, outcome, &clause, change)
     }
 
-    fn append<T>(
-        &self,
-        rec: &mut Record,
-        outcome: Outcome,
-        clause: &str,
-        change: impl FnOnce(&Catalog) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    /// Appends an event that goes with no other change: through the group commit when the
+    /// vault shares one (a server), else in a transaction of its own.
+    fn append_event(&self, rec: &mut Record, outcome: Outcome, clause: &str) -> Result<(), Error> {
+        match &self.group {
+            Some(group) => {
+                let (bytes, salt) = self.encode(rec, outcome, clause)?;
+                let index = group.append(bytes, salt, rec.details.clone())?;
+                rec.index = Some(index);
+                Ok(())
+            }
+            None => self.append(rec, outcome, clause, |_| Ok(())),
+        }
+    }
+
+    /// The event's bytes and the salt of its commitment.
+    fn encode(&self, rec: &Record, outcome: Outcome, clause: &str) -> Result<(Vec<u8>, [u8; 16]), Error> {
         if let Some(i) = rec.index {
             return Err(Error::Corrupt(format!("operation {} recorded twice (entry {i})", rec.action)));
         }
@@ -353,7 +366,17 @@ impl Vault {
             outcome,
             commitment: hex::encode(h.finalize()),
         };
-        let bytes = event.encode()?;
+        Ok((event.encode()?, salt))
+    }
+
+    pub(crate) fn append<T>(
+        &self,
+        rec: &mut Record,
+        outcome: Outcome,
+        clause: &str,
+        change: impl FnOnce(&Catalog) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let (bytes, salt) = self.encode(rec, outcome, clause)?;
         let (v, index) = self.catalog.write(|c| {
             let v = change(c)?;
             let index = c.ledger_append(&bytes, &salt, &rec.details).map_err(|e| Error::LedgerWrite(e.to_string()))?;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::auth::{LOCK_MINUTES, SignInFailure};
+
 /// A text given by a person, as an error may quote it: a secret is never quoted (an age
 /// secret key passed where a recipient or a path was expected), control characters are
 /// escaped, and a long text is cut.
@@ -187,6 +189,19 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+    /// A password too weak to be set.
+    #[error("this password is too weak: {0}")]
+    WeakPassword(&'static str),
+    /// A sign-in refused. One answer whatever the cause (an unknown handle, a wrong
+    /// password or code, a locked account), so that it reveals nothing; the cause is in
+    /// the ledger's event and the server's log.
+    #[error(
+        "sign-in refused: unknown handle, wrong password or code, or sign-in paused after repeated failures (try again in {LOCK_MINUTES} minutes)"
+    )]
+    SignIn(SignInFailure),
+    /// A token or session that is unknown, expired, revoked or ended.
+    #[error("not signed in: the token or session is unknown, expired or revoked")]
+    NotSignedIn,
     /// Nothing of that name.
     #[error("unknown {what} '{name}'; `gardien {what} list` shows them")]
     Unknown {

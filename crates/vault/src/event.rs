@@ -112,11 +112,27 @@ pub enum Action {
     ClientKeyRemove,
     /// `client key list`.
     ClientKeyList,
+    /// `person password` (a new password for a person).
+    PersonPassword,
+    /// a second factor enrolled or reset.
+    PersonTotp,
+    /// `token create`.
+    TokenCreate,
+    /// `token list`.
+    TokenList,
+    /// `token revoke`.
+    TokenRevoke,
+    /// a sign-in to `gardien serve` (its password, then its second factor).
+    SessionLogin,
+    /// a sign-out.
+    SessionLogout,
+    /// who the signed-in person is (`GET /api/v1/me`, the portal's first page).
+    SessionShow,
 }
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 59] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -168,6 +184,14 @@ impl Action {
         Action::ClientKeyAdd,
         Action::ClientKeyRemove,
         Action::ClientKeyList,
+        Action::PersonPassword,
+        Action::PersonTotp,
+        Action::TokenCreate,
+        Action::TokenList,
+        Action::TokenRevoke,
+        Action::SessionLogin,
+        Action::SessionLogout,
+        Action::SessionShow,
     ];
 
     /// `noun:verb`.
@@ -224,6 +248,14 @@ impl Action {
             Action::ClientKeyAdd => "client:key-add",
             Action::ClientKeyRemove => "client:key-remove",
             Action::ClientKeyList => "client:key-list",
+            Action::PersonPassword => "person:password",
+            Action::PersonTotp => "person:totp",
+            Action::TokenCreate => "token:create",
+            Action::TokenList => "token:list",
+            Action::TokenRevoke => "token:revoke",
+            Action::SessionLogin => "session:login",
+            Action::SessionLogout => "session:logout",
+            Action::SessionShow => "session:show",
         }
     }
 

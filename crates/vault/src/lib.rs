@@ -14,6 +14,7 @@
 mod access;
 pub mod agefile;
 mod approvals;
+mod auth;
 mod catalog;
 mod certificate;
 mod client_keys;
@@ -23,6 +24,7 @@ mod copies;
 mod door;
 mod error;
 mod event;
+mod group;
 mod journal;
 mod keys;
 mod model;
@@ -41,7 +43,11 @@ use rand::RngCore as _;
 
 pub use crate::access::{ENVIRONMENT_KINDS, Explained};
 pub use crate::approvals::{KINDS as APPROVAL_KINDS, NewApproval, in_force, kind_clause};
-pub use crate::catalog::{ApprovalRow, ClientKey, ContractRow, EnvironmentRow, OutCopy, Person};
+pub use crate::auth::{
+    Issued, LOCK_AFTER, LOCK_MINUTES, MIN_PASSWORD_CHARS, SECOND_FACTOR_ROLES, SESSION_HOURS, SESSION_IDLE_MINUTES,
+    Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
+};
+pub use crate::catalog::{ApprovalRow, ClientKey, ContractRow, EnvironmentRow, OutCopy, Person, SessionRow, TokenRow};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
@@ -49,9 +55,10 @@ pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
 pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
+pub use crate::group::GroupCommit;
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
-pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Hold};
+pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 
@@ -171,6 +178,8 @@ pub struct Vault {
     actor: String,
     /// The policy (shipped files and the operator's), loaded on first use.
     policy: std::sync::OnceLock<Result<policy::Engine, Vec<String>>>,
+    /// Where events that change nothing else are committed, when shared (a server).
+    group: Option<GroupCommit>,
 }
 
 /// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
@@ -300,10 +309,22 @@ impl Vault {
             recovered: Vec::new(),
             actor: door::OPERATOR_HANDLE.to_owned(),
             policy: std::sync::OnceLock::new(),
+            group: None,
         };
         let (cleaned, _) = v.recover()?;
         v.recovered = cleaned;
         Ok(v)
+    }
+
+    /// Starts a group-commit writer for this data dir (`GroupCommit`), to share between
+    /// the vaults of one process (`use_group_commit`).
+    pub fn start_group_commit(&self) -> Result<GroupCommit, Error> {
+        GroupCommit::start(&self.dir.join("catalog.db"), &self.dir)
+    }
+
+    /// From now on, events that change nothing else are committed in groups by `group`.
+    pub fn use_group_commit(&mut self, group: GroupCommit) {
+        self.group = Some(group);
     }
 
     /// Acts as `handle` from now on; the door refuses an unknown or disabled person.
@@ -417,13 +438,17 @@ impl Vault {
                 return Err(Error::UnknownClient(c.to_owned()));
             }
             let all = self.catalog.datasets(client, with_destroyed)?;
-            self.visible(all, Action::DatasetShow, |d| format!("dataset:{}", d.id), now)
+            let shown = self.visible(all, Action::DatasetShow, |d| format!("dataset:{}", d.id), now)?;
+            shown.into_iter().map(|d| self.with_fate(d, now)).collect()
         })
     }
 
     /// One active dataset.
     pub fn dataset(&self, id: &str, now: DateTime<Utc>) -> Result<Dataset, Error> {
-        self.door(Action::DatasetShow, vec![format!("dataset:{id}")], String::new(), now, |rec| self.lookup(id, rec))
+        self.door(Action::DatasetShow, vec![format!("dataset:{id}")], String::new(), now, |rec| {
+            let ds = self.lookup(id, rec)?;
+            self.with_fate(ds, now)
+        })
     }
 
     /// Looks a dataset up for an operation, and names its client in the event.

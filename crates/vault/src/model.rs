@@ -57,6 +57,26 @@ pub struct Dataset {
     pub provider: Option<String>,
     /// Its legal holds, oldest first: while one is open its clock is stopped.
     pub holds: Vec<Hold>,
+    /// Its contract's phase and when the rules destroy it (filled by `Vault::dataset`
+    /// and `Vault::datasets`).
+    pub fate: Option<Fate>,
+}
+
+/// Where a dataset stands under the retention rules (PROOF-1: the client sees when its
+/// data will be destroyed, and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fate {
+    /// The contract's phase (`pre-sales`, `operation`, `admin-window`, `closed`), or
+    /// `destroyed`.
+    pub phase: String,
+    /// When the rules make it due (RFC 3339), if they set a date yet.
+    pub due: Option<String>,
+    /// The rule, in words.
+    pub rule: Option<String>,
+    /// The clause behind the rule.
+    pub clause: Option<String>,
+    /// Whether an open hold stops its clock.
+    pub held: bool,
 }
 
 /// A legal hold on a dataset.

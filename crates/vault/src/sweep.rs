@@ -92,6 +92,34 @@ impl Vault {
         })
     }
 
+    /// The dataset with its fate: its contract's phase and when the rules destroy it.
+    pub(crate) fn with_fate(&self, mut ds: crate::Dataset, now: DateTime<Utc>) -> Result<crate::Dataset, Error> {
+        let contract = match &ds.contract {
+            Some(k) => Some(self.catalog.contract(k)?.contract),
+            None => None,
+        };
+        let parse = |s: &str| DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
+        let holds: Vec<lifecycle::Hold> =
+            ds.holds.iter().filter_map(|h| Some((parse(&h.held)?, h.released.as_deref().and_then(parse)))).collect();
+        let created = parse(&ds.created).unwrap_or(now);
+        let phase = if ds.destruction.is_some() {
+            "destroyed".to_owned()
+        } else {
+            contract.as_ref().map_or(lifecycle::Phase::Operation, |c| c.phase(now)).as_str().to_owned()
+        };
+        let due = lifecycle::due(ds.class, contract.as_ref(), created, self.config.export_days);
+        let held = holds.iter().any(|h| h.1.is_none());
+        let at = due.as_ref().and_then(|d| lifecycle::paused(d.at, &holds));
+        ds.fate = Some(crate::Fate {
+            phase,
+            due: at.map(crate::rfc3339),
+            rule: due.as_ref().map(|d| d.rule.to_owned()),
+            clause: due.as_ref().map(|d| d.clause.to_owned()),
+            held,
+        });
+        Ok(ds)
+    }
+
     /// What is due at `at`, and what would be but for a hold.
     fn due(&self, at: DateTime<Utc>) -> Result<(Vec<DueItem>, Vec<DueItem>), Error> {
         let mut contracts: HashMap<String, lifecycle::Contract> = HashMap::new();

@@ -129,7 +129,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         Cmd::List { json: as_json } => {
-            let rows = v.contracts(now)?;
+            let rows = v.contracts(None, now)?;
             if *as_json {
                 return output::json(&rows.iter().map(|r| json(r, now)).collect::<Vec<_>>());
             }

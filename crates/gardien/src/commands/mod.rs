@@ -13,8 +13,10 @@ pub mod init;
 pub mod ledger;
 pub mod person;
 pub mod policy;
+pub mod serve;
 pub mod store;
 pub mod sweep;
+pub mod token;
 
 use crate::{Cli, Command};
 
@@ -42,6 +44,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Approval(cmd) => approval::run(cli, cmd),
         Command::Policy(cmd) => policy::run(cli, cmd),
         Command::PublicMentions(args) => approval::mentions(cli, args),
+        Command::Token(cmd) => token::run(cli, cmd),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Demo(args) => demo::run(args),
     }
 }

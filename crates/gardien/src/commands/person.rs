@@ -1,4 +1,5 @@
-//! `gardien person add|list|disable`: who acts, with which role.
+//! `gardien person add|list|disable|password|reset-totp`: who acts, with which role, and
+//! how they sign in to `gardien serve`.
 
 use crate::{Cli, output};
 
@@ -31,6 +32,21 @@ pub enum Cmd {
     },
     /// Disable a person: the door refuses them from now on; they stay on record.
     Disable {
+        /// The handle.
+        handle: String,
+    },
+    /// Set a person's password for `gardien serve` (argon2id; at least 12 characters, 6
+    /// different ones, not the handle). Asked twice on a terminal, without echo; otherwise
+    /// read from stdin (its first line). Every session of theirs ends.
+    #[command(after_help = "Examples:\n  gardien person password proviseur\n  \
+        pwgen -s 20 1 | tee /dev/stderr | gardien person password proviseur   # hand it over by another channel")]
+    Password {
+        /// The handle.
+        handle: String,
+    },
+    /// Remove a person's second factor (a lost phone): they enrol again at their next
+    /// sign-in; their sessions end.
+    ResetTotp {
         /// The handle.
         handle: String,
     },
@@ -73,6 +89,36 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             v.disable_person(handle, now)?;
             eprintln!("disabled {handle}");
         }
+        Cmd::Password { handle } => {
+            let password = read_password(handle)?;
+            v.set_password(handle, &password, now)?;
+            eprintln!("password set for {handle}; their sessions were ended");
+        }
+        Cmd::ResetTotp { handle } => {
+            v.reset_totp(handle, now)?;
+            eprintln!("second factor removed for {handle}; they enrol again at their next sign-in");
+        }
     }
     Ok(())
+}
+
+/// A new password: asked twice without echo on a terminal, else the first line of stdin.
+fn read_password(handle: &str) -> anyhow::Result<secrecy::SecretString> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("new password for {handle}: "))?;
+        let second = rpassword::prompt_password("again: ")?;
+        if first != second {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        return Ok(first.into());
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() {
+        anyhow::bail!("no password on stdin: pipe one line, or run this on a terminal to be asked");
+    }
+    Ok(line.to_owned().into())
 }

@@ -112,6 +112,14 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::ClientKeyAdd => (v(&["client", "key", "add", "acme", OTHER_KEY]), "denied"),
         Action::ClientKeyRemove => (v(&["client", "key", "remove", "acme", CLIENT_KEY]), "denied"),
         Action::ClientKeyList => (v(&["client", "key", "list", "acme"]), "allowed"),
+        // "<TEXT" feeds TEXT on stdin.
+        Action::PersonPassword => (v(&["<a long enough passphrase", "person", "password", "admin-acme"]), "allowed"),
+        Action::PersonTotp => (v(&["person", "reset-totp", "admin-acme"]), "allowed"),
+        Action::TokenCreate => (v(&["token", "create", "--label", "ci"]), "allowed"),
+        Action::TokenList => (v(&["token", "list", "--person", "admin-acme"]), "allowed"),
+        Action::TokenRevoke => (v(&["token", "revoke", "tk-000000000000"]), "failed"),
+        // Sign-in and who-am-I are the server's (`serve` tests run them through its routes).
+        Action::SessionLogin | Action::SessionLogout | Action::SessionShow => (vec![], "server"),
     }
 }
 
@@ -137,9 +145,24 @@ fn every_operation_kind_appends_exactly_one_event() {
     for action in Action::ALL {
         let (args, outcome) = command(&env, action, &id, &exp, cp.to_str().unwrap());
         let before = events(&env);
+        if outcome == "server" {
+            continue;
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = match args.split_first() {
             Some((at, rest)) if at.starts_with('@') => env.cmd_at(&at[1..], rest).output().unwrap(),
+            Some((input, rest)) if input.starts_with('<') => {
+                use std::io::Write as _;
+                let mut child = env
+                    .cmd(rest)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(input[1..].as_bytes()).unwrap();
+                child.wait_with_output().unwrap()
+            }
             _ => env.run(&args),
         };
         assert_eq!(out.status.success(), outcome == "allowed", "{action}: {}", String::from_utf8_lossy(&out.stderr));

@@ -1,0 +1,172 @@
+//! The portal's two languages: French by default, English on a switch (a `lang` cookie set
+//! by `?lang=en` on any page). Every text a page shows is here, in both.
+
+/// A language of the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Fr => Lang::En,
+            Lang::En => Lang::Fr,
+        }
+    }
+
+    /// The text `key` in this language (the key itself if missing: a test checks none is).
+    pub fn t(self, key: &str) -> &'static str {
+        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, fr, en)) => match self {
+                Lang::Fr => fr,
+                Lang::En => en,
+            },
+            None => "??",
+        }
+    }
+}
+
+/// (key, French, English).
+pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
+    ("lang.name", "Français", "English"),
+    ("lang.switch", "English", "Français"),
+    ("skip", "Aller au contenu", "Skip to content"),
+    ("title", "Vos données en garde", "Your data in custody"),
+    ("login.title", "Connexion", "Sign in"),
+    ("login.handle", "Identifiant", "Handle"),
+    ("login.password", "Mot de passe", "Password"),
+    ("login.submit", "Se connecter", "Sign in"),
+    (
+        "login.failed",
+        "Connexion refusée : identifiant ou mot de passe incorrect, ou connexion suspendue après plusieurs échecs (réessayez dans 15 minutes).",
+        "Sign-in refused: wrong handle or password, or sign-in paused after repeated failures (try again in 15 minutes).",
+    ),
+    (
+        "login.throttled",
+        "Trop d'échecs depuis cette adresse : réessayez dans 10 minutes.",
+        "Too many failures from this address: try again in 10 minutes.",
+    ),
+    ("totp.title", "Second facteur", "Second factor"),
+    (
+        "totp.code",
+        "Code à 6 chiffres de votre application d'authentification",
+        "6-digit code from your authenticator app",
+    ),
+    ("totp.submit", "Valider", "Verify"),
+    ("totp.failed", "Code incorrect ou déjà utilisé.", "Wrong or already used code."),
+    ("totp.enrol.title", "Activer le second facteur", "Set up the second factor"),
+    (
+        "totp.enrol.intro",
+        "Scannez ce code avec une application d'authentification (TOTP), ou saisissez la clé ci-dessous, puis donnez le code qu'elle affiche.",
+        "Scan this code with an authenticator app (TOTP), or type the key below, then give the code it shows.",
+    ),
+    (
+        "totp.enrol.required",
+        "Votre rôle exige un second facteur : activez-le pour continuer.",
+        "Your role requires a second factor: set it up to continue.",
+    ),
+    ("totp.enrol.key", "Clé", "Key"),
+    ("totp.enrol.done", "Second facteur activé.", "Second factor enabled."),
+    ("totp.enrolled", "Second facteur : activé", "Second factor: enabled"),
+    ("totp.not_enrolled", "Second facteur : non activé", "Second factor: not enabled"),
+    ("totp.enrol.link", "Activer le second facteur", "Set up the second factor"),
+    ("nav.home", "Accueil", "Home"),
+    ("nav.datasets", "Données", "Data"),
+    ("nav.log", "Journal d'accès", "Access log"),
+    ("nav.certificates", "Certificats de destruction", "Destruction certificates"),
+    ("nav.keys", "Clés age", "age keys"),
+    ("nav.approvals", "Autorisations", "Approvals"),
+    ("nav.verify", "Vérifier une preuve", "Verify a proof"),
+    ("nav.logout", "Se déconnecter", "Sign out"),
+    ("nav.main", "Navigation principale", "Main navigation"),
+    ("home.signed_in_as", "Connecté en tant que", "Signed in as"),
+    ("home.role", "Rôle", "Role"),
+    ("home.client", "Client", "Client"),
+    ("datasets.title", "Vos données", "Your data"),
+    ("datasets.none", "Aucune donnée.", "No data."),
+    ("col.id", "Identifiant", "Id"),
+    ("col.label", "Libellé", "Label"),
+    ("col.class", "Nature", "Class"),
+    ("col.size", "Taille", "Size"),
+    ("col.sites", "Sites", "Sites"),
+    ("col.phase", "Phase du contrat", "Contract phase"),
+    ("col.destroy", "Destruction prévue", "Destruction due"),
+    ("col.clause", "Clause", "Clause"),
+    ("col.time", "Date", "Time"),
+    ("col.actor", "Qui", "Who"),
+    ("col.action", "Quoi", "What"),
+    ("col.resources", "Sur", "On"),
+    ("col.decision", "Décision", "Decision"),
+    ("col.proof", "Preuve", "Proof"),
+    ("col.kind", "Type", "Kind"),
+    ("col.status", "État", "Status"),
+    ("col.until", "Jusqu'au", "Until"),
+    ("col.for", "Pour", "For"),
+    ("col.recipient", "Destinataire age", "age recipient"),
+    ("col.added", "Ajoutée", "Added"),
+    ("col.issued", "Émis le", "Issued"),
+    ("col.dataset", "Données", "Dataset"),
+    ("no_date", "pas encore de date", "no date yet"),
+    ("held", "suspendue (gel juridique)", "on hold (legal hold)"),
+    ("download", "Télécharger", "Download"),
+    ("log.title", "Journal d'accès", "Access log"),
+    (
+        "log.intro",
+        "Chaque opération sur vos données, refusée ou permise, est inscrite dans un journal infalsifiable. Chaque entrée a sa preuve d'inclusion, que vous vérifiez vous-même, sans nous faire confiance.",
+        "Every operation on your data, refused or allowed, is written to a tamper-evident log. Each entry has its inclusion proof, which you check yourself, without trusting us.",
+    ),
+    (
+        "log.verify",
+        "Le vérifier vous-même : téléchargez la preuve, puis ouvrez « Vérifier une preuve » (tout se passe dans votre navigateur), ou utilisez les paquets de référence Go (golang.org/x/mod/sumdb/note et tlog) avec la clé publique du journal.",
+        "Verify it yourself: download the proof, then open \"Verify a proof\" (it all runs in your browser), or use Go's reference packages (golang.org/x/mod/sumdb/note and tlog) with the log's public key.",
+    ),
+    ("allowed", "permis", "allowed"),
+    ("denied", "refusé", "refused"),
+    ("failed", "échoué", "failed"),
+    ("certificates.title", "Certificats de destruction", "Destruction certificates"),
+    ("certificates.none", "Aucun certificat.", "No certificates."),
+    ("keys.title", "Vos clés age", "Your age keys"),
+    (
+        "keys.intro",
+        "Les restitutions de vos données sont chiffrées pour ces clés seulement (OPS-2).",
+        "Your data is handed back encrypted to these keys only (OPS-2).",
+    ),
+    ("keys.add", "Ajouter une clé", "Add a key"),
+    ("keys.remove", "Retirer", "Remove"),
+    ("keys.none", "Aucune clé enregistrée.", "No key registered."),
+    ("keys.label", "Libellé (facultatif)", "Label (optional)"),
+    ("approvals.title", "Autorisations", "Approvals"),
+    ("approvals.none", "Aucune autorisation.", "No approvals."),
+    ("approval.scope", "Portée demandée (en entier)", "Scope asked (in full)"),
+    ("approval.requester", "Demandée par", "Requested by"),
+    ("approval.approve", "Approuver", "Approve"),
+    ("approval.refuse", "Refuser", "Refuse"),
+    ("approval.revoke", "Révoquer", "Revoke"),
+    ("approval.comment", "Commentaire", "Comment"),
+    ("approval.decided", "Décision enregistrée.", "Decision recorded."),
+    ("verify.title", "Vérifier une preuve ou un certificat", "Verify a proof or a certificate"),
+    (
+        "verify.intro",
+        "La vérification se fait entièrement dans votre navigateur, sans rien envoyer : elle contrôle la signature, l'inclusion dans le journal et le contenu. Conservez la clé publique ci-dessous : c'est elle qui fait foi.",
+        "Verification runs entirely in your browser and sends nothing: it checks the signature, the inclusion in the log and the content. Keep the public key below: it is what you trust.",
+    ),
+    ("verify.key", "Clé publique du journal", "The log's public key"),
+    ("verify.kind", "Nature du fichier", "Kind of file"),
+    ("verify.kind.proof", "Preuve d'entrée du journal", "Ledger entry proof"),
+    ("verify.kind.certificate", "Certificat de destruction", "Destruction certificate"),
+    ("verify.file", "Fichier", "File"),
+    ("verify.text", "ou son contenu collé", "or its text, pasted"),
+    ("verify.submit", "Vérifier", "Verify"),
+    ("error.title", "Erreur", "Error"),
+    ("error.back", "Retour", "Back"),
+    ("csrf", "Formulaire expiré : rechargez la page.", "This form expired: reload the page."),
+];

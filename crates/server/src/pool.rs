@@ -1,0 +1,114 @@
+//! A few open vaults, one per request at a time: each has its own catalog connection and
+//! policy, all share one group-commit writer for the ledger. Operations run on tokio's
+//! blocking threads (SQLite, argon2 and Cedar are synchronous).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use vault::Vault;
+
+pub(crate) struct Pool {
+    vaults: Mutex<Vec<Vault>>,
+    free: tokio::sync::Semaphore,
+    dir: std::path::PathBuf,
+    master_key: Option<std::path::PathBuf>,
+    group: vault::GroupCommit,
+}
+
+impl Pool {
+    pub fn open(dir: &Path, master_key: Option<&Path>, size: usize) -> Result<Pool, vault::Error> {
+        let size = size.max(1);
+        let first = Vault::open(dir, master_key)?;
+        let group = first.start_group_commit()?;
+        let mut vaults = vec![first];
+        while vaults.len() < size {
+            vaults.push(Vault::open(dir, master_key)?);
+        }
+        for v in &mut vaults {
+            v.use_group_commit(group.clone());
+        }
+        Ok(Pool {
+            free: tokio::sync::Semaphore::new(vaults.len()),
+            vaults: Mutex::new(vaults),
+            dir: dir.to_owned(),
+            master_key: master_key.map(Path::to_owned),
+            group,
+        })
+    }
+
+    /// Runs `f` on a vault acting as the person `who` names, on a blocking thread: the
+    /// credential is checked there, then the operation runs, in one trip.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        who: Who,
+        f: impl FnOnce(&Vault, &Signed) -> Result<T, vault::Error> + Send + 'static,
+    ) -> Result<T, vault::Error> {
+        let _permit = self.free.acquire().await.map_err(|_| vault::Error::LedgerWrite("shutting down".into()))?;
+        let mut v = self
+            .vaults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .ok_or_else(|| vault::Error::Corrupt("no vault free under a permit".into()))?;
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = signed(&mut v, who).and_then(|s| f(&v, &s));
+            (v, r)
+        })
+        .await;
+        match joined {
+            Ok((v, r)) => {
+                self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+                r
+            }
+            Err(e) => {
+                // The operation panicked: its vault is gone; open another in its place.
+                tracing::error!("a request's operation panicked: {e}");
+                let mut fresh = Vault::open(&self.dir, self.master_key.as_deref())?;
+                fresh.use_group_commit(self.group.clone());
+                self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(fresh);
+                Err(vault::Error::Corrupt("the operation failed unexpectedly".into()))
+            }
+        }
+    }
+}
+
+/// Whom a request acts as.
+#[derive(Debug)]
+pub(crate) enum Who {
+    /// A handle as given (sign-in: the operation checks the password).
+    Claimed(String),
+    /// A bearer token.
+    Token(String),
+    /// A session cookie; `full` requires the second factor to have been given.
+    Session { secret: String, full: bool },
+}
+
+/// The person a request acts as, once their credential was checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    pub person: Option<vault::Person>,
+    pub session: Option<vault::Session>,
+}
+
+fn signed(v: &mut Vault, who: Who) -> Result<Signed, vault::Error> {
+    let now = chrono::Utc::now();
+    match who {
+        Who::Claimed(handle) => {
+            v.act_as(&handle);
+            Ok(Signed { person: None, session: None })
+        }
+        Who::Token(token) => {
+            let p = v.authenticate_token(&token, now)?;
+            v.act_as(&p.handle);
+            Ok(Signed { person: Some(p), session: None })
+        }
+        Who::Session { secret, full } => {
+            let s = v.session(&secret, now)?;
+            if full && s.second_factor_due {
+                return Err(vault::Error::NotSignedIn);
+            }
+            v.act_as(&s.person.handle);
+            Ok(Signed { person: Some(s.person.clone()), session: Some(s) })
+        }
+    }
+}

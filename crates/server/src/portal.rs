@@ -1,0 +1,882 @@
+//! The portal: server-rendered pages in French and English, usable without JavaScript
+//! (the verification page's script is the one exception, and adds only the check itself).
+//! A session is a random secret in a `__Host-` cookie (HttpOnly, Secure, SameSite=Strict),
+//! kept hashed by the vault; every form carries the session's anti-CSRF token.
+
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use crate::Shared;
+use crate::errors::ApiError;
+use crate::http::ClientAddr;
+use crate::i18n::Lang;
+use crate::identity::{FailureKind, SESSION_COOKIE, SESSION_COOKIE_PLAIN, auth_failed, session_cookie};
+use crate::pool::{Signed, Who};
+
+/// What every portal request brings: its language, its session cookie, its address.
+pub(crate) struct Visit {
+    lang: Lang,
+    /// Set when the request switched language (`?lang=`): the cookie to keep it.
+    set_lang: Option<Lang>,
+    cookie: Option<String>,
+    addr: ClientAddr,
+}
+
+impl FromRequestParts<Shared> for Visit {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &Shared) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<ClientAddr>().copied().ok_or(ApiError::NotFound)?;
+        let asked = parts.uri.query().and_then(|q| {
+            q.split('&').find_map(|kv| match kv {
+                "lang=en" => Some(Lang::En),
+                "lang=fr" => Some(Lang::Fr),
+                _ => None,
+            })
+        });
+        let cookie_lang = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| match c.trim() {
+                "lang=en" => Some(Lang::En),
+                "lang=fr" => Some(Lang::Fr),
+                _ => None,
+            });
+        Ok(Visit {
+            lang: asked.or(cookie_lang).unwrap_or(Lang::Fr),
+            set_lang: asked,
+            cookie: session_cookie(parts),
+            addr,
+        })
+    }
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// A page's frame: language switch, navigation for the person's role, sign-out.
+fn page(v: &Visit, me: Option<&Signed>, title: &str, body: Markup) -> Response {
+    let l = v.lang;
+    let person = me.and_then(|s| s.person.as_ref());
+    let csrf = me.and_then(|s| s.session.as_ref()).map(|s| s.csrf.clone()).unwrap_or_default();
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — gardien" }
+                link rel="stylesheet" href="/static/gardien.css";
+            }
+            body {
+                a.skip href="#main" { (l.t("skip")) }
+                header {
+                    p.brand { "gardien" span.tagline { " — " (l.t("title")) } }
+                    a.lang href={ "?lang=" (l.other().code()) } lang=(l.other().code()) hreflang=(l.other().code()) { (l.t("lang.switch")) }
+                    @if let Some(p) = person {
+                        nav aria-label=(l.t("nav.main")) {
+                            ul {
+                                li { a href="/" { (l.t("nav.home")) } }
+                                @for (href, key) in nav_for(&p.role) {
+                                    li { a href=(href) { (l.t(key)) } }
+                                }
+                            }
+                        }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { (l.t("nav.logout")) " (" (p.handle) ")" }
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    let mut r = axum::response::Html(markup.into_string()).into_response();
+    if let Some(lang) = v.set_lang {
+        let c = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+        if let Ok(c) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    r
+}
+
+/// The pages a role reaches from the navigation.
+fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
+    match role {
+        "client-admin" => vec![
+            ("/datasets", "nav.datasets"),
+            ("/log", "nav.log"),
+            ("/certificates", "nav.certificates"),
+            ("/keys", "nav.keys"),
+            ("/approvals", "nav.approvals"),
+            ("/verify", "nav.verify"),
+        ],
+        "client-signer" | "third-party" => vec![("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
+        "client-tech" => vec![("/verify", "nav.verify")],
+        "technical-operator" => vec![("/datasets", "nav.datasets"), ("/verify", "nav.verify")],
+        _ => vec![
+            ("/datasets", "nav.datasets"),
+            ("/log", "nav.log"),
+            ("/certificates", "nav.certificates"),
+            ("/approvals", "nav.approvals"),
+            ("/verify", "nav.verify"),
+        ],
+    }
+}
+
+/// An error as a page: the same mapping as the API (a refusal names its clauses).
+fn error_page(v: &Visit, me: Option<&Signed>, e: &ApiError) -> Response {
+    let p = e.problem();
+    let l = v.lang;
+    let body = html! {
+        p role="alert" {
+            @if !p.clauses.is_empty() { "(" (p.clauses.join(", ")) ") " }
+            (p.reason)
+        }
+        p { a href="/" { (l.t("error.back")) } }
+    };
+    let mut r = page(v, me, l.t("error.title"), body);
+    *r.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+/// Runs a page's operation for the signed-in person; sends them to sign in (or to their
+/// second factor) when the session is not (fully) in force.
+async fn signed<T: Send + 'static>(
+    state: &Shared,
+    v: &Visit,
+    f: impl FnOnce(&vault::Vault, &Signed) -> Result<T, vault::Error> + Send + 'static,
+) -> Result<(T, Signed), Response> {
+    let Some(secret) = v.cookie.clone() else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    let r = state
+        .pool
+        .run(Who::Session { secret: secret.clone(), full: true }, move |vault, s| Ok((f(vault, s), s.clone())))
+        .await;
+    match r {
+        Ok((Ok(t), s)) => Ok((t, s)),
+        Ok((Err(e), s)) => Err(error_page(v, Some(&s), &ApiError::Vault(e))),
+        Err(vault::Error::NotSignedIn) => {
+            // A session waiting for its second factor goes there; anything else signs in.
+            let partial = state.pool.run(Who::Session { secret, full: false }, |_, s| Ok(s.clone())).await;
+            match partial {
+                Ok(s) if s.session.as_ref().is_some_and(|x| x.totp_enrolled) => {
+                    Err(Redirect::to("/login/totp").into_response())
+                }
+                Ok(_) => Err(Redirect::to("/totp").into_response()),
+                Err(_) => Err(Redirect::to("/login").into_response()),
+            }
+        }
+        Err(e) => Err(error_page(v, None, &ApiError::Vault(e))),
+    }
+}
+
+/// The form's token must be the session's (constant-time).
+fn csrf_ok(s: &Signed, given: &str) -> bool {
+    let expected = s.session.as_ref().map(|x| x.csrf.as_bytes()).unwrap_or_default();
+    !expected.is_empty() && ring_eq(expected, given.as_bytes())
+}
+
+fn ring_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest as _;
+    // Equal-length digests compared byte by byte without early exit.
+    let (x, y) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+}
+
+fn session_cookie_header(state: &Shared, secret: &str) -> String {
+    if state.https {
+        format!("{SESSION_COOKIE}={secret}; Path=/; Secure; HttpOnly; SameSite=Strict")
+    } else {
+        format!("{SESSION_COOKIE_PLAIN}={secret}; Path=/; HttpOnly; SameSite=Strict")
+    }
+}
+
+fn clear_cookie(state: &Shared) -> String {
+    if state.https {
+        format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+    } else {
+        format!("{SESSION_COOKIE_PLAIN}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+}
+
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(c) = HeaderValue::from_str(cookie) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn login_form(v: &Visit, error: Option<&str>) -> Markup {
+    let l = v.lang;
+    html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form method="post" action="/login" {
+            p {
+                label for="handle" { (l.t("login.handle")) }
+                input #handle type="text" name="handle" autocomplete="username" required autocapitalize="none" spellcheck="false";
+            }
+            p {
+                label for="password" { (l.t("login.password")) }
+                input #password type="password" name="password" autocomplete="current-password" required;
+            }
+            p { button type="submit" { (l.t("login.submit")) } }
+        }
+    }
+}
+
+/// `GET /login`: the sign-in form (public).
+pub(crate) async fn login_page(v: Visit) -> Response {
+    page(&v, None, v.lang.t("login.title"), login_form(&v, None))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    handle: String,
+    password: String,
+}
+
+/// `POST /login`: `session:login`, its password step.
+pub(crate) async fn login(State(state): State<Shared>, v: Visit, Form(f): Form<LoginForm>) -> Response {
+    let l = v.lang;
+    if state.throttle.blocked(v.addr.0) {
+        let mut r = page(&v, None, l.t("login.title"), login_form(&v, Some(l.t("login.throttled"))));
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let handle = f.handle.trim().to_owned();
+    let password = SecretString::from(f.password);
+    let address = v.addr.0.to_string();
+    let Ok(_permit) = state.hashing.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let result =
+        state.pool.run(Who::Claimed(handle.clone()), move |vault, _| vault.login(&password, &address, now())).await;
+    match result {
+        Ok(issued) => {
+            let next = if !issued.info.second_factor_due {
+                "/"
+            } else if issued.info.totp_enrolled {
+                "/login/totp"
+            } else {
+                "/totp"
+            };
+            with_cookie(
+                Redirect::to(next).into_response(),
+                &session_cookie_header(&state, issued.secret.expose_secret()),
+            )
+        }
+        Err(e) => {
+            let kind = match &e {
+                vault::Error::SignIn(vault::SignInFailure::Locked) => FailureKind::Locked,
+                _ => FailureKind::Password,
+            };
+            auth_failed(&state, v.addr, kind, &handle);
+            let mut r = page(&v, None, l.t("login.title"), login_form(&v, Some(l.t("login.failed"))));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r
+        }
+    }
+}
+
+fn code_form(v: &Visit, csrf: &str, action: &str, error: Option<&str>) -> Markup {
+    let l = v.lang;
+    html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            p {
+                label for="code" { (l.t("totp.code")) }
+                input #code type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" autocomplete="one-time-code" required;
+            }
+            p { button type="submit" { (l.t("totp.submit")) } }
+        }
+    }
+}
+
+/// The session a second-factor step belongs to (its password step done).
+async fn partial(state: &Shared, v: &Visit) -> Option<Signed> {
+    let secret = v.cookie.clone()?;
+    state.pool.run(Who::Session { secret, full: false }, |_, s| Ok(s.clone())).await.ok()
+}
+
+/// `GET /login/totp`: the second step's form (part of the sign-in page).
+pub(crate) async fn totp_page(State(state): State<Shared>, v: Visit) -> Response {
+    match partial(&state, &v).await {
+        Some(s) => {
+            let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+            page(&v, None, v.lang.t("totp.title"), code_form(&v, &csrf, "/login/totp", None))
+        }
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+/// `POST /login/totp`: `session:login`, its second-factor step.
+pub(crate) async fn totp(State(state): State<Shared>, v: Visit, Form(f): Form<CodeForm>) -> Response {
+    let l = v.lang;
+    let Some(s) = partial(&state, &v).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if !csrf_ok(&s, &f.csrf) {
+        return error_page(&v, None, &ApiError::Forbidden("this form expired: reload the page"));
+    }
+    if state.throttle.blocked(v.addr.0) {
+        return error_page(&v, None, &ApiError::Throttled);
+    }
+    let secret = v.cookie.clone().unwrap_or_default();
+    let address = v.addr.0.to_string();
+    let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let r = state
+        .pool
+        .run(Who::Claimed(handle.clone()), move |vault, _| vault.login_totp(&secret, &f.code, &address, now()))
+        .await;
+    match r {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(_) => {
+            auth_failed(&state, v.addr, FailureKind::Totp, &handle);
+            let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+            let mut r =
+                page(&v, None, l.t("totp.title"), code_form(&v, &csrf, "/login/totp", Some(l.t("totp.failed"))));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r
+        }
+    }
+}
+
+/// A QR code of `text`, as inline SVG (no script, no request).
+fn qr_svg(text: &str) -> Markup {
+    let Ok(qr) = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium) else {
+        return html! {};
+    };
+    let n = qr.size();
+    let border = 4;
+    let mut d = String::new();
+    for y in 0..n {
+        for x in 0..n {
+            if qr.get_module(x, y) {
+                d.push_str(&format!("M{},{}h1v1h-1z", x + border, y + border));
+            }
+        }
+    }
+    let dim = n + 2 * border;
+    PreEscaped(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"qr\" viewBox=\"0 0 {dim} {dim}\" role=\"img\" aria-label=\"QR code\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path d=\"{d}\" fill=\"#000\"/></svg>"
+    ))
+}
+
+/// `GET /totp`: `person:totp`, an enrolment begins (a fresh seed, shown once as a QR code).
+pub(crate) async fn enrol_page(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let Some(s) = partial(&state, &v).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let required = s.session.as_ref().is_some_and(|x| x.second_factor_due);
+    match state.pool.run(Who::Claimed(handle), |vault, _| vault.begin_totp(now())).await {
+        Ok(e) => {
+            let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+            let body = html! {
+                @if required { p.notice { (l.t("totp.enrol.required")) } }
+                p { (l.t("totp.enrol.intro")) }
+                (qr_svg(e.uri.expose_secret()))
+                p { (l.t("totp.enrol.key")) " : " code.secret { (e.secret.expose_secret()) } }
+                (code_form(&v, &csrf, "/totp", None))
+            };
+            page(&v, if required { None } else { Some(&s) }, l.t("totp.enrol.title"), body)
+        }
+        Err(e) => error_page(&v, None, &ApiError::Vault(e)),
+    }
+}
+
+/// `POST /totp`: `person:totp`, the enrolment confirmed by a first code.
+pub(crate) async fn enrol(State(state): State<Shared>, v: Visit, Form(f): Form<CodeForm>) -> Response {
+    let Some(s) = partial(&state, &v).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if !csrf_ok(&s, &f.csrf) {
+        return error_page(&v, None, &ApiError::Forbidden("this form expired: reload the page"));
+    }
+    let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let secret = v.cookie.clone().unwrap_or_default();
+    match state.pool.run(Who::Claimed(handle), move |vault, _| vault.confirm_totp(&f.code, Some(&secret), now())).await
+    {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => error_page(&v, None, &ApiError::Vault(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /logout`: `session:logout`.
+pub(crate) async fn logout(State(state): State<Shared>, v: Visit, Form(f): Form<CsrfForm>) -> Response {
+    let Some(s) = partial(&state, &v).await else {
+        return with_cookie(Redirect::to("/login").into_response(), &clear_cookie(&state));
+    };
+    if !csrf_ok(&s, &f.csrf) {
+        return error_page(&v, None, &ApiError::Forbidden("this form expired: reload the page"));
+    }
+    let secret = v.cookie.clone().unwrap_or_default();
+    let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let _ = state.pool.run(Who::Claimed(handle), move |vault, _| vault.logout(&secret, now())).await;
+    with_cookie(Redirect::to("/login").into_response(), &clear_cookie(&state))
+}
+
+/// `GET /`: `session:show`, who is signed in and where to go.
+pub(crate) async fn home(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (me, s) = match signed(&state, &v, |vault, _| vault.me(now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let enrolled = s.session.as_ref().is_some_and(|x| x.totp_enrolled);
+    let body = html! {
+        dl {
+            dt { (l.t("home.signed_in_as")) } dd { (me.handle) @if let Some(n) = &me.name { " (" (n) ")" } }
+            dt { (l.t("home.role")) } dd { (me.role) }
+            @if let Some(c) = &me.client { dt { (l.t("home.client")) } dd { (c) } }
+        }
+        p {
+            @if enrolled { (l.t("totp.enrolled")) } @else { (l.t("totp.not_enrolled")) " — " a href="/totp" { (l.t("totp.enrol.link")) } }
+        }
+        ul.cards {
+            @for (href, key) in nav_for(&me.role) { li { a href=(href) { (l.t(key)) } } }
+        }
+    };
+    page(&v, Some(&s), l.t("nav.home"), body)
+}
+
+fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut f = n as f64;
+    let mut u = 0;
+    while f >= 1024.0 && u < UNITS.len() - 1 {
+        f /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{f:.1} {}", UNITS[u]) }
+}
+
+fn site_name(s: &str) -> &str {
+    match s {
+        "fr-roubaix" => "Roubaix",
+        "fr-strasbourg" => "Strasbourg",
+        other => other,
+    }
+}
+
+fn day(s: &str) -> String {
+    s.get(..10).unwrap_or(s).to_owned()
+}
+
+/// `GET /datasets`: `dataset:list`, the client's inventory and each dataset's fate.
+pub(crate) async fn datasets(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (list, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.datasets(client.as_deref(), false, now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        @if list.is_empty() { p { (l.t("datasets.none")) } } @else {
+            table {
+                thead { tr {
+                    th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("col.label")) } th scope="col" { (l.t("col.class")) }
+                    th scope="col" { (l.t("col.size")) } th scope="col" { (l.t("col.sites")) } th scope="col" { (l.t("col.phase")) }
+                    th scope="col" { (l.t("col.destroy")) } th scope="col" { (l.t("col.clause")) }
+                } }
+                tbody {
+                    @for d in &list {
+                        @let fate = d.fate.clone().unwrap_or(vault::Fate { phase: String::new(), due: None, rule: None, clause: None, held: false });
+                        @let mut sites = d.copies.iter().map(|c| site_name(&c.site).to_owned()).collect::<Vec<_>>();
+                        tr {
+                            td { code { (d.id) } }
+                            td { (d.label.clone().unwrap_or_default()) }
+                            td { (d.class.as_str()) }
+                            td { (size(d.size)) }
+                            td { ({ sites.sort(); sites.dedup(); sites.join(", ") }) }
+                            td { (fate.phase) }
+                            td { @if fate.held { (l.t("held")) } @else { (fate.due.as_deref().map(day).unwrap_or_else(|| l.t("no_date").to_owned())) } }
+                            td { (fate.clause.unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("datasets.title"), body)
+}
+
+/// `GET /log`: `ledger:list`, the client's access log, decoded, each entry with its proof.
+pub(crate) async fn log(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (mut rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.ledger_events(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    rows.reverse();
+    rows.truncate(500);
+    let body = html! {
+        p { (l.t("log.intro")) }
+        p { (l.t("log.verify")) " " a href="/verify" { (l.t("nav.verify")) } }
+        table {
+            thead { tr {
+                th scope="col" { "#" } th scope="col" { (l.t("col.time")) } th scope="col" { (l.t("col.actor")) }
+                th scope="col" { (l.t("col.action")) } th scope="col" { (l.t("col.resources")) }
+                th scope="col" { (l.t("col.decision")) } th scope="col" { (l.t("col.proof")) }
+            } }
+            tbody {
+                @for (i, e) in &rows {
+                    tr {
+                        td { (i) }
+                        td { (e.time) }
+                        td { (e.actor.trim_start_matches("person:")) }
+                        td { code { (e.action.as_str()) } }
+                        td { (e.resources.join(" ")) }
+                        td { (l.t(e.outcome.as_str())) " (" (e.clause) ")" }
+                        td { a href={ "/log/" (i) "/proof" } download={ "entry-" (i) ".proof" } { (l.t("download")) } }
+                    }
+                }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("log.title"), body)
+}
+
+/// `GET /log/{n}/proof`: `ledger:proof`, the entry's tlog-proof to download.
+pub(crate) async fn log_proof(State(state): State<Shared>, v: Visit, Path(n): Path<u64>) -> Response {
+    match signed(&state, &v, move |vault, _| vault.inclusion_proof(n, None, now())).await {
+        Ok((proof, _)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{n}.proof\"")),
+            ],
+            proof,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /certificates`: `certificate:list`.
+pub(crate) async fn certificates(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.certificates(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        @if rows.is_empty() { p { (l.t("certificates.none")) } } @else {
+            table {
+                thead { tr { th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("col.dataset")) } th scope="col" { (l.t("col.issued")) } th scope="col" { (l.t("download")) } } }
+                tbody { @for c in &rows { tr {
+                    td { a href={ "/certificates/" (c.id) } { code { (c.id) } } }
+                    td { code { (c.dataset) } }
+                    td { (c.issued) }
+                    td { a href={ "/certificates/" (c.id) "/file" } download={ (c.id) ".cert" } { (l.t("download")) } }
+                } } }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("certificates.title"), body)
+}
+
+/// `GET /certificates/{id}`: `certificate:show`, rendered.
+pub(crate) async fn certificate(State(state): State<Shared>, v: Visit, Path(id): Path<String>) -> Response {
+    let l = v.lang;
+    let ((rec, info), s) = match signed(&state, &v, move |vault, _| vault.certificate(&id, now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        dl { @for (k, val) in &info.fields { dt { (k) } dd { (val) } } }
+        p { a href={ "/certificates/" (rec.id) "/file" } download={ (rec.id) ".cert" } { (l.t("download")) } " — " a href="/verify" { (l.t("nav.verify")) } }
+    };
+    page(&v, Some(&s), &format!("{} {}", l.t("certificates.title"), rec.id), body)
+}
+
+/// `GET /certificates/{id}/file`: `certificate:show`, the signed file.
+pub(crate) async fn certificate_file(State(state): State<Shared>, v: Visit, Path(id): Path<String>) -> Response {
+    match signed(&state, &v, move |vault, _| vault.certificate(&id, now())).await {
+        Ok(((rec, _), _)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.cert\"", rec.id)),
+            ],
+            rec.note,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /keys`: `client:key-list`.
+pub(crate) async fn keys(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone()).unwrap_or_default();
+        vault.client_keys(&client, now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let body = html! {
+        p { (l.t("keys.intro")) }
+        @if rows.iter().all(|k| k.removed.is_some()) { p { (l.t("keys.none")) } }
+        ul.keys { @for k in rows.iter().filter(|k| k.removed.is_none()) { li {
+            code { (k.recipient) } " " (k.label.clone().unwrap_or_default()) " — " (l.t("col.added")) " " (day(&k.added))
+            form.inline method="post" action="/keys/remove" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="recipient" value=(k.recipient);
+                button type="submit" { (l.t("keys.remove")) }
+            }
+        } } }
+        h2 { (l.t("keys.add")) }
+        form method="post" action="/keys" {
+            input type="hidden" name="csrf" value=(csrf);
+            p { label for="recipient" { (l.t("col.recipient")) } input #recipient type="text" name="recipient" required spellcheck="false" placeholder="age1..."; }
+            p { label for="label" { (l.t("keys.label")) } input #label type="text" name="label"; }
+            p { button type="submit" { (l.t("keys.add")) } }
+        }
+    };
+    page(&v, Some(&s), l.t("keys.title"), body)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyForm {
+    csrf: String,
+    recipient: String,
+    label: Option<String>,
+}
+
+/// Runs a form's operation once its token is checked, then goes back to `to`.
+async fn post<T: Send + 'static>(
+    state: &Shared,
+    v: &Visit,
+    csrf: String,
+    to: String,
+    f: impl FnOnce(&vault::Vault, &Signed) -> Result<T, vault::Error> + Send + 'static,
+) -> Response {
+    let r = signed(state, v, move |vault, me| {
+        if !csrf_ok(me, &csrf) {
+            return Ok(None);
+        }
+        f(vault, me).map(Some)
+    })
+    .await;
+    match r {
+        Ok((Some(_), _)) => Redirect::to(&to).into_response(),
+        Ok((None, s)) => error_page(v, Some(&s), &ApiError::Forbidden("this form expired: reload the page")),
+        Err(r) => r,
+    }
+}
+
+/// `POST /keys`: `client:key-add`.
+pub(crate) async fn add_key(State(state): State<Shared>, v: Visit, Form(f): Form<KeyForm>) -> Response {
+    let label = f.label.filter(|l| !l.trim().is_empty());
+    post(&state, &v, f.csrf, "/keys".into(), move |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone()).unwrap_or_default();
+        vault.add_client_key(&client, f.recipient.trim(), label.as_deref(), now())
+    })
+    .await
+}
+
+/// `POST /keys/remove`: `client:key-remove`.
+pub(crate) async fn remove_key(State(state): State<Shared>, v: Visit, Form(f): Form<KeyForm>) -> Response {
+    post(&state, &v, f.csrf, "/keys".into(), move |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone()).unwrap_or_default();
+        vault.remove_client_key(&client, f.recipient.trim(), now())
+    })
+    .await
+}
+
+/// `GET /approvals`: `approval:list`.
+pub(crate) async fn approvals(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.approvals(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        @if rows.is_empty() { p { (l.t("approvals.none")) } } @else {
+            table {
+                thead { tr { th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("col.kind")) } th scope="col" { (l.t("col.for")) } th scope="col" { (l.t("col.status")) } th scope="col" { (l.t("col.until")) } } }
+                tbody { @for a in &rows { tr {
+                    td { a href={ "/approvals/" (a.id) } { code { (a.id) } } }
+                    td { (a.kind) }
+                    td { (a.for_handle.clone().unwrap_or_default()) }
+                    td { (a.status) }
+                    td { (a.until.as_deref().map(day).unwrap_or_default()) }
+                } } }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("approvals.title"), body)
+}
+
+/// `GET /approvals/{id}`: `approval:show`, the scope in full; a signer decides from here
+/// (CONF-4: only once the scope was shown, which this page is).
+pub(crate) async fn approval(State(state): State<Shared>, v: Visit, Path(id): Path<String>) -> Response {
+    let l = v.lang;
+    let ((a, can_decide), s) = match signed(&state, &v, move |vault, me| {
+        let a = vault.approval(&id, now())?;
+        let signer = me.person.as_ref().is_some_and(|p| p.role == "client-signer");
+        Ok((a, signer))
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let body = html! {
+        dl {
+            dt { (l.t("col.kind")) } dd { (a.kind) }
+            dt { (l.t("col.status")) } dd { (a.status) }
+            dt { (l.t("approval.requester")) } dd { (a.requester) }
+            @if let Some(f) = &a.for_handle { dt { (l.t("col.for")) } dd { (f) } }
+            @if let Some(u) = &a.until { dt { (l.t("col.until")) } dd { (day(u)) } }
+        }
+        h2 { (l.t("approval.scope")) }
+        pre.scope { (a.scope) }
+        @if can_decide && a.status == "requested" {
+            form method="post" action={ "/approvals/" (a.id) "/decision" } {
+                input type="hidden" name="csrf" value=(csrf);
+                p { label for="comment" { (l.t("approval.comment")) } textarea #comment name="comment" rows="3" {} }
+                p {
+                    button type="submit" name="decision" value="approve" { (l.t("approval.approve")) } " "
+                    button type="submit" name="decision" value="refuse" { (l.t("approval.refuse")) }
+                }
+            }
+        }
+        @if can_decide && a.status == "approved" {
+            form method="post" action={ "/approvals/" (a.id) "/revoke" } {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { (l.t("approval.revoke")) }
+            }
+        }
+    };
+    page(&v, Some(&s), &format!("{} {}", l.t("approvals.title"), a.id), body)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DecisionForm {
+    csrf: String,
+    decision: String,
+    comment: Option<String>,
+}
+
+/// `POST /approvals/{id}/decision`: `approval:decide`.
+pub(crate) async fn decide(
+    State(state): State<Shared>,
+    v: Visit,
+    Path(id): Path<String>,
+    Form(f): Form<DecisionForm>,
+) -> Response {
+    let to = format!("/approvals/{id}");
+    let approve = f.decision == "approve";
+    let comment = f.comment.filter(|c| !c.trim().is_empty());
+    post(&state, &v, f.csrf, to, move |vault, _| vault.decide_approval(&id, approve, comment.as_deref(), now())).await
+}
+
+/// `POST /approvals/{id}/revoke`: `approval:revoke`.
+pub(crate) async fn revoke(
+    State(state): State<Shared>,
+    v: Visit,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let to = format!("/approvals/{id}");
+    post(&state, &v, f.csrf, to, move |vault, _| vault.revoke_approval(&id, now())).await
+}
+
+/// `GET /verify`: `ledger:key`, the page that checks a proof or a certificate in the
+/// browser, against the key it shows (and the person can pin).
+pub(crate) async fn verify(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (key, s) = match signed(&state, &v, |vault, _| vault.ledger_key(now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        p { (l.t("verify.intro")) }
+        form #verify-form {
+            p { label for="verifier-key" { (l.t("verify.key")) } textarea #verifier-key name="key" rows="2" spellcheck="false" { (key.trim()) } }
+            p { label for="kind" { (l.t("verify.kind")) }
+                select #kind name="kind" {
+                    option value="proof" { (l.t("verify.kind.proof")) }
+                    option value="certificate" { (l.t("verify.kind.certificate")) }
+                }
+            }
+            p { label for="file" { (l.t("verify.file")) } input #file type="file"; }
+            p { label for="text" { (l.t("verify.text")) } textarea #text rows="8" spellcheck="false" {} }
+            p { button type="submit" { (l.t("verify.submit")) } }
+        }
+        div #result role="status" aria-live="polite" {}
+        script type="module" src="/static/verify.js" {}
+    };
+    page(&v, Some(&s), l.t("verify.title"), body)
+}
+
+/// Static assets: the stylesheet and the verification script (public, cacheable).
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/gardien.css"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn verify_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/verify.js"),
+    )
+        .into_response()
+}

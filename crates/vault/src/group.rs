@@ -1,0 +1,96 @@
+//! Group commit: many requests' events made durable by one transaction and one fsync.
+//!
+//! A server answers many requests at once, and each read is an event that must be durable
+//! before its response leaves (fail closed). One transaction per event would be one fsync
+//! each; instead, the events of operations that change nothing else (reads, listings,
+//! refusals) go to one writer thread with its own connection. It takes every event waiting,
+//! appends them in order in one `BEGIN IMMEDIATE` transaction, commits (one fsync), and only
+//! then tells each waiting operation its entry's index. While it commits, the next events
+//! queue: the busier the server, the larger the groups. Operations that change the catalog
+//! still append their event in their own transaction, with their change (both or neither);
+//! SQLite orders the two kinds of writers (and the CLI's) on its write lock, so the log
+//! stays one contiguous sequence.
+
+use std::sync::mpsc;
+use std::thread;
+
+use crate::Error;
+use crate::catalog::Catalog;
+
+/// The most events one transaction takes.
+const MAX_GROUP: usize = 1024;
+
+struct Job {
+    entry: Vec<u8>,
+    salt: [u8; 16],
+    details: String,
+    done: mpsc::SyncSender<Result<u64, String>>,
+}
+
+/// The writer thread's handle; clone it into every `Vault` that shares it.
+#[derive(Clone)]
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommit")
+    }
+}
+
+impl GroupCommit {
+    /// Starts the writer on its own connection to the catalog at `path`. It stops when the
+    /// last handle is dropped, after committing what it was given.
+    pub(crate) fn start(path: &std::path::Path, dir: &std::path::Path) -> Result<GroupCommit, Error> {
+        let catalog = Catalog::open(path, dir, false)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("gardien-ledger".into())
+            .spawn(move || writer(&catalog, &rx))
+            .map_err(|e| Error::LedgerWrite(format!("cannot start the ledger writer: {e}")))?;
+        Ok(GroupCommit { jobs })
+    }
+
+    /// Appends one event and waits until it is durable; returns its index.
+    pub(crate) fn append(&self, entry: Vec<u8>, salt: [u8; 16], details: String) -> Result<u64, Error> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Job { entry, salt, details, done })
+            .map_err(|_| Error::LedgerWrite("the ledger writer has stopped".into()))?;
+        match wait.recv() {
+            Ok(Ok(index)) => Ok(index),
+            Ok(Err(e)) => Err(Error::LedgerWrite(e)),
+            Err(_) => Err(Error::LedgerWrite("the ledger writer has stopped".into())),
+        }
+    }
+}
+
+fn writer(catalog: &Catalog, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = catalog.write(|c| {
+            group.iter().map(|j| c.ledger_append(&j.entry, &j.salt, &j.details)).collect::<Result<Vec<u64>, Error>>()
+        });
+        match result {
+            Ok(indexes) => {
+                for (job, index) in group.iter().zip(indexes) {
+                    let _ = job.done.send(Ok(index));
+                }
+            }
+            Err(e) => {
+                // Nothing of the group was committed: every operation in it fails closed.
+                tracing::error!("a group of {} ledger events could not be committed: {e}", group.len());
+                for job in &group {
+                    let _ = job.done.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
