@@ -136,6 +136,8 @@ pub enum Resource {
         status: String,
         /// Who asked.
         requester: String,
+        /// The one person it is for (a third party, a technical operator), if one.
+        beneficiary: Option<String>,
     },
     /// A destruction certificate.
     Certificate {
@@ -539,13 +541,16 @@ impl Engine {
                     }
                     (uid, HashMap::new(), HashSet::new())
                 }
-                Resource::Approval { id, client: c, kind, status, requester } => {
+                Resource::Approval { id, client: c, kind, status, requester, beneficiary } => {
                     let cu = client(c, "unknown", &mut entities);
-                    let attrs = HashMap::from([
+                    let mut attrs = HashMap::from([
                         ("kind".to_owned(), s(kind)),
                         ("status".to_owned(), s(status)),
                         ("requester".to_owned(), RestrictedExpression::new_entity_uid(euid("Person", requester))),
                     ]);
+                    if let Some(b) = beneficiary {
+                        attrs.insert("beneficiary".to_owned(), RestrictedExpression::new_entity_uid(euid("Person", b)));
+                    }
                     (euid("Approval", id), attrs, HashSet::from([cu]))
                 }
                 Resource::Certificate { id, client: c } => {

@@ -80,6 +80,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             kind: "observation".into(),
             status: "requested".into(),
             requester: "sales-staff".into(),
+            beneficiary: None,
         }],
         "server:access" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
@@ -124,6 +125,11 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         let ops_may = matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke");
         let own = matches!(res, Resource::Person(p) if p.handle == actor_of(role).handle);
         return ((role == "ops" && ops_may) || own, "OPS-1");
+    }
+    // A third party lists its client's approvals (the rows naming it, a listing's filter);
+    // an approval naming it is `third_parties_see_the_approvals_naming_them`.
+    if role == "third-party" && action == "approval:list" && matches!(res, Resource::Client { .. }) {
+        return (true, "CONF-1");
     }
     if role == "third-party"
         && !ANYONE.contains(&action)
@@ -423,6 +429,7 @@ fn approvals_are_decided_by_a_signer_other_than_the_requester() {
         kind: "disclosure".into(),
         status: "requested".into(),
         requester: signer.handle.clone(),
+        beneficiary: None,
     };
     let got = e.decide(&signer, "approval:decide", &own, &Context::default()).unwrap();
     assert!(!got.allowed && got.clauses == ["OPS-1"], "{got:?}");
@@ -647,4 +654,31 @@ fn credentials_are_ones_own() {
             }
         }
     }
+}
+
+/// A third party sees the approvals that name it, and so what each lets it see; no other
+/// approval of its client, none of another client (CONF-1, CONF-2).
+#[test]
+fn third_parties_see_the_approvals_naming_them() {
+    let e = engine();
+    let tp = actor_of("third-party");
+    let approval = |client: &str, beneficiary: Option<&str>| Resource::Approval {
+        id: "ap-3".into(),
+        client: client.into(),
+        kind: "observation".into(),
+        status: "approved".into(),
+        requester: "sales-staff".into(),
+        beneficiary: beneficiary.map(str::to_owned),
+    };
+    let show = |r: &Resource| e.decide_checked(&tp, "approval:show", r, &Context::default()).unwrap();
+    let mine = show(&approval("a", Some(&tp.handle)));
+    assert!(mine.allowed && mine.clauses == ["CONF-1"], "{mine:?}");
+    assert!(!show(&approval("a", Some("someone-else"))).allowed);
+    assert!(!show(&approval("a", None)).allowed);
+    assert!(!show(&approval("b", Some(&tp.handle))).allowed, "another client's");
+    for action in ["approval:decide", "approval:revoke"] {
+        assert!(!e.decide_checked(&tp, action, &approval("a", Some(&tp.handle)), &Context::default()).unwrap().allowed);
+    }
+    let other = Resource::Client { slug: "b".into(), phase: "operation".into() };
+    assert!(!e.decide_checked(&tp, "approval:list", &other, &Context::default()).unwrap().allowed);
 }

@@ -567,7 +567,10 @@ pub(crate) async fn log(State(state): State<Shared>, v: Visit) -> Response {
                         td { code { (e.action.as_str()) } }
                         td { (e.resources.join(" ")) }
                         td { (l.t(e.outcome.as_str())) " (" (e.clause) ")" }
-                        td { a href={ "/log/" (i) "/proof" } download={ "entry-" (i) ".proof" } { (l.t("download")) } }
+                        td {
+                            a href={ "/log/" (i) "/proof" } download={ "entry-" (i) ".proof" } { (l.t("col.proof")) } " · "
+                            a href={ "/log/" (i) "/entry" } download={ "entry-" (i) } { (l.t("log.entry")) }
+                        }
                     }
                 }
             }
@@ -585,6 +588,21 @@ pub(crate) async fn log_proof(State(state): State<Shared>, v: Visit, Path(n): Pa
                 (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{n}.proof\"")),
             ],
             proof,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /log/{n}/entry`: `ledger:entry`, the entry's bytes (what its proof proves).
+pub(crate) async fn log_entry(State(state): State<Shared>, v: Visit, Path(n): Path<u64>) -> Response {
+    match signed(&state, &v, move |vault, _| vault.ledger_entry(n, now())).await {
+        Ok((bytes, _)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"entry-{n}\"")),
+            ],
+            bytes,
         )
             .into_response(),
         Err(r) => r,
@@ -856,6 +874,10 @@ pub(crate) async fn verify(State(state): State<Shared>, v: Visit) -> Response {
             }
             p { label for="file" { (l.t("verify.file")) } input #file type="file"; }
             p { label for="text" { (l.t("verify.text")) } textarea #text rows="8" spellcheck="false" {} }
+            div #entry-fields {
+                p { label for="entry-file" { (l.t("verify.entry")) } input #entry-file type="file"; }
+                p { label for="entry-text" { (l.t("verify.entry_text")) } textarea #entry-text rows="6" spellcheck="false" {} }
+            }
             p { button type="submit" { (l.t("verify.submit")) } }
         }
         div #result role="status" aria-live="polite" {}

@@ -51,6 +51,7 @@ table! {
     GET "/datasets" "dataset:list" => portal::datasets,
     GET "/log" "ledger:list" => portal::log,
     GET "/log/{n}/proof" "ledger:proof" => portal::log_proof,
+    GET "/log/{n}/entry" "ledger:entry" => portal::log_entry,
     GET "/certificates" "certificate:list" => portal::certificates,
     GET "/certificates/{id}" "certificate:show" => portal::certificate,
     GET "/certificates/{id}/file" "certificate:show" => portal::certificate_file,

@@ -348,6 +348,7 @@ impl Vault {
                     kind: a.kind,
                     status: a.status,
                     requester: a.requester,
+                    beneficiary: a.for_handle,
                 }
             }
         };

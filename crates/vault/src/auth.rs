@@ -507,15 +507,17 @@ impl Vault {
         if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
             return Err(Error::NotSignedIn);
         }
-        let t = self.catalog.token_by_hash(&digest(secret))?.ok_or(Error::NotSignedIn)?;
-        if t.revoked.is_some() || t.expires.as_deref().and_then(parse_time).is_some_and(|e| e <= now) {
-            return Err(Error::NotSignedIn);
-        }
-        let p = self.catalog.person(&t.handle)?.ok_or(Error::NotSignedIn)?;
-        if p.disabled.is_some() {
-            return Err(Error::NotSignedIn);
-        }
-        Ok(p)
+        self.catalog.read(|c| {
+            let t = c.token_by_hash(&digest(secret))?.ok_or(Error::NotSignedIn)?;
+            if t.revoked.is_some() || t.expires.as_deref().and_then(parse_time).is_some_and(|e| e <= now) {
+                return Err(Error::NotSignedIn);
+            }
+            let p = c.person(&t.handle)?.ok_or(Error::NotSignedIn)?;
+            if p.disabled.is_some() {
+                return Err(Error::NotSignedIn);
+            }
+            Ok(p)
+        })
     }
 }
 

@@ -99,6 +99,9 @@ impl Catalog {
         // secure_delete: freed pages are zeroed, so a deleted wrapped key does not linger
         // in the file (crypto-shredding, used by the lifecycle).
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
+        // Reads map the file instead of copying each page through a read() call: a server
+        // whose connections see the WAL move at every group commit rereads pages often.
+        db.execute_batch("PRAGMA mmap_size = 268435456;")?;
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
@@ -262,6 +265,14 @@ impl Catalog {
     /// Appends an entry and the subtree hashes it completes; returns its index. Call it
     /// inside `write`.
     pub fn ledger_append(&self, entry: &[u8], salt: &[u8], details: &str) -> Result<u64, Error> {
+        let first = self.ledger_append_all(&[(entry, salt, details)])?;
+        Ok(first)
+    }
+
+    /// Appends entries in order (one group of the group commit); returns the first's
+    /// index. The tree's right edge is read once for the group, then kept in memory. Call
+    /// it inside `write`.
+    pub fn ledger_append_all(&self, entries: &[(&[u8], &[u8], &str)]) -> Result<u64, Error> {
         let size = self.ledger_size()?;
         if self.ledger_node(0, size)?.is_some() {
             return Err(Error::LedgerInconsistent(format!(
@@ -278,14 +289,17 @@ impl Catalog {
                 start += 1 << level;
             }
         }
-        self.db.execute("INSERT INTO ledger_entries (idx, entry) VALUES (?1, ?2)", params![size as i64, entry])?;
-        self.db.execute(
-            "INSERT INTO event_details (idx, salt, details) VALUES (?1, ?2, ?3)",
-            params![size as i64, salt, details],
-        )?;
-        let mut st = self.db.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-        for (level, idx, hash) in ledger::merkle::append(&mut edge, size, ledger::merkle::leaf_hash(entry)) {
-            st.execute(params![level, idx as i64, &hash[..]])?;
+        let mut entry_st = self.db.prepare_cached("INSERT INTO ledger_entries (idx, entry) VALUES (?1, ?2)")?;
+        let mut details_st =
+            self.db.prepare_cached("INSERT INTO event_details (idx, salt, details) VALUES (?1, ?2, ?3)")?;
+        let mut node_st = self.db.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for (i, (entry, salt, details)) in entries.iter().enumerate() {
+            let idx = size + i as u64;
+            entry_st.execute(params![idx as i64, entry])?;
+            details_st.execute(params![idx as i64, salt, details])?;
+            for (level, n, hash) in ledger::merkle::append(&mut edge, idx, ledger::merkle::leaf_hash(entry)) {
+                node_st.execute(params![level, n as i64, &hash[..]])?;
+            }
         }
         Ok(size)
     }

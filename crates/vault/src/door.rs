@@ -195,10 +195,23 @@ impl Vault {
             Some(e) => Err(e),
             None => Ok(()),
         };
-        let result = checked.and_then(|()| self.ask_policy(action, &mut rec.resources, ask.kind, now)).and_then(|d| {
-            rec.clause = ask.clause.map_or_else(|| d.clauses.join(","), str::to_owned);
-            op(&mut rec)
-        });
+        let decide_and_run = |rec: &mut Record| {
+            checked.and_then(|()| self.ask_policy(action, &mut rec.resources, ask.kind, now)).and_then(|d| {
+                rec.clause = ask.clause.map_or_else(|| d.clauses.join(","), str::to_owned);
+                op(rec)
+            })
+        };
+        // A read: its decision and its reads see one snapshot, in one read transaction.
+        let result = if action.reads_only() {
+            let mut out = None;
+            let _ = self.catalog.read(|_| {
+                out = Some(decide_and_run(&mut rec));
+                Ok(())
+            });
+            out.unwrap_or_else(|| Err(Error::Corrupt("a read transaction could not start".into())))
+        } else {
+            decide_and_run(&mut rec)
+        };
         if rec.index.is_some() {
             return result;
         }

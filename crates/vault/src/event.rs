@@ -259,6 +259,32 @@ impl Action {
         }
     }
 
+    /// Whether the operation only reads the catalog (its event aside): the door then runs
+    /// its decision and its reads in one read transaction, one snapshot. An operation
+    /// listed here that tried to write would fail (SQLite refuses a write transaction
+    /// inside a read one), and `every_operation_kind_appends_exactly_one_event` runs them all.
+    pub fn reads_only(self) -> bool {
+        matches!(
+            self,
+            Action::DatasetShow
+                | Action::DatasetList
+                | Action::ContractShow
+                | Action::ContractList
+                | Action::CertificateList
+                | Action::LedgerEntry
+                | Action::LedgerList
+                | Action::LedgerKey
+                | Action::ClientList
+                | Action::StoreList
+                | Action::PersonList
+                | Action::ClientKeyList
+                | Action::TokenList
+                | Action::SessionShow
+                | Action::EnvironmentList
+                | Action::CopyList
+        )
+    }
+
     /// The action named `noun:verb`.
     pub fn parse(s: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == s)

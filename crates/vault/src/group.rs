@@ -75,13 +75,12 @@ fn writer(catalog: &Catalog, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = catalog.write(|c| {
-            group.iter().map(|j| c.ledger_append(&j.entry, &j.salt, &j.details)).collect::<Result<Vec<u64>, Error>>()
-        });
-        match result {
-            Ok(indexes) => {
-                for (job, index) in group.iter().zip(indexes) {
-                    let _ = job.done.send(Ok(index));
+        let entries: Vec<(&[u8], &[u8], &str)> =
+            group.iter().map(|j| (j.entry.as_slice(), j.salt.as_slice(), j.details.as_str())).collect();
+        match catalog.write(|c| c.ledger_append_all(&entries)) {
+            Ok(first) => {
+                for (i, job) in group.iter().enumerate() {
+                    let _ = job.done.send(Ok(first + i as u64));
                 }
             }
             Err(e) => {

@@ -139,7 +139,10 @@ impl Env {
 
     /// Ingests `data` through stdin; returns the new id.
     pub fn ingest(&self, data: &[u8], extra: &[&str]) -> String {
-        let mut args = vec!["dataset", "ingest", "-", "--client", "acme"];
+        let mut args = vec!["dataset", "ingest", "-"];
+        if !extra.contains(&"--client") {
+            args.extend(["--client", "acme"]);
+        }
         if !extra.contains(&"--class") {
             args.extend(["--class", "other"]);
         }

@@ -801,7 +801,7 @@ fn attack2_every_plaintext_copy_is_tracked() {
     assert!(err.contains("PRE-5"), "{err}");
     assert!(!env.path("s").exists());
     let d = env.ingest(b"an export for the auditor", &["--class", "export"]);
-    let ap = approved_disclosure(&env, &d, "the export, for the audit");
+    approved_disclosure(&env, &d, "the export, for the audit");
     let out = env.run(&["--as", "tiers", "dataset", "get", &d, "-o", env.path("t").to_str().unwrap()]);
     assert!(out.status.success());
     let cp = env.sql(&format!("SELECT id FROM out_copies WHERE dataset = '{d}' AND holder = 'tiers'"));
@@ -884,7 +884,6 @@ fn attack3_an_operator_file_opens_no_clause() {
         ("signer-acme", vec!["dataset", "get", d.as_str()]),
         (TECH, vec!["dataset", "hold", d.as_str(), "--reason", "mine"]),
         ("tiers", vec!["ledger", "list", "--client", "acme"]),
-        ("tiers", vec!["approval", "show", ap.as_str()]),
         ("tiers", vec!["approval", "revoke", ap.as_str()]),
     ] {
         let mut a = vec!["--as", who];
@@ -892,6 +891,25 @@ fn attack3_an_operator_file_opens_no_clause() {
         let err = env.fails(&a, 4);
         assert!(err.contains("refused ("), "{a:?}: {err}");
     }
+    // Since issue 10, a third party sees the approvals naming it (what each lets it see),
+    // and no other approval of the client.
+    assert!(env.ok(&["--as", "tiers", "approval", "show", &ap]).contains("for the audit"));
+    env.ok(&["person", "add", "other-tp", "--role", "third-party", "--client", "acme"]);
+    env.ok(&[
+        "approval",
+        "request",
+        "observation",
+        "--client",
+        "acme",
+        "--for",
+        "other-tp",
+        "--scope",
+        "not theirs",
+        "--dataset",
+        &d,
+    ]);
+    let list = env.ok(&["--as", "tiers", "approval", "list", "--client", "acme"]);
+    assert!(list.contains(&ap) && !list.contains("observation"), "{list}");
 }
 
 /// Staff handles and staff-held environments answered a client's person differently from
@@ -947,7 +965,7 @@ fn attack3_staff_are_unknown_to_clients_and_approvals_start_when_decided() {
         String::from_utf8_lossy(&theirs.stderr).replace("'beta'", "'zz'"),
         String::from_utf8_lossy(&none.stderr)
     );
-    let ap = approved_disclosure(&env, &d, "for the audit");
+    approved_disclosure(&env, &d, "for the audit");
     let err = env.fails_at("2026-01-01 00:00:00", &["--as", "tiers", "dataset", "get", &d], 4);
     assert!(err.contains("CONF-2"), "{err}");
 }

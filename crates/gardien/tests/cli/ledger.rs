@@ -160,7 +160,7 @@ fn every_operation_kind_appends_exactly_one_event() {
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .unwrap();
-                child.stdin.take().unwrap().write_all(input[1..].as_bytes()).unwrap();
+                child.stdin.take().unwrap().write_all(&input.as_bytes()[1..]).unwrap();
                 child.wait_with_output().unwrap()
             }
             _ => env.run(&args),

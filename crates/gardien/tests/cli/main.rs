@@ -15,3 +15,4 @@ mod ledger;
 mod lifecycle;
 mod people;
 mod readme;
+mod serve;

@@ -1,0 +1,667 @@
+//! `gardien serve`, the real binary on 127.0.0.1 with a test TLS certificate, driven by a
+//! real HTTP client (ureq over rustls): authentication, tokens, sessions, lockout, every
+//! refusal's status and body, client isolation through every route, no id oracle, the
+//! route ⇄ door table, concurrent CLI and server writes.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A test CA and a certificate it signed for 127.0.0.1 (CA, cert, key), made once per test
+/// run with `openssl`.
+fn test_cert() -> &'static (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static PATHS: OnceLock<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap()).path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-days", "2", "-subj", "/CN=gardien test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+            ]
+            .concat(),
+        );
+        openssl(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "req.pem"]].concat());
+        std::fs::write(
+            dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "cert.pem",
+        ]);
+        (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+    })
+}
+
+/// A running `gardien serve` on a data dir; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// Everything it wrote on stderr so far.
+    pub log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One answer: status, headers, body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+impl Server {
+    /// Starts `gardien serve` on `env`'s data dir over HTTPS on a free loopback port.
+    pub fn start(env: &Env) -> Server {
+        let (_, cert, key) = test_cert();
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ];
+        Server::spawn(env.cmd(&args), "https")
+    }
+
+    /// Starts it with `cmd`, and waits for its "listening on" line.
+    pub fn spawn(mut cmd: Command, scheme: &str) -> Server {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("gardien serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        let marker = format!("listening on {scheme}://");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, addr)) = line.split_once(&marker) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| {
+            panic!("the server did not start: {}", log.lock().unwrap());
+        });
+        let (ca, _, _) = test_cert();
+        let pem = std::fs::read(ca).unwrap();
+        let root = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
+        let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&[root])).build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        Server { child, base: format!("{scheme}://{addr}"), log, agent }
+    }
+
+    fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+        let mut r = r.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let headers =
+            r.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+        Answer { status: r.status().as_u16(), headers, body: r.body_mut().read_to_string().unwrap_or_default() }
+    }
+
+    fn with<B>(req: ureq::RequestBuilder<B>, auth: Auth<'_>) -> ureq::RequestBuilder<B> {
+        match auth {
+            Auth::None => req,
+            Auth::Bearer(t) => req.header("Authorization", &format!("Bearer {t}")),
+            Auth::Cookie(c) => req.header("Cookie", c),
+        }
+    }
+
+    pub fn get(&self, path: &str, auth: Auth<'_>) -> Answer {
+        Server::answer(Server::with(self.agent.get(format!("{}{path}", self.base)), auth).call())
+    }
+
+    pub fn delete(&self, path: &str, auth: Auth<'_>) -> Answer {
+        Server::answer(Server::with(self.agent.delete(format!("{}{path}", self.base)), auth).call())
+    }
+
+    pub fn post_json(&self, path: &str, auth: Auth<'_>, body: &Value) -> Answer {
+        Server::answer(Server::with(self.agent.post(format!("{}{path}", self.base)), auth).send_json(body))
+    }
+
+    /// A form post as a browser on our own page sends it (same origin).
+    pub fn post_form(&self, path: &str, auth: Auth<'_>, fields: &[(&str, &str)]) -> Answer {
+        self.post_form_from(path, auth, fields, &self.base)
+    }
+
+    /// A form post from a page of `origin`.
+    pub fn post_form_from(&self, path: &str, auth: Auth<'_>, fields: &[(&str, &str)], origin: &str) -> Answer {
+        let req = Server::with(self.agent.post(format!("{}{path}", self.base)), auth).header("Origin", origin);
+        Server::answer(req.send_form(fields.iter().copied()))
+    }
+
+    /// Signs in through the form; the session cookie ("name=value").
+    pub fn login(&self, handle: &str, password: &str) -> String {
+        let a = self.post_form("/login", Auth::None, &[("handle", handle), ("password", password)]);
+        assert_eq!(a.status, 303, "sign-in of {handle}: {a:?}");
+        a.headers_named("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("__Host-gardien="))
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_else(|| panic!("no session cookie: {a:?}"))
+            .to_owned()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The log once `done` holds of it (or after 10 s: the caller's assertion says what
+    /// was missing).
+    pub fn wait_log(&self, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            let log = self.log_text();
+            if done(&log) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.log_text()
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A person with a password.
+pub fn person(env: &Env, handle: &str, role: &str, client: Option<&str>) {
+    let mut args = vec!["person", "add", handle, "--role", role];
+    if let Some(c) = client {
+        args.extend(["--client", c]);
+    }
+    env.ok(&args);
+    set_password(env, handle, PASSWORD);
+}
+
+pub fn set_password(env: &Env, handle: &str, password: &str) {
+    use std::io::Write as _;
+    let mut child = env
+        .cmd(&["person", "password", handle])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A token of `handle`'s.
+pub fn token(env: &Env, handle: &str) -> String {
+    env.ok(&["--as", handle, "token", "create"]).trim().to_owned()
+}
+
+/// Two clients, acme and beta, each with an admin, a dataset and a token.
+pub struct Two {
+    pub env: Env,
+    pub acme_ds: String,
+    pub beta_ds: String,
+    pub acme: String,
+    pub beta: String,
+}
+
+pub fn two_clients() -> Two {
+    let env = Env::new();
+    env.ok(&["client", "add", "beta", "--name", "Beta Université"]);
+    person(&env, "admin-acme", "client-admin", Some("acme"));
+    person(&env, "admin-beta", "client-admin", Some("beta"));
+    let acme_ds = env.ingest(b"acme's data", &[]);
+    let beta_ds = env.ingest(b"beta's data", &["--client", "beta"]);
+    let acme = token(&env, "admin-acme");
+    let beta = token(&env, "admin-beta");
+    Two { env, acme_ds, beta_ds, acme, beta }
+}
+
+fn events(env: &Env) -> usize {
+    env.sql("SELECT count(*) FROM ledger_entries").parse().unwrap()
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback() {
+    let env = Env::new();
+    let out = env.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve plain HTTP on 0.0.0.0:0") && err.contains("NET-1"), "{err}");
+}
+
+#[test]
+fn the_api_needs_a_token_in_force() {
+    let t = two_clients();
+    let s = Server::start(&t.env);
+    let me = s.get("/api/v1/me", Auth::Bearer(&t.acme));
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.json()["handle"], "admin-acme");
+    // None, garbage, a cookie instead, a revoked one, an expired one, a disabled person's.
+    let none = s.get("/api/v1/me", Auth::None);
+    assert_eq!((none.status, none.json()["error"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    let forged = format!("gardien_{}", "A".repeat(43));
+    assert_eq!(s.get("/api/v1/me", Auth::Bearer(&forged)).status, 401);
+    assert_eq!(s.get("/api/v1/me", Auth::Cookie(&format!("__Host-gardien={}", t.acme))).status, 401);
+    let id = t.env.sql("SELECT id FROM tokens WHERE handle = 'admin-acme'");
+    let second = token(&t.env, "admin-acme");
+    t.env.ok(&["--as", "admin-acme", "token", "revoke", &id]);
+    assert_eq!(s.get("/api/v1/me", Auth::Bearer(&t.acme)).status, 401, "a revoked token");
+    assert_eq!(s.get("/api/v1/me", Auth::Bearer(&second)).status, 200);
+    let expired = t.env.ok_at("2026-01-01", &["--as", "admin-acme", "token", "create", "--expires", "1d"]);
+    assert_eq!(s.get("/api/v1/me", Auth::Bearer(expired.trim())).status, 401, "an expired token");
+    t.env.ok(&["person", "disable", "admin-beta"]);
+    assert_eq!(s.get("/api/v1/me", Auth::Bearer(&t.beta)).status, 401, "a disabled person's token");
+    // One log line per failure, naming the address, in the format fail2ban reads.
+    // (The cookie is no credential here: not a failure.)
+    let log = s.wait_log(|l| l.matches("gardien auth-failure address=127.0.0.1 kind=token handle=\"\"").count() >= 4);
+    let failures = log.lines().filter(|l| l.contains("gardien auth-failure address=127.0.0.1 kind=token")).count();
+    assert_eq!(failures, 4, "{log}");
+    // Secrets never reach the log.
+    assert!(!log.contains(&t.acme) && !log.contains(&second) && !log.contains("gardien_A"), "{log}");
+}
+
+#[test]
+fn another_clients_ids_answer_as_unknown_ones() {
+    let t = two_clients();
+    let s = Server::start(&t.env);
+    let acme = Auth::Bearer(&t.acme);
+    let ok = s.get(&format!("/api/v1/datasets/{}", t.acme_ds), acme);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let v = ok.json();
+    assert_eq!((v["client"].as_str(), v["sites"][0].as_str()), (Some("acme"), Some("fr-roubaix")));
+    // Beta's dataset and a dataset that does not exist: the same status and body but the id.
+    let theirs = s.get(&format!("/api/v1/datasets/{}", t.beta_ds), acme);
+    let unknown_id = format!("ds-{}", "0".repeat(t.beta_ds.len() - 3));
+    let unknown = s.get(&format!("/api/v1/datasets/{unknown_id}"), acme);
+    assert_eq!(theirs.status, 404);
+    assert_eq!(theirs.body.replace(&t.beta_ds, "ID"), unknown.body.replace(&unknown_id, "ID"));
+    // Their client, named: as an unknown client.
+    let theirs = s.get("/api/v1/datasets?client=beta", acme);
+    let unknown = s.get("/api/v1/datasets?client=gamma", acme);
+    assert_eq!(theirs.status, 404);
+    assert_eq!(theirs.body.replace("beta", "X"), unknown.body.replace("gamma", "X"));
+    // A listing shows only their own rows.
+    let list = s.get("/api/v1/datasets", acme).json();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [t.acme_ds.as_str()]);
+    let log = s.get("/api/v1/ledger", acme).json();
+    assert!(!log.as_array().unwrap().is_empty());
+    for e in log.as_array().unwrap() {
+        assert!(e["resources"].as_array().unwrap().contains(&"client:acme".into()), "{e}");
+    }
+    // Their keys.
+    let theirs = s.get("/api/v1/clients/beta/keys", acme);
+    let unknown = s.get("/api/v1/clients/gamma/keys", acme);
+    assert_eq!((theirs.status, unknown.status), (404, 404));
+    assert_eq!(theirs.body.replace("beta", "X"), unknown.body.replace("gamma", "X"));
+    // The attempt is in beta's log, refused.
+    let beta_log = s.get("/api/v1/ledger", Auth::Bearer(&t.beta)).json();
+    assert!(
+        beta_log.as_array().unwrap().iter().any(|e| e["actor"] == "person:admin-acme" && e["outcome"] == "denied"),
+        "{beta_log}"
+    );
+}
+
+#[test]
+fn a_refusal_names_its_clauses() {
+    let t = two_clients();
+    person(&t.env, "auditor", "third-party", Some("acme"));
+    let tp = token(&t.env, "auditor");
+    let s = Server::start(&t.env);
+    let a = s.get(&format!("/api/v1/datasets/{}", t.acme_ds), Auth::Bearer(&tp));
+    assert_eq!(a.status, 403, "{a:?}");
+    let v = a.json();
+    assert_eq!(v["error"], "refused");
+    assert_eq!(v["clauses"], serde_json::json!(["CONF-2"]));
+    assert_eq!(v["reason"], "third parties have no access to client data");
+    // The admin cannot decide an approval (CONF-1): 403 with the clause.
+    t.env.ok(&[
+        "approval",
+        "request",
+        "disclosure",
+        "--client",
+        "acme",
+        "--for",
+        "auditor",
+        "--scope",
+        "the 2025 grades, for the audit",
+        "--dataset",
+        &t.acme_ds,
+    ]);
+    let ap = t.env.sql("SELECT id FROM approvals");
+    let d = s.post_json(
+        &format!("/api/v1/approvals/{ap}/decision"),
+        Auth::Bearer(&t.acme),
+        &serde_json::json!({"approve": true}),
+    );
+    assert_eq!(d.status, 403, "{d:?}");
+    assert!(d.json()["clauses"].as_array().unwrap().contains(&"CONF-1".into()), "{d:?}");
+}
+
+#[test]
+fn every_route_is_a_door_action_or_public_and_records_its_event() {
+    const PUBLIC: [&str; 6] =
+        ["/healthz", "/api/openapi.json", "/static/gardien.css", "/static/verify.js", "/login", "/login/totp"];
+    let known: Vec<&str> = vault::Action::ALL.iter().map(|a| a.as_str()).collect();
+    for r in server::routes::ROUTES {
+        match r.action {
+            Some(a) => assert!(known.contains(&a), "{} {} names {a}, which is no door action", r.method, r.path),
+            None => assert!(
+                PUBLIC.contains(&r.path) && r.method == "GET",
+                "{} {} is neither a door action nor public",
+                r.method,
+                r.path
+            ),
+        }
+    }
+    // Each API route, called, appends one event naming its action (or none, if public).
+    let t = two_clients();
+    person(&t.env, "signer-acme", "client-signer", Some("acme"));
+    let signer = token(&t.env, "signer-acme");
+    person(&t.env, "researcher", "third-party", Some("acme"));
+    t.env.ok(&[
+        "approval",
+        "request",
+        "observation",
+        "--client",
+        "acme",
+        "--for",
+        "researcher",
+        "--scope",
+        "watch the forums",
+        "--dataset",
+        &t.acme_ds,
+    ]);
+    let ap = t.env.sql("SELECT id FROM approvals");
+    let key = age_keygen(&t.env.path("client.key"));
+    let s = Server::start(&t.env);
+    for r in server::routes::ROUTES.iter().filter(|r| r.path.starts_with("/api/") || r.path == "/healthz") {
+        let path = r
+            .path
+            .replace(
+                "{id}",
+                if r.path.contains("approvals") {
+                    &ap
+                } else if r.path.contains("certificates") {
+                    "cert-000000000000"
+                } else {
+                    &t.acme_ds
+                },
+            )
+            .replace("{case}", "acme-case")
+            .replace("{n}", "1")
+            .replace("{client}", "acme")
+            .replace("{recipient}", &key);
+        let who = if r.path.contains("decision") { Auth::Bearer(&signer) } else { Auth::Bearer(&t.acme) };
+        let before = events(&t.env);
+        let a = match r.method {
+            "GET" => s.get(&path, who),
+            "DELETE" => s.delete(&path, who),
+            _ => {
+                let body = if r.path.ends_with("/keys") {
+                    serde_json::json!({"recipient": key})
+                } else if r.path.ends_with("/decision") {
+                    serde_json::json!({"approve": false, "comment": "no"})
+                } else if r.path == "/api/v1/approvals" {
+                    serde_json::json!({"kind": "disclosure", "client": "acme", "scope": "x", "for": "admin-acme"})
+                } else {
+                    serde_json::json!({})
+                };
+                s.post_json(&path, who, &body)
+            }
+        };
+        let after = events(&t.env);
+        match r.action {
+            None => assert_eq!(after, before, "{} {} recorded something", r.method, path),
+            Some(action) => {
+                assert_eq!(after, before + 1, "{} {} ({a:?}) must append exactly one event", r.method, path);
+                let last = last_event(&t.env);
+                assert!(last.contains(&format!("\naction {action}\n")), "{} {path}: {last}", r.method);
+            }
+        }
+    }
+}
+
+/// The value of a form's hidden `csrf` field in a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field: {html}"));
+    let rest = &html[at + 19..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A TOTP code of `seed` (base32) for `at` seconds from now.
+fn totp_code(seed: &str, ahead: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(seed).unwrap();
+    let t = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    t.generate(now + ahead).to_string()
+}
+
+#[test]
+fn sessions_are_host_cookies_with_csrf_protected_forms_and_strict_headers() {
+    let t = two_clients();
+    let s = Server::start(&t.env);
+    // The sign-in page is public; every other page sends to it.
+    let login = s.get("/login", Auth::None);
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("name=\"handle\"") && login.body.contains("name=\"password\""));
+    assert!(login.body.contains("lang=\"fr\""), "French by default");
+    assert_eq!(s.get("/datasets", Auth::None).header("location"), Some("/login"));
+    let a = s.post_form("/login", Auth::None, &[("handle", "admin-acme"), ("password", PASSWORD)]);
+    assert_eq!((a.status, a.header("location")), (303, Some("/")), "{a:?}");
+    let set = a.headers_named("set-cookie").into_iter().find(|c| c.starts_with("__Host-gardien=")).unwrap().to_owned();
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Domain="), "a __Host- cookie has no Domain");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    // The session is stored hashed: the cookie's secret is nowhere in the catalog.
+    let secret = cookie.split_once('=').unwrap().1;
+    assert_eq!(t.env.sql(&format!("SELECT count(*) FROM sessions WHERE hash = '{secret}'")), "0");
+    let page = s.get("/datasets", Auth::Cookie(&cookie));
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains(&t.acme_ds) && !page.body.contains(&t.beta_ds), "only acme's data");
+    assert!(page.body.contains("Roubaix"), "the site is shown");
+    // Headers a reviewer expects.
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page.header("strict-transport-security").unwrap().starts_with("max-age="));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    // English on a switch, kept by a cookie.
+    let en = s.get("/datasets?lang=en", Auth::Cookie(&cookie));
+    assert!(en.body.contains("lang=\"en\"") && en.body.contains("Your data"), "{}", en.body);
+    // A form from another site is refused, and so is one without the session's token.
+    let home = s.get("/keys", Auth::Cookie(&cookie));
+    let csrf = csrf_of(&home.body);
+    let key = age_keygen(&t.env.path("k"));
+    let before = t.env.snapshot();
+    let cross = s.post_form_from(
+        "/keys",
+        Auth::Cookie(&cookie),
+        &[("csrf", &csrf), ("recipient", &key)],
+        "https://evil.example",
+    );
+    assert_eq!(cross.status, 403, "{cross:?}");
+    let forged = s.post_form("/keys", Auth::Cookie(&cookie), &[("csrf", "forged"), ("recipient", &key)]);
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert_eq!(t.env.sql("SELECT count(*) FROM client_keys"), "0", "nothing was added");
+    let _ = before;
+    let added = s.post_form("/keys", Auth::Cookie(&cookie), &[("csrf", &csrf), ("recipient", &key)]);
+    assert_eq!(added.status, 303, "{added:?}");
+    assert_eq!(t.env.sql("SELECT count(*) FROM client_keys"), "1");
+    // Sign-out ends the session for good.
+    let out = s.post_form("/logout", Auth::Cookie(&cookie), &[("csrf", &csrf)]);
+    assert_eq!(out.status, 303);
+    assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).header("location"), Some("/login"));
+}
+
+#[test]
+fn repeated_failures_lock_the_account_and_are_recorded_and_logged_for_fail2ban() {
+    let t = two_clients();
+    let s = Server::start(&t.env);
+    for _ in 0..vault::LOCK_AFTER {
+        let a = s.post_form("/login", Auth::None, &[("handle", "admin-acme"), ("password", "wrong password 123")]);
+        assert_eq!(a.status, 401);
+        assert!(a.body.contains("Connexion refusée"), "{}", a.body);
+    }
+    // Locked: the right password is refused too, with the same answer.
+    let a = s.post_form("/login", Auth::None, &[("handle", "admin-acme"), ("password", PASSWORD)]);
+    assert_eq!(a.status, 401);
+    let unknown = s.post_form("/login", Auth::None, &[("handle", "nobody"), ("password", PASSWORD)]);
+    assert_eq!((unknown.status, unknown.body.replace("nobody", "X")), (a.status, a.body.replace("admin-acme", "X")));
+    // In the ledger, in acme's log: the lock under NET-2.
+    let locked =
+        t.env.sql("SELECT count(*) FROM ledger_entries WHERE CAST(entry AS TEXT) LIKE '%action session:login%NET-2%'");
+    assert_eq!(locked, "2", "the failure that locked, and the attempt while locked");
+    // A new password (ops) lifts the lock.
+    set_password(&t.env, "admin-acme", "another long passphrase");
+    s.login("admin-acme", "another long passphrase");
+    // One line per failure, which the shipped fail2ban filter matches, naming the address.
+    let log = s.wait_log(|l| l.matches("auth-failure").count() >= 7);
+    let file = t.env.path("serve.log");
+    std::fs::write(&file, &log).unwrap();
+    let filter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/fail2ban/filter.d/gardien.conf");
+    let out = Command::new("fail2ban-regex")
+        .arg(&file)
+        .arg(&filter)
+        .output()
+        .expect("fail2ban-regex (apt-get install fail2ban)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let lines = log.lines().count();
+    assert!(report.contains(&format!("Lines: {lines} lines, 0 ignored, 7 matched")), "{report}\n{log}");
+    assert!(log.contains("auth-failure address=127.0.0.1 kind=locked handle=\"admin-acme\""), "{log}");
+    assert!(!log.contains(PASSWORD) && !log.contains("wrong password"), "passwords never reach the log");
+}
+
+#[test]
+fn a_signer_enrols_a_second_factor_before_anything_and_codes_are_used_once() {
+    let t = two_clients();
+    person(&t.env, "signer-acme", "client-signer", Some("acme"));
+    let s = Server::start(&t.env);
+    let a = s.post_form("/login", Auth::None, &[("handle", "signer-acme"), ("password", PASSWORD)]);
+    assert_eq!(a.header("location"), Some("/totp"), "a signer must enrol: {a:?}");
+    let cookie = a.headers_named("set-cookie")[0].split(';').next().unwrap().to_owned();
+    // Until then, nothing else.
+    assert_eq!(s.get("/approvals", Auth::Cookie(&cookie)).header("location"), Some("/totp"));
+    let enrol = s.get("/totp", Auth::Cookie(&cookie));
+    assert_eq!(enrol.status, 200);
+    assert!(enrol.body.contains("<svg"), "a QR code");
+    let at = enrol.body.find("class=\"secret\">").unwrap() + 15;
+    let seed = enrol.body[at..at + enrol.body[at..].find('<').unwrap()].to_owned();
+    let csrf = csrf_of(&enrol.body);
+    let wrong = s.post_form("/totp", Auth::Cookie(&cookie), &[("csrf", &csrf), ("code", "000000")]);
+    assert_ne!(wrong.status, 303);
+    let code = totp_code(&seed, 0);
+    let ok = s.post_form("/totp", Auth::Cookie(&cookie), &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!((ok.status, ok.header("location")), (303, Some("/")), "{ok:?}");
+    assert_eq!(s.get("/approvals", Auth::Cookie(&cookie)).status, 200);
+    // Next sign-in: the password, then a code; the code just used is refused (replay).
+    let again = s.post_form("/login", Auth::None, &[("handle", "signer-acme"), ("password", PASSWORD)]);
+    assert_eq!(again.header("location"), Some("/login/totp"));
+    let cookie = again.headers_named("set-cookie")[0].split(';').next().unwrap().to_owned();
+    assert_eq!(s.get("/approvals", Auth::Cookie(&cookie)).header("location"), Some("/login/totp"));
+    let form = s.get("/login/totp", Auth::Cookie(&cookie));
+    let csrf = csrf_of(&form.body);
+    let replay = s.post_form("/login/totp", Auth::Cookie(&cookie), &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!(replay.status, 401, "a code is accepted once");
+    let next = totp_code(&seed, 30);
+    let ok = s.post_form("/login/totp", Auth::Cookie(&cookie), &[("csrf", &csrf), ("code", &next)]);
+    assert_eq!((ok.status, ok.header("location")), (303, Some("/")), "{ok:?}");
+    assert_eq!(s.get("/approvals", Auth::Cookie(&cookie)).status, 200);
+    // The seed is not in the log, nor in any event's details.
+    assert!(!s.log_text().contains(&seed));
+    assert_eq!(t.env.sql(&format!("SELECT count(*) FROM event_details WHERE details LIKE '%{seed}%'")), "0");
+}
+
+#[test]
+fn cli_and_server_write_the_ledger_at_once_and_it_stays_one_log() {
+    let t = two_clients();
+    let s = Arc::new(Server::start(&t.env));
+    let before = events(&t.env);
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            let (tok, id) = (t.acme.clone(), t.acme_ds.clone());
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert_eq!(s.get(&format!("/api/v1/datasets/{id}"), Auth::Bearer(&tok)).status, 200);
+                }
+            })
+        })
+        .collect();
+    for i in 0..5 {
+        t.env.ingest(format!("written by the CLI meanwhile {i}").as_bytes(), &[]);
+        t.env.ok(&["dataset", "show", &t.acme_ds]);
+    }
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_eq!(events(&t.env), before + 200 + 10);
+    t.env.ok(&["ledger", "verify"]);
+}
