@@ -167,6 +167,31 @@ async function freshCode(handle) {
   }
 }
 
+/**
+ * Submits one of the portal's own forms by clicking `button`; fails at once, saying why, when
+ * the portal refuses its own form as a cross-site post; then waits for the page at `to` (a
+ * URL predicate), if given. Returns the POST's response.
+ */
+async function submit(page, button, to) {
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).origin === g.base, { timeout: STEP }),
+    button.click(),
+  ]);
+  if (res.status() === 403) {
+    const body = await res.text().catch(() => '');
+    if (body.includes('cross-site form post refused')) {
+      const h = await res.request().allHeaders();
+      throw new Error(
+        `the portal refused its own form: POST ${new URL(res.url()).pathname} from ${page.url()} answered 403 ${body.trim()}; ` +
+          `Chromium sent Origin: ${h.origin}, Sec-Fetch-Site: ${h['sec-fetch-site']} (the pages' Referrer-Policy: no-referrer makes ` +
+          'a browser send Origin: null on a same-origin form post, and security.rs::same_origin refuses Origin: null)',
+      );
+    }
+  }
+  if (to) await page.waitForURL(to);
+  return res;
+}
+
 /** On /totp: checks the QR code and the key, enrols with a computed code. */
 async function enrolTotp(page, handle, journey) {
   assert.equal(new URL(page.url()).pathname, '/totp');
@@ -179,7 +204,7 @@ async function enrolTotp(page, handle, journey) {
   totp.set(handle, { key: base32Decode(secret), lastStep: -1 });
   await seen(page, journey, 'totp-enrol');
   await page.fill('#code', await freshCode(handle));
-  await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.locator('form[action="/totp"] button[type=submit]').click()]);
+  await submit(page, page.locator('form[action="/totp"] button[type=submit]'), (u) => u.pathname === '/');
 }
 
 /**
@@ -191,13 +216,15 @@ async function signIn(page, handle, { journey, enrol = true, onStep } = {}) {
   await page.goto(`${g.base}/login`);
   await page.fill('#handle', handle);
   await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL((u) => u.pathname !== '/login'), page.locator('form[action="/login"] button[type=submit]').click()]);
+  const res = await submit(page, page.locator('form[action="/login"] button[type=submit]'));
+  assert.equal(res.status(), 303, `signing ${handle} in answered ${res.status()}`);
+  await page.waitForURL((u) => u.pathname !== '/login');
   let path = new URL(page.url()).pathname;
   if (path === '/login/totp') {
     if (onStep) await onStep(page);
     else if (journey) await seen(page, journey, 'login-totp');
     await page.fill('#code', await freshCode(handle));
-    await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.locator('form[action="/login/totp"] button[type=submit]').click()]);
+    await submit(page, page.locator('form[action="/login/totp"] button[type=submit]'), (u) => u.pathname === '/');
     path = '/';
   } else if (path === '/totp' && enrol) {
     await enrolTotp(page, handle, journey);
@@ -264,7 +291,8 @@ test('a. client admin (FR then EN): datasets, log proofs, a certificate, offline
     // A wrong password is refused, said so, and nothing more.
     await page.fill('#handle', 'admin-hugo');
     await page.fill('#password', 'not the password at all');
-    await page.locator('form[action="/login"] button[type=submit]').click();
+    const refused = await submit(page, page.locator('form[action="/login"] button[type=submit]'));
+    assert.equal(refused.status(), 401);
     await page.getByRole('alert').waitFor();
     assert.match(await page.getByRole('alert').innerText(), /Connexion refusée/);
     assert.equal(new URL(page.url()).pathname, '/login');
@@ -366,7 +394,7 @@ test('a. client admin (FR then EN): datasets, log proofs, a certificate, offline
     // [line, the byte edited in it]: the last digit of the index and of the tree size, the
     // middle of a base64 hash, of the root, of the signature.
     const targets = [[1, -1], [2, 0.5], [size, -1], [size + 1, 0.5], [lines.findIndex((l) => l.startsWith('— ')), 0.6]];
-    assert.ok(targets.every(([t]) => t > 0 && lines[t].length > 2), `a proof of the expected shape:\n${original}`);
+    assert.ok(targets.every(([t]) => t > 0 && lines[t].length > 0), `a proof of the expected shape:\n${original}`);
     assert.match(lines[1], /^index \d+$/);
     let k = 0;
     for (const [t, where] of targets) {
@@ -423,7 +451,6 @@ test('b. the signer enrols its second factor first, reads the full scope, approv
     assert.match(rowText, /observation/);
     assert.match(rowText, /chercheur/);
     assert.match(rowText, /requested/);
-    assert.match(rowText, /2027-06-30/);
     await seen(page, 'b', 'approvals');
 
     // Its page: the scope in full, every line of it, then the decision.
@@ -435,11 +462,9 @@ test('b. the signer enrols its second factor first, reads the full scope, approv
     assert.match(await page.locator('main dl').innerText(), /requested/);
     await seen(page, 'b', 'approval-requested');
     await page.getByLabel('Commentaire').fill("Accord pour l'étude, dans la limite de la portée ci-dessus.");
-    await Promise.all([
-      page.waitForURL(`${g.base}/approvals/${g.ids.approval}`),
-      page.waitForResponse((res) => res.url() === `${g.base}/approvals/${g.ids.approval}/decision` && res.status() === 303),
-      page.getByRole('button', { name: 'Approuver' }).click(),
-    ]);
+    const decided = await submit(page, page.getByRole('button', { name: 'Approuver' }), `${g.base}/approvals/${g.ids.approval}`);
+    assert.equal(decided.url(), `${g.base}/approvals/${g.ids.approval}/decision`);
+    assert.equal(decided.status(), 303);
     const status = await page.locator('main dl dt', { hasText: 'État' }).locator('xpath=following-sibling::dd[1]').innerText();
     assert.equal(status, 'approved');
     assert.equal(await page.getByRole('button', { name: 'Approuver' }).count(), 0, 'decided: no decision form');
@@ -452,6 +477,12 @@ test('b. the signer enrols its second factor first, reads the full scope, approv
       catalogCount(`select status || '|' || decided_by || '|' || comment from approvals where id = '${g.ids.approval}'`),
       "approved|signer-hugo|Accord pour l'étude, dans la limite de la portée ci-dessus.",
     );
+    // Its end, as asked (--until 2027-06-30: through that day), is what the signer reads,
+    // on the list and on its page (not the exclusive instant it is stored as, 2027-07-01).
+    const until = await page.locator('tbody tr', { hasText: g.ids.approval }).locator('td').nth(4).innerText();
+    await page.goto(`${g.base}/approvals/${g.ids.approval}`);
+    const untilPage = await page.locator('main dl dt', { hasText: "Jusqu'au" }).locator('xpath=following-sibling::dd[1]').innerText();
+    assert.deepEqual({ list: until, page: untilPage }, { list: '2027-06-30', page: '2027-06-30' }, 'the approval ends on the day asked');
   } finally {
     await context.close();
   }
@@ -556,7 +587,7 @@ test('d. cross-site posts to /keys and /logout are refused and change nothing', 
     const ownKey = ageRecipient();
     await page.fill('#recipient', ownKey);
     await page.fill('#label', 'Clé de secours');
-    await Promise.all([page.waitForURL(`${g.base}/keys`), page.locator('form[action="/keys"] button[type=submit]').click()]);
+    await submit(page, page.locator('form[action="/keys"] button[type=submit]'), `${g.base}/keys`);
     assert.ok((await page.locator('ul.keys').innerText()).includes(ownKey), 'a key added from the portal is listed');
     assert.equal(Number(catalogCount('select count(*) from client_keys')), before0 + 1);
     await seen(page, 'd', 'keys');
@@ -570,7 +601,7 @@ test('d. cross-site posts to /keys and /logout are refused and change nothing', 
         await page.goto(`${origin}${attack}`);
         const res = await posted;
         const headers = await res.request().allHeaders();
-        t.diagnostic(`${what} POST ${target}: ${res.status()} (Origin ${headers.origin}, Sec-Fetch-Site ${headers['sec-fetch-site']}, cookie sent: ${/gardien/.test(headers.cookie ?? '')})`);
+        t.diagnostic(`${what} POST ${target}: ${res.status()} (Origin ${headers.origin}, session cookie sent: ${/gardien/.test(headers.cookie ?? '')})`);
         const refused = res.status() === 403 || (res.status() >= 300 && res.status() < 400 && /\/login$/.test(res.headers().location ?? ''));
         assert.ok(refused, `${what} POST ${target} answered ${res.status()}`);
         await page.waitForLoadState();
@@ -598,6 +629,9 @@ test('d. cross-site posts to /keys and /logout are refused and change nothing', 
 // e. accessibility
 
 const violations = [];
+/** Rules axe could not decide on (to review by hand): id -> pages. */
+const incomplete = new Map();
+let axeRuns = 0;
 
 /** Runs axe-core on the page (a bypassCSP context); notes its violations. */
 async function axe(page, label) {
@@ -605,17 +639,27 @@ async function axe(page, label) {
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
-    }));
+    return {
+      violations: r.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+      })),
+      incomplete: r.incomplete.map((v) => v.id),
+      passes: r.passes.length,
+    };
   });
+  axeRuns += 1;
+  assert.ok(result.passes > 10, `axe ran its rules on ${page.url()}`);
   const l = await lang(page);
+  for (const id of result.incomplete) {
+    if (!incomplete.has(id)) incomplete.set(id, new Set());
+    incomplete.get(id).add(`${l} ${normalize(page.url())}`);
+  }
   axeChecked.add(`${l} ${normalize(page.url())}`);
-  for (const v of result) violations.push({ page: `${label} [${l}] ${new URL(page.url()).pathname}`, ...v });
-  return result;
+  for (const v of result.violations) violations.push({ page: `${label} [${l}] ${new URL(page.url()).pathname}`, ...v });
+  return result.violations;
 }
 
 test('e. axe-core finds no serious or critical violation on any page, in French and English', { timeout: 8 * 60_000 }, async (t) => {
@@ -633,7 +677,7 @@ test('e. axe-core finds no serious or critical violation on any page, in French 
         await seen(page, 'e', `login-${l}`);
         await page.fill('#handle', 'nobody');
         await page.fill('#password', 'wrong password, surely');
-        await page.locator('form[action="/login"] button[type=submit]').click();
+        await submit(page, page.locator('form[action="/login"] button[type=submit]'));
         await page.getByRole('alert').waitFor();
         await axe(page, 'anonymous, refused');
       }
@@ -720,6 +764,8 @@ test('e. axe-core finds no serious or critical violation on any page, in French 
   for (const v of violations) {
     t.diagnostic(`${v.impact} ${v.id} on ${v.page}: ${v.help}\n${v.nodes.map((n) => `    ${n.target}: ${n.summary}`).join('\n')}`);
   }
+  t.diagnostic(`axe: ${axeRuns} runs on ${axeChecked.size} page/language pairs, ${violations.length} violations of any impact`);
+  for (const [id, where] of incomplete) t.diagnostic(`axe could not decide '${id}' (review by hand) on: ${[...where].join(', ')}`);
   assert.deepEqual(missing, [], 'pages the journeys reached that axe did not check');
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Shared;
-use crate::errors::{ApiError, Problem};
+use crate::errors::{ApiError, JsonBody, Problem};
 use crate::identity::{Bearer, FailureKind, auth_failed};
 use crate::pool::{Signed, Who};
 
@@ -435,7 +435,7 @@ pub(crate) async fn decide(
     State(state): State<Shared>,
     bearer: Bearer,
     Path(id): Path<String>,
-    Json(d): Json<DecisionIn>,
+    JsonBody(d): JsonBody<DecisionIn>,
 ) -> Result<Json<ApprovalOut>, ApiError> {
     let a = act(&state, bearer, move |v, _| v.decide_approval(&id, d.approve, d.comment.as_deref(), now())).await?;
     Ok(Json(approval_out(a)))
@@ -476,7 +476,7 @@ pub(crate) struct ApprovalIn {
 pub(crate) async fn request(
     State(state): State<Shared>,
     bearer: Bearer,
-    Json(r): Json<ApprovalIn>,
+    JsonBody(r): JsonBody<ApprovalIn>,
 ) -> Result<Json<ApprovalOut>, ApiError> {
     let a = act(&state, bearer, move |v, _| {
         v.request_approval(
@@ -539,7 +539,7 @@ pub(crate) async fn add_key(
     State(state): State<Shared>,
     bearer: Bearer,
     Path(client): Path<String>,
-    Json(k): Json<KeyIn>,
+    JsonBody(k): JsonBody<KeyIn>,
 ) -> Result<Json<ClientKeyOut>, ApiError> {
     let row =
         act(&state, bearer, move |v, _| v.add_client_key(&client, &k.recipient, k.label.as_deref(), now())).await?;

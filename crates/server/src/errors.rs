@@ -18,6 +18,8 @@ pub(crate) enum ApiError {
     Unauthenticated,
     /// Too many failures from this address.
     Throttled,
+    /// The request's body is not what the route takes.
+    BadRequest(String),
     /// No such route or thing.
     NotFound,
     /// A cross-site or unprotected form post.
@@ -64,6 +66,7 @@ impl ApiError {
                 "throttled",
                 "too many failed attempts from this address; try again in 10 minutes".into(),
             ),
+            ApiError::BadRequest(r) => p(StatusCode::BAD_REQUEST, "bad-request", r.clone()),
             ApiError::NotFound => p(StatusCode::NOT_FOUND, "not-found", "no such resource".into()),
             ApiError::Forbidden(r) => p(StatusCode::FORBIDDEN, "forbidden", (*r).to_owned()),
             ApiError::Vault(e) => vault_problem(e),
@@ -168,5 +171,19 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
         r
+    }
+}
+
+/// A JSON body, whose rejection (not JSON, a missing field, too large) is a JSON error too.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
     }
 }

@@ -86,6 +86,23 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("nav.keys", "Clés age", "age keys"),
     ("nav.approvals", "Autorisations", "Approvals"),
     ("nav.verify", "Vérifier une preuve", "Verify a proof"),
+    ("nav.clients", "Clients", "Clients"),
+    ("nav.sweep", "Prochaine destruction", "Next sweep"),
+    ("nav.refusals", "Refus récents", "Recent refusals"),
+    ("nav.contracts", "Dossiers et contrats", "Cases and contracts"),
+    (
+        "sweep.intro",
+        "Ce que la destruction quotidienne détruira dans les prochaines 24 heures, selon les règles de conservation, et ce qu'un gel juridique retient.",
+        "What the daily sweep will destroy within the next 24 hours under the retention rules, and what a legal hold keeps.",
+    ),
+    ("sweep.none", "Rien n'est dû.", "Nothing is due."),
+    ("sweep.held", "Retenu par un gel juridique", "Kept by a legal hold"),
+    ("col.case", "Dossier", "Case"),
+    ("col.presales", "Fin d'avant-vente", "Pre-sales end"),
+    ("col.deal", "Affaire", "Deal"),
+    ("col.ends", "Fin du contrat", "Contract end"),
+    ("deal.concluded", "conclue", "concluded"),
+    ("deal.lost", "perdue", "lost"),
     ("nav.logout", "Se déconnecter", "Sign out"),
     ("nav.main", "Navigation principale", "Main navigation"),
     ("home.signed_in_as", "Connecté en tant que", "Signed in as"),
@@ -173,3 +190,29 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("error.back", "Retour", "Back"),
     ("csrf", "Formulaire expiré : rechargez la page.", "This form expired: reload the page."),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every text a page asks for exists in both languages, once.
+    #[test]
+    fn every_key_the_portal_uses_is_translated() {
+        let source = include_str!("portal.rs");
+        let mut used: Vec<&str> = source.split(".t(\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(used.len() > 50, "{used:?}");
+        for key in used {
+            assert_ne!(Lang::Fr.t(key), "??", "{key} has no text");
+        }
+        let mut keys: Vec<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key is defined twice");
+        for (k, fr, en) in TEXTS {
+            assert!(!fr.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! kept hashed by the vault; every form carries the session's anti-CSRF token.
 
 use axum::Form;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -129,11 +129,14 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
         "client-signer" | "third-party" => vec![("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
         "client-tech" => vec![("/verify", "nav.verify")],
         "technical-operator" => vec![("/datasets", "nav.datasets"), ("/verify", "nav.verify")],
+        "sales" => vec![("/contracts", "nav.contracts"), ("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
         _ => vec![
+            ("/clients", "nav.clients"),
             ("/datasets", "nav.datasets"),
-            ("/log", "nav.log"),
-            ("/certificates", "nav.certificates"),
+            ("/sweep", "nav.sweep"),
             ("/approvals", "nav.approvals"),
+            ("/log?outcome=denied", "nav.refusals"),
+            ("/certificates", "nav.certificates"),
             ("/verify", "nav.verify"),
         ],
     }
@@ -535,8 +538,15 @@ pub(crate) async fn datasets(State(state): State<Shared>, v: Visit) -> Response 
     page(&v, Some(&s), l.t("datasets.title"), body)
 }
 
-/// `GET /log`: `ledger:list`, the client's access log, decoded, each entry with its proof.
-pub(crate) async fn log(State(state): State<Shared>, v: Visit) -> Response {
+#[derive(Deserialize)]
+pub(crate) struct LogQuery {
+    /// Only entries with this outcome (`denied`: the recent refusals).
+    outcome: Option<String>,
+}
+
+/// `GET /log`: `ledger:list`, the client's access log, decoded, each entry with its proof
+/// (`?outcome=denied`: the refusals only).
+pub(crate) async fn log(State(state): State<Shared>, v: Visit, Query(q): Query<LogQuery>) -> Response {
     let l = v.lang;
     let (mut rows, s) = match signed(&state, &v, |vault, me| {
         let client = me.person.as_ref().and_then(|p| p.client.clone());
@@ -547,6 +557,9 @@ pub(crate) async fn log(State(state): State<Shared>, v: Visit) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Some(o) = &q.outcome {
+        rows.retain(|(_, e)| e.outcome.as_str() == o);
+    }
     rows.reverse();
     rows.truncate(500);
     let body = html! {
@@ -852,6 +865,80 @@ pub(crate) async fn revoke(
 ) -> Response {
     let to = format!("/approvals/{id}");
     post(&state, &v, f.csrf, to, move |vault, _| vault.revoke_approval(&id, now())).await
+}
+
+/// `GET /clients`: `client:list` (the operator's staff).
+pub(crate) async fn clients(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, _| vault.clients(now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        table {
+            thead { tr { th scope="col" { (l.t("home.client")) } th scope="col" { (l.t("col.label")) } th scope="col" { (l.t("col.added")) } } }
+            tbody { @for c in &rows { tr { td { code { (c.slug) } } td { (c.name) } td { (day(&c.created)) } } } }
+        }
+    };
+    page(&v, Some(&s), l.t("nav.clients"), body)
+}
+
+/// `GET /sweep`: `vault:sweep` as a dry run, what the next daily sweep (24 hours from now)
+/// will destroy, and what a hold keeps.
+pub(crate) async fn sweep(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (report, s) =
+        match signed(&state, &v, |vault, _| vault.sweep_dry_run(now() + chrono::Duration::hours(24), now())).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let rows = |items: &[vault::DueItem]| {
+        html! {
+            table {
+                thead { tr { th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("home.client")) } th scope="col" { (l.t("col.class")) } th scope="col" { (l.t("col.destroy")) } th scope="col" { (l.t("col.clause")) } } }
+                tbody { @for d in items { tr {
+                    td { code { (d.dataset.id) } } td { (d.dataset.client) } td { (d.dataset.class.as_str()) }
+                    td { (lifecycle::show_instant(d.due.at)) " — " (d.due.rule) } td { (d.due.clause) }
+                } } }
+            }
+        }
+    };
+    let body = html! {
+        p { (l.t("sweep.intro")) }
+        @if report.due.is_empty() { p { (l.t("sweep.none")) } } @else { (rows(&report.due)) }
+        @if !report.held.is_empty() { h2 { (l.t("sweep.held")) } (rows(&report.held)) }
+    };
+    page(&v, Some(&s), l.t("nav.sweep"), body)
+}
+
+/// `GET /contracts`: `contract:list` (sales' cases, ops').
+pub(crate) async fn contracts(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.contracts(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map(lifecycle::show_instant).unwrap_or_else(|| "—".into());
+    let body = html! {
+        table {
+            thead { tr {
+                th scope="col" { (l.t("col.case")) } th scope="col" { (l.t("home.client")) } th scope="col" { (l.t("col.phase")) }
+                th scope="col" { (l.t("col.presales")) } th scope="col" { (l.t("col.deal")) } th scope="col" { (l.t("col.ends")) }
+            } }
+            tbody { @for r in &rows { tr {
+                td { code { (r.contract.case) } } td { (r.client) } td { (r.contract.phase(now()).as_str()) }
+                td { (t(r.contract.presales_until)) }
+                td { (match r.contract.deal { lifecycle::Deal::Undecided => "—", lifecycle::Deal::Concluded { .. } => l.t("deal.concluded"), lifecycle::Deal::Lost { .. } => l.t("deal.lost") }) }
+                td { (t(r.contract.ends)) }
+            } } }
+        }
+    };
+    page(&v, Some(&s), l.t("nav.contracts"), body)
 }
 
 /// `GET /verify`: `ledger:key`, the page that checks a proof or a certificate in the
