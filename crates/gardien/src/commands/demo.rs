@@ -37,17 +37,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // Runs one real command; `refused` steps show a refusal and fail the demo if it succeeds.
     // Everything goes to stdout, in order (a log of the demo shows each command with its
     // result, refusals included), and each command is printed quoted, ready to paste.
-    let run = |title: &str, args: &[&str], refused: bool| -> anyhow::Result<String> {
+    let run_with = |title: &str, args: &[&str], refused: bool, input: Option<&str>| -> anyhow::Result<String> {
         println!("\n== {title}");
         println!("$ gardien {}", shell_words(args));
-        let out = Command::new(&exe)
+        let mut child = Command::new(&exe)
             .args(args)
             .env("GARDIEN_DATA_DIR", &data)
             .env_remove("GARDIEN_MASTER_KEY")
             .env_remove("GARDIEN_AS")
-            .stdin(Stdio::null())
-            .output()
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .with_context(|| format!("running gardien {}", args.join(" ")))?;
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            use std::io::Write as _;
+            stdin.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !quiet.get() {
             print!("{stdout}");
@@ -58,6 +65,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         Ok(stdout)
     };
+    let run = |title: &str, args: &[&str], refused: bool| run_with(title, args, refused, None);
     let step = |title: &str, args: &[&str]| run(title, args, false);
     let refused = |title: &str, args: &[&str]| run(title, args, true).map(|_| ());
 
@@ -280,10 +288,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         &["--data-dir", "/nonexistent", "certificate", "verify", &cert_s, "--key", key.trim()],
     )?;
     step("30. and the ledger still verifies from its first entry", &["ledger", "verify"])?;
+    // The client's own door: a password for its admin, then the command that serves this
+    // data dir (run by `scripts/demo --serve`).
+    let password = demo_password()?;
+    run_with(
+        "31. a password for the client's admin, to sign in to the portal (read from stdin)",
+        &["person", "password", "admin-hugo"],
+        false,
+        Some(&format!("{password}\n")),
+    )?;
     println!(
         "\ndemo done{}",
         if args.dir.is_some() { format!("; the data dir stays at {}", data.display()) } else { String::new() }
     );
+    println!("\nThe client's own door, on this data dir (scripts/demo --serve runs it):");
+    println!("  gardien --data-dir {} serve --listen 127.0.0.1:8080", shell_words(&[&data.to_string_lossy()]));
+    println!("then open http://127.0.0.1:8080/ and sign in as admin-hugo, password {password}");
+    if args.dir.is_none() {
+        println!("(this run's data dir is removed now: give --dir DIR to keep it)");
+    }
     Ok(())
 }
 
@@ -341,4 +364,14 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A fresh password for the demo's client admin: 16 random bytes from the system, as hex
+/// in groups of four (printed once, for this throwaway data dir only).
+fn demo_password() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut b = [0u8; 12];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(hex.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-"))
 }
