@@ -21,7 +21,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
@@ -75,6 +75,7 @@ before(
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (g) await g.kill();
+  if (work) rmSync(work, { recursive: true, force: true });
   if (shots) {
     writeFileSync(join(shots, 'INDEX.txt'), `${shotNames.join('\n')}\n`);
     console.log(`screenshots (${shotNames.length} PNG files): ${shots}`);
@@ -138,7 +139,7 @@ function base32Decode(text) {
   return Buffer.from(out);
 }
 
-export function hotp(key, counter) {
+function hotp(key, counter) {
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(BigInt(counter));
   const h = createHmac('sha1', key).update(msg).digest();

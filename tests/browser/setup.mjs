@@ -248,10 +248,16 @@ export function serve(bin, dataDir, tls, timeoutMs = 30_000) {
  */
 export async function startGardien({ bin = process.env.GARDIEN_BIN || DEFAULT_BIN, keep = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gardien-browser-'));
-  const copied = await copyBinary(bin, dir);
-  const tls = makeCert(dir);
-  const data = buildDataDir(copied, dir);
-  const server = await serve(copied, data.dataDir, tls);
+  let copied, tls, data, server;
+  try {
+    copied = await copyBinary(bin, dir);
+    tls = makeCert(dir);
+    data = buildDataDir(copied, dir);
+    server = await serve(copied, data.dataDir, tls);
+  } catch (e) {
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let killed = false;
   const kill = async () => {
     if (killed) return;

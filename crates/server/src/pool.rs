@@ -26,6 +26,7 @@ impl Pool {
         }
         for v in &mut vaults {
             v.use_group_commit(group.clone());
+            v.defer_durability();
         }
         Ok(Pool {
             free: tokio::sync::Semaphore::new(vaults.len()),
@@ -52,12 +53,25 @@ impl Pool {
             .ok_or_else(|| vault::Error::Corrupt("no vault free under a permit".into()))?;
         let joined = tokio::task::spawn_blocking(move || {
             let r = signed(&mut v, who).and_then(|s| f(&v, &s));
-            (v, r)
+            let pending = v.take_pending();
+            (v, r, pending)
         })
         .await;
         match joined {
-            Ok((v, r)) => {
+            Ok((v, r, pending)) => {
+                // The vault goes back first: others run while this event becomes durable
+                // (in a larger group); the answer waits for it.
                 self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+                drop(_permit);
+                for p in pending {
+                    let required = p.required;
+                    if let Err(e) = p.wait().await {
+                        if required && r.is_ok() {
+                            return Err(e);
+                        }
+                        tracing::error!("could not record a refused or failed operation in the ledger: {e}");
+                    }
+                }
                 r
             }
             Err(e) => {
@@ -65,6 +79,7 @@ impl Pool {
                 tracing::error!("a request's operation panicked: {e}");
                 let mut fresh = Vault::open(&self.dir, self.master_key.as_deref())?;
                 fresh.use_group_commit(self.group.clone());
+                fresh.defer_durability();
                 self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(fresh);
                 Err(vault::Error::Corrupt("the operation failed unexpectedly".into()))
             }

@@ -350,8 +350,17 @@ impl Vault {
         match &self.group {
             Some(group) => {
                 let (bytes, salt) = self.encode(rec, outcome, clause)?;
-                let index = group.append(bytes, salt, rec.details.clone())?;
-                rec.index = Some(index);
+                let pending = group.submit(bytes, salt, rec.details.clone(), outcome == Outcome::Allowed)?;
+                // Deferred (a server): the caller waits for it after giving the vault back;
+                // else now.
+                let mut deferred = self.deferred.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match deferred.as_mut() {
+                    Some(list) => {
+                        list.push(pending);
+                        rec.index = Some(u64::MAX);
+                    }
+                    None => rec.index = Some(futures::executor::block_on(pending.wait())?),
+                }
                 Ok(())
             }
             None => self.append(rec, outcome, clause, |_| Ok(())),

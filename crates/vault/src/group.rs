@@ -14,6 +14,8 @@
 use std::sync::mpsc;
 use std::thread;
 
+use futures::channel::oneshot;
+
 use crate::Error;
 use crate::catalog::Catalog;
 
@@ -24,7 +26,28 @@ struct Job {
     entry: Vec<u8>,
     salt: [u8; 16],
     details: String,
-    done: mpsc::SyncSender<Result<u64, String>>,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+/// An event handed to the writer, not yet known durable: its operation's answer waits on
+/// it (`wait`), without holding the vault it ran on (a server).
+#[derive(Debug)]
+pub struct Pending {
+    done: oneshot::Receiver<Result<u64, String>>,
+    /// Whether the operation's answer depends on it (an allowed operation's event); a
+    /// refusal's or failure's event is logged if it cannot be recorded, as in the CLI.
+    pub required: bool,
+}
+
+impl Pending {
+    /// Waits until the event is durable; its index.
+    pub async fn wait(self) -> Result<u64, Error> {
+        match self.done.await {
+            Ok(Ok(index)) => Ok(index),
+            Ok(Err(e)) => Err(Error::LedgerWrite(e)),
+            Err(_) => Err(Error::LedgerWrite("the ledger writer has stopped".into())),
+        }
+    }
 }
 
 /// The writer thread's handle; clone it into every `Vault` that shares it.
@@ -52,17 +75,13 @@ impl GroupCommit {
         Ok(GroupCommit { jobs })
     }
 
-    /// Appends one event and waits until it is durable; returns its index.
-    pub(crate) fn append(&self, entry: Vec<u8>, salt: [u8; 16], details: String) -> Result<u64, Error> {
-        let (done, wait) = mpsc::sync_channel(1);
+    /// Hands one event to the writer; the answer says when it is durable.
+    pub(crate) fn submit(&self, entry: Vec<u8>, salt: [u8; 16], details: String, required: bool) -> Result<Pending, Error> {
+        let (done, wait) = oneshot::channel();
         self.jobs
             .send(Job { entry, salt, details, done })
             .map_err(|_| Error::LedgerWrite("the ledger writer has stopped".into()))?;
-        match wait.recv() {
-            Ok(Ok(index)) => Ok(index),
-            Ok(Err(e)) => Err(Error::LedgerWrite(e)),
-            Err(_) => Err(Error::LedgerWrite("the ledger writer has stopped".into())),
-        }
+        Ok(Pending { done: wait, required })
     }
 }
 
@@ -77,16 +96,18 @@ fn writer(catalog: &Catalog, rx: &mpsc::Receiver<Job>) {
         }
         let entries: Vec<(&[u8], &[u8], &str)> =
             group.iter().map(|j| (j.entry.as_slice(), j.salt.as_slice(), j.details.as_str())).collect();
-        match catalog.write(|c| c.ledger_append_all(&entries)) {
+        let result = catalog.write(|c| c.ledger_append_all(&entries));
+        drop(entries);
+        match result {
             Ok(first) => {
-                for (i, job) in group.iter().enumerate() {
+                for (i, job) in group.into_iter().enumerate() {
                     let _ = job.done.send(Ok(first + i as u64));
                 }
             }
             Err(e) => {
                 // Nothing of the group was committed: every operation in it fails closed.
                 tracing::error!("a group of {} ledger events could not be committed: {e}", group.len());
-                for job in &group {
+                for job in group {
                     let _ = job.done.send(Err(e.to_string()));
                 }
             }

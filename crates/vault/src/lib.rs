@@ -55,7 +55,7 @@ pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
 pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
-pub use crate::group::GroupCommit;
+pub use crate::group::{GroupCommit, Pending};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
@@ -180,6 +180,9 @@ pub struct Vault {
     policy: std::sync::OnceLock<Result<policy::Engine, Vec<String>>>,
     /// Where events that change nothing else are committed, when shared (a server).
     group: Option<GroupCommit>,
+    /// When set, those events are not waited for inside the operation: they collect here
+    /// for the caller to wait on (`take_pending`), once it has given the vault back.
+    deferred: Mutex<Option<Vec<Pending>>>,
 }
 
 /// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
@@ -310,6 +313,7 @@ impl Vault {
             actor: door::OPERATOR_HANDLE.to_owned(),
             policy: std::sync::OnceLock::new(),
             group: None,
+            deferred: Mutex::new(None),
         };
         let (cleaned, _) = v.recover()?;
         v.recovered = cleaned;
@@ -325,6 +329,23 @@ impl Vault {
     /// From now on, events that change nothing else are committed in groups by `group`.
     pub fn use_group_commit(&mut self, group: GroupCommit) {
         self.group = Some(group);
+    }
+
+    /// With a group commit: from now on, operations do not wait for their event to be
+    /// durable; the caller takes the events (`take_pending`) and must wait on each before
+    /// it answers (a response leaves only once its event is durable).
+    pub fn defer_durability(&mut self) {
+        *self.deferred.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Vec::new());
+    }
+
+    /// The events of the operations run since the last call, not yet known durable.
+    pub fn take_pending(&self) -> Vec<Pending> {
+        self.deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Acts as `handle` from now on; the door refuses an unknown or disabled person.
