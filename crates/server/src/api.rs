@@ -364,6 +364,8 @@ pub(crate) struct ApprovalOut {
     /// The one person it is for.
     #[serde(rename = "for")]
     for_handle: Option<String>,
+    /// The datasets it opens.
+    datasets: Vec<String>,
     server: Option<String>,
     maneuvers: Option<String>,
     until: Option<String>,
@@ -384,6 +386,7 @@ pub(crate) fn approval_out(a: vault::ApprovalRow) -> ApprovalOut {
         scope: a.scope,
         requester: a.requester,
         for_handle: a.for_handle,
+        datasets: a.datasets,
         server: a.server,
         maneuvers: a.maneuvers,
         until: a.until,

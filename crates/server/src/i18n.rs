@@ -163,6 +163,8 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("keys.label", "Libellé (facultatif)", "Label (optional)"),
     ("approvals.title", "Autorisations", "Approvals"),
     ("approvals.none", "Aucune autorisation.", "No approvals."),
+    ("col.datasets", "Données concernées", "Datasets it opens"),
+    ("approval.decided_by", "Décidée par", "Decided by"),
     ("approval.scope", "Portée demandée (en entier)", "Scope asked (in full)"),
     ("approval.requester", "Demandée par", "Requested by"),
     ("approval.approve", "Approuver", "Approve"),

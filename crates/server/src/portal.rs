@@ -496,6 +496,13 @@ fn day(s: &str) -> String {
     s.get(..10).unwrap_or(s).to_owned()
 }
 
+/// A period's end as its last day (`--until 2027-06-30` is kept as the next midnight).
+fn until(s: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| lifecycle::show_until(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| s.to_owned())
+}
+
 /// `GET /datasets`: `dataset:list`, the client's inventory and each dataset's fate.
 pub(crate) async fn datasets(State(state): State<Shared>, v: Visit) -> Response {
     let l = v.lang;
@@ -657,8 +664,14 @@ pub(crate) async fn certificate(State(state): State<Shared>, v: Visit, Path(id):
         Ok(x) => x,
         Err(r) => return r,
     };
+    let (heading, intro) = vault::CertificateInfo::heading(l == Lang::Fr);
     let body = html! {
-        dl { @for (k, val) in &info.fields { dt { (k) } dd { (val) } } }
+        h2 { (heading) }
+        p { (intro) }
+        dl { @for (label, val) in info.rows(l == Lang::Fr) {
+            dt { (label) }
+            dd { @for (i, line) in val.lines().enumerate() { @if i > 0 { br; } (line) } }
+        } }
         p { a href={ "/certificates/" (rec.id) "/file" } download={ (rec.id) ".cert" } { (l.t("download")) } " — " a href="/verify" { (l.t("nav.verify")) } }
     };
     page(&v, Some(&s), &format!("{} {}", l.t("certificates.title"), rec.id), body)
@@ -700,7 +713,7 @@ pub(crate) async fn keys(State(state): State<Shared>, v: Visit) -> Response {
             form.inline method="post" action="/keys/remove" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="recipient" value=(k.recipient);
-                button type="submit" { (l.t("keys.remove")) }
+                button type="submit" aria-label={ (l.t("keys.remove")) " " (k.recipient) } { (l.t("keys.remove")) }
             }
         } } }
         h2 { (l.t("keys.add")) }
@@ -783,7 +796,7 @@ pub(crate) async fn approvals(State(state): State<Shared>, v: Visit) -> Response
                     td { (a.kind) }
                     td { (a.for_handle.clone().unwrap_or_default()) }
                     td { (a.status) }
-                    td { (a.until.as_deref().map(day).unwrap_or_default()) }
+                    td { (a.until.as_deref().map(until).unwrap_or_default()) }
                 } } }
             }
         }
@@ -812,7 +825,10 @@ pub(crate) async fn approval(State(state): State<Shared>, v: Visit, Path(id): Pa
             dt { (l.t("col.status")) } dd { (a.status) }
             dt { (l.t("approval.requester")) } dd { (a.requester) }
             @if let Some(f) = &a.for_handle { dt { (l.t("col.for")) } dd { (f) } }
-            @if let Some(u) = &a.until { dt { (l.t("col.until")) } dd { (day(u)) } }
+            @if let Some(u) = &a.until { dt { (l.t("col.until")) } dd { (until(u)) } }
+            dt { (l.t("col.datasets")) } dd { @if a.datasets.is_empty() { "—" } @else { @for (i, d) in a.datasets.iter().enumerate() { @if i > 0 { ", " } code { (d) } } } }
+            @if let Some(by) = &a.decided_by { dt { (l.t("approval.decided_by")) } dd { (by) " — " (a.decided_at.as_deref().map(day).unwrap_or_default()) } }
+            @if let Some(c) = &a.comment { dt { (l.t("approval.comment")) } dd { (c) } }
         }
         h2 { (l.t("approval.scope")) }
         pre.scope { (a.scope) }

@@ -12,7 +12,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::Shared;
-use crate::errors::ApiError;
 
 /// The longest a request may take (a vault operation waits for its event's group commit).
 const REQUEST_TIME: Duration = Duration::from_secs(30);
@@ -20,13 +19,14 @@ const REQUEST_TIME: Duration = Duration::from_secs(30);
 /// `default-src 'none'`: only what is listed loads, and no inline script or style.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Whether a state-changing browser request comes from our own pages.
+/// Whether a state-changing browser request comes from our own pages: the browser's
+/// `Sec-Fetch-Site` when it sends one (every current browser does; a page of another site,
+/// a sandboxed frame included, is `cross-site` or `same-site`), else the `Origin`, which
+/// must be ours. A client that sends neither is no browser carrying someone's cookie.
 pub(crate) fn same_origin(req: &Request) -> bool {
     let h = req.headers();
-    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = h.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
         // `Origin: null` (a sandboxed frame, a file) is no origin of ours.
@@ -34,17 +34,26 @@ pub(crate) fn same_origin(req: &Request) -> bool {
             origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(host)
         }
         (Some(_), None) => false,
-        // Browsers send Origin on every POST; a client without one is not a browser
-        // carrying someone's cookie.
         (None, _) => true,
     }
+}
+
+/// The answer to a refused form post: a page, in both languages (no session is read here).
+fn refused_page() -> Response {
+    let body = "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Refusé — Refused</title>\
+<link rel=\"stylesheet\" href=\"/static/gardien.css\"></head><body><main id=\"main\"><h1>Refusé</h1>\
+<p role=\"alert\">Ce formulaire ne vient pas de ce site : il est refusé, rien n'a changé.</p>\
+<p><a href=\"/\">Retour à l'accueil</a></p><h1 lang=\"en\">Refused</h1>\
+<p lang=\"en\">This form does not come from this site: it is refused, nothing changed.</p>\
+<p lang=\"en\"><a href=\"/\">Back to the home page</a></p></main></body></html>";
+    (StatusCode::FORBIDDEN, axum::response::Html(body)).into_response()
 }
 
 pub(crate) async fn layer(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let form_post = !matches!(*req.method(), Method::GET | Method::HEAD) && !path.starts_with("/api/");
     let mut res = if form_post && !same_origin(&req) {
-        ApiError::Forbidden("cross-site form post refused").into_response()
+        refused_page()
     } else {
         match tokio::time::timeout(REQUEST_TIME, next.run(req)).await {
             Ok(r) => r,
@@ -56,7 +65,9 @@ pub(crate) async fn layer(State(state): State<Shared>, req: Request, next: Next)
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`: nothing to other sites; our own form posts keep their Origin (with
+    // `no-referrer`, Chromium sends `Origin: null` on them).
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));

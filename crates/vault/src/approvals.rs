@@ -201,8 +201,20 @@ impl Vault {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         self.door(Action::ApprovalList, resources, String::new(), now, |_| {
             let all = self.catalog.approvals(client)?;
-            self.visible(all, Action::ApprovalShow, |a| format!("approval:{}", a.id), now)
+            let shown = self.visible(all, Action::ApprovalShow, |a| format!("approval:{}", a.id), now)?;
+            shown.into_iter().map(|a| self.as_seen(a, now)).collect()
         })
+    }
+
+    /// An approval as the actor sees it: a third party learns which datasets an approval
+    /// opens once it is in force, not while it is asked for (nothing of the client's data,
+    /// not even its ids, reaches it before the client agreed, CONF-1).
+    fn as_seen(&self, mut a: ApprovalRow, now: DateTime<Utc>) -> Result<ApprovalRow, Error> {
+        let third_party = self.catalog.person(&self.actor)?.is_some_and(|p| p.role == "third-party");
+        if third_party && !in_force(&a, &rfc3339(now)) {
+            a.datasets.clear();
+        }
+        Ok(a)
     }
 
     /// One approval, in full. Shown to someone the policy lets decide it (a signer of its
@@ -214,7 +226,7 @@ impl Vault {
             let decider = self.allowed_as(&self.actor, Action::ApprovalDecide, &[format!("approval:{id}")], now)?;
             let at = rfc3339(now);
             self.record(rec, Outcome::Allowed, |c| if decider { c.approval_shown(id, &at) } else { Ok(()) })?;
-            Ok(a)
+            self.as_seen(a, now)
         })
     }
 

@@ -43,6 +43,50 @@ pub struct CertificateInfo {
 }
 
 impl CertificateInfo {
+    /// The certificate's title and its opening text, for a person (French or English).
+    pub fn heading(french: bool) -> (&'static str, &'static str) {
+        if french {
+            (
+                "Certificat de destruction",
+                "Les données ci-dessous ont été détruites, avec toutes les copies que nous en détenions ou avions \
+                 confiées ; celles remises au client lui appartiennent. Ce certificat est signé ; il se vérifie \
+                 sans nous avec `gardien certificate verify` et notre clé publique.",
+            )
+        } else {
+            (
+                "Destruction certificate",
+                "The data below was destroyed, with every copy we held or handed out; copies given back to \
+                 the client are the client's own. This certificate is signed; it can be checked without us \
+                 with `gardien certificate verify` and our public key.",
+            )
+        }
+    }
+
+    /// The certificate's fields for a person, labelled in French or English, in order; the
+    /// copies are one value of several lines.
+    pub fn rows(&self, french: bool) -> Vec<(&'static str, String)> {
+        const KEYS: [(&str, &str, &str); 12] = [
+            ("id", "Certificat", "Certificate"),
+            ("issued", "Émis le", "Issued"),
+            ("client", "Client", "Client"),
+            ("contract", "Contrat", "Contract"),
+            ("dataset", "Jeu de données", "Dataset"),
+            ("class", "Nature", "Class"),
+            ("size", "Taille (octets)", "Size (bytes)"),
+            ("sha256", "SHA-256 du contenu", "Content SHA-256"),
+            ("rule", "Règle", "Rule"),
+            ("clause", "Clause", "Clause"),
+            ("key-shredded", "Clé détruite le", "Key destroyed"),
+            ("key-survival-bound", "Aucune copie de la clé après le", "No copy of the key after"),
+        ];
+        let pick = |fr: &'static str, en: &'static str| if french { fr } else { en };
+        let mut out: Vec<(&'static str, String)> =
+            KEYS.iter().map(|(k, fr, en)| (pick(fr, en), self.get(k).unwrap_or("-").to_owned())).collect();
+        out.push((pick("Copies", "Copies"), self.all("copy").join("\n")));
+        out.push((pick("Entrée du journal", "Ledger entry"), format!("{} / {}", self.ledger_index, self.tree_size)));
+        out
+    }
+
     /// The first value of a field.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

@@ -76,7 +76,13 @@ impl GroupCommit {
     }
 
     /// Hands one event to the writer; the answer says when it is durable.
-    pub(crate) fn submit(&self, entry: Vec<u8>, salt: [u8; 16], details: String, required: bool) -> Result<Pending, Error> {
+    pub(crate) fn submit(
+        &self,
+        entry: Vec<u8>,
+        salt: [u8; 16],
+        details: String,
+        required: bool,
+    ) -> Result<Pending, Error> {
         let (done, wait) = oneshot::channel();
         self.jobs
             .send(Job { entry, salt, details, done })

@@ -144,75 +144,19 @@ enum Lang {
 
 /// The certificate for a person: Markdown, in French or English.
 fn render(info: &vault::CertificateInfo, lang: Lang) -> String {
-    let g = |k: &str| info.get(k).unwrap_or("-").to_owned();
-    let (title, intro, labels) = match lang {
-        Lang::Fr => (
-            "Certificat de destruction",
-            "Les données ci-dessous ont été détruites, avec toutes les copies que nous en détenions ou avions \
-             confiées ; celles remises au client lui appartiennent. Ce certificat est signé ; il se vérifie \
-             sans nous avec `gardien certificate verify` et notre clé publique.",
-            [
-                "Certificat",
-                "Émis le",
-                "Client",
-                "Contrat",
-                "Jeu de données",
-                "Nature",
-                "Taille (octets)",
-                "SHA-256 du contenu",
-                "Règle",
-                "Clause",
-                "Clé détruite le",
-                "Aucune copie de la clé après le",
-                "Copies",
-                "Entrée du journal",
-            ],
-        ),
-        Lang::En => (
-            "Destruction certificate",
-            "The data below was destroyed, with every copy we held or handed out; copies given back to \
-             the client are the client's own. This certificate is signed; it can be checked without us \
-             with `gardien certificate verify` and our public key.",
-            [
-                "Certificate",
-                "Issued",
-                "Client",
-                "Contract",
-                "Dataset",
-                "Class",
-                "Size (bytes)",
-                "Content SHA-256",
-                "Rule",
-                "Clause",
-                "Key destroyed",
-                "No copy of the key after",
-                "Copies",
-                "Ledger entry",
-            ],
-        ),
-    };
-    let keys = [
-        "id",
-        "issued",
-        "client",
-        "contract",
-        "dataset",
-        "class",
-        "size",
-        "sha256",
-        "rule",
-        "clause",
-        "key-shredded",
-        "key-survival-bound",
-    ];
+    let french = matches!(lang, Lang::Fr);
+    let (title, intro) = vault::CertificateInfo::heading(french);
     let mut s = format!("# {title}\n\n{intro}\n\n");
-    for (k, label) in keys.iter().zip(labels) {
-        s.push_str(&format!("- **{label}**: {}\n", g(k)));
+    for (label, value) in info.rows(french) {
+        match value.split_once('\n') {
+            None => s.push_str(&format!("- **{label}**: {value}\n")),
+            Some(_) => {
+                s.push_str(&format!("- **{label}**:\n"));
+                for line in value.lines() {
+                    s.push_str(&format!("  - {line}\n"));
+                }
+            }
+        }
     }
-    s.push_str(&format!("- **{}**:\n", labels[12]));
-    for c in info.all("copy") {
-        s.push_str(&format!("  - {c}\n"));
-    }
-    s.push_str(&format!("- **{}**: {} / {}\n", labels[13], info.ledger_index, info.tree_size));
     s
 }

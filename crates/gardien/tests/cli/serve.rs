@@ -531,7 +531,7 @@ fn sessions_are_host_cookies_with_csrf_protected_forms_and_strict_headers() {
     assert_eq!(page.header("cache-control"), Some("no-store"));
     assert!(page.header("strict-transport-security").unwrap().starts_with("max-age="));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
     // English on a switch, kept by a cookie.
     let en = s.get("/datasets?lang=en", Auth::Cookie(&cookie));
     assert!(en.body.contains("lang=\"en\"") && en.body.contains("Your data"), "{}", en.body);
@@ -745,4 +745,33 @@ fn the_staff_pages_show_what_each_role_needs() {
     }
     let cases = s.get("/contracts", Auth::Cookie(&adm));
     assert!(cases.status == 200 && cases.body.contains("hugo-case"), "its own client's cases: {cases:?}");
+}
+
+/// A session unused for 30 minutes is over: the server runs under `faketime` with its
+/// wall clock 240 times faster (monotonic timers left alone), so 30 minutes pass in 7.5 s.
+#[test]
+fn an_idle_session_ends() {
+    let t = two_clients();
+    let (_, cert, key) = test_cert();
+    let mut cmd = Command::new("faketime");
+    cmd.args(["-f", "+0 x240"]).arg(bin());
+    cmd.env("DONT_FAKE_MONOTONIC", "1").env("GARDIEN_DATA_DIR", &t.env.data);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let s = Server::spawn(cmd, "https");
+    let cookie = s.login("admin-acme", PASSWORD);
+    assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).status, 200);
+    // 6 real seconds: 24 minutes, still in force (and noted as used).
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).status, 200, "used within 30 minutes");
+    // 9 more: 36 minutes unused.
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).header("location"), Some("/login"), "idle for 36 minutes");
 }
