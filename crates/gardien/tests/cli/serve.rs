@@ -105,19 +105,18 @@ pub enum Auth<'a> {
 }
 
 impl Server {
+    /// The arguments serving over HTTPS on a free loopback port.
+    fn https_args() -> Vec<String> {
+        let (_, cert, key) = test_cert();
+        ["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
     /// Starts `gardien serve` on `env`'s data dir over HTTPS on a free loopback port.
     pub fn start(env: &Env) -> Server {
-        let (_, cert, key) = test_cert();
-        let args = [
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ];
-        Server::spawn(env.cmd(&args), "https")
+        let args = Server::https_args();
+        Server::spawn(env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>()), "https")
     }
 
     /// Starts it with `cmd`, and waits for its "listening on" line.
@@ -752,19 +751,10 @@ fn the_staff_pages_show_what_each_role_needs() {
 #[test]
 fn an_idle_session_ends() {
     let t = two_clients();
-    let (_, cert, key) = test_cert();
     let mut cmd = Command::new("faketime");
     cmd.args(["-f", "+0 x240"]).arg(bin());
     cmd.env("DONT_FAKE_MONOTONIC", "1").env("GARDIEN_DATA_DIR", &t.env.data);
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    cmd.args(Server::https_args());
     let s = Server::spawn(cmd, "https");
     let cookie = s.login("admin-acme", PASSWORD);
     assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).status, 200);
