@@ -330,6 +330,24 @@ impl Catalog {
         Ok(())
     }
 
+    /// The entries whose bytes contain `needle` (an event's `resource client:SLUG` line),
+    /// in order: SQLite scans the bytes, only the matches are decoded.
+    pub fn ledger_entries_containing(
+        &self,
+        needle: &[u8],
+        mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut st =
+            self.db.prepare_cached("SELECT idx, entry FROM ledger_entries WHERE instr(entry, ?1) > 0 ORDER BY idx")?;
+        let mut rows = st.query([needle])?;
+        while let Some(row) = rows.next()? {
+            let idx: i64 = row.get(0)?;
+            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+            each(idx as u64, entry)?;
+        }
+        Ok(())
+    }
+
     /// Every entry in order, with the leaf hash stored for it (if any).
     pub fn ledger_entries_with_leaves(
         &self,

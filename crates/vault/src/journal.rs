@@ -84,13 +84,19 @@ impl Vault {
         self.door(Action::LedgerList, resources, String::new(), now, |_| {
             let want = client.map(|c| format!("client:{c}"));
             let mut out = Vec::new();
-            self.catalog.ledger_entries(0, u64::MAX >> 1, |i, bytes| {
+            let mut keep = |i: u64, bytes: &[u8]| {
                 let e = Event::decode(bytes).map_err(|e| Error::Corrupt(format!("entry {i}: {e}")))?;
                 if want.as_ref().is_none_or(|w| e.resources.contains(w)) {
                     out.push((i, e));
                 }
                 Ok(())
-            })?;
+            };
+            match &want {
+                // A client's log: only the entries naming it are read and decoded (the
+                // decoded event is what decides; the byte search only narrows).
+                Some(w) => self.catalog.ledger_entries_containing(format!("\nresource {w}\n").as_bytes(), &mut keep)?,
+                None => self.catalog.ledger_entries(0, u64::MAX >> 1, &mut keep)?,
+            }
             self.visible(out, Action::LedgerEntry, |(i, _)| format!("entry:{i}"), now)
         })
     }
