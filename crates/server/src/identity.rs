@@ -42,6 +42,30 @@ impl Throttle {
         q.len() >= MAX_FAILURES
     }
 
+    /// Takes a slot for a sign-in attempt from `ip` before it is checked (so that attempts
+    /// sent at once are counted as they come, not after): false when `ip` is over its
+    /// limit. A success gives the slot back (`release`); a failure keeps it.
+    pub fn reserve(&self, ip: IpAddr) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let q = map.entry(ip).or_default();
+        while q.front().is_some_and(|t| t.elapsed() > WINDOW) {
+            q.pop_front();
+        }
+        if q.len() >= MAX_FAILURES {
+            return false;
+        }
+        q.push_back(Instant::now());
+        true
+    }
+
+    /// Gives back the slot of a sign-in attempt that succeeded.
+    pub fn release(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(q) = map.get_mut(&ip) {
+            q.pop_back();
+        }
+    }
+
     /// Notes a failure from `ip`.
     pub fn fail(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -97,8 +121,8 @@ fn log_handle(handle: &str) -> String {
 }
 
 /// The one line per authentication failure (contrib/fail2ban/filter.d/gardien.conf reads
-/// it; the address comes before anything a person typed), and the address's throttle.
-pub(crate) fn auth_failed(state: &Shared, addr: ClientAddr, kind: FailureKind, handle: &str) {
+/// it; the address comes before anything a person typed).
+pub(crate) fn log_failure(addr: ClientAddr, kind: FailureKind, handle: &str) {
     eprintln!(
         "{} gardien auth-failure address={} kind={} handle=\"{}\"",
         now_text(),
@@ -106,6 +130,11 @@ pub(crate) fn auth_failed(state: &Shared, addr: ClientAddr, kind: FailureKind, h
         kind.as_str(),
         log_handle(handle)
     );
+}
+
+/// `log_failure`, and the failure counted against the address.
+pub(crate) fn auth_failed(state: &Shared, addr: ClientAddr, kind: FailureKind, handle: &str) {
+    log_failure(addr, kind, handle);
     state.throttle.fail(addr.0);
 }
 
@@ -140,8 +169,10 @@ impl FromRequestParts<Shared> for Bearer {
     }
 }
 
-/// The session cookie's value, if the request carries one.
-pub(crate) fn session_cookie(parts: &Parts) -> Option<String> {
+/// The session cookie's value, if the request carries one: over HTTPS only the `__Host-`
+/// one (a sibling site cannot set it), over plain HTTP on loopback only the plain one.
+pub(crate) fn session_cookie(parts: &Parts, https: bool) -> Option<String> {
+    let name = if https { SESSION_COOKIE } else { SESSION_COOKIE_PLAIN };
     parts
         .headers
         .get_all(axum::http::header::COOKIE)
@@ -149,7 +180,7 @@ pub(crate) fn session_cookie(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE || *k == SESSION_COOKIE_PLAIN)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }

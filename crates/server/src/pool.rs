@@ -3,16 +3,34 @@
 //! blocking threads (SQLite, argon2 and Cedar are synchronous).
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use vault::Vault;
 
 pub(crate) struct Pool {
+    shared: Arc<Shared>,
+    free: Arc<tokio::sync::Semaphore>,
+}
+
+/// What the blocking side needs: the vaults, and how to replace one lost to a panic.
+struct Shared {
     vaults: Mutex<Vec<Vault>>,
-    free: tokio::sync::Semaphore,
     dir: std::path::PathBuf,
     master_key: Option<std::path::PathBuf>,
     group: vault::GroupCommit,
+}
+
+impl Shared {
+    fn give_back(&self, v: Vault) {
+        self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+    }
+
+    fn fresh(&self) -> Result<Vault, vault::Error> {
+        let mut v = Vault::open(&self.dir, self.master_key.as_deref())?;
+        v.use_group_commit(self.group.clone());
+        v.defer_durability();
+        Ok(v)
+    }
 }
 
 impl Pool {
@@ -29,61 +47,74 @@ impl Pool {
             v.defer_durability();
         }
         Ok(Pool {
-            free: tokio::sync::Semaphore::new(vaults.len()),
-            vaults: Mutex::new(vaults),
-            dir: dir.to_owned(),
-            master_key: master_key.map(Path::to_owned),
-            group,
+            free: Arc::new(tokio::sync::Semaphore::new(vaults.len())),
+            shared: Arc::new(Shared {
+                vaults: Mutex::new(vaults),
+                dir: dir.to_owned(),
+                master_key: master_key.map(Path::to_owned),
+                group,
+            }),
         })
     }
 
     /// Runs `f` on a vault acting as the person `who` names, on a blocking thread: the
-    /// credential is checked there, then the operation runs, in one trip.
+    /// credential is checked there, then the operation runs, in one trip. The vault and
+    /// its permit go back from the blocking thread itself, so a request dropped meanwhile
+    /// (a client gone, a time limit) loses nothing; a panic replaces the vault.
     pub async fn run<T: Send + 'static>(
         &self,
         who: Who,
         f: impl FnOnce(&Vault, &Signed) -> Result<T, vault::Error> + Send + 'static,
     ) -> Result<T, vault::Error> {
-        let _permit = self.free.acquire().await.map_err(|_| vault::Error::LedgerWrite("shutting down".into()))?;
-        let mut v = self
-            .vaults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .ok_or_else(|| vault::Error::Corrupt("no vault free under a permit".into()))?;
+        let permit =
+            self.free.clone().acquire_owned().await.map_err(|_| vault::Error::LedgerWrite("shutting down".into()))?;
+        let shared = self.shared.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let r = signed(&mut v, who).and_then(|s| f(&v, &s));
-            let pending = v.take_pending();
-            (v, r, pending)
+            let mut v = match shared.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop() {
+                Some(v) => v,
+                None => shared.fresh()?,
+            };
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let r = signed(&mut v, who).and_then(|s| f(&v, &s));
+                (r, v.take_pending())
+            }));
+            match ran {
+                Ok((r, pending)) => {
+                    shared.give_back(v);
+                    drop(permit);
+                    Ok((r, pending))
+                }
+                Err(_) => {
+                    // Its state is unknown: a new vault takes its place.
+                    tracing::error!("a request's operation panicked; its vault was replaced");
+                    drop(v);
+                    let fresh = shared.fresh();
+                    if let Ok(fresh) = fresh {
+                        shared.give_back(fresh);
+                    }
+                    drop(permit);
+                    Err(vault::Error::Corrupt("the operation failed unexpectedly".into()))
+                }
+            }
         })
         .await;
-        match joined {
-            Ok((v, r, pending)) => {
-                // The vault goes back first: others run while this event becomes durable
-                // (in a larger group); the answer waits for it.
-                self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
-                drop(_permit);
-                for p in pending {
-                    let required = p.required;
-                    if let Err(e) = p.wait().await {
-                        if required && r.is_ok() {
-                            return Err(e);
-                        }
-                        tracing::error!("could not record a refused or failed operation in the ledger: {e}");
-                    }
+        let (r, pending) = match joined {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(vault::Error::Corrupt(format!("the operation could not run: {e}"))),
+        };
+        // The vault is back: others run while this event becomes durable (in a larger
+        // group); the answer waits for it.
+        for p in pending {
+            let required = p.required;
+            if let Err(e) = p.wait().await {
+                if required && r.is_ok() {
+                    return Err(e);
                 }
-                r
-            }
-            Err(e) => {
-                // The operation panicked: its vault is gone; open another in its place.
-                tracing::error!("a request's operation panicked: {e}");
-                let mut fresh = Vault::open(&self.dir, self.master_key.as_deref())?;
-                fresh.use_group_commit(self.group.clone());
-                fresh.defer_durability();
-                self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(fresh);
-                Err(vault::Error::Corrupt("the operation failed unexpectedly".into()))
+                tracing::error!("could not record a refused or failed operation in the ledger: {e}");
             }
         }
+        r
     }
 }
 

@@ -16,7 +16,7 @@ use crate::Shared;
 use crate::errors::ApiError;
 use crate::http::ClientAddr;
 use crate::i18n::Lang;
-use crate::identity::{FailureKind, SESSION_COOKIE, SESSION_COOKIE_PLAIN, auth_failed, session_cookie};
+use crate::identity::{FailureKind, SESSION_COOKIE, SESSION_COOKIE_PLAIN, log_failure, session_cookie};
 use crate::pool::{Signed, Who};
 
 /// What every portal request brings: its language, its session cookie, its address.
@@ -31,7 +31,7 @@ pub(crate) struct Visit {
 impl FromRequestParts<Shared> for Visit {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &Shared) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
         let addr = parts.extensions.get::<ClientAddr>().copied().ok_or(ApiError::NotFound)?;
         let asked = parts.uri.query().and_then(|q| {
             q.split('&').find_map(|kv| match kv {
@@ -54,7 +54,7 @@ impl FromRequestParts<Shared> for Visit {
         Ok(Visit {
             lang: asked.or(cookie_lang).unwrap_or(Lang::Fr),
             set_lang: asked,
-            cookie: session_cookie(parts),
+            cookie: session_cookie(parts, state.https),
             addr,
         })
     }
@@ -258,7 +258,7 @@ pub(crate) struct LoginForm {
 /// `POST /login`: `session:login`, its password step.
 pub(crate) async fn login(State(state): State<Shared>, v: Visit, Form(f): Form<LoginForm>) -> Response {
     let l = v.lang;
-    if state.throttle.blocked(v.addr.0) {
+    if !state.throttle.reserve(v.addr.0) {
         let mut r = page(&v, None, l.t("login.title"), login_form(&v, Some(l.t("login.throttled"))));
         *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return r;
@@ -273,6 +273,7 @@ pub(crate) async fn login(State(state): State<Shared>, v: Visit, Form(f): Form<L
         state.pool.run(Who::Claimed(handle.clone()), move |vault, _| vault.login(&password, &address, now())).await;
     match result {
         Ok(issued) => {
+            state.throttle.release(v.addr.0);
             let next = if !issued.info.second_factor_due {
                 "/"
             } else if issued.info.totp_enrolled {
@@ -290,7 +291,7 @@ pub(crate) async fn login(State(state): State<Shared>, v: Visit, Form(f): Form<L
                 vault::Error::SignIn(vault::SignInFailure::Locked) => FailureKind::Locked,
                 _ => FailureKind::Password,
             };
-            auth_failed(&state, v.addr, kind, &handle);
+            log_failure(v.addr, kind, &handle);
             let mut r = page(&v, None, l.t("login.title"), login_form(&v, Some(l.t("login.failed"))));
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             r
@@ -345,7 +346,7 @@ pub(crate) async fn totp(State(state): State<Shared>, v: Visit, Form(f): Form<Co
     if !csrf_ok(&s, &f.csrf) {
         return error_page(&v, None, &ApiError::Forbidden("this form expired: reload the page"));
     }
-    if state.throttle.blocked(v.addr.0) {
+    if !state.throttle.reserve(v.addr.0) {
         return error_page(&v, None, &ApiError::Throttled);
     }
     let secret = v.cookie.clone().unwrap_or_default();
@@ -356,9 +357,12 @@ pub(crate) async fn totp(State(state): State<Shared>, v: Visit, Form(f): Form<Co
         .run(Who::Claimed(handle.clone()), move |vault, _| vault.login_totp(&secret, &f.code, &address, now()))
         .await;
     match r {
-        Ok(()) => Redirect::to("/").into_response(),
+        Ok(()) => {
+            state.throttle.release(v.addr.0);
+            Redirect::to("/").into_response()
+        }
         Err(_) => {
-            auth_failed(&state, v.addr, FailureKind::Totp, &handle);
+            log_failure(v.addr, FailureKind::Totp, &handle);
             let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
             let mut r =
                 page(&v, None, l.t("totp.title"), code_form(&v, &csrf, "/login/totp", Some(l.t("totp.failed"))));
@@ -395,9 +399,14 @@ pub(crate) async fn enrol_page(State(state): State<Shared>, v: Visit) -> Respons
     let Some(s) = partial(&state, &v).await else {
         return Redirect::to("/login").into_response();
     };
+    // An enrolled second factor is given, not replaced, at sign-in.
+    if s.session.as_ref().is_some_and(|x| x.totp_enrolled && x.second_factor_due) {
+        return Redirect::to("/login/totp").into_response();
+    }
     let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
     let required = s.session.as_ref().is_some_and(|x| x.second_factor_due);
-    match state.pool.run(Who::Claimed(handle), |vault, _| vault.begin_totp(now())).await {
+    let secret = v.cookie.clone().unwrap_or_default();
+    match state.pool.run(Who::Claimed(handle), move |vault, _| vault.begin_totp(&secret, now())).await {
         Ok(e) => {
             let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
             let body = html! {
@@ -423,8 +432,7 @@ pub(crate) async fn enrol(State(state): State<Shared>, v: Visit, Form(f): Form<C
     }
     let handle = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
     let secret = v.cookie.clone().unwrap_or_default();
-    match state.pool.run(Who::Claimed(handle), move |vault, _| vault.confirm_totp(&f.code, Some(&secret), now())).await
-    {
+    match state.pool.run(Who::Claimed(handle), move |vault, _| vault.confirm_totp(&f.code, &secret, now())).await {
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => error_page(&v, None, &ApiError::Vault(e)),
     }

@@ -23,16 +23,14 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// `Sec-Fetch-Site` when it sends one (every current browser does; a page of another site,
 /// a sandboxed frame included, is `cross-site` or `same-site`), else the `Origin`, which
 /// must be ours. A client that sends neither is no browser carrying someone's cookie.
-pub(crate) fn same_origin(req: &Request) -> bool {
+pub(crate) fn same_origin(req: &Request, https: bool) -> bool {
     let h = req.headers();
     if let Some(site) = h.get("sec-fetch-site") {
         return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), h.get(header::HOST).and_then(|v| v.to_str().ok())) {
         // `Origin: null` (a sandboxed frame, a file) is no origin of ours.
-        (Some(origin), Some(host)) => {
-            origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(host)
-        }
+        (Some(origin), Some(host)) => origin.strip_prefix(if https { "https://" } else { "http://" }) == Some(host),
         (Some(_), None) => false,
         (None, _) => true,
     }
@@ -52,14 +50,16 @@ fn refused_page() -> Response {
 pub(crate) async fn layer(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let form_post = !matches!(*req.method(), Method::GET | Method::HEAD) && !path.starts_with("/api/");
-    let mut res = if form_post && !same_origin(&req) {
+    let mut res = if form_post && !same_origin(&req, state.https) {
         refused_page()
     } else {
         match tokio::time::timeout(REQUEST_TIME, next.run(req)).await {
             Ok(r) => r,
-            Err(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "the request took too long; nothing was changed\n").into_response()
-            }
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request took too long to answer; it may still complete: check before trying again\n",
+            )
+                .into_response(),
         }
     };
     let h = res.headers_mut();

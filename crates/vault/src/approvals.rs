@@ -225,7 +225,11 @@ impl Vault {
             rec.resources.push(format!("client:{}", a.client));
             let decider = self.allowed_as(&self.actor, Action::ApprovalDecide, &[format!("approval:{id}")], now)?;
             let at = rfc3339(now);
-            self.record(rec, Outcome::Allowed, |c| if decider { c.approval_shown(id, &at) } else { Ok(()) })?;
+            self.record(
+                rec,
+                Outcome::Allowed,
+                |c| if decider { c.approval_shown(id, &self.actor, &at) } else { Ok(()) },
+            )?;
             self.as_seen(a, now)
         })
     }
@@ -253,7 +257,8 @@ impl Vault {
             if a.until.as_deref().is_some_and(|u| u <= at.as_str()) {
                 return Err(Error::BadApproval(format!("approval {id} expired on {}; ask anew", a.until.unwrap_or_default())));
             }
-            if a.kind == "observation" && self.catalog.approval_shown_at(id)?.is_none() {
+            // CONF-4: the signer deciding is one who read the scope in full, not another.
+            if a.kind == "observation" && !self.catalog.approval_shown_to(id, &self.actor)? {
                 return Err(Error::Refused {
                     clauses: vec!["CONF-4".into()],
                     reason: format!(

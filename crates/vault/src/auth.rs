@@ -109,6 +109,9 @@ fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Who a sign-in for a handle that names no one is recorded as.
+const UNKNOWN_ACTOR: &str = "(unknown)";
+
 /// The prefix of API tokens (so a leaked one is recognised by secret scanners).
 pub const TOKEN_PREFIX: &str = "gardien_";
 
@@ -218,11 +221,18 @@ impl Vault {
     pub fn login(&self, password: &SecretString, address: &str, now: DateTime<Utc>) -> Result<Issued<Session>, Error> {
         let handle = self.actor.clone();
         // An unknown person's attempt costs what a known one's does.
-        let known = self.catalog.person(&handle).ok().flatten().is_some_and(|p| p.disabled.is_none());
+        let person = self.catalog.person(&handle).ok().flatten();
+        let known = person.as_ref().is_some_and(|p| p.disabled.is_none());
         if !known {
             verify_nothing(password.expose_secret());
         }
         let details = format!("address={address}");
+        // A handle that names no one never enters the permanent ledger: it may be a
+        // password typed in the wrong field, or anything an attacker wants written there.
+        // The attempt is recorded, by an unknown actor.
+        if person.is_none() {
+            return Err(self.record_unknown_sign_in(details, now));
+        }
         self.door(Action::SessionLogin, vec![format!("person:{handle}")], details, now, |rec| {
             let cred = self.catalog.credentials(&handle)?;
             let at = rfc3339(now);
@@ -242,7 +252,7 @@ impl Vault {
                 }
             };
             if let Some(f) = failure {
-                return Err(self.sign_in_failed(rec, &handle, f, cred.failures, now));
+                return Err(self.sign_in_failed(rec, &handle, f, &cred, now));
             }
             let person = self.catalog.person(&handle)?.ok_or_else(|| Error::UnknownPerson(handle.clone()))?;
             let enrolled = cred.totp_secret.is_some();
@@ -258,8 +268,12 @@ impl Vault {
                 ended: None,
             };
             rec.details = format!("{} step=password level={}", rec.details, row.level);
+            // Failures are cleared once the whole sign-in succeeded: a password alone
+            // does not reset the count that stops guessing the second factor.
             self.record(rec, Outcome::Allowed, |c| {
-                c.login_succeeded(&handle)?;
+                if !due {
+                    c.login_succeeded(&handle)?;
+                }
                 c.add_session(&digest(&secret), &row)
             })?;
             let session = Session {
@@ -280,9 +294,13 @@ impl Vault {
         rec: &mut crate::Record,
         handle: &str,
         failure: SignInFailure,
-        failures: i64,
+        cred: &crate::catalog::CredentialRow,
         now: DateTime<Utc>,
     ) -> Error {
+        // A lock that has run out starts a new count: one failure after it does not lock
+        // the account again (else one guess every 15 minutes would keep anyone out).
+        let expired = cred.locked_until.as_deref().and_then(parse_time).is_some_and(|t| t <= now);
+        let failures = if expired { 0 } else { cred.failures };
         let lock = (failure != SignInFailure::Locked && failures + 1 >= LOCK_AFTER)
             .then(|| rfc3339(now + Duration::minutes(LOCK_MINUTES)));
         rec.details = format!("{} reason={}", rec.details, failure.as_str());
@@ -292,6 +310,9 @@ impl Vault {
         // NET-2 when the account is (or becomes) paused, OPS-1 otherwise.
         let clause = if lock.is_some() || failure == SignInFailure::Locked { "NET-2" } else { "OPS-1" };
         let recorded = self.append(rec, Outcome::Denied, clause, |c| {
+            if expired {
+                c.login_succeeded(handle)?;
+            }
             if failure == SignInFailure::Locked { Ok(()) } else { c.login_failed(handle, lock.as_deref()) }
         });
         match recorded {
@@ -344,23 +365,34 @@ impl Vault {
                 Some(step) if cred.totp_last_step.is_none_or(|last| step > last) => step,
                 _ => {
                     let f = if locked { SignInFailure::Locked } else { SignInFailure::Totp };
-                    return Err(self.sign_in_failed(rec, &handle, f, cred.failures, now));
+                    return Err(self.sign_in_failed(rec, &handle, f, &cred, now));
                 }
             };
             let hash = digest(secret);
-            self.record(rec, Outcome::Allowed, |c| {
-                c.totp_used(&handle, step)?;
+            // The step is taken in the transaction that records the sign-in: of two
+            // requests with one code at once, one takes it, the other finds it taken.
+            let taken = self.record(rec, Outcome::Allowed, |c| {
+                if !c.totp_take_step(&handle, step)? {
+                    return Ok(false);
+                }
                 c.login_succeeded(&handle)?;
-                c.upgrade_session(&hash)
-            })
+                c.upgrade_session(&hash)?;
+                Ok(true)
+            });
+            match taken {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::SignIn(SignInFailure::Totp)),
+                Err(e) => Err(e),
+            }
         })
     }
 
     /// Begins the current actor's TOTP enrolment: a fresh seed, kept pending until a code
     /// from it confirms it (`confirm_totp`).
-    pub fn begin_totp(&self, now: DateTime<Utc>) -> Result<TotpEnrolment, Error> {
+    pub fn begin_totp(&self, session: &str, now: DateTime<Utc>) -> Result<TotpEnrolment, Error> {
         let handle = self.actor.clone();
         self.door(Action::PersonTotp, vec![format!("person:{handle}")], "step=begin".into(), now, |rec| {
+            self.may_enrol(&handle, session, now)?;
             let mut seed = [0u8; 20];
             rand::rngs::OsRng.fill_bytes(&mut seed);
             let b32 = totp_rs::Secret::new(Box::from(seed)).to_base32();
@@ -377,9 +409,10 @@ impl Vault {
 
     /// Confirms the pending seed with a code from it: the second factor is enrolled, and
     /// the session `secret` (if any) counts as having given it.
-    pub fn confirm_totp(&self, code: &str, session: Option<&str>, now: DateTime<Utc>) -> Result<(), Error> {
+    pub fn confirm_totp(&self, code: &str, session: &str, now: DateTime<Utc>) -> Result<(), Error> {
         let handle = self.actor.clone();
         self.door(Action::PersonTotp, vec![format!("person:{handle}")], "step=confirm".into(), now, |rec| {
+            self.may_enrol(&handle, session, now)?;
             let cred = self.catalog.credentials(&handle)?;
             let pending =
                 cred.totp_pending.ok_or_else(|| Error::BadInput("no enrolment under way: begin one first".into()))?;
@@ -387,15 +420,41 @@ impl Vault {
                 Error::BadInput("that code does not match: check the device's clock and type the current code".into())
             })?;
             let at = rfc3339(now);
-            let hash = session.map(digest);
+            let hash = digest(session);
+            // A new seed: every other session of the person ends.
             self.record(rec, Outcome::Allowed, |c| {
                 c.totp_confirm(&handle, step, &at)?;
-                match &hash {
-                    Some(h) => c.upgrade_session(h),
-                    None => Ok(()),
-                }
+                c.end_other_sessions(&handle, &hash, &at)?;
+                c.upgrade_session(&hash)
             })
         })
+    }
+
+    /// Whether the session `secret`, of `handle`, may enrol a second factor: a first one
+    /// from the session its password opened; a new one, replacing the enrolled one, only
+    /// from a session that gave the enrolled one (a password alone never replaces it).
+    fn may_enrol(&self, handle: &str, secret: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let s = self.session(secret, now)?;
+        if s.person.handle != handle {
+            return Err(Error::NotSignedIn);
+        }
+        if s.totp_enrolled && s.second_factor_due {
+            return Err(Error::Refused {
+                clauses: vec!["OPS-1".into()],
+                reason: "a second factor is enrolled: give its code first (a lost device is reset by the ops team)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a sign-in attempt for a handle that names no one, without the handle.
+    fn record_unknown_sign_in(&self, details: String, now: DateTime<Utc>) -> Error {
+        let mut rec = crate::Record::unknown(Action::SessionLogin, details, now);
+        match self.append_as(&mut rec, UNKNOWN_ACTOR, Outcome::Denied, "OPS-1") {
+            Ok(()) => Error::SignIn(SignInFailure::UnknownPerson),
+            Err(e) => e,
+        }
     }
 
     /// Removes `handle`'s second factor (a lost device; the ops team's), ending their sessions.

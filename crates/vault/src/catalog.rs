@@ -15,9 +15,9 @@ mod access;
 mod auth;
 
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
-pub use auth::{SessionRow, TokenRow};
+pub use auth::{CredentialRow, SessionRow, TokenRow};
 
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -25,6 +25,7 @@ const MIGRATIONS: [&str; 7] = [
     include_str!("migrations/0005_access.sql"),
     include_str!("migrations/0006_client_keys.sql"),
     include_str!("migrations/0007_credentials.sql"),
+    include_str!("migrations/0008_approval_views.sql"),
 ];
 
 /// An open catalog.

@@ -46,6 +46,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// The event of an attempt that reached no operation: no resource but an unknown one.
+    pub(crate) fn unknown(action: Action, details: String, now: DateTime<Utc>) -> Record {
+        Record {
+            action,
+            resources: vec![format!("person:{INVALID}")],
+            details: crate::text::redact_secrets(&details),
+            time: rfc3339(now),
+            index: None,
+            clause: String::new(),
+        }
+    }
+
     /// The operation's time (RFC 3339).
     pub fn time(&self) -> &str {
         &self.time
@@ -367,8 +379,30 @@ impl Vault {
         }
     }
 
+    /// Appends an event naming `actor` (not a person's handle: `(unknown)`) in a
+    /// transaction of its own.
+    pub(crate) fn append_as(&self, rec: &mut Record, actor: &str, outcome: Outcome, clause: &str) -> Result<(), Error> {
+        let (bytes, salt) = self.encode_as(rec, actor, outcome, clause)?;
+        let index = self
+            .catalog
+            .write(|c| c.ledger_append(&bytes, &salt, &rec.details).map_err(|e| Error::LedgerWrite(e.to_string())))?;
+        rec.index = Some(index);
+        Ok(())
+    }
+
     /// The event's bytes and the salt of its commitment.
     fn encode(&self, rec: &Record, outcome: Outcome, clause: &str) -> Result<(Vec<u8>, [u8; 16]), Error> {
+        let actor = if valid_id("person", &self.actor) { self.actor.as_str() } else { INVALID };
+        self.encode_as(rec, actor, outcome, clause)
+    }
+
+    fn encode_as(
+        &self,
+        rec: &Record,
+        actor: &str,
+        outcome: Outcome,
+        clause: &str,
+    ) -> Result<(Vec<u8>, [u8; 16]), Error> {
         if let Some(i) = rec.index {
             return Err(Error::Corrupt(format!("operation {} recorded twice (entry {i})", rec.action)));
         }
@@ -377,7 +411,6 @@ impl Vault {
         let mut h = Sha256::new();
         h.update(salt);
         h.update(rec.details.as_bytes());
-        let actor = if valid_id("person", &self.actor) { self.actor.as_str() } else { INVALID };
         let event = Event {
             time: rec.time.clone(),
             actor: format!("person:{actor}"),

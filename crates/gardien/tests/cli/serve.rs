@@ -69,6 +69,8 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // The whole process group: under `faketime`, gardien is faketime's child.
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.child.id())).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -121,7 +123,9 @@ impl Server {
 
     /// Starts it with `cmd`, and waits for its "listening on" line.
     pub fn spawn(mut cmd: Command, scheme: &str) -> Server {
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("gardien serve");
+        use std::os::unix::process::CommandExt as _;
+        let mut child =
+            cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("gardien serve");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -764,4 +768,202 @@ fn an_idle_session_ends() {
     // 9 more: 36 minutes unused.
     std::thread::sleep(std::time::Duration::from_secs(9));
     assert_eq!(s.get("/datasets", Auth::Cookie(&cookie)).header("location"), Some("/login"), "idle for 36 minutes");
+}
+
+// What an attack on the server's first version found (each test fails on that binary).
+
+/// Signs `handle` in and enrols a second factor; the full session's cookie and the seed.
+fn enrolled(s: &Server, handle: &str) -> (String, String) {
+    let a = s.post_form("/login", Auth::None, &[("handle", handle), ("password", PASSWORD)]);
+    let cookie = a.headers_named("set-cookie")[0].split(';').next().unwrap().to_owned();
+    let page = s.get("/totp", Auth::Cookie(&cookie));
+    let at = page.body.find("class=\"secret\">").unwrap_or_else(|| panic!("{page:?}")) + 15;
+    let seed = page.body[at..at + page.body[at..].find('<').unwrap()].to_owned();
+    let ok =
+        s.post_form("/totp", Auth::Cookie(&cookie), &[("csrf", &csrf_of(&page.body)), ("code", &totp_code(&seed, 0))]);
+    assert_eq!(ok.header("location"), Some("/"), "{ok:?}");
+    (cookie, seed)
+}
+
+/// A password-only session of `handle` (second factor enrolled, not given).
+fn half_signed(s: &Server, handle: &str) -> String {
+    let a = s.post_form("/login", Auth::None, &[("handle", handle), ("password", PASSWORD)]);
+    assert_eq!(a.header("location"), Some("/login/totp"), "{a:?}");
+    a.headers_named("set-cookie")[0].split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn attack_a_password_alone_never_replaces_an_enrolled_second_factor() {
+    let t = two_clients();
+    person(&t.env, "signer-acme", "client-signer", Some("acme"));
+    let s = Server::start(&t.env);
+    let (_, seed) = enrolled(&s, "signer-acme");
+    let stored = t.env.sql("SELECT totp_secret FROM credentials WHERE handle = 'signer-acme'");
+    let half = half_signed(&s, "signer-acme");
+    // The enrolment page sends to the code; its form, posted anyway, is refused.
+    assert_eq!(s.get("/totp", Auth::Cookie(&half)).header("location"), Some("/login/totp"));
+    let form = s.get("/login/totp", Auth::Cookie(&half));
+    let forced = s.post_form("/totp", Auth::Cookie(&half), &[("csrf", &csrf_of(&form.body)), ("code", "123456")]);
+    assert_ne!(forced.status, 303, "{forced:?}");
+    assert_eq!(t.env.sql("SELECT totp_secret FROM credentials WHERE handle = 'signer-acme'"), stored);
+    assert_eq!(s.get("/approvals", Auth::Cookie(&half)).header("location"), Some("/login/totp"));
+    assert!(!seed.is_empty());
+}
+
+#[test]
+fn attack_requests_dropped_midway_lose_no_worker() {
+    use std::io::Write as _;
+    let t = two_clients();
+    let s = Server::spawn(t.env.cmd(&["serve", "--listen", "127.0.0.1:0", "--workers", "2"]), "http");
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    for _ in 0..20 {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        let body = "handle=nobody&password=whatever-it-is";
+        write!(c, "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        drop(c);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for _ in 0..5 {
+        assert_eq!(s.get("/api/v1/me", Auth::Bearer(&t.acme)).status, 200);
+    }
+}
+
+#[test]
+fn attack_one_code_is_accepted_once_even_sent_at_once() {
+    let t = two_clients();
+    person(&t.env, "signer-acme", "client-signer", Some("acme"));
+    let s = Arc::new(Server::start(&t.env));
+    let (_, seed) = enrolled(&s, "signer-acme");
+    let code = totp_code(&seed, 30);
+    let halves: Vec<(String, String)> = (0..6)
+        .map(|_| {
+            let c = half_signed(&s, "signer-acme");
+            let csrf = csrf_of(&s.get("/login/totp", Auth::Cookie(&c)).body);
+            (c, csrf)
+        })
+        .collect();
+    let barrier = Arc::new(std::sync::Barrier::new(halves.len()));
+    let accepted: usize = halves
+        .into_iter()
+        .map(|(c, csrf)| {
+            let (s, code, barrier) = (s.clone(), code.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.post_form("/login/totp", Auth::Cookie(&c), &[("csrf", &csrf), ("code", &code)]).status == 303
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| usize::from(h.join().unwrap()))
+        .sum();
+    assert_eq!(accepted, 1, "one code, one sign-in");
+}
+
+#[test]
+fn attack_the_lock_stops_second_factor_guessing_and_does_not_rearm_for_ever() {
+    let t = two_clients();
+    person(&t.env, "signer-acme", "client-signer", Some("acme"));
+    let (_, cert, key) = test_cert();
+    let _ = (cert, key);
+    let mut cmd = Command::new("faketime");
+    cmd.args(["-f", "+0 x240"]).arg(bin());
+    cmd.env("DONT_FAKE_MONOTONIC", "1").env("GARDIEN_DATA_DIR", &t.env.data);
+    cmd.args(Server::https_args());
+    let s = Server::spawn(cmd, "https");
+    let (_, seed) = enrolled(&s, "signer-acme");
+    // A right password then wrong codes, twice: the password does not reset the count.
+    for _ in 0..3 {
+        let half = half_signed(&s, "signer-acme");
+        let csrf = csrf_of(&s.get("/login/totp", Auth::Cookie(&half)).body);
+        for _ in 0..2 {
+            s.post_form("/login/totp", Auth::Cookie(&half), &[("csrf", &csrf), ("code", "000000")]);
+        }
+    }
+    assert_ne!(t.env.sql("SELECT locked_until FROM credentials WHERE handle = 'signer-acme'"), "", "locked after 5");
+    let locked = s.post_form("/login", Auth::None, &[("handle", "signer-acme"), ("password", PASSWORD)]);
+    assert_eq!(locked.status, 401, "the right password while locked");
+    // 15 minutes later (4 s at 240 times): one wrong password does not lock again.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    s.post_form("/login", Auth::None, &[("handle", "signer-acme"), ("password", "a wrong one, once")]);
+    let half = half_signed(&s, "signer-acme");
+    let csrf = csrf_of(&s.get("/login/totp", Auth::Cookie(&half)).body);
+    // (The fake clock runs fast: the code of the fake now.)
+    let now = chrono::DateTime::parse_from_rfc3339(&t.env.sql("SELECT max(last_seen) FROM sessions")).unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&seed).unwrap();
+    let code =
+        totp_rs::Builder::new().with_secret(secret).build().unwrap().generate(now.timestamp() as u64 + 30).to_string();
+    let ok = s.post_form("/login/totp", Auth::Cookie(&half), &[("csrf", &csrf), ("code", &code)]);
+    assert_eq!(ok.header("location"), Some("/"), "{ok:?}");
+}
+
+#[test]
+fn attack_the_signer_who_decides_an_observation_is_one_who_read_it() {
+    let t = two_clients();
+    person(&t.env, "researcher", "third-party", Some("acme"));
+    person(&t.env, "signer-1", "client-signer", Some("acme"));
+    person(&t.env, "signer-2", "client-signer", Some("acme"));
+    let (one, two) = (token(&t.env, "signer-1"), token(&t.env, "signer-2"));
+    t.env.ok(&[
+        "approval",
+        "request",
+        "observation",
+        "--client",
+        "acme",
+        "--for",
+        "researcher",
+        "--scope",
+        "the forums",
+        "--dataset",
+        &t.acme_ds,
+    ]);
+    let ap = t.env.sql("SELECT id FROM approvals");
+    let s = Server::start(&t.env);
+    assert_eq!(s.get(&format!("/api/v1/approvals/{ap}"), Auth::Bearer(&one)).status, 200);
+    let d = s.post_json(
+        &format!("/api/v1/approvals/{ap}/decision"),
+        Auth::Bearer(&two),
+        &serde_json::json!({"approve": true}),
+    );
+    assert_eq!((d.status, d.json()["clauses"].clone()), (403, serde_json::json!(["CONF-4"])), "{d:?}");
+    let d = s.post_json(
+        &format!("/api/v1/approvals/{ap}/decision"),
+        Auth::Bearer(&one),
+        &serde_json::json!({"approve": true}),
+    );
+    assert_eq!(d.status, 200, "{d:?}");
+}
+
+#[test]
+fn attack_sessions_and_sign_ins_resist_cookie_planting_bursts_and_ledger_writing() {
+    let t = two_clients();
+    let s = Arc::new(Server::start(&t.env));
+    // Over HTTPS only the __Host- cookie counts: one a sibling site planted is ignored.
+    let cookie = s.login("admin-acme", PASSWORD);
+    let secret = cookie.split_once('=').unwrap().1;
+    assert_eq!(
+        s.get("/datasets", Auth::Cookie(&format!("gardien-session={secret}"))).header("location"),
+        Some("/login")
+    );
+    let both = format!("gardien-session=planted; {cookie}");
+    assert_eq!(s.get("/datasets", Auth::Cookie(&both)).status, 200);
+    // A handle naming no one is recorded without it (a password typed in the wrong field
+    // never reaches the permanent ledger).
+    s.post_form("/login", Auth::None, &[("handle", "my-secret-passphrase-42"), ("password", "x")]);
+    let all = t.env.sql("SELECT group_concat(CAST(entry AS TEXT), '') FROM ledger_entries");
+    assert!(!all.contains("my-secret-passphrase-42"), "the handle reached the ledger");
+    assert!(last_event(&t.env).contains("actor person:(unknown)"), "{}", last_event(&t.env));
+    // 40 wrong passwords at once from one address: at most 20 are tried.
+    let tried: usize = (0..40)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                s.post_form("/login", Auth::None, &[("handle", "admin-beta"), ("password", "not the password")]).status
+                    == 401
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| usize::from(h.join().unwrap()))
+        .sum();
+    assert!(tried <= 20, "{tried} attempts were tried");
 }

@@ -366,15 +366,23 @@ impl Catalog {
         Ok(())
     }
 
-    /// Notes that a signer was shown the request in full (the first time only).
-    pub fn approval_shown(&self, id: &str, at: &str) -> Result<(), Error> {
+    /// Notes that the signer `handle` was shown the request in full.
+    pub fn approval_shown(&self, id: &str, handle: &str, at: &str) -> Result<(), Error> {
         self.db.execute("UPDATE approvals SET shown_at = ?2 WHERE id = ?1 AND shown_at IS NULL", params![id, at])?;
+        self.db.execute(
+            "INSERT OR IGNORE INTO approval_views (approval, handle, at) VALUES (?1, ?2, ?3)",
+            params![id, handle, at],
+        )?;
         Ok(())
     }
 
-    /// When a signer was first shown the request.
-    pub fn approval_shown_at(&self, id: &str) -> Result<Option<String>, Error> {
-        Ok(self.db.query_row("SELECT shown_at FROM approvals WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
+    /// Whether the signer `handle` was shown the request in full.
+    pub fn approval_shown_to(&self, id: &str, handle: &str) -> Result<bool, Error> {
+        Ok(self
+            .db
+            .query_row("SELECT 1 FROM approval_views WHERE approval = ?1 AND handle = ?2", [id, handle], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// A certificate (by its id or its dataset's) and its dataset's client.

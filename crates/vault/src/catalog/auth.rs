@@ -132,9 +132,23 @@ impl Catalog {
         Ok(())
     }
 
-    /// Notes the time step of an accepted code (a code is accepted once).
-    pub fn totp_used(&self, handle: &str, step: i64) -> Result<(), Error> {
-        self.db.execute("UPDATE credentials SET totp_last_step = ?2 WHERE handle = ?1", params![handle, step])?;
+    /// Takes the time step of an accepted code, unless it (or a later one) was taken
+    /// already: a code is accepted once. Whether it was taken now.
+    pub fn totp_take_step(&self, handle: &str, step: i64) -> Result<bool, Error> {
+        let n = self.db.execute(
+            "UPDATE credentials SET totp_last_step = ?2
+             WHERE handle = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![handle, step],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Ends every session of a person but one.
+    pub fn end_other_sessions(&self, handle: &str, keep: &str, at: &str) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE sessions SET ended = ?3 WHERE handle = ?1 AND hash <> ?2 AND ended IS NULL",
+            params![handle, keep, at],
+        )?;
         Ok(())
     }
 
