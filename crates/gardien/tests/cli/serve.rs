@@ -278,6 +278,26 @@ pub fn two_clients() -> Two {
     Two { env, acme_ds, beta_ds, acme, beta }
 }
 
+/// An observation of acme's dataset requested for `researcher` (a third party of acme,
+/// registered here); its id.
+fn observation_for_researcher(t: &Two, scope: &str) -> String {
+    person(&t.env, "researcher", "third-party", Some("acme"));
+    t.env.ok(&[
+        "approval",
+        "request",
+        "observation",
+        "--client",
+        "acme",
+        "--for",
+        "researcher",
+        "--scope",
+        scope,
+        "--dataset",
+        &t.acme_ds,
+    ]);
+    t.env.sql("SELECT id FROM approvals")
+}
+
 fn events(env: &Env) -> usize {
     env.sql("SELECT count(*) FROM ledger_entries").parse().unwrap()
 }
@@ -421,21 +441,7 @@ fn every_route_is_a_door_action_or_public_and_records_its_event() {
     let t = two_clients();
     person(&t.env, "signer-acme", "client-signer", Some("acme"));
     let signer = token(&t.env, "signer-acme");
-    person(&t.env, "researcher", "third-party", Some("acme"));
-    t.env.ok(&[
-        "approval",
-        "request",
-        "observation",
-        "--client",
-        "acme",
-        "--for",
-        "researcher",
-        "--scope",
-        "watch the forums",
-        "--dataset",
-        &t.acme_ds,
-    ]);
-    let ap = t.env.sql("SELECT id FROM approvals");
+    let ap = observation_for_researcher(&t, "watch the forums");
     let key = age_keygen(&t.env.path("client.key"));
     let s = Server::start(&t.env);
     for r in server::routes::ROUTES.iter().filter(|r| r.path.starts_with("/api/") || r.path == "/healthz") {
@@ -899,24 +905,10 @@ fn attack_the_lock_stops_second_factor_guessing_and_does_not_rearm_for_ever() {
 #[test]
 fn attack_the_signer_who_decides_an_observation_is_one_who_read_it() {
     let t = two_clients();
-    person(&t.env, "researcher", "third-party", Some("acme"));
     person(&t.env, "signer-1", "client-signer", Some("acme"));
     person(&t.env, "signer-2", "client-signer", Some("acme"));
     let (one, two) = (token(&t.env, "signer-1"), token(&t.env, "signer-2"));
-    t.env.ok(&[
-        "approval",
-        "request",
-        "observation",
-        "--client",
-        "acme",
-        "--for",
-        "researcher",
-        "--scope",
-        "the forums",
-        "--dataset",
-        &t.acme_ds,
-    ]);
-    let ap = t.env.sql("SELECT id FROM approvals");
+    let ap = observation_for_researcher(&t, "the forums");
     let s = Server::start(&t.env);
     assert_eq!(s.get(&format!("/api/v1/approvals/{ap}"), Auth::Bearer(&one)).status, 200);
     let d = s.post_json(
