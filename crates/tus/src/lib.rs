@@ -233,7 +233,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The digest's length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
@@ -270,7 +270,7 @@ pub fn parse_checksum(v: &str) -> Result<Checksum, Error> {
     let digest = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| Error::BadHeader { name: NAME, why: "the digest is not base64" })?;
-    if digest.len() != algorithm.len() {
+    if digest.len() != algorithm.digest_len() {
         return Err(Error::BadHeader { name: NAME, why: "the digest has the wrong length for its algorithm" });
     }
     Ok(Checksum { algorithm, digest })
