@@ -249,15 +249,28 @@ pub(crate) struct EntryOut {
     outcome: String,
 }
 
-/// A client's access log: every entry naming it.
-#[utoipa::path(get, path = "/api/v1/ledger", tag = "ledger", params(ClientQuery),
+/// Which page of the access log.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct LedgerQuery {
+    /// A client's slug; a client's people get their own client's by default.
+    client: Option<String>,
+    /// The first index to return (default 0); the next page starts after the last one.
+    from: Option<u64>,
+    /// At most this many entries (default and maximum 1000).
+    limit: Option<usize>,
+}
+
+/// A client's access log: every entry naming it, a page at a time.
+#[utoipa::path(get, path = "/api/v1/ledger", tag = "ledger", params(LedgerQuery),
     responses((status = 200, body = [EntryOut]), (status = 401, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn ledger(
     State(state): State<Shared>,
     bearer: Bearer,
-    Query(q): Query<ClientQuery>,
+    Query(q): Query<LedgerQuery>,
 ) -> Result<Json<Vec<EntryOut>>, ApiError> {
-    let rows = act(&state, bearer, move |v, me| v.ledger_events(client_of(q.client, me).as_deref(), now())).await?;
+    let (from, limit) = (q.from.unwrap_or(0), q.limit.unwrap_or(1000).clamp(1, 1000));
+    let rows =
+        act(&state, bearer, move |v, me| v.ledger_page(client_of(q.client, me).as_deref(), from, limit, now())).await?;
     Ok(Json(rows.into_iter().map(|(index, e)| entry_out(index, e)).collect()))
 }
 

@@ -336,11 +336,14 @@ impl Catalog {
     pub fn ledger_entries_containing(
         &self,
         needle: &[u8],
+        from: u64,
+        limit: usize,
         mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut st =
-            self.db.prepare_cached("SELECT idx, entry FROM ledger_entries WHERE instr(entry, ?1) > 0 ORDER BY idx")?;
-        let mut rows = st.query([needle])?;
+        let mut st = self.db.prepare_cached(
+            "SELECT idx, entry FROM ledger_entries WHERE idx >= ?2 AND instr(entry, ?1) > 0 ORDER BY idx LIMIT ?3",
+        )?;
+        let mut rows = st.query(params![needle, from as i64, limit.min(i64::MAX as usize) as i64])?;
         while let Some(row) = rows.next()? {
             let idx: i64 = row.get(0)?;
             let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;

@@ -80,6 +80,18 @@ impl Vault {
 
     /// The events, decoded, with their indexes; optionally only those naming a client.
     pub fn ledger_events(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<(u64, Event)>, Error> {
+        self.ledger_page(client, 0, usize::MAX, now)
+    }
+
+    /// `ledger_events` from index `from` on, at most `limit` of them (a page: the next
+    /// one starts after the last index returned).
+    pub fn ledger_page(
+        &self,
+        client: Option<&str>,
+        from: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(u64, Event)>, Error> {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         self.door(Action::LedgerList, resources, String::new(), now, |_| {
             let want = client.map(|c| format!("client:{c}"));
@@ -94,8 +106,16 @@ impl Vault {
             match &want {
                 // A client's log: only the entries naming it are read and decoded (the
                 // decoded event is what decides; the byte search only narrows).
-                Some(w) => self.catalog.ledger_entries_containing(format!("\nresource {w}\n").as_bytes(), &mut keep)?,
-                None => self.catalog.ledger_entries(0, u64::MAX >> 1, &mut keep)?,
+                Some(w) => self.catalog.ledger_entries_containing(
+                    format!("\nresource {w}\n").as_bytes(),
+                    from,
+                    limit,
+                    &mut keep,
+                )?,
+                None => {
+                    let to = from.saturating_add(limit.min(u64::MAX as usize) as u64).min(u64::MAX >> 1);
+                    self.catalog.ledger_entries(from, to, &mut keep)?
+                }
             }
             self.visible(out, Action::LedgerEntry, |(i, _)| format!("entry:{i}"), now)
         })
