@@ -266,8 +266,7 @@ impl Catalog {
     /// Appends an entry and the subtree hashes it completes; returns its index. Call it
     /// inside `write`.
     pub fn ledger_append(&self, entry: &[u8], salt: &[u8], details: &str) -> Result<u64, Error> {
-        let first = self.ledger_append_all(&[(entry, salt, details)])?;
-        Ok(first)
+        self.ledger_append_all(&[(entry, salt, details)])
     }
 
     /// Appends entries in order (one group of the group commit); returns the first's

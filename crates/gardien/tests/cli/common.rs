@@ -206,7 +206,14 @@ impl Env {
     }
 }
 
-/// Every file under `dir`, recursively.
+/// An approval of `kind` requested by ops for `for_handle` (a person of acme) on acme's
+/// `dataset`, with `scope`; its id (printed by `approval request`).
+pub fn request_approval(env: &Env, kind: &str, for_handle: &str, dataset: &str, scope: &str) -> String {
+    let args =
+        ["approval", "request", kind, "--client", "acme", "--for", for_handle, "--dataset", dataset, "--scope", scope];
+    env.ok(&args).trim().to_owned()
+}
+
 /// The ledger's last entry, as text.
 pub fn last_event(env: &Env) -> String {
     env.sql("SELECT CAST(entry AS TEXT) FROM ledger_entries ORDER BY idx DESC LIMIT 1")

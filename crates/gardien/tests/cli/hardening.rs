@@ -40,22 +40,7 @@ fn same_answer(theirs: &std::process::Output, none: &std::process::Output, real:
 
 /// A disclosure of `dataset` to `tiers`, requested by ops and approved by acme's signer.
 fn approved_disclosure(env: &Env, dataset: &str, scope: &str) -> String {
-    let ap = env
-        .ok(&[
-            "approval",
-            "request",
-            "disclosure",
-            "--client",
-            "acme",
-            "--for",
-            "tiers",
-            "--dataset",
-            dataset,
-            "--scope",
-            scope,
-        ])
-        .trim()
-        .to_owned();
+    let ap = request_approval(env, "disclosure", "tiers", dataset, scope);
     env.ok(&["--as", "signer-acme", "approval", "decide", &ap, "--approve"]);
     ap
 }

@@ -282,20 +282,7 @@ pub fn two_clients() -> Two {
 /// registered here); its id.
 fn observation_for_researcher(t: &Two, scope: &str) -> String {
     person(&t.env, "researcher", "third-party", Some("acme"));
-    t.env.ok(&[
-        "approval",
-        "request",
-        "observation",
-        "--client",
-        "acme",
-        "--for",
-        "researcher",
-        "--scope",
-        scope,
-        "--dataset",
-        &t.acme_ds,
-    ]);
-    t.env.sql("SELECT id FROM approvals")
+    request_approval(&t.env, "observation", "researcher", &t.acme_ds, scope)
 }
 
 fn events(env: &Env) -> usize {
@@ -398,20 +385,7 @@ fn a_refusal_names_its_clauses() {
     assert_eq!(v["clauses"], serde_json::json!(["CONF-2"]));
     assert_eq!(v["reason"], "third parties have no access to client data");
     // The admin cannot decide an approval (CONF-1): 403 with the clause.
-    t.env.ok(&[
-        "approval",
-        "request",
-        "disclosure",
-        "--client",
-        "acme",
-        "--for",
-        "auditor",
-        "--scope",
-        "the 2025 grades, for the audit",
-        "--dataset",
-        &t.acme_ds,
-    ]);
-    let ap = t.env.sql("SELECT id FROM approvals");
+    let ap = request_approval(&t.env, "disclosure", "auditor", &t.acme_ds, "the 2025 grades, for the audit");
     let d = s.post_json(
         &format!("/api/v1/approvals/{ap}/decision"),
         Auth::Bearer(&t.acme),
