@@ -112,6 +112,9 @@ pub enum Command {
     /// API tokens for `gardien serve`: made by the person they act as, shown once, revocable.
     #[command(subcommand)]
     Token(commands::token::Cmd),
+    /// The secure drop: a client's file sent to one technical operator, encrypted before it leaves the sender.
+    #[command(subcommand)]
+    Drop(commands::drop::Cmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }
@@ -222,7 +225,9 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::DisabledPerson { .. }
         | vault::Error::SignIn(_)
         | vault::Error::NotSignedIn
-        | vault::Error::Refused { .. } => exit::REFUSED,
+        | vault::Error::Refused { .. }
+        | vault::Error::DropClosed => exit::REFUSED,
+        vault::Error::DropFile(_) => exit::INTEGRITY,
         vault::Error::CopyCorrupt { .. }
         | vault::Error::NoReadableCopy { .. }
         | vault::Error::LedgerInconsistent(_)
@@ -271,6 +276,9 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::BadInput(_)
         | vault::Error::WeakPassword(_)
         | vault::Error::BadApproval(_)
+        | vault::Error::UnknownUpload
+        | vault::Error::UploadBusy
+        | vault::Error::TooLarge(_)
         | vault::Error::Corrupt(_) => exit::FAILED,
     }
 }

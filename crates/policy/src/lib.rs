@@ -153,6 +153,18 @@ pub enum Resource {
         /// The client the event is about.
         client: Option<String>,
     },
+    /// A secure drop (issue 11): addressed to one technical operator (PRE-3), opened by
+    /// a member of the staff.
+    Drop {
+        /// Id.
+        id: String,
+        /// Its client.
+        client: String,
+        /// The technical operator it is addressed to.
+        addressed_to: String,
+        /// Who opened it.
+        created_by: String,
+    },
     /// A server.
     Server {
         /// Name.
@@ -172,7 +184,8 @@ impl Resource {
             | Resource::Dataset { client: c, .. }
             | Resource::Contract { client: c, .. }
             | Resource::Approval { client: c, .. }
-            | Resource::Certificate { client: c, .. } => Some(c),
+            | Resource::Certificate { client: c, .. }
+            | Resource::Drop { client: c, .. } => Some(c),
             Resource::Person(a) => a.client.as_deref(),
             Resource::Server { client, .. } | Resource::Entry { client, .. } => client.as_deref(),
             Resource::Vault | Resource::Store(_) => None,
@@ -192,6 +205,7 @@ impl Resource {
             Resource::Certificate { id, .. } => format!("certificate:{id}"),
             Resource::Entry { index, .. } => format!("entry:{index}"),
             Resource::Server { name, .. } => format!("server:{name}"),
+            Resource::Drop { id, .. } => format!("drop:{id}"),
         }
     }
 }
@@ -560,6 +574,14 @@ impl Engine {
                 Resource::Entry { index, client: c } => {
                     let parents = c.iter().map(|c| client(c, "unknown", &mut entities)).collect();
                     (euid("Entry", &index.to_string()), HashMap::new(), parents)
+                }
+                Resource::Drop { id, client: c, addressed_to, created_by } => {
+                    let cu = client(c, "unknown", &mut entities);
+                    let attrs = HashMap::from([
+                        ("addressed_to".to_owned(), RestrictedExpression::new_entity_uid(euid("Person", addressed_to))),
+                        ("created_by".to_owned(), RestrictedExpression::new_entity_uid(euid("Person", created_by))),
+                    ]);
+                    (euid("Drop", id), attrs, HashSet::from([cu]))
                 }
                 Resource::Server { name, client: c, shared } => {
                     let parents = c.iter().map(|c| client(c, "unknown", &mut entities)).collect();

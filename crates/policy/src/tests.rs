@@ -82,6 +82,24 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             requester: "sales-staff".into(),
             beneficiary: None,
         }],
+        "drop:create" => vec![client],
+        "drop:list" => vec![Resource::Vault, client],
+        "drop:show" | "drop:revoke" | "drop:open" | "drop:upload" | "drop:receive" | "drop:terminate"
+        | "drop:expire" => vec![
+            // Addressed to the table's technical operator, and one addressed to another.
+            Resource::Drop {
+                id: "dr-1".into(),
+                client: "a".into(),
+                addressed_to: TOM.into(),
+                created_by: "ops-staff".into(),
+            },
+            Resource::Drop {
+                id: "dr-2".into(),
+                client: "a".into(),
+                addressed_to: "tina".into(),
+                created_by: "ops-staff".into(),
+            },
+        ],
         "server:access" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
@@ -125,6 +143,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         let ops_may = matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke");
         let own = matches!(res, Resource::Person(p) if p.handle == actor_of(role).handle);
         return ((role == "ops" && ops_may) || own, "OPS-1");
+    }
+    // A drop's sender acts by its link and password: no person does it in their place.
+    if matches!(action, "drop:open" | "drop:upload" | "drop:receive" | "drop:terminate" | "drop:expire") {
+        return (false, "PRE-1");
     }
     // A third party lists its client's approvals (the rows naming it, a listing's filter);
     // an approval naming it is `third_parties_see_the_approvals_naming_them`.
@@ -183,6 +205,9 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
             return (false, "ACC-3");
         }
     }
+    if client_role && matches!(action, "drop:create" | "drop:revoke") {
+        return (false, "OPS-1");
+    }
     // A ledger entry about no client is the operator's, like the vault itself.
     let vault_wide = matches!(res, Resource::Vault | Resource::Entry { client: None, .. });
     if client_role
@@ -197,6 +222,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                 | "approval:list"
                 | "public-mentions"
                 | "approval:request"
+                | "drop:list"
         )
     {
         return (false, "OPS-1");
@@ -210,7 +236,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         "technical-operator" => match action {
             "dataset:get" | "copy:out" | "dataset:show" | "dataset:verify" | "copy:attest" if sample => Some("PRE-3"),
             "environment:add" | "environment:list" | "dataset:list" | "copy:list" | "approval:request"
-            | "approval:list" | "certificate:list" => Some("PRE-3"),
+            | "approval:list" | "certificate:list" | "drop:create" | "drop:list" => Some("PRE-3"),
+            "drop:show" | "drop:revoke" if matches!(res, Resource::Drop { addressed_to, .. } if addressed_to == TOM) => {
+                Some("PRE-3")
+            }
             _ => None,
         },
         "sales" => matches!(
@@ -252,8 +281,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "client:key-add"
                     | "client:key-remove"
                     | "client:key-list"
+                    | "drop:list"
+                    | "drop:show"
             ))
-        .then_some("OPS-2"),
+        .then_some(if action.starts_with("drop:") { "PROOF-1" } else { "OPS-2" }),
         "client-signer" => (!vault_wide
             && matches!(
                 action,

@@ -104,7 +104,13 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::UnknownStore(_)
         | E::UnknownCopy { .. }
         | E::Unknown { .. }
-        | E::NoSuchEntry { .. } => p(StatusCode::NOT_FOUND, "not-found"),
+        | E::NoSuchEntry { .. }
+        | E::UnknownUpload => p(StatusCode::NOT_FOUND, "not-found"),
+        // PRE-1: the one answer for every link and password that open nothing.
+        E::DropClosed => p(StatusCode::FORBIDDEN, "refused"),
+        E::UploadBusy => p(StatusCode::LOCKED, "locked"),
+        E::TooLarge(_) => p(StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+        E::DropFile(_) => p(StatusCode::UNPROCESSABLE_ENTITY, "refused-file"),
         E::InvalidName { .. }
         | E::InvalidText { .. }
         | E::BadInput(_)

@@ -93,6 +93,8 @@ pub(crate) enum FailureKind {
     Totp,
     Token,
     Locked,
+    /// A drop's link and password, or an upload token, that opened nothing.
+    Drop,
 }
 
 impl FailureKind {
@@ -102,6 +104,7 @@ impl FailureKind {
             FailureKind::Totp => "totp",
             FailureKind::Token => "token",
             FailureKind::Locked => "locked",
+            FailureKind::Drop => "drop",
         }
     }
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod drop;
 mod errors;
 mod http;
 mod i18n;
@@ -47,6 +48,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("gardien-http").build()?;
     runtime.block_on(async move {
         let state = Arc::new(State::open(&opts)?);
+        tokio::spawn(drop::expire_loop(state.clone()));
         http::serve(opts, state).await
     })
 }
@@ -59,6 +61,8 @@ pub(crate) struct State {
     pub https: bool,
     /// Bounds argon2 (19 MiB and ~50 ms each) to a few at once.
     pub hashing: tokio::sync::Semaphore,
+    /// The drops' uploads being received (their check's state between requests).
+    pub uploads: std::sync::Arc<vault::Uploads>,
 }
 
 impl State {
@@ -69,6 +73,7 @@ impl State {
             throttle: identity::Throttle::default(),
             https: opts.tls.is_some() || opts.behind_proxy.is_some(),
             hashing: tokio::sync::Semaphore::new(2),
+            uploads: vault::Uploads::new(opts.data_dir.join("drops")),
         })
     }
 }

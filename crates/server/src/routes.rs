@@ -4,9 +4,9 @@
 //! assets, the OpenAPI document), which record nothing and tell nothing about anyone.
 
 use axum::Router;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, head, options, patch, post};
 
-use crate::{Shared, api, portal};
+use crate::{Shared, api, drop, portal};
 
 /// One route.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,9 @@ macro_rules! table {
     (@m GET) => { get };
     (@m POST) => { post };
     (@m DELETE) => { delete };
+    (@m PATCH) => { patch };
+    (@m HEAD) => { head };
+    (@m OPTIONS) => { options };
 }
 
 table! {
@@ -40,6 +43,16 @@ table! {
     GET "/api/openapi.json" public => api::openapi,
     GET "/static/gardien.css" public => portal::stylesheet,
     GET "/static/verify.js" public => portal::verify_js,
+    GET "/static/drop.js" public => drop::drop_js,
+    GET "/static/drop-vendor.js" public => drop::vendor_js,
+    GET "/d/{token}" public => drop::page,
+    POST "/d/{token}/session" "drop:open" => drop::session,
+    OPTIONS "/tus/" public => drop::options,
+    POST "/tus/" "drop:upload" => drop::create,
+    POST "/tus" "drop:upload" => drop::create,
+    HEAD "/tus/{id}" "drop:upload" => drop::head,
+    PATCH "/tus/{id}" "drop:receive" => drop::patch,
+    DELETE "/tus/{id}" "drop:terminate" => drop::terminate,
     GET "/login" public => portal::login_page,
     GET "/login/totp" public => portal::totp_page,
     POST "/login" "session:login" => portal::login,

@@ -53,7 +53,10 @@ pub(crate) async fn layer(State(state): State<Shared>, req: Request, next: Next)
     let mut res = if form_post && !same_origin(&req, state.https) {
         refused_page()
     } else {
-        match tokio::time::timeout(REQUEST_TIME, next.run(req)).await {
+        // A tus request takes as long as its bytes (each piece within 30 s of the last).
+        let limit =
+            if crate::drop::is_tus(req.method(), &path) { Duration::from_secs(365 * 86400) } else { REQUEST_TIME };
+        match tokio::time::timeout(limit, next.run(req)).await {
             Ok(r) => r,
             Err(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

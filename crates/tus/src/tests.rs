@@ -125,3 +125,13 @@ fn every_error_has_a_status_and_a_message_a_client_can_act_on() {
     }
     assert_eq!(Error::ChecksumMismatch.status(), 460);
 }
+
+#[test]
+fn a_deferred_upload_ends_with_an_empty_patch_declaring_its_length() {
+    let mut u = Upload { offset: 10, length: None, final_concat: false, max_size: 100 };
+    let p = Patch { offset: 10, length: Some(10), checksum: None };
+    assert_eq!(u.check_patch(&p), Ok(0));
+    assert!(u.complete());
+    // Once known, a complete upload takes no more PATCH.
+    assert!(matches!(u.check_patch(&p), Err(Error::Forbidden(_))));
+}

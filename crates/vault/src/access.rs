@@ -33,6 +33,7 @@ enum Target {
     Approval,
     /// One client, named.
     Client,
+    Drop,
 }
 
 fn target(action: Action) -> Target {
@@ -88,7 +89,15 @@ fn target(action: Action) -> Target {
         | Action::SessionShow => Target::Person,
         Action::LedgerEntry | Action::LedgerProof => Target::Entry,
         Action::ApprovalShow | Action::ApprovalDecide | Action::ApprovalRevoke => Target::Approval,
-        Action::ClientKeyAdd | Action::ClientKeyRemove | Action::ClientKeyList => Target::Client,
+        Action::ClientKeyAdd | Action::ClientKeyRemove | Action::ClientKeyList | Action::DropCreate => Target::Client,
+        Action::DropList => Target::ClientOrVault,
+        Action::DropShow
+        | Action::DropRevoke
+        | Action::DropOpen
+        | Action::DropUpload
+        | Action::DropReceive
+        | Action::DropTerminate
+        | Action::DropExpire => Target::Drop,
     }
 }
 
@@ -338,6 +347,17 @@ impl Vault {
                     None => None,
                 };
                 policy::Resource::Entry { index, client }
+            }
+            Target::Drop => {
+                let id = find(resources, "drop").ok_or_else(|| need("drop"))?;
+                let d =
+                    self.catalog.drop_row(id)?.ok_or_else(|| Error::Unknown { what: "drop", name: id.to_owned() })?;
+                policy::Resource::Drop {
+                    id: d.id,
+                    client: d.client,
+                    addressed_to: d.addressed_to,
+                    created_by: d.created_by,
+                }
             }
             Target::Approval => {
                 let id = find(resources, "approval").ok_or_else(|| need("approval"))?;

@@ -550,6 +550,116 @@ fn open_block(key: &LessSafeKey, job: &OpenJob) -> Result<Vec<u8>, AgeError> {
     Ok(out)
 }
 
+/// Checks an age file as its bytes arrive, in order and in pieces of any size (the secure
+/// drop's uploads): the header is opened with `identity` as soon as it is complete, then
+/// every payload chunk is authenticated once the next byte shows it is not the last, and
+/// the plaintext is hashed and dropped. Nothing but the unauthenticated tail (at most one
+/// chunk and the last piece pushed) is held. `finish` takes the last chunk, flagged last.
+///
+/// It is `Clone` so that a caller can keep the state before a piece it may take back (a
+/// tus PATCH whose checksum turns out wrong).
+#[derive(Clone)]
+pub struct Check {
+    identity: age::x25519::Identity,
+    key: Option<Arc<LessSafeKey>>,
+    /// Bytes pushed but not consumed: the header so far, or ciphertext not yet opened.
+    pending: Vec<u8>,
+    counter: u64,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Check {
+    /// A check of a file for `identity`, before its first byte.
+    pub fn new(identity: age::x25519::Identity) -> Check {
+        Check { identity, key: None, pending: Vec::new(), counter: 0, hasher: Sha256::new(), size: 0 }
+    }
+
+    /// Plaintext bytes authenticated so far.
+    pub fn plaintext_so_far(&self) -> u64 {
+        self.size
+    }
+
+    /// Takes the next piece of the file. An error is final: the file is not an age file
+    /// for this identity, or was altered.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), AgeError> {
+        self.pending.extend_from_slice(data);
+        if self.key.is_none() {
+            // A file that does not start as an age file is refused at once, not after
+            // its first 64 KiB.
+            let magic = MAGIC.as_bytes();
+            let n = self.pending.len().min(magic.len());
+            if self.pending[..n] != magic[..n] {
+                return Err(AgeError::BadHeader);
+            }
+            let Some(end) = header_end(&self.pending) else {
+                return if self.pending.len() > MAX_HEADER { Err(AgeError::BadHeader) } else { Ok(()) };
+            };
+            if end > MAX_HEADER {
+                return Err(AgeError::BadHeader);
+            }
+            if self.pending.len() < end + PAYLOAD_NONCE {
+                return Ok(());
+            }
+            let header = Header::read(&mut &self.pending[..end])?;
+            let file_key = header.open(&self.identity)?;
+            let mut nonce = [0u8; PAYLOAD_NONCE];
+            nonce.copy_from_slice(&self.pending[end..end + PAYLOAD_NONCE]);
+            self.key = Some(Arc::new(payload_key(&file_key, &nonce)));
+            self.pending.drain(..end + PAYLOAD_NONCE);
+        }
+        // Every full chunk followed by at least one more byte is not the last.
+        let mut at = 0;
+        while self.pending.len() - at > CT_CHUNK {
+            self.open_chunk(at, CT_CHUNK, false)?;
+            at += CT_CHUNK;
+        }
+        self.pending.drain(..at);
+        Ok(())
+    }
+
+    fn open_chunk(&mut self, at: usize, len: usize, last: bool) -> Result<(), AgeError> {
+        let bad = AgeError::BadChunk { chunk: self.counter };
+        let key = self.key.as_ref().ok_or(AgeError::BadHeader)?;
+        let chunk = &mut self.pending[at..at + len];
+        let plain = key.open_in_place(chunk_nonce(self.counter, last), Aad::empty(), chunk).map_err(|_| bad)?;
+        self.hasher.update(&*plain);
+        self.size += plain.len() as u64;
+        self.counter += 1;
+        Ok(())
+    }
+
+    /// The file ended: opens its last chunk and gives the plaintext's size and SHA-256.
+    pub fn finish(mut self) -> Result<Digest, AgeError> {
+        if self.key.is_none() {
+            return Err(AgeError::BadHeader);
+        }
+        let len = self.pending.len();
+        // The last chunk holds at least one byte, but for an empty payload (c2sp.org/age).
+        if len < TAG || len > CT_CHUNK || (len == TAG && self.counter != 0) {
+            return Err(AgeError::BadChunk { chunk: self.counter });
+        }
+        self.open_chunk(0, len, true)?;
+        Ok(Digest { size: self.size, sha256: self.hasher.finalize().into() })
+    }
+}
+
+/// Where a header ends (after the newline of its `---` line), once it is all there.
+fn header_end(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+        let line = &buf[start..start + nl];
+        if line.starts_with(b"---") {
+            return Some(start + nl + 1);
+        }
+        start += nl + 1;
+        if start > MAX_HEADER {
+            return None;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,5 +807,40 @@ mod tests {
         for len in (0..header.len() + 40).chain([file.len() - CT_CHUNK, file.len() - 1]) {
             assert!(!opens(&file[..len]), "truncation to {len} bytes went unnoticed");
         }
+    }
+
+    #[test]
+    fn a_file_checked_piece_by_piece_gives_the_digest_of_its_plaintext() {
+        let identity = age::x25519::Identity::generate();
+        for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let fk = new_file_key();
+            let header = header_for(&fk, &identity.to_public()).unwrap();
+            let (file, digest) = seal_to_vec(&data, &fk, &header);
+            for piece in [1usize, 7, 1000, CT_CHUNK, CT_CHUNK + 1, 1 << 20] {
+                let mut c = Check::new(identity.clone());
+                for p in file.chunks(piece) {
+                    c.push(p).unwrap();
+                }
+                assert_eq!(c.finish().unwrap(), digest, "len {len} piece {piece}");
+            }
+            // Cut short anywhere, or any byte flipped: refused.
+            for cut in [file.len() - 1, header.len() + 16, header.len() - 1] {
+                let mut c = Check::new(identity.clone());
+                let r = c.push(&file[..cut]).and_then(|()| c.finish().map(|_| ()));
+                assert!(r.is_err(), "len {len} cut at {cut}");
+            }
+            let mut bad = file.clone();
+            let i = bad.len() - 1;
+            bad[i] ^= 1;
+            let mut c = Check::new(identity.clone());
+            assert!(c.push(&bad).and_then(|()| c.finish().map(|_| ())).is_err());
+        }
+        // Another recipient's file, and a file that is not age at all.
+        let other = age::x25519::Identity::generate();
+        let fk = new_file_key();
+        let (file, _) = seal_to_vec(b"x", &fk, &header_for(&fk, &other.to_public()).unwrap());
+        assert!(matches!(Check::new(identity.clone()).push(&file), Err(AgeError::NoMatchingKey)));
+        assert!(matches!(Check::new(identity).push(b"-- MySQL dump"), Err(AgeError::BadHeader)));
     }
 }

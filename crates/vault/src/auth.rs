@@ -98,14 +98,14 @@ pub struct TotpEnrolment {
     pub uri: SecretString,
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 /// The SHA-256 of a bearer secret, as the catalog keeps it.
-fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -123,7 +123,7 @@ fn argon2() -> argon2::Argon2<'static> {
 }
 
 /// Hashes a password (argon2id, a fresh salt): the PHC string the catalog keeps.
-fn hash_password(password: &str) -> Result<String, Error> {
+pub(crate) fn hash_password(password: &str) -> Result<String, Error> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
@@ -132,13 +132,13 @@ fn hash_password(password: &str) -> Result<String, Error> {
 }
 
 /// Whether `password` matches `phc` (constant-time inside argon2).
-fn verify_password(password: &str, phc: &str) -> bool {
+pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// The cost of a check without a hash to check: an unknown person's sign-in takes as long
 /// as a known one's, so timing does not tell which handles exist.
-fn verify_nothing(password: &str) {
+pub(crate) fn verify_nothing(password: &str) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let phc = DUMMY.get_or_init(|| hash_password("not a password of anyone").unwrap_or_default());
     let _ = verify_password(password, phc);

@@ -13,11 +13,13 @@ use crate::store::{StoreInfo, StoreKind};
 
 mod access;
 mod auth;
+mod drops;
 
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
+pub use drops::{DropRow, UploadRow};
 
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -26,6 +28,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("migrations/0006_client_keys.sql"),
     include_str!("migrations/0007_credentials.sql"),
     include_str!("migrations/0008_approval_views.sql"),
+    include_str!("migrations/0009_drops.sql"),
 ];
 
 /// An open catalog.

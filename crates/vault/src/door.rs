@@ -43,6 +43,8 @@ pub struct Record {
     time: String,
     index: Option<u64>,
     clause: String,
+    /// Who acts when it is not the vault's person: a drop's sender (`drop:ID`).
+    actor: Option<String>,
 }
 
 impl Record {
@@ -55,7 +57,13 @@ impl Record {
             time: rfc3339(now),
             index: None,
             clause: String::new(),
+            actor: None,
         }
+    }
+
+    /// Names who acts when it is not the vault's person (a drop's sender: `drop:ID`).
+    pub(crate) fn set_actor(&mut self, actor: &str) {
+        self.actor = Some(actor.to_owned());
     }
 
     /// The operation's time (RFC 3339).
@@ -85,6 +93,7 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
         },
         policy::Resource::Contract { case, .. } => Error::UnknownContract(case.clone()),
         policy::Resource::Approval { id, .. } => Error::Unknown { what: "approval", name: id.clone() },
+        policy::Resource::Drop { id, .. } => Error::Unknown { what: "drop", name: id.clone() },
         // Asked by the id given (a certificate's own, or its dataset's).
         policy::Resource::Certificate { .. } => Error::UnknownCertificate(find_id(resources, "certificate")?),
         // Another client's person, or the operator's staff: not theirs to know of.
@@ -116,6 +125,8 @@ pub(crate) fn valid_id(kind: &str, id: &str) -> bool {
         "approval" => tail("ap-", 64),
         "copy" => tail("cp-", 64),
         "token" => tail("tk-", 64),
+        "drop" => tail("dr-", 64),
+        "upload" => tail("up-", 64),
         "certificate" => tail("cert-", 64) || tail("ds-", 64),
         "entry" => !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()),
         "key" => tail("age1", 100),
@@ -130,6 +141,7 @@ fn invalid_id(kind: &str, id: &str) -> Error {
         "dataset" => ("dataset id", "a dataset id is ds- and lowercase hex (`gardien dataset list` shows them)"),
         "approval" => ("approval id", "an approval id is ap- and 12 hex digits (`gardien approval list`)"),
         "copy" => ("copy id", "a copy id is cp- and 12 hex digits (`gardien copy list`)"),
+        "drop" => ("drop id", "a drop id is dr- and hex digits (`gardien drop list`)"),
         "certificate" => ("certificate id", "a certificate is named by its id (cert-...) or its dataset's (ds-...)"),
         "entry" => ("ledger entry", "an entry is its index, a number"),
         "key" => ("age recipient", "an age recipient is age1 and lowercase letters and digits"),
@@ -201,7 +213,8 @@ impl Vault {
             .collect();
         // The details stay in the catalog (erasable), never a secret key given by mistake.
         let details = crate::text::redact_secrets(&details);
-        let mut rec = Record { action, resources, details, time: rfc3339(now), index: None, clause: String::new() };
+        let mut rec =
+            Record { action, resources, details, time: rfc3339(now), index: None, clause: String::new(), actor: None };
         // 1. Who acts, 2. what the policy says, 3. the operation.
         let checked = match invalid {
             Some(e) => Err(e),
@@ -242,6 +255,51 @@ impl Vault {
                     tracing::error!(action = %rec.action, "could not record a failed operation in the ledger: {le}");
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Runs a drop sender's step through the one door. The sender is no person: they act
+    /// by the drop's link and password (PRE-1, PRE-2), which `op` checks; the event names
+    /// them as `drop:ID` (`drop:(unknown)` for a link that opens nothing) and cites
+    /// `clause`. Exactly one event, as for every operation (an `op` may record its own,
+    /// in the transaction of its change).
+    pub(crate) fn door_sender<T>(
+        &self,
+        action: Action,
+        actor: &str,
+        resources: Vec<String>,
+        details: String,
+        clause: &str,
+        now: DateTime<Utc>,
+        op: impl FnOnce(&mut Record) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let details = crate::text::redact_secrets(&details);
+        let mut rec = Record {
+            action,
+            resources,
+            details,
+            time: rfc3339(now),
+            index: None,
+            clause: clause.to_owned(),
+            actor: Some(actor.to_owned()),
+        };
+        let result = op(&mut rec);
+        if rec.index.is_some() {
+            return result;
+        }
+        let outcome = match &result {
+            Ok(_) => Outcome::Allowed,
+            Err(Error::DropClosed | Error::UnknownUpload) => Outcome::Denied,
+            Err(_) => Outcome::Failed,
+        };
+        let clause = rec.clause.clone();
+        match self.append_event(&mut rec, outcome, &clause) {
+            Ok(()) => result,
+            Err(e) if result.is_ok() => Err(e),
+            Err(le) => {
+                tracing::error!(action = %rec.action, "could not record a failed drop step in the ledger: {le}");
+                result
             }
         }
     }
@@ -382,7 +440,7 @@ impl Vault {
     /// Appends an event naming `actor` (not a person's handle: `(unknown)`) in a
     /// transaction of its own.
     pub(crate) fn append_as(&self, rec: &mut Record, actor: &str, outcome: Outcome, clause: &str) -> Result<(), Error> {
-        let (bytes, salt) = self.encode_as(rec, actor, outcome, clause)?;
+        let (bytes, salt) = self.encode_as(rec, &format!("person:{actor}"), outcome, clause)?;
         let index = self
             .catalog
             .write(|c| c.ledger_append(&bytes, &salt, &rec.details).map_err(|e| Error::LedgerWrite(e.to_string())))?;
@@ -392,8 +450,11 @@ impl Vault {
 
     /// The event's bytes and the salt of its commitment.
     fn encode(&self, rec: &Record, outcome: Outcome, clause: &str) -> Result<(Vec<u8>, [u8; 16]), Error> {
-        let actor = if valid_id("person", &self.actor) { self.actor.as_str() } else { INVALID };
-        self.encode_as(rec, actor, outcome, clause)
+        let actor = match &rec.actor {
+            Some(a) => a.clone(),
+            None => format!("person:{}", if valid_id("person", &self.actor) { self.actor.as_str() } else { INVALID }),
+        };
+        self.encode_as(rec, &actor, outcome, clause)
     }
 
     fn encode_as(
@@ -413,7 +474,7 @@ impl Vault {
         h.update(rec.details.as_bytes());
         let event = Event {
             time: rec.time.clone(),
-            actor: format!("person:{actor}"),
+            actor: actor.to_owned(),
             action: rec.action,
             resources: rec.resources.clone(),
             allowed: outcome != Outcome::Denied,

@@ -323,6 +323,27 @@ pub enum Error {
         /// The tree size.
         size: u64,
     },
+    /// A drop's link and password that open nothing: an unknown link, a wrong password, a
+    /// drop revoked, expired or already used all answer this, alike (PRE-1).
+    #[error(
+        "this link and password do not open a drop: the password is wrong, or the drop is unknown, revoked, expired or has received its file; ask the person who sent you the link"
+    )]
+    DropClosed,
+    /// An upload token that is not in force, or an upload of another drop (alike).
+    #[error("no such upload: create one with POST /tus/ after opening the drop with its password")]
+    UnknownUpload,
+    /// Another request is writing this upload (tus: 423).
+    #[error(
+        "another request is sending this upload; wait for it to end (or 30 s after its connection died), then ask HEAD for the offset"
+    )]
+    UploadBusy,
+    /// More than a drop or the disk takes (tus: 413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The uploaded file is not an age file for the drop's key, or failed authentication:
+    /// the upload was refused and nothing of it was kept.
+    #[error("the file was refused and nothing was kept: {0}")]
+    DropFile(String),
     /// The data dir holds something that cannot be right.
     #[error("data dir inconsistency: {0}")]
     Corrupt(String),

@@ -128,11 +128,29 @@ pub enum Action {
     SessionLogout,
     /// who the signed-in person is (`GET /api/v1/me`, the portal's first page).
     SessionShow,
+    /// `drop create`: a drop opened for a client's file.
+    DropCreate,
+    /// `drop list`.
+    DropList,
+    /// `drop show`.
+    DropShow,
+    /// `drop revoke`, or five wrong passwords (PRE-2).
+    DropRevoke,
+    /// A sender gives a drop's password (a session opened, or a password refused).
+    DropOpen,
+    /// A sender creates a tus upload in a drop.
+    DropUpload,
+    /// An upload complete: its file checked and made a dataset, or refused.
+    DropReceive,
+    /// A sender deletes an upload (tus termination).
+    DropTerminate,
+    /// A drop or a partial upload that expired, and what was deleted.
+    DropExpire,
 }
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 59] = [
+    pub const ALL: [Action; 68] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -192,6 +210,15 @@ impl Action {
         Action::SessionLogin,
         Action::SessionLogout,
         Action::SessionShow,
+        Action::DropCreate,
+        Action::DropList,
+        Action::DropShow,
+        Action::DropRevoke,
+        Action::DropOpen,
+        Action::DropUpload,
+        Action::DropReceive,
+        Action::DropTerminate,
+        Action::DropExpire,
     ];
 
     /// `noun:verb`.
@@ -256,6 +283,15 @@ impl Action {
             Action::SessionLogin => "session:login",
             Action::SessionLogout => "session:logout",
             Action::SessionShow => "session:show",
+            Action::DropCreate => "drop:create",
+            Action::DropList => "drop:list",
+            Action::DropShow => "drop:show",
+            Action::DropRevoke => "drop:revoke",
+            Action::DropOpen => "drop:open",
+            Action::DropUpload => "drop:upload",
+            Action::DropReceive => "drop:receive",
+            Action::DropTerminate => "drop:terminate",
+            Action::DropExpire => "drop:expire",
         }
     }
 
@@ -282,6 +318,8 @@ impl Action {
                 | Action::SessionShow
                 | Action::EnvironmentList
                 | Action::CopyList
+                | Action::DropList
+                | Action::DropShow
         )
     }
 

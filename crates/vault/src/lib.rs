@@ -22,6 +22,7 @@ mod config;
 mod contracts;
 mod copies;
 mod door;
+mod drops;
 mod error;
 mod event;
 mod group;
@@ -47,12 +48,18 @@ pub use crate::auth::{
     Issued, LOCK_AFTER, LOCK_MINUTES, MIN_PASSWORD_CHARS, SECOND_FACTOR_ROLES, SESSION_HOURS, SESSION_IDLE_MINUTES,
     Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
 };
-pub use crate::catalog::{ApprovalRow, ClientKey, ContractRow, EnvironmentRow, OutCopy, Person, SessionRow, TokenRow};
+pub use crate::catalog::{
+    ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, Person, SessionRow, TokenRow, UploadRow,
+};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
 pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
+pub use crate::drops::{
+    DEFAULT_MAX_SIZE, DropRequest, ExpiryReport, MAX_DAYS, MAX_MAX_SIZE, NewDrop, REVOKE_AFTER, Receiving, UploadState,
+    Uploads, concatenate, free_space, part_path,
+};
 pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
 pub use crate::group::{GroupCommit, Pending};

@@ -149,6 +149,51 @@ impl Store {
         }
     }
 
+    /// Makes the complete file at `src` the object `object`: a hard link when the store is
+    /// on the same filesystem (no copy), else a copy; synced, then renamed into place and
+    /// its directory synced, as `writer` does. `src` is left where it is.
+    pub fn adopt(&self, object: &str, src: &Path) -> Result<(), Error> {
+        match &self.info.kind {
+            StoreKind::Local { root } => {
+                let dest = root.join(object);
+                let staging = PathBuf::from(format!("{}#0", dest.display()));
+                let io = |path: &Path| {
+                    let path = path.to_owned();
+                    move |source| Error::Io { path, source }
+                };
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).map_err(io(dir))?;
+                    private_dir(dir)?;
+                }
+                let _ = fs::remove_file(&staging);
+                if fs::hard_link(src, &staging).is_err() {
+                    let mut from = fs::File::open(src).map_err(io(src))?;
+                    let mut to = fs::OpenOptions::new()
+                        .mode(0o600)
+                        .write(true)
+                        .create_new(true)
+                        .open(&staging)
+                        .map_err(io(&staging))?;
+                    let copied = io::copy(&mut from, &mut to).and_then(|_| to.sync_all());
+                    if let Err(source) = copied {
+                        let _ = fs::remove_file(&staging);
+                        return Err(Error::Io { path: staging, source });
+                    }
+                } else {
+                    fs::File::open(&staging).and_then(|f| f.sync_all()).map_err(io(&staging))?;
+                }
+                if let Err(source) = fs::rename(&staging, &dest) {
+                    let _ = fs::remove_file(&staging);
+                    return Err(Error::Io { path: dest, source });
+                }
+                if let Some(dir) = dest.parent() {
+                    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Reads `object` from its start.
     pub fn reader(&self, object: &str) -> Result<Box<dyn Read + Send>, Error> {
         let got = block_on(self.inner.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;

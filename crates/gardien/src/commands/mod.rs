@@ -7,6 +7,7 @@ pub mod contract;
 pub mod copy;
 pub mod dataset;
 pub mod demo;
+pub mod drop;
 pub mod environment;
 pub mod fsck;
 pub mod init;
@@ -45,6 +46,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => policy::run(cli, cmd),
         Command::PublicMentions(args) => approval::mentions(cli, args),
         Command::Token(cmd) => token::run(cli, cmd),
+        Command::Drop(cmd) => drop::run(cli, cmd),
         Command::Serve(args) => serve::run(cli, args),
         Command::Demo(args) => demo::run(args),
     }

@@ -30,6 +30,13 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         None => now,
     };
     let r = if args.dry_run { v.sweep_dry_run(at, now)? } else { v.sweep(now)? };
+    // Drops and partial uploads whose time ran out end here too (a host without the server).
+    if !args.dry_run {
+        let x = v.expire_drops(now)?;
+        if !args.json && (!x.drops.is_empty() || !x.uploads.is_empty()) {
+            eprintln!("{} drops expired; {} partial uploads deleted", x.drops.len(), x.uploads.len());
+        }
+    }
     if args.json {
         output::json(&serde_json::json!({
             "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
