@@ -120,6 +120,17 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::TokenRevoke => (v(&["token", "revoke", "tk-000000000000"]), "failed"),
         // Sign-in and who-am-I are the server's (`serve` tests run them through its routes).
         Action::SessionLogin | Action::SessionLogout | Action::SessionShow => (vec![], "server"),
+        // A drop is addressed to a technical operator (PRE-3): to ops, it fails.
+        Action::DropCreate => {
+            (v(&["drop", "create", "--client", "acme", "--to", "operator", "--contract", "acme-2"]), "failed")
+        }
+        Action::DropList => (v(&["drop", "list"]), "allowed"),
+        Action::DropShow => (v(&["drop", "show", "dr-0000000000000000"]), "failed"),
+        Action::DropRevoke => (v(&["drop", "revoke", "dr-0000000000000000"]), "failed"),
+        // The sender's steps and expiry are the server's (`drop` tests run them).
+        Action::DropOpen | Action::DropUpload | Action::DropReceive | Action::DropTerminate | Action::DropExpire => {
+            (vec![], "server")
+        }
     }
 }
 

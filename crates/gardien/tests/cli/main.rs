@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod dataset;
 mod demo;
+mod drop;
 mod failures;
 mod hardening;
 mod init;

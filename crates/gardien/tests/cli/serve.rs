@@ -76,6 +76,14 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// SIGKILL to the whole process group, now (a crash, not a shutdown).
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--"]).arg(format!("-{}", self.child.id())).status();
+        let _ = self.child.wait();
+    }
+}
+
 /// One answer: status, headers, body.
 #[derive(Debug)]
 pub struct Answer {
