@@ -44,7 +44,7 @@ function cleanEnv() {
 }
 
 /** Runs the copied binary; returns its stdout (trimmed). Throws with its stderr. */
-function runner(bin, dataDir) {
+export function runner(bin, dataDir) {
   return (args, { input, as } = {}) => {
     const full = ['--data-dir', dataDir, ...(as ? ['--as', as] : []), ...args];
     try {
@@ -65,7 +65,7 @@ function runner(bin, dataDir) {
  * Copies the binary into `dir` and checks that the copy runs. A binary missing or being
  * rewritten by a build is waited for (up to `waitMs`).
  */
-async function copyBinary(src, dir, waitMs = 15 * 60_000) {
+export async function copyBinary(src, dir, waitMs = 15 * 60_000) {
   const dst = join(dir, 'gardien');
   const deadline = Date.now() + waitMs;
   let last;
@@ -85,7 +85,7 @@ async function copyBinary(src, dir, waitMs = 15 * 60_000) {
 }
 
 /** A test CA and a leaf certificate it signed for IP:127.0.0.1 (CA:FALSE). */
-function makeCert(dir) {
+export function makeCert(dir) {
   const o = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe', timeout: 60_000 });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   o(['req', '-x509', ...ec, '-days', '2', '-subj', '/CN=gardien browser-test CA', '-keyout', 'ca.key', '-out', 'ca.pem']);
@@ -215,10 +215,10 @@ export function buildDataDir(bin, dir) {
  * Starts `gardien serve` on `dataDir` over HTTPS on a free loopback port; resolves once it
  * printed `... gardien listening on https://127.0.0.1:PORT`.
  */
-export function serve(bin, dataDir, tls, timeoutMs = 30_000) {
+export function serve(bin, dataDir, tls, timeoutMs = 30_000, listen = '127.0.0.1:0') {
   const child = spawn(
     bin,
-    ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', '--tls-cert', tls.cert, '--tls-key', tls.key],
+    ['--data-dir', dataDir, 'serve', '--listen', listen, '--tls-cert', tls.cert, '--tls-key', tls.key],
     { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv() },
   );
   const log = [];
