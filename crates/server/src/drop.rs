@@ -680,6 +680,10 @@ async fn receive(
         }
         let mut n = 0u64;
         let mut ended = false;
+        // A chunk sent with a checksum that fails the age check may have been damaged on
+        // the way: the rest of the body is read, and the checksum decides (460 if it does
+        // not match: the chunk is taken back and sent again).
+        let mut failed: Option<vault::Error> = None;
         while let Some(piece) = rx.blocking_recv() {
             match piece {
                 Piece::Data(b) => {
@@ -687,12 +691,13 @@ async fn receive(
                         r.rollback()?;
                         return Ok((r, Outcome::TooLarge));
                     }
-                    if let Err(e) = r.write(&b) {
-                        if matches!(e, vault::Error::DropFile(_)) && checksum.is_some() {
-                            // The chunk may have been damaged on the way: the checksum says.
-                            return Ok((r, Outcome::BadFile(e, true)));
+                    if failed.is_none()
+                        && let Err(e) = r.write(&b)
+                    {
+                        if checksum.is_none() {
+                            return Ok((r, Outcome::BadFile(e)));
                         }
-                        return Ok((r, Outcome::BadFile(e, false)));
+                        failed = Some(e);
                     }
                     if let Some(d) = digest.as_mut() {
                         d.update(&b);
@@ -708,14 +713,15 @@ async fn receive(
                 }
             }
         }
-        match (&checksum, digest) {
-            (Some(c), Some(d)) => {
-                if !ended || !c.matches(d.finish().as_ref()) {
-                    r.rollback()?;
-                    return Ok((r, if ended { Outcome::Checksum } else { Outcome::Cut }));
-                }
+        if let (Some(c), Some(d)) = (&checksum, digest) {
+            if !ended || !c.matches(d.finish().as_ref()) {
+                r.rollback()?;
+                return Ok((r, if ended { Outcome::Checksum } else { Outcome::Cut }));
             }
-            _ => {}
+            // The bytes are the ones the sender meant: a failed check is the file's.
+            if let Some(e) = failed {
+                return Ok((r, Outcome::BadFile(e)));
+            }
         }
         // A body cut short keeps what arrived (tus: the offset is what is durable).
         r.commit()?;
@@ -767,14 +773,13 @@ async fn receive(
         Outcome::Cut => {
             return Err(tus_error(400, "the body was cut short or too slow; ask HEAD for the offset and resume"));
         }
-        Outcome::BadFile(e, with_checksum) => {
+        Outcome::BadFile(e) => {
             std::mem::drop(receiving);
             state.uploads.forget(&id);
             let why = match e {
                 vault::Error::DropFile(w) => w,
                 other => other.to_string(),
             };
-            let _ = with_checksum;
             let d = drop.clone();
             let err = state
                 .pool
@@ -841,7 +846,7 @@ enum Outcome {
     Offset,
     TooLarge,
     Checksum,
-    BadFile(vault::Error, bool),
+    BadFile(vault::Error),
 }
 
 /// `DELETE /tus/{id}`: the sender ends an upload (termination).

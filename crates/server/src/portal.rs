@@ -124,17 +124,21 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
             ("/certificates", "nav.certificates"),
             ("/keys", "nav.keys"),
             ("/approvals", "nav.approvals"),
+            ("/drops", "nav.drops"),
             ("/verify", "nav.verify"),
         ],
         "client-signer" | "third-party" => vec![("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
         "client-tech" => vec![("/verify", "nav.verify")],
-        "technical-operator" => vec![("/datasets", "nav.datasets"), ("/verify", "nav.verify")],
+        "technical-operator" => {
+            vec![("/datasets", "nav.datasets"), ("/drops", "nav.drops"), ("/verify", "nav.verify")]
+        }
         "sales" => vec![("/contracts", "nav.contracts"), ("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
         _ => vec![
             ("/clients", "nav.clients"),
             ("/datasets", "nav.datasets"),
             ("/sweep", "nav.sweep"),
             ("/approvals", "nav.approvals"),
+            ("/drops", "nav.drops"),
             ("/log?outcome=denied", "nav.refusals"),
             ("/certificates", "nav.certificates"),
             ("/verify", "nav.verify"),
@@ -1012,4 +1016,191 @@ pub(crate) async fn verify_js() -> Response {
         include_str!("../assets/verify.js"),
     )
         .into_response()
+}
+
+// ---- The secure drop (issue 11) -------------------------------------------------------
+
+fn size_text(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
+}
+
+fn staff(s: &Signed) -> bool {
+    s.person.as_ref().is_some_and(|p| matches!(p.role.as_str(), "ops" | "technical-operator"))
+}
+
+/// `GET /drops`: `drop:list` (the staff: the drops they may see; a client's admin: its
+/// own), and for the staff the form that opens one.
+pub(crate) async fn drops(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.drops(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let me = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let body = html! {
+        @if rows.is_empty() { p { (l.t("drops.none")) } } @else {
+            table {
+                thead { tr {
+                    th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("home.client")) } th scope="col" { (l.t("col.class")) }
+                    th scope="col" { (l.t("drops.to")) } th scope="col" { (l.t("col.status")) } th scope="col" { (l.t("col.until")) }
+                } }
+                tbody { @for d in &rows { tr {
+                    td { a href={ "/drops/" (d.id) } { code { (d.id) } } }
+                    td { (d.client) } td { (d.class) } td { (d.addressed_to) }
+                    td { (d.state) @if let Some(r) = &d.end_reason { " (" (r) ")" } }
+                    td { (until(&d.expires)) }
+                } } }
+            }
+        }
+        @if staff(&s) {
+            h2 { (l.t("drops.new")) }
+            form method="post" action="/drops" {
+                input type="hidden" name="csrf" value=(csrf);
+                p { label for="client" { (l.t("home.client")) } input id="client" name="client" required; }
+                p { label for="to" { (l.t("drops.to")) } input id="to" name="to" required value=(me); }
+                p { label for="contract" { (l.t("drops.contract")) } input id="contract" name="contract" required; }
+                p { label for="class" { (l.t("col.class")) }
+                    select id="class" name="class" {
+                        option value="presales-sample" { "presales-sample" }
+                        option value="loading-data" { "loading-data" }
+                    }
+                }
+                p { label for="expires" { (l.t("drops.expires")) } input id="expires" name="expires" value="7d"; }
+                p { label for="max_size" { (l.t("drops.max")) } input id="max_size" name="max_size" value="50GiB"; }
+                p { label for="label" { (l.t("col.label")) } input id="label" name="label"; }
+                p { button type="submit" { (l.t("drops.create")) } }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("drops.title"), body)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DropForm {
+    csrf: String,
+    client: String,
+    to: String,
+    contract: String,
+    class: String,
+    expires: String,
+    max_size: String,
+    label: Option<String>,
+}
+
+/// `POST /drops`: `drop:create`; the link and password are shown on the answer, once.
+pub(crate) async fn create_drop(
+    State(state): State<Shared>,
+    v: Visit,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<DropForm>,
+) -> Response {
+    let l = v.lang;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+    let scheme = if state.https { "https" } else { "http" };
+    let r = signed(&state, &v, move |vault, me| {
+        if !csrf_ok(me, &f.csrf) {
+            return Ok(None);
+        }
+        let class = f.class.parse().map_err(|_| {
+            vault::Error::BadInput(format!("a drop takes presales-sample or loading-data, not {}", f.class))
+        })?;
+        let expires = vault::parse_expires(&f.expires, now()).map_err(vault::Error::BadInput)?;
+        let max_size = vault::parse_size(&f.max_size).map_err(vault::Error::BadInput)?;
+        let label = f.label.filter(|x| !x.trim().is_empty());
+        let req = vault::DropRequest {
+            client: f.client.trim(),
+            to: f.to.trim(),
+            contract: f.contract.trim(),
+            class,
+            expires,
+            max_size,
+            label: label.as_deref(),
+        };
+        vault.drop_create(&req, now()).map(Some)
+    })
+    .await;
+    let (d, s) = match r {
+        Ok((Some(d), s)) => (d, s),
+        Ok((None, s)) => return error_page(&v, Some(&s), &ApiError::Forbidden("this form expired: reload the page")),
+        Err(r) => return r,
+    };
+    let link = format!("{scheme}://{host}/d/{}", d.token.expose_secret());
+    let body = html! {
+        p role="status" { (l.t("drops.once")) }
+        dl {
+            dt { (l.t("drops.link")) } dd { code { (link) } }
+            dt { (l.t("login.password")) } dd { code { (d.password.expose_secret()) } }
+            dt { (l.t("drops.to")) } dd { (d.drop.addressed_to) }
+            dt { (l.t("col.until")) } dd { (until(&d.drop.expires)) }
+            dt { (l.t("drops.max")) } dd { (size_text(d.drop.max_size)) }
+        }
+        p { a href={ "/drops/" (d.drop.id) } { (d.drop.id) } }
+    };
+    page(&v, Some(&s), l.t("drops.created"), body)
+}
+
+/// `GET /drops/{id}`: `drop:show`, and for its staff the revocation.
+pub(crate) async fn drop_page(State(state): State<Shared>, v: Visit, Path(id): Path<String>) -> Response {
+    let l = v.lang;
+    let ((d, ups), s) = match signed(&state, &v, move |vault, _| vault.drop_show(&id, now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let body = html! {
+        dl {
+            dt { (l.t("home.client")) } dd { (d.client) }
+            dt { (l.t("drops.contract")) } dd { (d.contract) }
+            dt { (l.t("col.class")) } dd { (d.class) }
+            dt { (l.t("drops.to")) } dd { (d.addressed_to) }
+            dt { (l.t("drops.by")) } dd { (d.created_by) }
+            @if let Some(x) = &d.label { dt { (l.t("col.label")) } dd { (x) } }
+            dt { (l.t("col.status")) } dd { (d.state) @if let Some(r) = &d.end_reason { " (" (r) ")" } }
+            @if d.failures > 0 { dt { (l.t("drops.failures")) } dd { (d.failures) } }
+            dt { (l.t("col.until")) } dd { (until(&d.expires)) }
+            dt { (l.t("drops.max")) } dd { (size_text(d.max_size)) }
+            dt { (l.t("drops.recipient")) } dd { code { (d.recipient) } }
+            @if let Some(ds) = &d.dataset { dt { (l.t("drops.dataset")) } dd { code { (ds) } } }
+        }
+        @if !ups.is_empty() {
+            h2 { (l.t("drops.uploads")) }
+            table {
+                thead { tr { th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("col.status")) } th scope="col" { (l.t("col.size")) } } }
+                tbody { @for u in &ups { tr {
+                    td { code { (u.id) } } td { (u.state) } td { (u.length.map(size_text).unwrap_or_else(|| "—".into())) }
+                } } }
+            }
+        }
+        @if staff(&s) && d.state == "open" {
+            form method="post" action={ "/drops/" (d.id) "/revoke" } {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { (l.t("drops.revoke")) }
+            }
+        }
+    };
+    page(&v, Some(&s), &format!("{} {}", l.t("drops.one"), d.id), body)
+}
+
+/// `POST /drops/{id}/revoke`: `drop:revoke`.
+pub(crate) async fn revoke_drop(
+    State(state): State<Shared>,
+    v: Visit,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let to = format!("/drops/{id}");
+    post(&state, &v, f.csrf, to, move |vault, _| vault.drop_revoke(&id, now())).await
 }

@@ -86,6 +86,45 @@ pub struct ExpiryReport {
     pub uploads: Vec<String>,
 }
 
+/// A size as people write it: `50GiB`, `500MiB`, `2TB`, `1048576` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 =
+        n.parse().map_err(|_| format!("'{s}' is not a size: write 50GiB, 500MiB, 2TB or a number of bytes"))?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => return Err(format!("unknown unit '{other}' in '{s}': use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A drop's end as people write it: `7d`, `48h`, `30m`, or a date (through that day).
+pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    if let Ok(n) = n.parse::<i64>()
+        && (1..=MAX_DAYS * 24 * 60).contains(&n)
+    {
+        return match unit {
+            "d" => Ok(now + Duration::days(n)),
+            "h" => Ok(now + Duration::hours(n)),
+            "m" => Ok(now + Duration::minutes(n)),
+            _ => Err(format!("unknown unit in '{s}': use d, h or m (7d, 48h, 30m), or a date")),
+        };
+    }
+    lifecycle::parse_until(s).map_err(|e| format!("{e} (or a duration such as 7d)"))
+}
+
 fn new_id(prefix: &str, bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -343,7 +382,12 @@ impl Vault {
         if upload_token.len() > 128 {
             return Err(Error::DropClosed);
         }
-        self.catalog.drop_by_session(&digest(upload_token))?.filter(|d| is_open(d, now)).ok_or(Error::DropClosed)
+        // A drop that received its file still answers HEAD (tus: a client that lost the
+        // last answer learns its upload is complete); everything else checks `is_open`.
+        self.catalog
+            .drop_by_session(&digest(upload_token))?
+            .filter(|d| is_open(d, now) || d.state == "received")
+            .ok_or(Error::DropClosed)
     }
 
     /// The drop's dataset key, to check its uploads with.
@@ -445,11 +489,8 @@ impl Vault {
         if !matches!(row.state.as_str(), "receiving" | "complete") {
             return Err(Error::UnknownUpload);
         }
-        let offset = if row.state == "complete" && row.concat == "final" {
-            row.length.unwrap_or(0)
-        } else {
-            read_offset(&self.uploads_dir(), id)?
-        };
+        let offset =
+            if row.state == "complete" { row.length.unwrap_or(0) } else { read_offset(&self.uploads_dir(), id)? };
         Ok(UploadState { row, offset })
     }
 
@@ -575,7 +616,12 @@ impl Vault {
             vec![format!("drop:{}", drop.id), format!("upload:{upload}"), format!("client:{}", drop.client)];
         let at = rfc3339(now);
         self.door_sender(Action::DropTerminate, &actor, resources, String::new(), "PRE-1", now, |rec| {
-            self.catalog.upload(&drop.id, upload)?.ok_or(Error::UnknownUpload)?;
+            let u = self.catalog.upload(&drop.id, upload)?.ok_or(Error::UnknownUpload)?;
+            if u.state == "complete" && u.concat != "partial" {
+                return Err(Error::BadInput(format!(
+                    "upload {upload} is complete: its file is in the vault, and only the operator's rules end it now"
+                )));
+            }
             self.record(rec, Outcome::Allowed, |c| {
                 if c.set_upload_state(upload, &["receiving", "complete"], "terminated", &at)? {
                     Ok(())

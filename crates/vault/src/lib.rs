@@ -58,7 +58,7 @@ pub use crate::copies::CopyTarget;
 pub use crate::door::{OPERATOR, OPERATOR_HANDLE, Record};
 pub use crate::drops::{
     DEFAULT_MAX_SIZE, DropRequest, ExpiryReport, MAX_DAYS, MAX_MAX_SIZE, NewDrop, REVOKE_AFTER, Receiving, UploadState,
-    Uploads, concatenate, free_space, part_path,
+    Uploads, concatenate, free_space, parse_expires, parse_size, part_path,
 };
 pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};

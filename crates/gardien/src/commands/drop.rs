@@ -69,45 +69,6 @@ pub enum Cmd {
     },
 }
 
-/// `50GiB`, `500MiB`, `2TB`, `1048576`.
-pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: u64 =
-        n.parse().map_err(|_| anyhow::anyhow!("'{s}' is not a size: write 50GiB, 500MiB, 2TB or a number of bytes"))?;
-    let mul: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        other => anyhow::bail!("unknown unit '{other}' in '{s}': use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)"),
-    };
-    n.checked_mul(mul).ok_or_else(|| anyhow::anyhow!("'{s}' is too large"))
-}
-
-/// `7d`, `48h`, `30m`, or a date (through that day).
-fn parse_expires(s: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    if let Ok(n) = n.parse::<i64>()
-        && (1..=vault::MAX_DAYS * 24 * 60).contains(&n)
-    {
-        return Ok(now
-            + match unit {
-                "d" => chrono::Duration::days(n),
-                "h" => chrono::Duration::hours(n),
-                "m" => chrono::Duration::minutes(n),
-                _ => anyhow::bail!("unknown unit in '{s}': use d, h or m (7d, 48h, 30m), or a date"),
-            });
-    }
-    lifecycle::parse_until(s).map_err(|e| anyhow::anyhow!("--expires: {e} (or a duration such as 7d)"))
-}
-
 fn link(base: Option<&str>, token: &str) -> String {
     match base {
         Some(b) => format!("{}/d/{token}", b.trim_end_matches('/')),
@@ -138,8 +99,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 to,
                 contract,
                 class,
-                expires: parse_expires(expires, now)?,
-                max_size: parse_size(max_size)?,
+                expires: vault::parse_expires(expires, now).map_err(|e| anyhow::anyhow!("--expires: {e}"))?,
+                max_size: vault::parse_size(max_size).map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
                 label: label.as_deref(),
             };
             let d = v.drop_create(&req, now)?;

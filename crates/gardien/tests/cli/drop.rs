@@ -540,3 +540,72 @@ fn an_expired_drop_answers_as_an_unknown_one_and_its_partial_uploads_are_deleted
     assert_eq!(curl(&s, &token, "/tus/", &["-X", "POST", "-H", "Upload-Length: 10"]).status, 403);
     assert_eq!(events(&env, "drop:expire").len(), 2, "the drop and its upload");
 }
+
+/// The staff opens, follows and revokes drops from the portal; a client's admin sees its
+/// client's; another client's admin gets the unknown-drop page.
+#[test]
+fn the_portal_opens_shows_and_revokes_drops() {
+    let env = drop_env();
+    crate::serve::set_password(&env, TECH, crate::serve::PASSWORD);
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    crate::serve::person(&env, "admin-acme", "client-admin", Some("acme"));
+    crate::serve::person(&env, "admin-beta", "client-admin", Some("beta"));
+    let s = Server::start(&env);
+    let tech = s.login(TECH, crate::serve::PASSWORD);
+    let list = s.get("/drops", Auth::Cookie(&tech));
+    assert_eq!(list.status, 200, "{list:?}");
+    let csrf = list.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let made = s.post_form(
+        "/drops",
+        Auth::Cookie(&tech),
+        &[
+            ("csrf", &csrf),
+            ("client", "acme"),
+            ("to", TECH),
+            ("contract", "acme-trial"),
+            ("class", "presales-sample"),
+            ("expires", "3d"),
+            ("max_size", "2GiB"),
+            ("label", "export Moodle"),
+        ],
+    );
+    assert_eq!(made.status, 200, "{made:?}");
+    assert!(made.body.contains("/d/") && made.body.contains("PRE-2"), "{}", made.body);
+    let id = made.body.split("/drops/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    // The link on the page opens the drop with the password shown beside it.
+    let link = made.body.split("<code>").nth(1).unwrap().split("</code>").next().unwrap().to_owned();
+    let token = link.rsplit("/d/").next().unwrap().to_owned();
+    let pw = made.body.split("<code>").nth(2).unwrap().split("</code>").next().unwrap().to_owned();
+    let open = s.post_json(&format!("/d/{token}/session"), Auth::None, &serde_json::json!({"password": pw}));
+    assert_eq!(open.status, 200, "{open:?}");
+    // A bad form changes nothing and says why.
+    let bad = s.post_form(
+        "/drops",
+        Auth::Cookie(&tech),
+        &[
+            ("csrf", &csrf),
+            ("client", "acme"),
+            ("to", "admin-acme"),
+            ("contract", "acme-trial"),
+            ("class", "presales-sample"),
+            ("expires", "3d"),
+            ("max_size", "2GiB"),
+        ],
+    );
+    assert!(bad.body.contains("PRE-3"), "{bad:?}");
+    let admin = s.login("admin-acme", crate::serve::PASSWORD);
+    let seen = s.get(&format!("/drops/{id}"), Auth::Cookie(&admin));
+    assert!(seen.status == 200 && seen.body.contains(TECH) && !seen.body.contains("/revoke"), "{seen:?}");
+    let other = s.login("admin-beta", crate::serve::PASSWORD);
+    let hidden = s.get(&format!("/drops/{id}"), Auth::Cookie(&other));
+    let unknown = s.get("/drops/dr-0000000000000000", Auth::Cookie(&other));
+    assert_eq!(
+        (hidden.status, hidden.body.replace(&id, "ID")),
+        (unknown.status, unknown.body.replace("dr-0000000000000000", "ID"))
+    );
+    let page = s.get(&format!("/drops/{id}"), Auth::Cookie(&tech));
+    let csrf = page.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let r = s.post_form(&format!("/drops/{id}/revoke"), Auth::Cookie(&tech), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(drop_json(&env, &id)["state"], "revoked");
+}
