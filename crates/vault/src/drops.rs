@@ -740,7 +740,14 @@ pub struct Receiving {
     uploads: Arc<Uploads>,
     id: String,
     r: Option<Box<Receiver>>,
+    /// Write-back started beside the writes (a thread syncing the file every
+    /// `FLUSH_EVERY` bytes), so that a commit waits only for the last few.
+    flush: Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>,
+    unflushed: u64,
 }
+
+/// Bytes written between two background write-backs of an upload.
+const FLUSH_EVERY: u64 = 8 << 20;
 
 impl Uploads {
     /// The uploads under `dir` (the data dir's `drops/`).
@@ -770,7 +777,13 @@ impl Uploads {
             match slots.insert(upload.id.clone(), Slot::Busy) {
                 Some(Slot::Busy) => return Err(Error::UploadBusy),
                 Some(Slot::Idle(r)) => {
-                    return Ok(Receiving { uploads: self.clone(), id: upload.id.clone(), r: Some(r) });
+                    return Ok(Receiving {
+                        uploads: self.clone(),
+                        id: upload.id.clone(),
+                        r: Some(r),
+                        flush: None,
+                        unflushed: 0,
+                    });
                 }
                 None => {}
             }
@@ -779,7 +792,13 @@ impl Uploads {
         // the map's lock.
         let loaded = self.load(upload, identity);
         match loaded {
-            Ok(r) => Ok(Receiving { uploads: self.clone(), id: upload.id.clone(), r: Some(Box::new(r)) }),
+            Ok(r) => Ok(Receiving {
+                uploads: self.clone(),
+                id: upload.id.clone(),
+                r: Some(Box::new(r)),
+                flush: None,
+                unflushed: 0,
+            }),
             Err(e) => {
                 self.slots().remove(&upload.id);
                 Err(e)
@@ -844,6 +863,11 @@ impl Receiving {
 
     /// Writes the next bytes and checks them. A `DropFile` error is final for the upload.
     pub fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.unflushed += data.len() as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            self.start_writeback();
+        }
         let r = self.r();
         let at = r.offset + r.written;
         r.file.write_all_at(data, at).map_err(Error::Input)?;
@@ -852,6 +876,24 @@ impl Receiving {
             c.push(data).map_err(|e| Error::DropFile(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Asks the write-back thread to sync what was written so far (it runs beside the
+    /// writes; a request already queued covers this one too).
+    fn start_writeback(&mut self) {
+        if self.flush.is_none() {
+            let Some(file) = self.r.as_ref().and_then(|r| r.file.try_clone().ok()) else { return };
+            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+            let t = std::thread::spawn(move || {
+                for () in rx {
+                    let _ = file.sync_data();
+                }
+            });
+            self.flush = Some((tx, t));
+        }
+        if let Some((tx, _)) = &self.flush {
+            let _ = tx.try_send(());
+        }
     }
 
     /// Makes what was written durable, then the new offset. Returns it.
@@ -899,6 +941,10 @@ impl Receiving {
 
 impl Drop for Receiving {
     fn drop(&mut self) {
+        if let Some((tx, t)) = self.flush.take() {
+            drop(tx);
+            let _ = t.join();
+        }
         let mut slots = self.uploads.slots();
         match self.r.take() {
             // Uncommitted bytes are not kept: the next request starts at the durable offset.
