@@ -64,6 +64,16 @@
       $("d-client").textContent = session.client;
       $("d-expires").textContent = new Date(session.expires).toLocaleString(fr ? "fr-FR" : "en-GB");
       $("d-max").textContent = size(session.max_size);
+      const base = location.origin;
+      const auth = "  -H 'Tus-Resumable: 1.0.0' -H 'Authorization: Bearer " + session.upload_token + "' \\\n";
+      $("commands").textContent =
+        "age -r " + session.recipient + " -o fichier.age fichier\n" +
+        "curl -X POST -T fichier.age " + base + "/tus \\\n" + auth +
+        "  -H \"Upload-Length: $(stat -c %s fichier.age)\" -H 'Content-Type: application/offset+octet-stream'\n\n" +
+        "# " + (fr ? "ou, d'un flux de longueur inconnue (puis un PATCH vide avec Upload-Length) :"
+                    : "or, from a stream of unknown length (then an empty PATCH with Upload-Length):") + "\n" +
+        "pg_dump moodle | age -r " + session.recipient + " | curl -X POST -T - " + base + "/tus \\\n" + auth +
+        "  -H 'Upload-Defer-Length: 1' -H 'Content-Type: application/offset+octet-stream'";
       form.hidden = true;
       $("drop").hidden = false;
       $("file").focus();

@@ -131,6 +131,12 @@ pub(crate) async fn page(Path(token): Path<String>, headers: HeaderMap, uri: axu
                 button id="send" type="button" { (t(l, "Chiffrer et envoyer", "Encrypt and send")) }
                 progress id="bar" max="100" value="0" hidden {}
                 p id="status" role="status" aria-live="polite" {}
+                details {
+                    summary { (t(l, "Sans navigateur : les commandes", "Without a browser: the commands")) }
+                    p { (t(l, "Chiffrez le fichier pour la clé du dépôt avec age, puis envoyez-le avec curl ou tout client tus (tuspy, tus-js-client) :",
+                              "Encrypt the file to the drop's key with age, then send it with curl or any tus client (tuspy, tus-js-client):")) }
+                    pre { code id="commands" {} }
+                }
             }
             noscript {
                 p { (t(l, "Sans JavaScript, donnez le mot de passe : la page suivante montre les commandes (age et un client tus) pour envoyer le fichier.",
@@ -600,11 +606,15 @@ pub(crate) async fn patch(State(state): State<Shared>, Path(id): Path<String>, r
             Ok(s) => s,
             Err(e) => return vault_error(e),
         };
+    let expires = st.row.expires.clone();
     match receive(&state, drop, st, p, body).await {
         Ok(offset) => {
             let mut r = StatusCode::NO_CONTENT.into_response();
             tus_headers(r.headers_mut());
             r.headers_mut().insert("upload-offset", HeaderValue::from(offset));
+            if let Ok(v) = HeaderValue::from_str(&http_date(&expires)) {
+                r.headers_mut().insert("upload-expires", v);
+            }
             r
         }
         Err(r) => r,

@@ -609,3 +609,77 @@ fn the_portal_opens_shows_and_revokes_drops() {
     assert_eq!(r.status, 303, "{r:?}");
     assert_eq!(drop_json(&env, &id)["state"], "revoked");
 }
+
+/// A PATCH whose sender stops sending holds its upload 30 s at most: then what arrived is
+/// kept (no checksum) and the next PATCH goes on from there. A deferred upload that grows
+/// past the drop's maximum is refused (413) and keeps nothing of that PATCH; the sender
+/// ends an upload (termination), recorded.
+#[test]
+fn a_dead_connection_gives_its_upload_back_and_a_deferred_upload_cannot_outgrow_its_drop() {
+    use std::io::Write as _;
+    let env = drop_env();
+    let s = serve(&env);
+    let d = open_drop(&env, &["--max-size", "1MiB"]);
+    let token = session(&s, &d);
+    let c = curl(&s, &token, "/tus/", &["-X", "POST", "-H", "Upload-Defer-Length: 1"]);
+    assert_eq!(c.status, 201, "{c:?}");
+    let url = c.header("location").unwrap().to_owned();
+    // An age file larger than the drop takes.
+    std::fs::write(env.path("p"), pseudo_random(1536 * 1024, 5)).unwrap();
+    age_encrypt(&d.recipient, &env.path("p"), &env.path("p.age"));
+    let file = std::fs::read(env.path("p.age")).unwrap();
+    // 1. A PATCH announcing 1,000 bytes, sending its first 10, then silent.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 1000\r\n\r\n"
+    )
+    .unwrap();
+    stalled.write_all(&file[..10]).unwrap();
+    stalled.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::write(env.path("b"), b"x").unwrap();
+    let body = format!("@{}", env.path("b").display());
+    let patch_at = |offset: &str, extra: &[&str]| {
+        let mut args = vec!["-X", "PATCH", "-H", "Content-Type: application/offset+octet-stream"];
+        let h = format!("Upload-Offset: {offset}");
+        args.extend(["-H", &h]);
+        args.extend_from_slice(extra);
+        args.extend(["--data-binary", &body]);
+        curl(&s, &token, &url, &args)
+    };
+    let busy = patch_at("0", &[]);
+    assert_eq!(busy.status, 423, "{busy:?}");
+    std::thread::sleep(std::time::Duration::from_secs(32));
+    let head = curl(&s, &token, &url, &["-I"]);
+    assert_eq!(head.header("upload-offset"), Some("10"), "what arrived is kept: {head:?}");
+    drop(stalled);
+    // 2. Growing past 1 MiB: 413, the offset stays.
+    std::fs::write(env.path("big"), &file[10..]).unwrap();
+    let big = format!("@{}", env.path("big").display());
+    let r = curl(
+        &s,
+        &token,
+        &url,
+        &[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "-H",
+            "Upload-Offset: 10",
+            "--data-binary",
+            &big,
+        ],
+    );
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(curl(&s, &token, &url, &["-I"]).header("upload-offset"), Some("10"));
+    // 3. Terminated by its sender: gone, recorded.
+    let del = curl(&s, &token, &url, &["-X", "DELETE"]);
+    assert_eq!(del.status, 204, "{del:?}");
+    assert_eq!(curl(&s, &token, &url, &["-I"]).status, 404);
+    assert!(walk(&env.data.join("drops")).is_empty());
+    assert_eq!(events(&env, "drop:terminate").len(), 1);
+}
