@@ -26,6 +26,11 @@ use crate::pool::Who;
 pub(crate) const TUS_ENDPOINT: &str = "/tus/";
 /// How long a PATCH may wait for its next bytes before it is ended (its lock given back).
 const IDLE: Duration = Duration::from_secs(30);
+/// The least a body must bring in each window, and the window.
+const MIN_RATE: u64 = 64 * 1024;
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Uploads written at once by the whole server.
+pub(crate) const RECEIVERS: usize = 32;
 /// A PATCH without a checksum makes what it received durable every this many bytes, so a
 /// cut or a kill loses at most this much.
 const COMMIT_EVERY: u64 = 64 << 20;
@@ -600,6 +605,10 @@ pub(crate) async fn patch(State(state): State<Shared>, Path(id): Path<String>, r
         Ok(d) => d,
         Err(r) => return r,
     };
+    // A drop that received its file answers HEAD only.
+    if drop.state != "open" {
+        return vault_error(vault::Error::DropClosed);
+    }
     let d = drop.clone();
     let st =
         match state.pool.run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.upload_state(&d, &id)).await {
@@ -669,12 +678,21 @@ async fn receive(
     } else {
         None
     };
+    // The server writes so many uploads at once (each holds a thread while its body
+    // lasts); past that, a sender is asked to come back (tus clients retry on 503).
+    let Ok(permit) = state.receivers.clone().try_acquire_owned() else {
+        let mut r =
+            tus_error(503, "the server is receiving as many uploads as it takes at once; try again in a few seconds");
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Err(r);
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(16);
     let uploads = state.uploads.clone();
     let checksum = p.checksum.clone();
     let expected_offset = p.offset;
     let row_w = row.clone();
     let worker = tokio::task::spawn_blocking(move || -> Result<(vault::Receiving, Outcome), vault::Error> {
+        let _permit = permit;
         let mut r = uploads.begin(&row_w, identity)?;
         if r.offset() != expected_offset {
             return Ok((r, Outcome::Offset));
@@ -685,9 +703,6 @@ async fn receive(
                 tus::Algorithm::Sha256 => &ring::digest::SHA256,
             })
         });
-        if checksum.is_some() {
-            r.save();
-        }
         let mut n = 0u64;
         let mut ended = false;
         // A chunk sent with a checksum that fails the age check may have been damaged on
@@ -740,9 +755,20 @@ async fn receive(
     // The connection side: each piece within IDLE of the last, or the request ends.
     let mut stream = body.into_data_stream();
     let mut send_end = true;
+    // A body trickling a byte now and then would hold its thread for ever: below
+    // `MIN_RATE` bytes in a `RATE_WINDOW`, the request ends (what arrived is kept).
+    let mut window = (std::time::Instant::now(), 0u64);
     loop {
+        if window.0.elapsed() >= RATE_WINDOW {
+            if window.1 < MIN_RATE {
+                send_end = false;
+                break;
+            }
+            window = (std::time::Instant::now(), 0);
+        }
         match tokio::time::timeout(IDLE, stream.next()).await {
             Ok(Some(Ok(b))) => {
+                window.1 += b.len() as u64;
                 if b.is_empty() {
                     continue;
                 }

@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub hashing: tokio::sync::Semaphore,
     /// The drops' uploads being received (their check's state between requests).
     pub uploads: std::sync::Arc<vault::Uploads>,
+    /// Uploads being written at once (each holds a blocking thread while its body lasts).
+    pub receivers: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -74,6 +76,7 @@ impl State {
             https: opts.tls.is_some() || opts.behind_proxy.is_some(),
             hashing: tokio::sync::Semaphore::new(2),
             uploads: vault::Uploads::new(opts.data_dir.join("drops")),
+            receivers: Arc::new(tokio::sync::Semaphore::new(drop::RECEIVERS)),
         })
     }
 }

@@ -636,7 +636,7 @@ impl Check {
         }
         let len = self.pending.len();
         // The last chunk holds at least one byte, but for an empty payload (c2sp.org/age).
-        if len < TAG || len > CT_CHUNK || (len == TAG && self.counter != 0) {
+        if !(TAG..=CT_CHUNK).contains(&len) || (len == TAG && self.counter != 0) {
             return Err(AgeError::BadChunk { chunk: self.counter });
         }
         self.open_chunk(0, len, true)?;

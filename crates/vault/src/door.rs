@@ -75,6 +75,14 @@ impl Record {
 /// For a client's person and another client's resource, the error an unknown id of that
 /// kind gets: "unknown" and "not yours" answer alike (DESIGN invariant 8).
 pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resources: &[String]) -> Option<Error> {
+    // A drop is addressed to one technical operator (PRE-3): to another, it does not exist.
+    if let policy::Resource::Drop { id, addressed_to, created_by, .. } = resource
+        && actor.role == "technical-operator"
+        && *addressed_to != actor.handle
+        && *created_by != actor.handle
+    {
+        return Some(Error::Hidden(Box::new(Error::Unknown { what: "drop", name: id.clone() })));
+    }
     let mine = actor.client.as_deref()?;
     if let policy::Resource::Person(p) = resource {
         if p.client.as_deref() == Some(mine) {

@@ -37,6 +37,8 @@ pub const MAX_DAYS: i64 = 90;
 pub const DEFAULT_MAX_SIZE: u64 = 50 << 30;
 /// The largest `--max-size`.
 pub const MAX_MAX_SIZE: u64 = 1 << 40;
+/// Uploads under way in one drop at most (tus-js-client's parallel parts, a retry).
+pub const MAX_LIVE_UPLOADS: usize = 8;
 /// Space kept free on the disk that holds the uploads.
 const RESERVE: u64 = 256 << 20;
 
@@ -419,6 +421,18 @@ impl Vault {
             if drop.dataset.is_some() || !is_open(drop, now) {
                 return Err(Error::DropClosed);
             }
+            // A sender's uploads under way are bounded: parallel parts and a retry or two,
+            // not an unbounded store of unchecked bytes.
+            let live = self.catalog.live_uploads(&drop.id)?;
+            if live.len() >= MAX_LIVE_UPLOADS {
+                return Err(Error::TooLarge(format!(
+                    "this drop has {} uploads under way, the most it takes: finish or delete one (tus termination) first",
+                    live.len()
+                )));
+            }
+            if concat != "final" && length == Some(0) {
+                return Err(Error::BadInput("an empty file is not an age file: nothing to send".into()));
+            }
             let mut length = length;
             if concat == "final" {
                 let mut total = 0u64;
@@ -462,7 +476,9 @@ impl Vault {
         })
     }
 
-    /// Refuses a length a drop or the disk cannot take (tus 413), before a byte is written.
+    /// Refuses a length a drop or the disk cannot take (tus 413), before a byte is written:
+    /// above the drop's maximum, or above the free space less what every other upload
+    /// still receiving declared (a deferred one counts as its drop's maximum).
     pub fn check_room(&self, drop: &DropRow, length: u64) -> Result<(), Error> {
         if length > drop.max_size {
             return Err(Error::TooLarge(format!(
@@ -473,9 +489,10 @@ impl Vault {
         let dir = self.uploads_dir();
         let probe = if dir.exists() { dir } else { self.dir.clone() };
         let free = free_space(&probe)?;
-        if length.saturating_add(RESERVE) > free {
+        let promised = self.catalog.live_upload_bytes()?;
+        if length.saturating_add(RESERVE).saturating_add(promised) > free {
             return Err(Error::TooLarge(format!(
-                "{length} bytes is more than the space left to receive it ({} bytes free); nothing was written",
+                "{length} bytes is more than the space left to receive it ({} bytes free, {promised} promised to uploads under way); nothing was written",
                 free.saturating_sub(RESERVE)
             )));
         }
@@ -532,6 +549,21 @@ impl Vault {
         let details = format!("size={} sha256={}", digest.size, hex::encode(digest.sha256));
         let result = self.door_sender(Action::DropReceive, &actor, resources, details, "PRE-3", now, |rec| {
             let wrapped = self.catalog.drop_wrapped_key(&drop.id)?.ok_or(Error::DropClosed)?;
+            // What held when the drop was opened must still hold: its addressee an active
+            // technical operator (PRE-3), its case open (PRE-6, OPS-3).
+            let to = self.catalog.person(&drop.addressed_to)?;
+            if !to.is_some_and(|p| p.role == "technical-operator" && p.disabled.is_none()) {
+                return Err(Error::DropFile(format!(
+                    "the drop's addressee {} is no longer an active technical operator (PRE-3): the file was not taken; ask the operator for a new drop",
+                    drop.addressed_to
+                )));
+            }
+            if self.catalog.contract(&drop.contract)?.contract.phase(now) == lifecycle::Phase::Closed {
+                return Err(Error::DropFile(format!(
+                    "case {} is closed: no data enters it; the file was not taken",
+                    drop.contract
+                )));
+            }
             let class: DatasetClass =
                 drop.class.parse().map_err(|_| Error::Corrupt(format!("drop {} has class {}", drop.id, drop.class)))?;
             let stores = self.placement(&[])?;
@@ -570,6 +602,10 @@ impl Vault {
                         return Err(Error::DropClosed);
                     }
                     c.set_upload_state(upload, &["receiving"], "complete", &created)?;
+                    // One drop, one file: every other upload of the drop ends with it.
+                    for other in c.live_uploads(&drop.id)? {
+                        c.set_upload_state(&other, &["receiving", "complete"], "terminated", &created)?;
+                    }
                     c.activate(&ds_id, digest.size, &hex::encode(digest.sha256), &copies)
                 })
             });
@@ -583,7 +619,14 @@ impl Vault {
             self.catalog.dataset(&ds_id)
         });
         if result.is_ok() {
-            remove_upload_files(&self.uploads_dir(), upload);
+            // Its file, and every other upload's of the drop (ended with it).
+            let dir = self.uploads_dir();
+            remove_upload_files(&dir, upload);
+            for u in self.catalog.uploads(&drop.id).unwrap_or_default() {
+                if u.state == "terminated" {
+                    remove_upload_files(&dir, &u.id);
+                }
+            }
         }
         result
     }
@@ -685,7 +728,7 @@ fn create_upload_files(dir: &Path, id: &str) -> Result<(), Error> {
     };
     let part = part_path(dir, id);
     fs::OpenOptions::new().mode(0o600).write(true).create_new(true).open(&part).map_err(io(&part))?;
-    write_offset(dir, id, 0)?;
+    write_offset_file(dir, id, 0, true)?;
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     Ok(())
 }
@@ -703,10 +746,16 @@ fn read_offset(dir: &Path, id: &str) -> Result<u64, Error> {
 }
 
 fn write_offset(dir: &Path, id: &str, offset: u64) -> Result<(), Error> {
+    write_offset_file(dir, id, offset, false)
+}
+
+/// `create`: only when the upload is created (an upload deleted meanwhile, terminated or
+/// expired, is not brought back by a request still writing it).
+fn write_offset_file(dir: &Path, id: &str, offset: u64, create: bool) -> Result<(), Error> {
     let p = offset_path(dir, id);
     let io = |source| Error::Io { path: p.clone(), source };
     // A fixed-width record rewritten in place: one write, one sync, never a torn number.
-    let f = fs::OpenOptions::new().mode(0o600).write(true).create(true).truncate(false).open(&p).map_err(io)?;
+    let f = fs::OpenOptions::new().mode(0o600).write(true).create(create).truncate(false).open(&p).map_err(io)?;
     f.write_all_at(format!("{offset:020}\n").as_bytes(), 0).map_err(io)?;
     f.sync_data().map_err(io)
 }
@@ -830,7 +879,7 @@ impl Uploads {
                 Some(c)
             }
         };
-        Ok(Receiver { file, offset, written: 0, check, saved: None })
+        Ok(Receiver { file, offset, written: 0, saved: check.clone(), check })
     }
 
     /// Forgets an upload's state (it completed, or was refused or deleted).
@@ -853,12 +902,6 @@ impl Receiving {
     /// Bytes written since the last commit.
     pub fn pending(&self) -> u64 {
         self.r.as_ref().map_or(0, |r| r.written)
-    }
-
-    /// Keeps the check's state, to take back what follows (a chunk with a checksum).
-    pub fn save(&mut self) {
-        let r = self.r();
-        r.saved = r.check.clone();
     }
 
     /// Writes the next bytes and checks them. A `DropFile` error is final for the upload.
@@ -907,18 +950,19 @@ impl Receiving {
             r.offset += r.written;
             r.written = 0;
         }
-        r.saved = None;
+        // The check's state at the durable offset: what a rollback goes back to.
+        r.saved = r.check.clone();
         Ok(r.offset)
     }
 
-    /// Takes back what was written since the last commit (a checksum that did not match).
+    /// Takes back what was written since the last commit (a checksum that did not match, a
+    /// body past the upload's end): the bytes and the check's state both go back to the
+    /// durable offset.
     pub fn rollback(&mut self) -> Result<(), Error> {
         let r = self.r();
         r.file.set_len(r.offset).map_err(Error::Input)?;
         r.written = 0;
-        if let Some(saved) = r.saved.take() {
-            r.check = Some(saved);
-        }
+        r.check = r.saved.clone();
         Ok(())
     }
 
@@ -994,7 +1038,7 @@ pub fn concatenate(
         }
     }
     out.sync_all().map_err(io(&dest))?;
-    write_offset(dir, final_id, total)?;
+    write_offset_file(dir, final_id, total, true)?;
     let digest = check.finish().map_err(|e| Error::DropFile(e.to_string()))?;
     for p in parts {
         remove_upload_files(dir, p);

@@ -235,11 +235,34 @@ impl Catalog {
         Ok(rows)
     }
 
+    /// A drop's uploads under way: receiving, or parts received and waiting for their final.
+    pub(crate) fn live_uploads(&self, drop_id: &str) -> Result<Vec<String>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT id FROM drop_uploads WHERE drop_id = ?1
+             AND (state = 'receiving' OR (state = 'complete' AND concat = 'partial'))",
+        )?;
+        let rows = st.query_map([drop_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The bytes every upload still receiving may yet take: its declared length, or its
+    /// drop's maximum while deferred.
+    pub(crate) fn live_upload_bytes(&self) -> Result<u64, Error> {
+        let n: i64 = self.db.query_row(
+            "SELECT coalesce(sum(coalesce(u.length, d.max_size)), 0) FROM drop_uploads u JOIN drops d ON d.id = u.drop_id
+             WHERE u.state = 'receiving'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Uploads still receiving whose time ran out, or whose drop ended.
     pub(crate) fn stale_uploads(&self, now: &str) -> Result<Vec<UploadRow>, Error> {
         let mut st = self.db.prepare_cached(&format!(
             "SELECT {} FROM drop_uploads u JOIN drops d ON d.id = u.drop_id
-             WHERE u.state IN ('receiving', 'complete') AND (u.expires <= ?1 OR d.state <> 'open')",
+             WHERE (u.state = 'receiving' OR (u.state = 'complete' AND u.concat = 'partial'))
+               AND (u.expires <= ?1 OR d.state <> 'open')",
             UPLOAD_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         ))?;
         let rows = st.query_map([now], upload_row)?.collect::<Result<Vec<_>, _>>()?;
