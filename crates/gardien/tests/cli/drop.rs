@@ -91,6 +91,13 @@ fn parse_reply(text: &str) -> Reply {
     Reply { status, headers, body: body.to_owned() }
 }
 
+/// A PATCH of `args` (headers and body) at `url`, as tus sends it.
+fn patch_with(s: &Server, token: &str, url: &str, args: &[&str]) -> Reply {
+    let mut all = vec!["-X", "PATCH", "-H", "Content-Type: application/offset+octet-stream"];
+    all.extend_from_slice(args);
+    curl(s, token, url, &all)
+}
+
 fn age_encrypt(recipient: &str, input: &Path, output: &Path) {
     let st = tool("age").args(["-r", recipient, "-o"]).arg(output).arg(input).status().unwrap();
     assert!(st.success());
@@ -283,20 +290,11 @@ fn an_upload_resumes_after_a_cut_and_a_pipe_of_unknown_length_lands() {
     std::fs::write(env.path("first"), &file[..half]).unwrap();
     std::fs::write(env.path("rest"), &file[half..]).unwrap();
     let patch = |offset: usize, part: &str| {
-        curl(
+        patch_with(
             &s,
             &token,
             &url,
-            &[
-                "-X",
-                "PATCH",
-                "-H",
-                "Content-Type: application/offset+octet-stream",
-                "-H",
-                &format!("Upload-Offset: {offset}"),
-                "--data-binary",
-                &format!("@{}", env.path(part).display()),
-            ],
+            &["-H", &format!("Upload-Offset: {offset}"), "--data-binary", &format!("@{}", env.path(part).display())],
         )
     };
     let p1 = patch(0, "first");
@@ -334,22 +332,11 @@ fn an_upload_resumes_after_a_cut_and_a_pipe_of_unknown_length_lands() {
     assert_eq!(drop_json(&env, &d2.id)["state"], "open", "not complete until its length is known");
     let head = curl(&s, &token2, &url2, &["-I"]);
     assert_eq!(head.header("upload-defer-length"), Some("1"), "{head:?}");
-    let end = curl(
+    let end = patch_with(
         &s,
         &token2,
         &url2,
-        &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            &format!("Upload-Offset: {n}"),
-            "-H",
-            &format!("Upload-Length: {n}"),
-            "--data-binary",
-            "",
-        ],
+        &["-H", &format!("Upload-Offset: {n}"), "-H", &format!("Upload-Length: {n}"), "--data-binary", ""],
     );
     assert_eq!(end.status, 204, "{end:?}");
     let ds2 = drop_json(&env, &d2.id)["dataset"].as_str().unwrap().to_owned();
@@ -412,15 +399,11 @@ fn wrong_passwords_files_and_lengths_are_refused_and_nothing_lands() {
     let c = curl(&s, &token, "/tus/", &["-X", "POST", "-H", &format!("Upload-Length: {}", good.len())]);
     let url = c.header("location").unwrap().to_owned();
     std::fs::write(env.path("chunk"), &good[..4096]).unwrap();
-    let wrong_sum = curl(
+    let wrong_sum = patch_with(
         &s,
         &token,
         &url,
         &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
             "-H",
             "Upload-Offset: 0",
             "-H",
@@ -470,20 +453,11 @@ fn two_patches_at_once_one_waits_and_a_killed_server_resumes_from_what_was_durab
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // ...so a second one at once is refused (423), and changes nothing.
     std::fs::write(env.path("one"), b"x").unwrap();
-    let second = curl(
+    let second = patch_with(
         &s,
         &token,
         &url,
-        &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            "Upload-Offset: 0",
-            "--data-binary",
-            &format!("@{}", env.path("one").display()),
-        ],
+        &["-H", "Upload-Offset: 0", "--data-binary", &format!("@{}", env.path("one").display())],
     );
     assert!(matches!(second.status, 423 | 409), "{second:?}");
     // kill -9 of the server mid-PATCH: what was made durable stays.
@@ -497,20 +471,11 @@ fn two_patches_at_once_one_waits_and_a_killed_server_resumes_from_what_was_durab
     assert!(offset < len, "{head:?}");
     let file = std::fs::read(env.path("big.age")).unwrap();
     std::fs::write(env.path("tail"), &file[offset as usize..]).unwrap();
-    let rest = curl(
+    let rest = patch_with(
         &s,
         &token,
         &url,
-        &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            &format!("Upload-Offset: {offset}"),
-            "--data-binary",
-            &format!("@{}", env.path("tail").display()),
-        ],
+        &["-H", &format!("Upload-Offset: {offset}"), "--data-binary", &format!("@{}", env.path("tail").display())],
     );
     assert_eq!(rest.status, 204, "{rest:?}");
     let ds = drop_json(&env, &d.id)["dataset"].as_str().unwrap().to_owned();
@@ -664,21 +629,7 @@ fn a_dead_connection_gives_its_upload_back_and_a_deferred_upload_cannot_outgrow_
     // 2. Growing past 1 MiB: 413, the offset stays.
     std::fs::write(env.path("big"), &file[10..]).unwrap();
     let big = format!("@{}", env.path("big").display());
-    let r = curl(
-        &s,
-        &token,
-        &url,
-        &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            "Upload-Offset: 10",
-            "--data-binary",
-            &big,
-        ],
-    );
+    let r = patch_with(&s, &token, &url, &["-H", "Upload-Offset: 10", "--data-binary", &big]);
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(curl(&s, &token, &url, &["-I"]).header("upload-offset"), Some("10"));
     // 3. Terminated by its sender: gone, recorded.
@@ -708,21 +659,7 @@ fn attack_a_refused_patch_takes_its_check_back_and_the_drop_checks_again_when_th
     std::fs::write(env.path("second"), &file[half..]).unwrap();
     let patch = |part: &str| {
         let body = format!("@{}", env.path(part).display());
-        curl(
-            &s,
-            &token,
-            &url,
-            &[
-                "-X",
-                "PATCH",
-                "-H",
-                "Content-Type: application/offset+octet-stream",
-                "-H",
-                "Upload-Offset: 0",
-                "--data-binary",
-                &body,
-            ],
-        )
+        patch_with(&s, &token, &url, &["-H", "Upload-Offset: 0", "--data-binary", &body])
     };
     assert_eq!(patch("over").status, 413);
     assert_eq!(curl(&s, &token, &url, &["-I"]).header("upload-offset"), Some("0"));
@@ -800,21 +737,7 @@ fn attack_stalled_patches_do_not_freeze_the_server() {
     let url = c.header("location").unwrap().to_owned();
     std::fs::write(env.path("one"), b"a").unwrap();
     let body = format!("@{}", env.path("one").display());
-    let busy = curl(
-        &s,
-        &token,
-        &url,
-        &[
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/offset+octet-stream",
-            "-H",
-            "Upload-Offset: 0",
-            "--data-binary",
-            &body,
-        ],
-    );
+    let busy = patch_with(&s, &token, &url, &["-H", "Upload-Offset: 0", "--data-binary", &body]);
     assert_eq!(busy.status, 503, "{busy:?}");
     assert_eq!(busy.header("retry-after"), Some("5"));
     assert_eq!(s.get("/healthz", Auth::None).status, 200);
