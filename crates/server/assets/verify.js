@@ -53,6 +53,8 @@ export const EVENT_ACTIONS = Object.freeze([
   'policy:validate', 'policy:show', 'policy:explain', 'public-mentions', 'client:key-add',
   'client:key-remove', 'client:key-list', 'person:password', 'person:totp', 'token:create',
   'token:list', 'token:revoke', 'session:login', 'session:logout', 'session:show',
+  'drop:create', 'drop:list', 'drop:show', 'drop:revoke', 'drop:open', 'drop:upload', 'drop:receive',
+  'drop:terminate', 'drop:expire',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);
 
