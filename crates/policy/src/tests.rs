@@ -68,7 +68,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         }
         "certificate:show" => vec![Resource::Certificate { id: "cert-1".into(), client: "a".into() }],
         "person:disable" | "person:password" | "person:totp" | "token:create" | "token:list" | "token:revoke"
-        | "session:login" | "session:logout" | "session:show" => {
+        | "session:login" | "session:logout" | "session:show" | "person:contact" => {
             vec![Resource::Person(actor("client-tech", Some("a")))]
         }
         "ledger:entry" | "ledger:proof" => {
@@ -139,8 +139,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
             | "session:login"
             | "session:logout"
             | "session:show"
+            | "person:contact"
     ) {
-        let ops_may = matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke");
+        let ops_may =
+            matches!(action, "person:password" | "person:totp" | "token:list" | "token:revoke" | "person:contact");
         let own = matches!(res, Resource::Person(p) if p.handle == actor_of(role).handle);
         return ((role == "ops" && ops_may) || own, "OPS-1");
     }

@@ -86,7 +86,8 @@ fn target(action: Action) -> Target {
         | Action::TokenRevoke
         | Action::SessionLogin
         | Action::SessionLogout
-        | Action::SessionShow => Target::Person,
+        | Action::SessionShow
+        | Action::PersonContact => Target::Person,
         Action::LedgerEntry | Action::LedgerProof => Target::Entry,
         Action::ApprovalShow | Action::ApprovalDecide | Action::ApprovalRevoke => Target::Approval,
         Action::ClientKeyAdd | Action::ClientKeyRemove | Action::ClientKeyList | Action::DropCreate => Target::Client,

@@ -19,7 +19,7 @@ pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
 
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -29,6 +29,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("migrations/0007_credentials.sql"),
     include_str!("migrations/0008_approval_views.sql"),
     include_str!("migrations/0009_drops.sql"),
+    include_str!("migrations/0010_contacts.sql"),
 ];
 
 /// An open catalog.
@@ -1037,6 +1038,10 @@ pub struct Person {
     pub disabled: Option<String>,
     /// When they were registered.
     pub created: String,
+    /// Where they are told of what awaits them (issue 15), if they gave an address.
+    pub email: Option<String>,
+    /// The language they are told in (`fr`, `en`).
+    pub lang: String,
 }
 
 /// A person as the policy sees them.
@@ -1056,6 +1061,9 @@ impl Catalog {
         if n == 0 {
             return Err(Error::PersonExists(p.handle.clone()));
         }
+        if p.email.is_some() || p.lang != "fr" {
+            self.set_contact(&p.handle, p.email.as_deref(), &p.lang)?;
+        }
         Ok(())
     }
 
@@ -1067,9 +1075,11 @@ impl Catalog {
     /// Every person (or the one named), by handle.
     pub fn persons(&self, only: Option<&str>) -> Result<Vec<Person>, Error> {
         let mut st = self.db.prepare_cached(
-            "SELECT handle, role, client, name, disabled, created FROM persons WHERE handle = ?1
+            "SELECT p.handle, role, client, name, disabled, created, c.email, coalesce(c.lang, 'fr')
+             FROM persons p LEFT JOIN person_contacts c ON c.handle = p.handle WHERE p.handle = ?1
              UNION ALL
-             SELECT handle, role, client, name, disabled, created FROM persons WHERE ?1 IS NULL ORDER BY 1",
+             SELECT p.handle, role, client, name, disabled, created, c.email, coalesce(c.lang, 'fr')
+             FROM persons p LEFT JOIN person_contacts c ON c.handle = p.handle WHERE ?1 IS NULL ORDER BY 1",
         )?;
         let rows = st.query_map([only], |r| {
             Ok(Person {
@@ -1079,9 +1089,21 @@ impl Catalog {
                 name: r.get(3)?,
                 disabled: r.get(4)?,
                 created: r.get(5)?,
+                email: r.get(6)?,
+                lang: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets a person's address (None: none) and language.
+    pub fn set_contact(&self, handle: &str, email: Option<&str>, lang: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO person_contacts (handle, email, lang) VALUES (?1, ?2, ?3)
+             ON CONFLICT (handle) DO UPDATE SET email = excluded.email, lang = excluded.lang",
+            params![handle, email, lang],
+        )?;
+        Ok(())
     }
 
     /// Disables a person (kept, for the record).

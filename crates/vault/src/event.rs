@@ -128,6 +128,8 @@ pub enum Action {
     SessionLogout,
     /// who the signed-in person is (`GET /api/v1/me`, the portal's first page).
     SessionShow,
+    /// `person contact`: a person's address and language (issue 15).
+    PersonContact,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -150,7 +152,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 68] = [
+    pub const ALL: [Action; 69] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -210,6 +212,7 @@ impl Action {
         Action::SessionLogin,
         Action::SessionLogout,
         Action::SessionShow,
+        Action::PersonContact,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -283,6 +286,7 @@ impl Action {
             Action::SessionLogin => "session:login",
             Action::SessionLogout => "session:logout",
             Action::SessionShow => "session:show",
+            Action::PersonContact => "person:contact",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",

@@ -366,6 +366,8 @@ pub mod bench {
                     name: None,
                     disabled: None,
                     created: at.clone(),
+                    email: None,
+                    lang: "fr".into(),
                 })?;
                 if role == "technical-operator" {
                     c.add_environment(&crate::EnvironmentRow {

@@ -66,6 +66,7 @@ pub use crate::group::{GroupCommit, Pending};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
+pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 
@@ -274,6 +275,8 @@ impl Vault {
                 name: Some(opts.operator.clone()),
                 disabled: None,
                 created: now_s.clone(),
+                email: None,
+                lang: "fr".into(),
             })?;
         }
         if catalog.stores()?.iter().all(|s| s.name != DEFAULT_STORE) {

@@ -23,10 +23,24 @@ impl Vault {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Person, Error> {
+        self.add_person_with(handle, role, client, name, &Contact::default(), now)
+    }
+
+    /// `add_person`, with how the person is told of what awaits them.
+    pub fn add_person_with(
+        &self,
+        handle: &str,
+        role: &str,
+        client: Option<&str>,
+        name: Option<&str>,
+        contact: &Contact,
+        now: DateTime<Utc>,
+    ) -> Result<Person, Error> {
         let mut resources = vec![format!("person:{handle}")];
         resources.extend(client.map(|c| format!("client:{c}")));
         self.door(Action::PersonAdd, resources, format!("role={role} name={}", name.unwrap_or("")), now, |rec| {
             check_name("handle", handle)?;
+            let (email, lang) = contact.checked(&Contact::default())?;
             if let Some(n) = name {
                 crate::text::check("name", n, false)?;
             }
@@ -58,6 +72,8 @@ impl Vault {
                 name: name.map(str::to_owned),
                 disabled: None,
                 created: rfc3339(now),
+                email,
+                lang,
             };
             self.record(rec, Outcome::Allowed, |c| c.add_person(&p))?;
             Ok(p)
@@ -67,6 +83,27 @@ impl Vault {
     /// Every person.
     pub fn persons(&self, now: DateTime<Utc>) -> Result<Vec<Person>, Error> {
         self.door(Action::PersonList, vec![], String::new(), now, |_| self.catalog.persons(None))
+    }
+
+    /// Sets how a person is told of what awaits them (issue 15): their address
+    /// (`Some(None)` removes it) and language. Ops sets anyone's; a person their own.
+    pub fn set_contact(&self, handle: &str, contact: &Contact, now: DateTime<Utc>) -> Result<Person, Error> {
+        let details = format!(
+            "email={} lang={}",
+            match &contact.email {
+                Some(Some(_)) => "set",
+                Some(None) => "removed",
+                None => "kept",
+            },
+            contact.lang.as_deref().unwrap_or("kept")
+        );
+        self.door(Action::PersonContact, vec![format!("person:{handle}")], details, now, |rec| {
+            let p = self.catalog.person(handle)?.ok_or_else(|| Error::UnknownPerson(handle.to_owned()))?;
+            let current = Contact { email: Some(p.email.clone()), lang: Some(p.lang.clone()) };
+            let (email, lang) = contact.checked(&current)?;
+            self.record(rec, Outcome::Allowed, |c| c.set_contact(handle, email.as_deref(), &lang))?;
+            Ok(Person { email, lang, ..p })
+        })
     }
 
     /// Disables a person: from now on the door refuses them. They stay, for the record.
@@ -82,4 +119,55 @@ impl Vault {
             self.record(rec, Outcome::Allowed, |c| c.disable_person(handle, &rfc3339(now)))
         })
     }
+}
+
+/// How a person is told of what awaits them: each field `None` keeps what is there.
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    /// `Some(Some(address))` sets it, `Some(None)` removes it.
+    pub email: Option<Option<String>>,
+    /// `fr` or `en`.
+    pub lang: Option<String>,
+}
+
+/// The languages people are told in.
+pub const LANGS: [&str; 2] = ["fr", "en"];
+
+impl Contact {
+    /// The address and language that result, checked (bad input changes nothing).
+    fn checked(&self, current: &Contact) -> Result<(Option<String>, String), Error> {
+        let email = match &self.email {
+            Some(e) => e.clone(),
+            None => current.email.clone().flatten(),
+        };
+        if let Some(e) = &email {
+            check_email(e)?;
+        }
+        let lang = self.lang.clone().or_else(|| current.lang.clone()).unwrap_or_else(|| "fr".into());
+        if !LANGS.contains(&lang.as_str()) {
+            return Err(Error::BadInput(format!("--lang {lang}: people are told in fr or en")));
+        }
+        Ok((email, lang))
+    }
+}
+
+/// An address mail can go to: `local@domain.tld`, printable ASCII, no spaces, at most 254
+/// bytes (RFC 5321), one `@`, a domain with a dot. Nothing more clever: the relay decides.
+pub fn check_email(e: &str) -> Result<(), Error> {
+    let bad = |why: &str| Error::BadInput(format!("{}: not an e-mail address ({why})", crate::quote_input(e)));
+    if e.len() > 254 || !e.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("printable ASCII, no spaces, at most 254 characters"));
+    }
+    let Some((local, domain)) = e.split_once('@') else { return Err(bad("no @")) };
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return Err(bad("one @, a name of at most 64 characters before it"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-'))
+        || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(bad("a domain such as lycee-hugo.fr after the @"));
+    }
+    Ok(())
 }

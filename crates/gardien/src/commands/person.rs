@@ -23,6 +23,32 @@ pub enum Cmd {
         /// The person's name (kept in the catalog, never in the ledger).
         #[arg(long)]
         name: Option<String>,
+        /// Where they are told of what awaits them (an approval to decide, a drop received,
+        /// a destruction coming).
+        #[arg(long)]
+        email: Option<String>,
+        /// The language they are told in: fr (default) or en.
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Set how a person is told of what awaits them: their e-mail address and language
+    /// (ops for anyone, a person for themself with --as).
+    #[command(
+        after_help = "Examples:\n  gardien person contact proviseur --email proviseur@lycee-hugo.fr --lang fr\n  \
+        gardien --as jdupont person contact jdupont --no-email"
+    )]
+    Contact {
+        /// The handle.
+        handle: String,
+        /// The address.
+        #[arg(long, conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Remove the address: nothing is sent to them.
+        #[arg(long)]
+        no_email: bool,
+        /// fr or en.
+        #[arg(long)]
+        lang: Option<String>,
     },
     /// List the people.
     List {
@@ -56,8 +82,9 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     let now = super::now();
     match cmd {
-        Cmd::Add { handle, role, client, name } => {
-            v.add_person(handle, role, client.as_deref(), name.as_deref(), now)?;
+        Cmd::Add { handle, role, client, name, email, lang } => {
+            let contact = vault::Contact { email: email.clone().map(Some), lang: lang.clone() };
+            v.add_person_with(handle, role, client.as_deref(), name.as_deref(), &contact, now)?;
             eprintln!("added {handle} ({role}{})", client.as_ref().map(|c| format!(" of {c}")).unwrap_or_default());
         }
         Cmd::List { json } => {
@@ -67,23 +94,34 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     &people
                         .iter()
                         .map(|p| {
-                            serde_json::json!({"handle": p.handle, "role": p.role, "client": p.client, "name": p.name, "disabled": p.disabled, "created": p.created})
+                            serde_json::json!({"handle": p.handle, "role": p.role, "client": p.client, "name": p.name, "disabled": p.disabled, "created": p.created, "email": p.email, "lang": p.lang})
                         })
                         .collect::<Vec<_>>(),
                 );
             }
             output::table(
-                &["HANDLE", "ROLE", "CLIENT", "NAME", "DISABLED"],
+                &["HANDLE", "ROLE", "CLIENT", "NAME", "EMAIL", "LANG", "DISABLED"],
                 people.iter().map(|p| {
                     vec![
                         p.handle.clone(),
                         p.role.clone(),
                         p.client.clone().unwrap_or_else(|| "-".into()),
                         p.name.clone().unwrap_or_default(),
+                        p.email.clone().unwrap_or_else(|| "-".into()),
+                        p.lang.clone(),
                         p.disabled.clone().unwrap_or_else(|| "-".into()),
                     ]
                 }),
             )?;
+        }
+        Cmd::Contact { handle, email, no_email, lang } => {
+            let email = if *no_email { Some(None) } else { email.clone().map(Some) };
+            let p = v.set_contact(handle, &vault::Contact { email, lang: lang.clone() }, now)?;
+            eprintln!(
+                "{handle} is told in {} at {}",
+                p.lang,
+                p.email.as_deref().map_or_else(|| "no address (nothing is sent)".to_owned(), vault::text::escape)
+            );
         }
         Cmd::Disable { handle } => {
             v.disable_person(handle, now)?;

@@ -118,6 +118,9 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::TokenCreate => (v(&["token", "create", "--label", "ci"]), "allowed"),
         Action::TokenList => (v(&["token", "list", "--person", "admin-acme"]), "allowed"),
         Action::TokenRevoke => (v(&["token", "revoke", "tk-000000000000"]), "failed"),
+        Action::PersonContact => {
+            (v(&["person", "contact", "admin-acme", "--email", "admin@acme.example", "--lang", "en"]), "allowed")
+        }
         // Sign-in and who-am-I are the server's (`serve` tests run them through its routes).
         Action::SessionLogin | Action::SessionLogout | Action::SessionShow => (vec![], "server"),
         // A drop is addressed to a technical operator (PRE-3): to ops, it fails.

@@ -62,3 +62,53 @@ fn roles_and_clients_go_together() {
     assert_eq!(people[0]["handle"], "operator");
     assert_eq!(people[1]["client"], "acme");
 }
+
+/// Issue 15, first part: a person's address and language, set by ops for anyone or by the
+/// person for themself; a bad address changes nothing; the ledger never holds the address.
+#[test]
+fn a_persons_address_and_language_are_ops_or_their_own() {
+    let env = Env::new();
+    env.ok(&[
+        "person",
+        "add",
+        "proviseur",
+        "--role",
+        "client-signer",
+        "--client",
+        "acme",
+        "--email",
+        "proviseur@acme.example",
+        "--lang",
+        "en",
+    ]);
+    env.ok(&["person", "add", "cpe", "--role", "client-admin", "--client", "acme"]);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["person", "list", "--json"])).unwrap();
+    let p = list.as_array().unwrap().iter().find(|p| p["handle"] == "proviseur").unwrap();
+    assert_eq!((p["email"].as_str(), p["lang"].as_str()), (Some("proviseur@acme.example"), Some("en")));
+    let c = list.as_array().unwrap().iter().find(|p| p["handle"] == "cpe").unwrap();
+    assert_eq!((c["email"].as_str(), c["lang"].as_str()), (None, Some("fr")));
+    // Their own, or ops'; not another person's (as an unknown person, across clients too).
+    env.ok(&["--as", "cpe", "person", "contact", "cpe", "--email", "cpe@acme.example"]);
+    let e = env.fails(&["--as", "cpe", "person", "contact", "proviseur", "--no-email"], 4);
+    assert!(e.contains("refused"), "{e}");
+    env.ok(&["person", "contact", "proviseur", "--no-email", "--lang", "fr"]);
+    // Bad input changes nothing.
+    let before = env.snapshot();
+    for bad in
+        ["not-an-address", "a b@acme.example", "x@localhost", "x@acme.example\\n", "é@acme.example", "@acme.example"]
+    {
+        env.fails(&["person", "contact", "cpe", "--email", bad], 1);
+    }
+    env.fails(&["person", "contact", "cpe", "--lang", "de"], 1);
+    env.fails(&["person", "add", "x", "--role", "client-tech", "--client", "acme", "--email", "nope"], 1);
+    assert_eq!(env.sql("SELECT count(*) FROM persons WHERE handle = 'x'"), "0");
+    let after = env.snapshot();
+    assert_eq!(before.1, after.1);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["person", "list", "--json"])).unwrap();
+    let p = list.as_array().unwrap().iter().find(|p| p["handle"] == "proviseur").unwrap();
+    assert_eq!((p["email"].as_str(), p["lang"].as_str()), (None, Some("fr")));
+    // The ledger holds no address.
+    let ledger = env.sql("SELECT group_concat(CAST(entry AS TEXT), '') FROM ledger_entries");
+    assert!(!ledger.contains("@acme.example"));
+    assert!(ledger.contains("action person:contact"));
+}
