@@ -115,6 +115,9 @@ pub enum Command {
     /// The secure drop: a client's file sent to one technical operator, encrypted before it leaves the sender.
     #[command(subcommand)]
     Drop(commands::drop::Cmd),
+    /// Notifications by e-mail: the relay, the outbox, sending what is due.
+    #[command(subcommand)]
+    Notify(commands::notify::Cmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }

@@ -54,7 +54,7 @@ export const EVENT_ACTIONS = Object.freeze([
   'client:key-remove', 'client:key-list', 'person:password', 'person:totp', 'token:create',
   'token:list', 'token:revoke', 'session:login', 'session:logout', 'session:show',
   'drop:create', 'drop:list', 'drop:show', 'drop:revoke', 'drop:open', 'drop:upload', 'drop:receive',
-  'drop:terminate', 'drop:expire', 'person:contact',
+  'drop:terminate', 'drop:expire', 'person:contact', 'notify:config', 'notify:list', 'notify:flush',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);
 

@@ -923,6 +923,27 @@ pub(crate) fn is_tus(method: &Method, path: &str) -> bool {
     (path == "/tus" || path.starts_with("/tus/")) && method != Method::GET
 }
 
+/// Every 30 seconds: the notifications due are sent (issue 15), once a relay is set.
+pub(crate) async fn notify_loop(state: Shared) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let r = state
+            .pool
+            .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), |v, _| {
+                if v.notify_due(now())? { v.notify_flush(now()).map(Some) } else { Ok(None) }
+            })
+            .await;
+        match r {
+            Ok(Some(x)) => {
+                tracing::info!(sent = x.sent, retried = x.retried, failed = x.failed, "notifications");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("could not send notifications: {e}"),
+        }
+    }
+}
+
 /// Every minute: drops and partial uploads whose time ran out are ended and deleted.
 pub(crate) async fn expire_loop(state: Shared) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -49,6 +49,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let state = Arc::new(State::open(&opts)?);
         tokio::spawn(drop::expire_loop(state.clone()));
+        tokio::spawn(drop::notify_loop(state.clone()));
         http::serve(opts, state).await
     })
 }

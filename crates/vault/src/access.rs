@@ -55,7 +55,10 @@ fn target(action: Action) -> Target {
         | Action::PolicyShow
         | Action::PolicyExplain
         | Action::EnvironmentAdd
-        | Action::EnvironmentList => Target::Vault,
+        | Action::EnvironmentList
+        | Action::NotifyConfig
+        | Action::NotifyList
+        | Action::NotifyFlush => Target::Vault,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList

@@ -191,7 +191,16 @@ impl Vault {
                 datasets: req.datasets.to_vec(),
             };
             rec.resources.insert(0, format!("approval:{}", a.id));
-            self.record(rec, Outcome::Allowed, |c| c.add_approval(&a))?;
+            let at = rfc3339(now);
+            self.record(rec, Outcome::Allowed, |c| {
+                c.add_approval(&a)?;
+                // Issue 15: the client's signers are told an approval waits for them.
+                let facts = format!("kind={}\nuntil={}", a.kind, a.until.as_deref().unwrap_or("-"));
+                for signer in c.people_in("client-signer", Some(&a.client))? {
+                    c.enqueue("approval-waiting", &signer, Some(&a.client), &a.id, &facts, &at)?;
+                }
+                Ok(())
+            })?;
             Ok(a)
         })
     }
@@ -270,7 +279,12 @@ impl Vault {
             a.decided_by = Some(self.actor.clone());
             a.decided_at = Some(at.clone());
             a.comment = comment.map(str::to_owned);
-            self.record(rec, Outcome::Allowed, |c| c.decide_approval(id, &a.status, &self.actor, &at, comment))?;
+            self.record(rec, Outcome::Allowed, |c| {
+                c.decide_approval(id, &a.status, &self.actor, &at, comment)?;
+                // Issue 15: the requester is told the decision.
+                let facts = format!("kind={}\ndecision={}", a.kind, a.status);
+                c.enqueue("approval-decided", &a.requester, Some(&a.client), id, &facts, &at)
+            })?;
             Ok(a)
         })
     }

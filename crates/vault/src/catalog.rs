@@ -14,12 +14,14 @@ use crate::store::{StoreInfo, StoreKind};
 mod access;
 mod auth;
 mod drops;
+mod outbox;
 
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
+pub use outbox::OutboxRow;
 
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -30,6 +32,7 @@ const MIGRATIONS: [&str; 10] = [
     include_str!("migrations/0008_approval_views.sql"),
     include_str!("migrations/0009_drops.sql"),
     include_str!("migrations/0010_contacts.sql"),
+    include_str!("migrations/0011_outbox.sql"),
 ];
 
 /// An open catalog.
@@ -132,6 +135,15 @@ impl Catalog {
     /// A value from the meta table.
     pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         Ok(self.db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a meta value (a setting the operator changes).
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
     }
 
     /// Sets a meta value unless one is there; returns the value in force.

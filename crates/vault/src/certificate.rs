@@ -189,7 +189,18 @@ impl Vault {
         let text = format!("{MAGIC}\n{t}");
         let note = self.signer()?.sign(&text).map_err(|e| Error::Corrupt(e.to_string()))?;
         let rec = CertificateRecord { id: cid, dataset: id.to_owned(), issued: rfc3339(now), note };
-        self.catalog.write(|c| c.add_certificate(&rec.id, &rec.dataset, &rec.issued, &rec.note))?;
+        let client = self.catalog.dataset(id)?.client;
+        self.catalog.write(|c| {
+            c.add_certificate(&rec.id, &rec.dataset, &rec.issued, &rec.note)?;
+            // Issue 15: the client's admins and ops are told.
+            let facts = format!("dataset={}", rec.dataset);
+            let mut to = c.people_in("client-admin", Some(&client))?;
+            to.extend(c.people_in("ops", None)?);
+            for p in to {
+                c.enqueue("certificate-issued", &p, Some(&client), &rec.id, &facts, &rec.issued)?;
+            }
+            Ok(())
+        })?;
         Ok(rec)
     }
 

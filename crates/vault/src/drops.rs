@@ -355,8 +355,19 @@ impl Vault {
             if !verify_password(password.expose_secret(), &phc) {
                 // The count and a revocation are recorded with the refusal, at once.
                 rec.details = format!("{} reason=password", rec.details);
-                let n = self
-                    .append(rec, Outcome::Denied, "PRE-2", |c| c.drop_password_failed(&drop.id, REVOKE_AFTER, &at))?;
+                let n = self.append(rec, Outcome::Denied, "PRE-2", |c| {
+                    let n = c.drop_password_failed(&drop.id, REVOKE_AFTER, &at)?;
+                    if n == REVOKE_AFTER {
+                        // Issue 15: the addressee and ops are told.
+                        let facts = format!("reason={n} wrong passwords");
+                        let mut to = vec![drop.addressed_to.clone()];
+                        to.extend(c.people_in("ops", None)?);
+                        for p in to {
+                            c.enqueue("drop-revoked", &p, Some(&drop.client), &drop.id, &facts, &at)?;
+                        }
+                    }
+                    Ok(n)
+                })?;
                 if n >= REVOKE_AFTER {
                     let mut revoked = crate::Record::unknown(
                         Action::DropRevoke,
@@ -606,6 +617,10 @@ impl Vault {
                     for other in c.live_uploads(&drop.id)? {
                         c.set_upload_state(&other, &["receiving", "complete"], "terminated", &created)?;
                     }
+                    // Issue 15: the addressee is told, with the size and SHA-256 to check.
+                    let facts =
+                        format!("dataset={ds_id}\nsize={}\nsha256={}", digest.size, hex::encode(digest.sha256));
+                    c.enqueue("drop-received", &drop.addressed_to, Some(&drop.client), &drop.id, &facts, &created)?;
                     c.activate(&ds_id, digest.size, &hex::encode(digest.sha256), &copies)
                 })
             });

@@ -130,6 +130,12 @@ pub enum Action {
     SessionShow,
     /// `person contact`: a person's address and language (issue 15).
     PersonContact,
+    /// `notify config`: the SMTP relay (issue 15).
+    NotifyConfig,
+    /// `notify list`: the outbox.
+    NotifyList,
+    /// `notify flush`: what is due, sent.
+    NotifyFlush,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -152,7 +158,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 69] = [
+    pub const ALL: [Action; 72] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -213,6 +219,9 @@ impl Action {
         Action::SessionLogout,
         Action::SessionShow,
         Action::PersonContact,
+        Action::NotifyConfig,
+        Action::NotifyList,
+        Action::NotifyFlush,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -287,6 +296,9 @@ impl Action {
             Action::SessionLogout => "session:logout",
             Action::SessionShow => "session:show",
             Action::PersonContact => "person:contact",
+            Action::NotifyConfig => "notify:config",
+            Action::NotifyList => "notify:list",
+            Action::NotifyFlush => "notify:flush",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",
@@ -324,6 +336,7 @@ impl Action {
                 | Action::CopyList
                 | Action::DropList
                 | Action::DropShow
+                | Action::NotifyList
         )
     }
 

@@ -29,6 +29,7 @@ mod group;
 mod journal;
 mod keys;
 mod model;
+mod notify;
 mod people;
 mod store;
 mod sweep;
@@ -49,7 +50,8 @@ pub use crate::auth::{
     Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
 };
 pub use crate::catalog::{
-    ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, Person, SessionRow, TokenRow, UploadRow,
+    ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, OutboxRow, Person, SessionRow, TokenRow,
+    UploadRow,
 };
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
@@ -66,6 +68,7 @@ pub use crate::group::{GroupCommit, Pending};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
+pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod fsck;
 pub mod init;
 pub mod ledger;
+pub mod notify;
 pub mod person;
 pub mod policy;
 pub mod serve;
@@ -47,6 +48,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::PublicMentions(args) => approval::mentions(cli, args),
         Command::Token(cmd) => token::run(cli, cmd),
         Command::Drop(cmd) => drop::run(cli, cmd),
+        Command::Notify(cmd) => notify::run(cli, cmd),
         Command::Serve(args) => serve::run(cli, args),
         Command::Demo(args) => demo::run(args),
     }

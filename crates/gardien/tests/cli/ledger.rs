@@ -118,6 +118,22 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::TokenCreate => (v(&["token", "create", "--label", "ci"]), "allowed"),
         Action::TokenList => (v(&["token", "list", "--person", "admin-acme"]), "allowed"),
         Action::TokenRevoke => (v(&["token", "revoke", "tk-000000000000"]), "failed"),
+        Action::NotifyConfig => (
+            v(&[
+                "notify",
+                "config",
+                "--smtp",
+                "127.0.0.1:2525",
+                "--from",
+                "gardien@hebergeur.example",
+                "--portal",
+                "https://gardien.example",
+            ]),
+            "allowed",
+        ),
+        Action::NotifyList => (v(&["notify", "list"]), "allowed"),
+        // The relay on 127.0.0.1:2525 does not answer: the flush records its attempts.
+        Action::NotifyFlush => (v(&["notify", "flush"]), "allowed"),
         Action::PersonContact => {
             (v(&["person", "contact", "admin-acme", "--email", "admin@acme.example", "--lang", "en"]), "allowed")
         }

@@ -14,6 +14,7 @@ mod init;
 mod interop;
 mod ledger;
 mod lifecycle;
+mod notify;
 mod people;
 mod readme;
 mod serve;

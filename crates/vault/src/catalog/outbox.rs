@@ -1,0 +1,125 @@
+//! The catalog's side of notifications (migration `0011_outbox.sql`): the outbox, written
+//! in the transaction of the event that causes each row.
+
+use rusqlite::{Row, params};
+
+use super::Catalog;
+use crate::Error;
+
+/// A notification, as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Its order.
+    pub id: i64,
+    /// What happened (`approval-waiting`...).
+    pub kind: String,
+    /// To whom.
+    pub person: String,
+    /// The client it is about.
+    pub client: Option<String>,
+    /// What it is about (an id).
+    pub subject: String,
+    /// Ids, dates and sizes, `key=value` per line.
+    pub facts: String,
+    /// When it was written.
+    pub created: String,
+    /// `pending`, `sent`, `failed` (given up), `skipped` (no address).
+    pub state: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// When it is tried next.
+    pub next_attempt: String,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was sent.
+    pub sent: Option<String>,
+    /// Its `Message-ID`.
+    pub message_id: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, kind, person, client, subject, facts, created, state, attempts, next_attempt, last_error, sent, message_id";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        person: r.get(2)?,
+        client: r.get(3)?,
+        subject: r.get(4)?,
+        facts: r.get(5)?,
+        created: r.get(6)?,
+        state: r.get(7)?,
+        attempts: r.get(8)?,
+        next_attempt: r.get(9)?,
+        last_error: r.get(10)?,
+        sent: r.get(11)?,
+        message_id: r.get(12)?,
+    })
+}
+
+impl Catalog {
+    /// Writes a notification for `person` (call it inside the event's transaction).
+    pub(crate) fn enqueue(
+        &self,
+        kind: &str,
+        person: &str,
+        client: Option<&str>,
+        subject: &str,
+        facts: &str,
+        at: &str,
+    ) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO outbox (kind, person, client, subject, facts, created, state, next_attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?6)",
+            params![kind, person, client, subject, facts, at],
+        )?;
+        Ok(())
+    }
+
+    /// The active people of `client` in `role` (a client's signers, its admins), or the
+    /// operator's staff in `role` when `client` is None.
+    pub(crate) fn people_in(&self, role: &str, client: Option<&str>) -> Result<Vec<String>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT handle FROM persons WHERE role = ?1 AND disabled IS NULL AND client IS ?2 ORDER BY handle",
+        )?;
+        let rows = st.query_map(params![role, client], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The outbox, newest first (`failed`: only those given up), at most `limit` rows.
+    pub fn outbox(&self, failed: bool, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        let mut st = self.db.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE (?1 = 0 OR state = 'failed') ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![i64::from(failed), limit as i64], row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The notifications due at `now`, oldest first.
+    pub(crate) fn outbox_due(&self, now: &str, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        let mut st = self.db.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![now, limit as i64], row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records a delivery attempt's end.
+    pub(crate) fn outbox_done(
+        &self,
+        id: i64,
+        state: &str,
+        next_attempt: &str,
+        error: Option<&str>,
+        sent: Option<&str>,
+        message_id: Option<&str>,
+    ) -> Result<(), Error> {
+        self.db.execute(
+            "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt = ?3, last_error = ?4, sent = ?5,
+             message_id = coalesce(?6, message_id) WHERE id = ?1",
+            params![id, state, next_attempt, error, sent, message_id],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""A real SMTP server on loopback for gardien's notification tests (aiosmtpd, PyPI).
+
+    python smtp_sink.py DIR [PORT]
+
+Writes each message it receives to DIR/NNNN.eml (the envelope's recipients on a first
+`X-Envelope-To:` line), prints `listening PORT` once ready, and runs until killed.
+"""
+import os
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, directory):
+        self.directory = directory
+
+    async def handle_DATA(self, server, session, envelope):
+        n = len([f for f in os.listdir(self.directory) if f.endswith(".eml")])
+        path = os.path.join(self.directory, f"{n:04d}.eml")
+        with open(path + ".tmp", "wb") as f:
+            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            f.write(envelope.content)
+        os.rename(path + ".tmp", path)
+        return "250 OK"
+
+
+def main():
+    directory = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    os.makedirs(directory, exist_ok=True)
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port or 8025)
+    if not port:
+        # Find a free port ourselves: aiosmtpd needs one given.
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        controller.port = s.getsockname()[1]
+        s.close()
+    controller.start()
+    print(f"listening {controller.port}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
