@@ -478,6 +478,19 @@ pub(crate) async fn home(State(state): State<Shared>, v: Visit) -> Response {
         p {
             @if enrolled { (l.t("totp.enrolled")) } @else { (l.t("totp.not_enrolled")) " — " a href="/totp" { (l.t("totp.enrol.link")) } }
         }
+        h2 { (l.t("contact.title")) }
+        p { (l.t("contact.intro")) }
+        form method="post" action="/contact" {
+            input type="hidden" name="csrf" value=(s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default());
+            p { label for="email" { (l.t("contact.email")) } input id="email" type="email" name="email" value=(me.email.clone().unwrap_or_default()) autocomplete="email"; }
+            p { label for="notify_lang" { (l.t("contact.lang")) }
+                select id="notify_lang" name="lang" {
+                    option value="fr" selected[me.lang == "fr"] { "Français" }
+                    option value="en" selected[me.lang == "en"] { "English" }
+                }
+            }
+            p { button type="submit" { (l.t("contact.save")) } }
+        }
         ul.cards {
             @for (href, key) in nav_for(&me.role) { li { a href=(href) { (l.t(key)) } } }
         }
@@ -1020,17 +1033,6 @@ pub(crate) async fn verify_js() -> Response {
 
 // ---- The secure drop (issue 11) -------------------------------------------------------
 
-fn size_text(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
-}
-
 fn staff(s: &Signed) -> bool {
     s.person.as_ref().is_some_and(|p| matches!(p.role.as_str(), "ops" | "technical-operator"))
 }
@@ -1145,7 +1147,7 @@ pub(crate) async fn create_drop(
             dt { (l.t("login.password")) } dd { code { (d.password.expose_secret()) } }
             dt { (l.t("drops.to")) } dd { (d.drop.addressed_to) }
             dt { (l.t("col.until")) } dd { (until(&d.drop.expires)) }
-            dt { (l.t("drops.max")) } dd { (size_text(d.drop.max_size)) }
+            dt { (l.t("drops.max")) } dd { (size(d.drop.max_size)) }
         }
         p { a href={ "/drops/" (d.drop.id) } { (d.drop.id) } }
     };
@@ -1171,7 +1173,7 @@ pub(crate) async fn drop_page(State(state): State<Shared>, v: Visit, Path(id): P
             dt { (l.t("col.status")) } dd { (d.state) @if let Some(r) = &d.end_reason { " (" (r) ")" } }
             @if d.failures > 0 { dt { (l.t("drops.failures")) } dd { (d.failures) } }
             dt { (l.t("col.until")) } dd { (until(&d.expires)) }
-            dt { (l.t("drops.max")) } dd { (size_text(d.max_size)) }
+            dt { (l.t("drops.max")) } dd { (size(d.max_size)) }
             dt { (l.t("drops.recipient")) } dd { code { (d.recipient) } }
             @if let Some(ds) = &d.dataset { dt { (l.t("drops.dataset")) } dd { code { (ds) } } }
         }
@@ -1180,7 +1182,7 @@ pub(crate) async fn drop_page(State(state): State<Shared>, v: Visit, Path(id): P
             table {
                 thead { tr { th scope="col" { (l.t("col.id")) } th scope="col" { (l.t("col.status")) } th scope="col" { (l.t("col.size")) } } }
                 tbody { @for u in &ups { tr {
-                    td { code { (u.id) } } td { (u.state) } td { (u.length.map(size_text).unwrap_or_else(|| "—".into())) }
+                    td { code { (u.id) } } td { (u.state) } td { (u.length.map(size).unwrap_or_else(|| "—".into())) }
                 } } }
             }
         }
@@ -1203,4 +1205,23 @@ pub(crate) async fn revoke_drop(
 ) -> Response {
     let to = format!("/drops/{id}");
     post(&state, &v, f.csrf, to, move |vault, _| vault.drop_revoke(&id, now())).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ContactForm {
+    csrf: String,
+    email: String,
+    lang: String,
+}
+
+/// `POST /contact`: `person:contact`, one's own address and language (issue 15).
+pub(crate) async fn contact(State(state): State<Shared>, v: Visit, Form(f): Form<ContactForm>) -> Response {
+    post(&state, &v, f.csrf, "/".into(), move |vault, me| {
+        let handle = me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+        let email = f.email.trim();
+        let contact =
+            vault::Contact { email: Some((!email.is_empty()).then(|| email.to_owned())), lang: Some(f.lang.clone()) };
+        vault.set_contact(&handle, &contact, now())
+    })
+    .await
 }

@@ -60,6 +60,7 @@ table! {
     GET "/totp" "person:totp" => portal::enrol_page,
     POST "/totp" "person:totp" => portal::enrol,
     POST "/logout" "session:logout" => portal::logout,
+    POST "/contact" "person:contact" => portal::contact,
     GET "/" "session:show" => portal::home,
     GET "/datasets" "dataset:list" => portal::datasets,
     GET "/log" "ledger:list" => portal::log,

@@ -162,3 +162,29 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
 fn sink_port(p: &str) -> u16 {
     p.parse().unwrap()
 }
+
+/// A person sets their own address and language from the portal's home page; a bad
+/// address changes nothing.
+#[test]
+fn one_sets_ones_own_address_from_the_portal() {
+    use crate::serve::{Auth, PASSWORD, Server, person};
+    let env = Env::new();
+    person(&env, "admin-acme", "client-admin", Some("acme"));
+    let s = Server::start(&env);
+    let cookie = s.login("admin-acme", PASSWORD);
+    let home = s.get("/", Auth::Cookie(&cookie));
+    assert!(home.body.contains("action=\"/contact\""), "{}", home.body);
+    let csrf = home.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let r = s.post_form(
+        "/contact",
+        Auth::Cookie(&cookie),
+        &[("csrf", &csrf), ("email", "cpe@acme.example"), ("lang", "en")],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let bad =
+        s.post_form("/contact", Auth::Cookie(&cookie), &[("csrf", &csrf), ("email", "not an address"), ("lang", "fr")]);
+    assert_ne!(bad.status, 303, "{bad:?}");
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["person", "list", "--json"])).unwrap();
+    let p = list.as_array().unwrap().iter().find(|p| p["handle"] == "admin-acme").unwrap();
+    assert_eq!((p["email"].as_str(), p["lang"].as_str()), (Some("cpe@acme.example"), Some("en")));
+}
