@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,7 +84,9 @@ test('a 200 MiB file, encrypted in the browser, survives a server kill and lands
   const d = JSON.parse(g(['drop', 'create', '--client', 'lycee-hugo', '--to', 'jdupont', '--contract', 'hugo-essai', '--json']));
   const file = join(dir, 'export-moodle.sql');
   const sha = bigFile(file, SIZE);
-  const shots = process.env.SCREENSHOTS;
+  // Its own subdirectory: journeys.test.mjs checks the screenshot dir holds its pages only.
+  const shots = process.env.SCREENSHOTS && join(process.env.SCREENSHOTS, 'drop');
+  if (shots) mkdirSync(shots, { recursive: true });
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
   const page = await context.newPage();
   const errors = [];
