@@ -44,6 +44,8 @@ pub struct FlushReport {
     pub failed: usize,
     /// Not sent: the person has no address.
     pub skipped: usize,
+    /// Reminders written now (time made them due).
+    pub reminders: usize,
 }
 
 const KEYS: [&str; 4] = ["notify.smtp", "notify.tls", "notify.from", "notify.portal"];
@@ -116,7 +118,20 @@ impl Vault {
     /// before flushing, so that an idle server writes no event every 30 seconds. Not an
     /// operation of its own (it reads a count, nobody's data); the flush is.
     pub fn notify_due(&self, now: DateTime<Utc>) -> Result<bool, Error> {
-        Ok(self.notify_settings()?.is_some() && !self.catalog.outbox_due(&rfc3339(now), 1)?.is_empty())
+        if self.notify_settings()?.is_none() {
+            return Ok(false);
+        }
+        Ok(!self.catalog.outbox_due(&rfc3339(now), 1)?.is_empty() || self.reminders(now, true)? > 0)
+    }
+
+    /// The reminders time made due (`dry`: counted, not written).
+    fn reminders(&self, now: DateTime<Utc>, dry: bool) -> Result<usize, Error> {
+        let (at, ago, soon) = (rfc3339(now), rfc3339(now - Duration::days(3)), rfc3339(now + Duration::hours(24)));
+        if dry {
+            self.catalog.schedule_reminders(&at, &ago, &soon, true)
+        } else {
+            self.catalog.write(|c| c.schedule_reminders(&at, &ago, &soon, false))
+        }
     }
 
     /// `notify list`: the outbox, newest first (`failed`: those given up).
@@ -133,8 +148,11 @@ impl Vault {
                     "no relay configured: `gardien notify config --smtp HOST:PORT --from ADDR --portal URL`".into(),
                 )
             })?;
+            // Reminders are caused by time: this flush writes them (once each), and its
+            // event counts them.
+            let reminders = self.reminders(now, false)?;
             let due = self.catalog.outbox_due(&rfc3339(now), 500)?;
-            let mut report = FlushReport::default();
+            let mut report = FlushReport { reminders, ..FlushReport::default() };
             if due.is_empty() {
                 return Ok(report);
             }
@@ -182,8 +200,8 @@ impl Vault {
                 }
             }
             rec.details = format!(
-                "sent={} retried={} failed={} skipped={}",
-                report.sent, report.retried, report.failed, report.skipped
+                "reminders={} sent={} retried={} failed={} skipped={}",
+                report.reminders, report.sent, report.retried, report.failed, report.skipped
             );
             Ok(report)
         })
@@ -328,6 +346,48 @@ pub fn render(n: &OutboxRow, lang: &str, portal: &str) -> (String, String) {
                 )
             } else {
                 format!("Drop {} of client {client} is revoked: {}.", n.subject, fact(n, "reason"))
+            },
+            format!("/drops/{}", n.subject),
+        ),
+        "approval-reminder" => (
+            if fr {
+                format!("Rappel : l'autorisation {} attend votre décision", n.subject)
+            } else {
+                format!("Reminder: approval {} awaits your decision", n.subject)
+            },
+            if fr {
+                format!(
+                    "La demande d'autorisation {} ({}) pour le client {client} attend depuis trois jours la décision d'un signataire.",
+                    n.subject,
+                    fact(n, "kind")
+                )
+            } else {
+                format!(
+                    "Request for approval {} ({}) for client {client} has awaited a signer's decision for three days.",
+                    n.subject,
+                    fact(n, "kind")
+                )
+            },
+            format!("/approvals/{}", n.subject),
+        ),
+        "drop-expiring" => (
+            if fr {
+                format!("Le dépôt {} expire bientôt sans avoir rien reçu", n.subject)
+            } else {
+                format!("Drop {} expires soon, having received nothing", n.subject)
+            },
+            if fr {
+                format!(
+                    "Le dépôt {} du client {client} n'a rien reçu et se ferme le {} (UTC). Relancez l'expéditeur, ou ouvrez-en un autre.",
+                    n.subject,
+                    fact(n, "expires")
+                )
+            } else {
+                format!(
+                    "Drop {} of client {client} has received nothing and closes on {} (UTC). Remind the sender, or open another one.",
+                    n.subject,
+                    fact(n, "expires")
+                )
             },
             format!("/drops/{}", n.subject),
         ),

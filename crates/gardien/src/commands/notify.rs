@@ -92,8 +92,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         Cmd::Flush => {
             let r = v.notify_flush(now)?;
             eprintln!(
-                "{} sent, {} to try again, {} given up, {} without an address",
-                r.sent, r.retried, r.failed, r.skipped
+                "{} reminders due; {} sent, {} to try again, {} given up, {} without an address",
+                r.reminders, r.sent, r.retried, r.failed, r.skipped
             );
         }
     }

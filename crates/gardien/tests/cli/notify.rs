@@ -188,3 +188,92 @@ fn one_sets_ones_own_address_from_the_portal() {
     let p = list.as_array().unwrap().iter().find(|p| p["handle"] == "admin-acme").unwrap();
     assert_eq!((p["email"].as_str(), p["lang"].as_str()), (Some("cpe@acme.example"), Some("en")));
 }
+
+fn flush_at(env: &Env, later: &str) -> String {
+    let out = Command::new("faketime")
+        .args(["-f", later])
+        .arg(bin())
+        .args(["notify", "flush"])
+        .env("GARDIEN_DATA_DIR", &env.data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Time makes reminders due, each once: an approval waiting 3 days (to the signers), a
+/// drop closing within 24 hours that received nothing (to its addressee).
+#[test]
+fn an_approval_waiting_three_days_and_a_drop_closing_unused_are_reminded_once() {
+    let env = Env::new();
+    env.ok(&[
+        "person",
+        "add",
+        "signer-acme",
+        "--role",
+        "client-signer",
+        "--client",
+        "acme",
+        "--email",
+        "signer@acme.example",
+    ]);
+    env.ok(&["person", "add", "chercheur", "--role", "third-party", "--client", "acme"]);
+    env.ok(&[
+        "person",
+        "add",
+        "tom",
+        "--role",
+        "technical-operator",
+        "--email",
+        "tom@hebergeur.example",
+        "--lang",
+        "en",
+    ]);
+    env.ok(&["contract", "add", "trial", "--client", "acme", "--presales-until", "2099-06-30"]);
+    let id = env.ingest(b"x", &[]);
+    let sink = Sink::start(&env.path("mail"), 0);
+    let smtp = format!("127.0.0.1:{}", sink.port);
+    env.ok(&[
+        "notify",
+        "config",
+        "--smtp",
+        &smtp,
+        "--from",
+        "gardien@hebergeur.example",
+        "--portal",
+        "https://gardien.example",
+    ]);
+    let ap =
+        request_approval(&env, "disclosure", "chercheur", &id, "the list of second-year pupils, for the ENT accounts");
+    let j: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "drop",
+        "create",
+        "--client",
+        "acme",
+        "--to",
+        "tom",
+        "--contract",
+        "trial",
+        "--expires",
+        "30h",
+        "--json",
+    ]))
+    .unwrap();
+    let drop_id = j["id"].as_str().unwrap().to_owned();
+    env.ok(&["notify", "flush"]);
+    assert_eq!(sink.messages().len(), 1, "the approval waiting, nothing else yet");
+    // 7 hours later: the drop closes within 24 hours, unused.
+    assert!(flush_at(&env, "+7h").starts_with("1 reminders due"));
+    let m = sink.messages();
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(header(&m[1], "X-Envelope-To"), Some("tom@hebergeur.example"));
+    assert!(header(&m[1], "Subject").is_some_and(|s| s.contains(&drop_id) && s.contains("expires soon")), "{}", m[1]);
+    // 3 days and an hour: the approval still waits.
+    flush_at(&env, "+73h");
+    let m = sink.messages();
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert!(header(&m[2], "Subject").is_some_and(|s| s.contains("Rappel") && s.contains(&ap)), "{}", m[2]);
+    // Once each.
+    assert!(flush_at(&env, "+74h").starts_with("0 reminders due"));
+    assert_eq!(sink.messages().len(), 3);
+}

@@ -105,6 +105,51 @@ impl Catalog {
         Ok(rows)
     }
 
+    /// Reminders that time makes due (issue 15), written once each: an approval still
+    /// waiting 3 days after it was requested (to the client's signers), a drop that
+    /// expires within 24 hours and has received nothing (to its addressee). `dry`: only
+    /// whether there is one. Returns how many rows were written (or would be).
+    pub(crate) fn schedule_reminders(
+        &self,
+        now: &str,
+        days_ago_3: &str,
+        in_24h: &str,
+        dry: bool,
+    ) -> Result<usize, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT id, client, kind FROM approvals WHERE status = 'requested' AND created <= ?1
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'approval-reminder' AND o.subject = approvals.id)",
+        )?;
+        let approvals = st
+            .query_map([days_ago_3], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut st = self.db.prepare_cached(
+            "SELECT id, client, addressed_to, expires FROM drops d WHERE state = 'open' AND expires > ?1 AND expires <= ?2
+             AND NOT EXISTS (SELECT 1 FROM drop_uploads u WHERE u.drop_id = d.id AND u.state IN ('receiving', 'complete'))
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'drop-expiring' AND o.subject = d.id)",
+        )?;
+        let drops = st
+            .query_map([now, in_24h], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if dry {
+            return Ok(approvals.len() + drops.len());
+        }
+        let mut n = 0;
+        for (id, client, kind) in approvals {
+            for signer in self.people_in("client-signer", Some(&client))? {
+                self.enqueue("approval-reminder", &signer, Some(&client), &id, &format!("kind={kind}"), now)?;
+                n += 1;
+            }
+        }
+        for (id, client, to, expires) in drops {
+            self.enqueue("drop-expiring", &to, Some(&client), &id, &format!("expires={expires}"), now)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Records a delivery attempt's end.
     pub(crate) fn outbox_done(
         &self,
