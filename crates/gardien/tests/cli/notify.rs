@@ -143,14 +143,7 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
     env.ok(&["notify", "flush"]);
     assert_eq!(sink.messages().len(), 1, "not before its next attempt");
     for later in ["+10m", "+20m"] {
-        let st = Command::new("faketime")
-            .args(["-f", later])
-            .arg(bin())
-            .args(["notify", "flush"])
-            .env("GARDIEN_DATA_DIR", &env.data)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        flush_at(&env, later);
     }
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 2, "once: {msgs:?}");
