@@ -39,6 +39,12 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
+/// How a sender's request runs: no person acts (the vault's sender steps name the drop);
+/// the vault is reset to the operator so nothing of a previous request's person remains.
+fn sender() -> Who {
+    Who::Claimed(vault::OPERATOR_HANDLE.into())
+}
+
 /// A text in the page's language.
 fn t(l: Lang, fr: &'static str, en: &'static str) -> &'static str {
     match l {
@@ -208,10 +214,7 @@ pub(crate) async fn session(State(state): State<Shared>, Path(token): Path<Strin
     let password = SecretString::from(password);
     let address = addr.0.to_string();
     let tok = token.clone();
-    let r = state
-        .pool
-        .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.drop_open(&tok, &password, &address, now()))
-        .await;
+    let r = state.pool.run(sender(), move |v, _| v.drop_open(&tok, &password, &address, now())).await;
     match r {
         Ok(issued) => {
             state.throttle.release(addr.0);
@@ -321,19 +324,11 @@ fn commands_page(l: Lang, s: &DropSession) -> Response {
 }
 
 pub(crate) async fn drop_js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../assets/drop.js"),
-    )
-        .into_response()
+    crate::portal::asset(crate::portal::JS, "public, max-age=3600", include_str!("../assets/drop.js"))
 }
 
 pub(crate) async fn vendor_js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
-        include_str!("../assets/drop-vendor.js"),
-    )
-        .into_response()
+    crate::portal::asset(crate::portal::JS, "public, max-age=86400", include_str!("../assets/drop-vendor.js"))
 }
 
 // ---- tus ----------------------------------------------------------------------------
@@ -418,8 +413,7 @@ async fn authenticate(
             "give the upload token: Authorization: Bearer ... (POST /d/TOKEN/session answers it)",
         ));
     };
-    let r =
-        state.pool.run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.drop_session(&token, now())).await;
+    let r = state.pool.run(sender(), move |v, _| v.drop_session(&token, now())).await;
     match r {
         Ok(d) => Ok(d),
         Err(e) => {
@@ -429,6 +423,13 @@ async fn authenticate(
             Err(vault_error(e))
         }
     }
+}
+
+/// `authenticate`, for the requests whose only protocol header is `Tus-Resumable` (HEAD,
+/// DELETE).
+async fn versioned(state: &Shared, headers: &HeaderMap, addr: Option<ClientAddr>) -> Result<vault::DropRow, Response> {
+    tus::check_version(header_str(headers)("tus-resumable")).map_err(|e| protocol(&e))?;
+    authenticate(state, headers, addr).await
 }
 
 fn vault_error_throttled() -> Response {
@@ -477,7 +478,7 @@ pub(crate) async fn create(State(state): State<Shared>, req: Request) -> Respons
     let concat_owned = concat.to_owned();
     let created = state
         .pool
-        .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| {
+        .run(sender(), move |v, _| {
             let st = v.upload_create(&d, length, &concat_owned, &ids, metadata.as_deref(), now())?;
             if concat_owned == "final" {
                 // The parts, joined and checked as one age file, become the dataset.
@@ -542,19 +543,14 @@ fn known(l: Option<tus::Length>) -> Option<u64> {
 pub(crate) async fn head(State(state): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
     let addr = req.extensions().get::<ClientAddr>().copied();
     let headers = req.headers().clone();
-    if let Err(e) = tus::check_version(header_str(&headers)("tus-resumable")) {
-        return protocol(&e);
-    }
-    let drop = match authenticate(&state, &headers, addr).await {
+    let drop = match versioned(&state, &headers, addr).await {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let st =
-        match state.pool.run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.upload_state(&drop, &id)).await
-        {
-            Ok(s) => s,
-            Err(e) => return vault_error(e),
-        };
+    let st = match state.pool.run(sender(), move |v, _| v.upload_state(&drop, &id)).await {
+        Ok(s) => s,
+        Err(e) => return vault_error(e),
+    };
     let mut r = StatusCode::OK.into_response();
     let h = r.headers_mut();
     tus_headers(h);
@@ -610,11 +606,10 @@ pub(crate) async fn patch(State(state): State<Shared>, Path(id): Path<String>, r
         return vault_error(vault::Error::DropClosed);
     }
     let d = drop.clone();
-    let st =
-        match state.pool.run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.upload_state(&d, &id)).await {
-            Ok(s) => s,
-            Err(e) => return vault_error(e),
-        };
+    let st = match state.pool.run(sender(), move |v, _| v.upload_state(&d, &id)).await {
+        Ok(s) => s,
+        Err(e) => return vault_error(e),
+    };
     let expires = st.row.expires.clone();
     match receive(&state, drop, st, p, body).await {
         Ok(offset) => {
@@ -658,23 +653,13 @@ async fn receive(
     let row = st.row.clone();
     if !had_length && let Some(n) = upload.length {
         let (d, id) = (drop.clone(), row.id.clone());
-        state
-            .pool
-            .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.upload_set_length(&d, &id, n))
-            .await
-            .map_err(vault_error)?;
+        state.pool.run(sender(), move |v, _| v.upload_set_length(&d, &id, n)).await.map_err(vault_error)?;
     }
     // The drop's key, to check the bytes (a part of a concatenation is checked when its
     // final upload joins the parts).
     let identity = if row.concat == "none" {
         let d = drop.clone();
-        Some(
-            state
-                .pool
-                .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.drop_identity(&d))
-                .await
-                .map_err(vault_error)?,
-        )
+        Some(state.pool.run(sender(), move |v, _| v.drop_identity(&d)).await.map_err(vault_error)?)
     } else {
         None
     };
@@ -819,7 +804,7 @@ async fn receive(
             let d = drop.clone();
             let err = state
                 .pool
-                .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| {
+                .run(sender(), move |v, _| {
                     Err::<(), _>(v.upload_refuse(
                         &d,
                         &id,
@@ -840,17 +825,13 @@ async fn receive(
         std::mem::drop(receiving);
         state.uploads.forget(&id);
         let d = drop.clone();
-        state
-            .pool
-            .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| v.upload_part_done(&d, &id, now()))
-            .await
-            .map_err(vault_error)?;
+        state.pool.run(sender(), move |v, _| v.upload_part_done(&d, &id, now())).await.map_err(vault_error)?;
         return Ok(offset);
     }
     let d = drop.clone();
     let done = state
         .pool
-        .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| {
+        .run(sender(), move |v, _| {
             let digest = match receiving.finish() {
                 Ok(x) => x,
                 Err(vault::Error::DropFile(why)) => {
@@ -889,10 +870,7 @@ enum Outcome {
 pub(crate) async fn terminate(State(state): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
     let addr = req.extensions().get::<ClientAddr>().copied();
     let headers = req.headers().clone();
-    if let Err(e) = tus::check_version(header_str(&headers)("tus-resumable")) {
-        return protocol(&e);
-    }
-    let drop = match authenticate(&state, &headers, addr).await {
+    let drop = match versioned(&state, &headers, addr).await {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -901,7 +879,7 @@ pub(crate) async fn terminate(State(state): State<Shared>, Path(id): Path<String
     let i = id.clone();
     let r = state
         .pool
-        .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), move |v, _| {
+        .run(sender(), move |v, _| {
             v.upload_state(&drop, &i)?;
             v.upload_terminate(&drop, &i, now())
         })
@@ -930,9 +908,7 @@ pub(crate) async fn notify_loop(state: Shared) {
         tick.tick().await;
         let r = state
             .pool
-            .run(Who::Claimed(vault::OPERATOR_HANDLE.into()), |v, _| {
-                if v.notify_due(now())? { v.notify_flush(now()).map(Some) } else { Ok(None) }
-            })
+            .run(sender(), |v, _| if v.notify_due(now())? { v.notify_flush(now()).map(Some) } else { Ok(None) })
             .await;
         match r {
             Ok(Some(x)) => {
@@ -949,7 +925,7 @@ pub(crate) async fn expire_loop(state: Shared) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let r = state.pool.run(Who::Claimed(vault::OPERATOR_HANDLE.into()), |v, _| v.expire_drops(now())).await;
+        let r = state.pool.run(sender(), |v, _| v.expire_drops(now())).await;
         match r {
             Ok(x) => {
                 for u in &x.uploads {

@@ -1015,20 +1015,20 @@ pub(crate) async fn verify(State(state): State<Shared>, v: Visit) -> Response {
 }
 
 /// Static assets: the stylesheet and the verification script (public, cacheable).
+/// The media type of the scripts served.
+pub(crate) const JS: &str = "text/javascript; charset=utf-8";
+
+/// A static asset, cached by browsers for `cache`.
+pub(crate) fn asset(content_type: &'static str, cache: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body).into_response()
+}
+
 pub(crate) async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../assets/gardien.css"),
-    )
-        .into_response()
+    asset("text/css; charset=utf-8", "public, max-age=3600", include_str!("../assets/gardien.css"))
 }
 
 pub(crate) async fn verify_js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        include_str!("../assets/verify.js"),
-    )
-        .into_response()
+    asset(JS, "public, max-age=3600", include_str!("../assets/verify.js"))
 }
 
 // ---- The secure drop (issue 11) -------------------------------------------------------

@@ -109,18 +109,11 @@ impl Store {
     pub fn writer(&self, object: &str) -> Result<StoreWriter<'_>, Error> {
         match &self.info.kind {
             StoreKind::Local { root } => {
-                let dest = root.join(object);
-                // `name#digits` is what object_store's own local uploads use for staging:
-                // it never lists them, so a half-written blob is never seen as an object.
-                let staging = PathBuf::from(format!("{}#0", dest.display()));
+                let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
                     let path = path.to_owned();
                     move |source| Error::Io { path, source }
                 };
-                if let Some(dir) = dest.parent() {
-                    fs::create_dir_all(dir).map_err(io(dir))?;
-                    private_dir(dir)?;
-                }
                 let file = fs::OpenOptions::new()
                     .mode(0o600)
                     .write(true)
@@ -155,16 +148,11 @@ impl Store {
     pub fn adopt(&self, object: &str, src: &Path) -> Result<(), Error> {
         match &self.info.kind {
             StoreKind::Local { root } => {
-                let dest = root.join(object);
-                let staging = PathBuf::from(format!("{}#0", dest.display()));
+                let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
                     let path = path.to_owned();
                     move |source| Error::Io { path, source }
                 };
-                if let Some(dir) = dest.parent() {
-                    fs::create_dir_all(dir).map_err(io(dir))?;
-                    private_dir(dir)?;
-                }
                 let _ = fs::remove_file(&staging);
                 if fs::hard_link(src, &staging).is_err() {
                     let mut from = fs::File::open(src).map_err(io(src))?;
@@ -261,6 +249,19 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Where `object` lands under `root`, and its staging file beside it (`name#0`: what
+/// object_store's own local uploads use, never listed, so a half-written blob is never
+/// seen as an object); the directory is made, private.
+fn staging_for(root: &Path, object: &str) -> Result<(PathBuf, PathBuf), Error> {
+    let dest = root.join(object);
+    let staging = PathBuf::from(format!("{}#0", dest.display()));
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+        private_dir(dir)?;
+    }
+    Ok((dest, staging))
 }
 
 fn err(info: &StoreInfo, source: object_store::Error) -> Error {
