@@ -159,7 +159,12 @@ impl Vault {
             let mailer = transport(&cfg)?;
             let from: Mailbox = cfg.from.parse().map_err(|e| Error::BadInput(format!("--from: {e}")))?;
             let domain = cfg.from.rsplit_once('@').map_or("gardien.invalid", |x| x.1).to_owned();
+            let lease = rfc3339(now + Duration::minutes(5));
             for n in due {
+                // Two flushes at once send each message once: a row is taken before it is sent.
+                if !self.catalog.write(|c| c.outbox_claim(n.id, &rfc3339(now), &lease))? {
+                    continue;
+                }
                 let person = self.catalog.person(&n.person)?;
                 let Some(p) = person.filter(|p| p.disabled.is_none() && p.email.is_some()) else {
                     self.catalog

@@ -270,3 +270,42 @@ fn an_approval_waiting_three_days_and_a_drop_closing_unused_are_reminded_once() 
     assert!(flush_at(&env, "+74h").starts_with("0 reminders due"));
     assert_eq!(sink.messages().len(), 3);
 }
+
+/// Two flushes at once (the server's and an operator's `notify flush`) send each message
+/// once.
+#[test]
+fn two_flushes_at_once_send_each_message_once() {
+    let env = Env::new();
+    env.ok(&["person", "add", "chercheur", "--role", "third-party", "--client", "acme"]);
+    for i in 0..6 {
+        let h = format!("signer-{i}");
+        let mail = format!("{h}@acme.example");
+        env.ok(&["person", "add", &h, "--role", "client-signer", "--client", "acme", "--email", &mail]);
+    }
+    let id = env.ingest(b"x", &[]);
+    let sink = Sink::start(&env.path("mail"), 0);
+    let smtp = format!("127.0.0.1:{}", sink.port);
+    env.ok(&[
+        "notify",
+        "config",
+        "--smtp",
+        &smtp,
+        "--from",
+        "gardien@hebergeur.example",
+        "--portal",
+        "https://gardien.example",
+    ]);
+    for _ in 0..3 {
+        request_approval(&env, "disclosure", "chercheur", &id, "the list of second-year pupils, for the ENT accounts");
+    }
+    let flushes: Vec<_> = (0..3).map(|_| env.cmd(&["notify", "flush"]).spawn().unwrap()).collect();
+    for mut f in flushes {
+        assert!(f.wait().unwrap().success());
+    }
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 18, "3 approvals x 6 signers, each once");
+    let mut ids: Vec<&str> = msgs.iter().filter_map(|m| header(m, "Message-ID")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 18);
+}

@@ -150,6 +150,16 @@ impl Catalog {
         Ok(n)
     }
 
+    /// Takes a due row for one sender: its next attempt moves to `lease` so that a flush
+    /// running at once (the server's and `notify flush`) skips it. False if another took it.
+    pub(crate) fn outbox_claim(&self, id: i64, now: &str, lease: &str) -> Result<bool, Error> {
+        let n = self.db.execute(
+            "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND state = 'pending' AND next_attempt <= ?2",
+            params![id, now, lease],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Records a delivery attempt's end.
     pub(crate) fn outbox_done(
         &self,
