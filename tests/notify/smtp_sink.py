@@ -4,8 +4,12 @@
     python smtp_sink.py DIR [PORT]
 
 Writes each message it receives to DIR/NNNN.eml (the envelope's recipients on a first
-`X-Envelope-To:` line), prints `listening PORT` once ready, and runs until killed.
+`X-Envelope-To:` line), decoded as a reader sees it (encoded-word headers and a
+quoted-printable body turned back into text, so that a test searching for a marker finds
+it however it was encoded), prints `listening PORT` once ready, and runs until killed.
 """
+import email
+import email.policy
 import os
 import sys
 import time
@@ -21,8 +25,12 @@ class Sink:
         n = len([f for f in os.listdir(self.directory) if f.endswith(".eml")])
         path = os.path.join(self.directory, f"{n:04d}.eml")
         with open(path + ".tmp", "wb") as f:
-            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
-            f.write(envelope.content)
+            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\n")
+            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            for name, value in msg.items():
+                f.write(f"{name}: {' '.join(str(value).split())}\n".encode())
+            f.write(b"\n")
+            f.write(msg.get_content().encode())
         os.rename(path + ".tmp", path)
         return "250 OK"
 

@@ -118,6 +118,9 @@ pub enum Command {
     /// Notifications by e-mail: the relay, the outbox, sending what is due.
     #[command(subcommand)]
     Notify(commands::notify::Cmd),
+    /// Webhooks: endpoints that receive the notifications, signed with HMAC-SHA-256.
+    #[command(subcommand)]
+    Webhook(commands::webhook::Cmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }

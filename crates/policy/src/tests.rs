@@ -50,7 +50,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         "vault:init" | "store:list" | "client:list" | "vault:fsck" | "vault:sweep" | "person:list" | "ledger:key"
         | "ledger:checkpoint" | "ledger:consistency" | "ledger:verify" | "certificate:verify" | "policy:validate"
         | "policy:show" | "policy:explain" | "environment:list" | "store:add" | "client:add" | "environment:add"
-        | "notify:config" | "notify:list" | "notify:flush" => {
+        | "notify:config" | "notify:list" | "notify:flush" | "webhook:add" | "webhook:list" | "webhook:remove" => {
             vec![Resource::Vault]
         }
         "dataset:list" | "contract:list" | "copy:list" | "certificate:list" | "ledger:list" | "approval:list"

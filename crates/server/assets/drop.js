@@ -51,11 +51,14 @@
       const res = await fetch(form.action, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ password: $("password").value }),
+        body: JSON.stringify({ password: $("password").value, receipt: $("receipt").value }),
         credentials: "omit",
       });
       if (!res.ok) {
-        err.textContent = res.status === 429 ? T.throttled : T.closed;
+        let detail = T.closed;
+        if (res.status === 429) detail = T.throttled;
+        else if (res.status === 400) detail = (await res.json().catch(() => ({}))).reason || T.closed;
+        err.textContent = detail;
         err.hidden = false;
         return;
       }

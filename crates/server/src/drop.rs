@@ -124,6 +124,8 @@ pub(crate) async fn page(Path(token): Path<String>, headers: HeaderMap, uri: axu
             form id="open" method="post" action=(action) {
                 label for="password" { (t(l, "Mot de passe reçu séparément", "Password you received separately")) }
                 input id="password" type="password" name="password" autocomplete="off" required;
+                label for="receipt" { (t(l, "Votre adresse, pour un accusé de réception (facultatif)", "Your address, for a receipt (optional)")) }
+                input id="receipt" type="email" name="receipt" autocomplete="email" maxlength="254";
                 button type="submit" { (t(l, "Ouvrir le dépôt", "Open the drop")) }
             }
             p id="open-error" role="alert" hidden {}
@@ -180,6 +182,9 @@ pub(crate) struct DropSession {
 #[derive(serde::Deserialize)]
 struct PasswordBody {
     password: String,
+    /// Where the sender wants a receipt once the file is in (optional).
+    #[serde(default)]
+    receipt: Option<String>,
 }
 
 /// `POST /d/{token}/session`: the password opens a session (JSON in, JSON out; or the
@@ -197,24 +202,29 @@ pub(crate) async fn session(State(state): State<Shared>, Path(token): Path<Strin
         Ok(b) => b,
         Err(_) => return ApiError::BadRequest("the body is at most 4 KiB".into()).into_response(),
     };
-    let password = if json {
+    let (password, receipt) = if json {
         match serde_json::from_slice::<PasswordBody>(&bytes) {
-            Ok(b) => b.password,
+            Ok(b) => (b.password, b.receipt),
             Err(e) => return ApiError::BadRequest(format!("send {{\"password\": \"...\"}}: {e}")).into_response(),
         }
     } else {
-        match serde_urlencoded_password(&bytes) {
-            Some(p) => p,
+        match form_field(&bytes, "password") {
+            Some(p) => (p, form_field(&bytes, "receipt")),
             None => return ApiError::BadRequest("send the password (password=...)".into()).into_response(),
         }
     };
+    let receipt = receipt.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let lang = if l == Lang::En { "en" } else { "fr" };
     if !state.throttle.reserve(addr.0) {
         return ApiError::Throttled.into_response();
     }
     let password = SecretString::from(password);
     let address = addr.0.to_string();
     let tok = token.clone();
-    let r = state.pool.run(sender(), move |v, _| v.drop_open(&tok, &password, &address, now())).await;
+    let r = state
+        .pool
+        .run(sender(), move |v, _| v.drop_open(&tok, &password, &address, receipt.as_deref().map(|r| (r, lang)), now()))
+        .await;
     match r {
         Ok(issued) => {
             state.throttle.release(addr.0);
@@ -239,12 +249,18 @@ pub(crate) async fn session(State(state): State<Shared>, Path(token): Path<Strin
                 e.into_response()
             } else {
                 let p = e.problem();
+                let closed = p.status != 400;
                 let mut r = frame(
                     l,
-                    t(l, "Dépôt fermé", "Drop closed"),
+                    if closed {
+                        t(l, "Dépôt fermé", "Drop closed")
+                    } else {
+                        t(l, "Demande invalide", "Invalid request")
+                    },
                     html! {
-                        p role="alert" { (t(l, "Ce lien et ce mot de passe n'ouvrent pas de dépôt : le mot de passe est faux, ou le dépôt est inconnu, révoqué, expiré ou a déjà reçu son fichier. Après cinq mots de passe faux, le dépôt est révoqué.",
-                                             "This link and password do not open a drop: the password is wrong, or the drop is unknown, revoked, expired or has received its file. Five wrong passwords revoke the drop.")) }
+                        @if !closed { p role="alert" { (p.reason) } }
+                        @else { p role="alert" { (t(l, "Ce lien et ce mot de passe n'ouvrent pas de dépôt : le mot de passe est faux, ou le dépôt est inconnu, révoqué, expiré ou a déjà reçu son fichier. Après cinq mots de passe faux, le dépôt est révoqué.",
+                                             "This link and password do not open a drop: the password is wrong, or the drop is unknown, revoked, expired or has received its file. Five wrong passwords revoke the drop.")) } }
                         p { a href="." { (t(l, "Réessayer", "Try again")) } }
                     },
                     false,
@@ -257,11 +273,11 @@ pub(crate) async fn session(State(state): State<Shared>, Path(token): Path<Strin
 }
 
 /// The `password` field of a form body.
-fn serde_urlencoded_password(body: &[u8]) -> Option<String> {
+fn form_field(body: &[u8], name: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     text.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == "password").then(|| percent_decode(v))
+        (k == name).then(|| percent_decode(v))
     })
 }
 

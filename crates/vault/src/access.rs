@@ -58,7 +58,10 @@ fn target(action: Action) -> Target {
         | Action::EnvironmentList
         | Action::NotifyConfig
         | Action::NotifyList
-        | Action::NotifyFlush => Target::Vault,
+        | Action::NotifyFlush
+        | Action::WebhookAdd
+        | Action::WebhookList
+        | Action::WebhookRemove => Target::Vault,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList

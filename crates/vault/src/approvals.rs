@@ -196,10 +196,8 @@ impl Vault {
                 c.add_approval(&a)?;
                 // Issue 15: the client's signers are told an approval waits for them.
                 let facts = format!("kind={}\nuntil={}", a.kind, a.until.as_deref().unwrap_or("-"));
-                for signer in c.people_in("client-signer", Some(&a.client))? {
-                    c.enqueue("approval-waiting", &signer, Some(&a.client), &a.id, &facts, &at)?;
-                }
-                Ok(())
+                let signers = c.people_in("client-signer", Some(&a.client))?;
+                c.notify("approval-waiting", &signers, Some(&a.client), &a.id, &facts, &at)
             })?;
             Ok(a)
         })
@@ -283,7 +281,14 @@ impl Vault {
                 c.decide_approval(id, &a.status, &self.actor, &at, comment)?;
                 // Issue 15: the requester is told the decision.
                 let facts = format!("kind={}\ndecision={}", a.kind, a.status);
-                c.enqueue("approval-decided", &a.requester, Some(&a.client), id, &facts, &at)
+                c.notify("approval-decided", &[a.requester.clone()], Some(&a.client), id, &facts, &at)?;
+                // A third party is told the approval for them opens (and, later, ends).
+                if a.status == "approved" {
+                    let facts = format!("kind={}\nuntil={}", a.kind, a.until.as_deref().unwrap_or("-"));
+                    let to = c.third_party_of(&a)?;
+                    c.notify("approval-opened", &to, Some(&a.client), id, &facts, &at)?;
+                }
+                Ok(())
             })?;
             Ok(a)
         })
@@ -298,9 +303,25 @@ impl Vault {
                 return Err(Error::BadApproval(format!("approval {id} is {}: nothing to revoke", a.status)));
             }
             let at = rfc3339(now);
+            let was_in_force = in_force(&a, &at);
             a.status = "revoked".into();
             a.revoked_at = Some(at.clone());
-            self.record(rec, Outcome::Allowed, |c| c.revoke_approval(id, &at))?;
+            self.record(rec, Outcome::Allowed, |c| {
+                c.revoke_approval(id, &at)?;
+                // A third party is told an approval for them ends.
+                if was_in_force {
+                    let to = c.third_party_of(&a)?;
+                    c.notify(
+                        "approval-ended",
+                        &to,
+                        Some(&a.client),
+                        id,
+                        &format!("kind={}\nreason=revoked", a.kind),
+                        &at,
+                    )?;
+                }
+                Ok(())
+            })?;
             Ok(a)
         })
     }

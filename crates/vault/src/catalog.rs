@@ -21,7 +21,7 @@ pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
 pub use outbox::OutboxRow;
 
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -33,6 +33,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("migrations/0009_drops.sql"),
     include_str!("migrations/0010_contacts.sql"),
     include_str!("migrations/0011_outbox.sql"),
+    include_str!("migrations/0012_webhooks.sql"),
 ];
 
 /// An open catalog.

@@ -65,7 +65,7 @@ impl CertificateInfo {
     /// The certificate's fields for a person, labelled in French or English, in order; the
     /// copies are one value of several lines.
     pub fn rows(&self, french: bool) -> Vec<(&'static str, String)> {
-        const KEYS: [(&str, &str, &str); 12] = [
+        const KEYS: [(&str, &str, &str); 13] = [
             ("id", "Certificat", "Certificate"),
             ("issued", "Émis le", "Issued"),
             ("client", "Client", "Client"),
@@ -78,6 +78,7 @@ impl CertificateInfo {
             ("clause", "Clause", "Clause"),
             ("key-shredded", "Clé détruite le", "Key destroyed"),
             ("key-survival-bound", "Aucune copie de la clé après le", "No copy of the key after"),
+            ("notice", "Préavis envoyé le", "Notice sent"),
         ];
         let pick = |fr: &'static str, en: &'static str| if french { fr } else { en };
         let mut out: Vec<(&'static str, String)> =
@@ -155,6 +156,14 @@ impl Vault {
         line("clause", &destruction.clause);
         line("key-shredded", &destruction.at);
         line("key-survival-bound", &rfc3339(bound));
+        // Issue 15: when the client was told before the destruction (21 days before, the
+        // period SecNumCloud 19.4.a asks), or that it was not.
+        let notice = match self.catalog.first_notice(id)? {
+            Some((days, _, Some(sent))) => format!("{sent} ({days} days before, delivered)"),
+            Some((days, written, None)) => format!("{written} ({days} days before, not delivered)"),
+            None => "none".to_owned(),
+        };
+        line("notice", &notice);
         for c in &ds.copies {
             line("copy", &format!("store {} site {} deleted {}", c.store, c.site, destruction.at));
         }
@@ -196,10 +205,7 @@ impl Vault {
             let facts = format!("dataset={}", rec.dataset);
             let mut to = c.people_in("client-admin", Some(&client))?;
             to.extend(c.people_in("ops", None)?);
-            for p in to {
-                c.enqueue("certificate-issued", &p, Some(&client), &rec.id, &facts, &rec.issued)?;
-            }
-            Ok(())
+            c.notify("certificate-issued", &to, Some(&client), &rec.id, &facts, &rec.issued)
         })?;
         Ok(rec)
     }

@@ -127,7 +127,7 @@ pub fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     lifecycle::parse_until(s).map_err(|e| format!("{e} (or a duration such as 7d)"))
 }
 
-fn new_id(prefix: &str, bytes: usize) -> String {
+pub(crate) fn new_id(prefix: &str, bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
     format!("{prefix}{}", hex::encode(b))
@@ -331,16 +331,19 @@ impl Vault {
 
     /// A sender gives a drop's link token and password: an upload token (shown once) for
     /// the tus endpoint, or the one refusal (`DropClosed`) for everything else (PRE-1).
-    /// Five wrong passwords in a row revoke the drop (PRE-2).
+    /// Five wrong passwords in a row revoke the drop (PRE-2). `receipt`: the address (and
+    /// language, `fr` or `en`) where the sender wants a receipt once the file is in.
     pub fn drop_open(
         &self,
         token: &str,
         password: &SecretString,
         address: &str,
+        receipt: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<Issued<DropRow>, Error> {
         let found = if token.len() <= 128 { self.catalog.drop_by_token(&digest(token))? } else { None };
-        let details = format!("address={address}");
+        // The sender's address is theirs: the ledger records that a receipt was asked, not where.
+        let details = format!("address={address}{}", if receipt.is_some() { " receipt=yes" } else { "" });
         let Some((drop, phc)) = found.filter(|(d, _)| is_open(d, now)) else {
             // Unknown, revoked, expired or used: the same answer, after the same work.
             verify_nothing(password.expose_secret());
@@ -362,9 +365,7 @@ impl Vault {
                         let facts = format!("reason={n} wrong passwords");
                         let mut to = vec![drop.addressed_to.clone()];
                         to.extend(c.people_in("ops", None)?);
-                        for p in to {
-                            c.enqueue("drop-revoked", &p, Some(&drop.client), &drop.id, &facts, &at)?;
-                        }
+                        c.notify("drop-revoked", &to, Some(&drop.client), &drop.id, &facts, &at)?;
                     }
                     Ok(n)
                 })?;
@@ -383,8 +384,20 @@ impl Vault {
                 }
                 return Err(Error::DropClosed);
             }
+            if let Some((to, lang)) = receipt {
+                crate::check_email(to)?;
+                if !matches!(lang, "fr" | "en") {
+                    return Err(Error::BadInput(format!("language {}: fr or en", crate::quote_input(lang))));
+                }
+            }
             let secret = random_secret();
-            self.record(rec, Outcome::Allowed, |c| c.add_drop_session(&digest(&secret), &drop.id, &at, address))?;
+            self.record(rec, Outcome::Allowed, |c| {
+                c.add_drop_session(&digest(&secret), &drop.id, &at, address)?;
+                if let Some((to, lang)) = receipt {
+                    c.set_drop_receipt(&drop.id, to, lang)?;
+                }
+                Ok(())
+            })?;
             Ok(Issued { info: drop.clone(), secret: SecretString::from(secret) })
         })
     }
@@ -620,7 +633,11 @@ impl Vault {
                     // Issue 15: the addressee is told, with the size and SHA-256 to check.
                     let facts =
                         format!("dataset={ds_id}\nsize={}\nsha256={}", digest.size, hex::encode(digest.sha256));
-                    c.enqueue("drop-received", &drop.addressed_to, Some(&drop.client), &drop.id, &facts, &created)?;
+                    c.notify("drop-received", std::slice::from_ref(&drop.addressed_to), Some(&drop.client), &drop.id, &facts, &created)?;
+                    // The sender who gave an address gets a receipt.
+                    if let Some((to, lang)) = c.drop_receipt_to(&drop.id)? {
+                        c.notify_address("drop-receipt", &to, &lang, &drop.client, &drop.id, &facts, &created)?;
+                    }
                     c.activate(&ds_id, digest.size, &hex::encode(digest.sha256), &copies)
                 })
             });

@@ -136,6 +136,12 @@ pub enum Action {
     NotifyList,
     /// `notify flush`: what is due, sent.
     NotifyFlush,
+    /// `webhook add`: an endpoint that receives notifications, signed.
+    WebhookAdd,
+    /// `webhook list`.
+    WebhookList,
+    /// `webhook remove`.
+    WebhookRemove,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -158,7 +164,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 72] = [
+    pub const ALL: [Action; 75] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -222,6 +228,9 @@ impl Action {
         Action::NotifyConfig,
         Action::NotifyList,
         Action::NotifyFlush,
+        Action::WebhookAdd,
+        Action::WebhookList,
+        Action::WebhookRemove,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -299,6 +308,9 @@ impl Action {
             Action::NotifyConfig => "notify:config",
             Action::NotifyList => "notify:list",
             Action::NotifyFlush => "notify:flush",
+            Action::WebhookAdd => "webhook:add",
+            Action::WebhookList => "webhook:list",
+            Action::WebhookRemove => "webhook:remove",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",

@@ -104,6 +104,21 @@ pub fn new_dataset_key(master_recipient: &str) -> Result<NewDatasetKey, Error> {
     Ok(NewDatasetKey { recipient: id.to_public(), wrapped })
 }
 
+/// Wraps a secret (a webhook's) to the master recipient, as an armored age file.
+pub(crate) fn wrap_secret(master_recipient: &str, secret: &[u8]) -> Result<String, Error> {
+    let master = age::x25519::Recipient::from_str(master_recipient)
+        .map_err(|e| Error::Corrupt(format!("the catalog's master recipient is not an age recipient: {e}")))?;
+    age::encrypt_and_armor(&master, secret).map_err(|e| Error::Corrupt(format!("could not wrap a secret: {e}")))
+}
+
+/// Unwraps a secret wrapped by `wrap_secret`.
+pub(crate) fn unwrap_secret(master: &MasterKey, what: &str, wrapped: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    age::decrypt(&master.identity, wrapped.as_bytes()).map(Zeroizing::new).map_err(|_| Error::WrongMasterKey {
+        path: master.path.clone(),
+        detail: format!("it does not open the secret of {what}"),
+    })
+}
+
 /// Unwraps a dataset key with the master key.
 pub fn unwrap_dataset_key(master: &MasterKey, dataset: &str, wrapped: &str) -> Result<age::x25519::Identity, Error> {
     let plain =

@@ -34,6 +34,7 @@ mod people;
 mod store;
 mod sweep;
 pub mod text;
+pub mod webhooks;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -72,6 +73,7 @@ pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
+pub use crate::webhooks::WebhookRow;
 
 use crate::catalog::Catalog;
 use crate::store::Store;

@@ -61,7 +61,7 @@ fn host_port(smtp: &str) -> Result<(String, u16), Error> {
     Ok((host.to_owned(), port))
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -114,24 +114,119 @@ impl Vault {
         Ok(Some(NotifyConfig { smtp: v[0].clone(), tls: v[1].clone(), from: v[2].clone(), portal: v[3].clone() }))
     }
 
-    /// Whether a relay is set and a notification is due: the server's timer asks this
-    /// before flushing, so that an idle server writes no event every 30 seconds. Not an
-    /// operation of its own (it reads a count, nobody's data); the flush is.
+    /// Whether something can be delivered (a relay or a webhook is set) and is due: the
+    /// server's timer asks this before flushing, so that an idle server writes no event
+    /// every 30 seconds. Not an operation of its own (it reads counts, nobody's data); the
+    /// flush is.
     pub fn notify_due(&self, now: DateTime<Utc>) -> Result<bool, Error> {
-        if self.notify_settings()?.is_none() {
+        let mail = self.notify_settings()?.is_some();
+        if !mail && !self.catalog.has_webhooks()? {
             return Ok(false);
         }
-        Ok(!self.catalog.outbox_due(&rfc3339(now), 1)?.is_empty() || self.reminders(now, true)? > 0)
+        Ok(!self.catalog.outbox_due(&rfc3339(now), 1, mail)?.is_empty() || self.reminders(now, true)? > 0)
     }
 
-    /// The reminders time made due (`dry`: counted, not written).
+    /// The notifications time made due (`dry`: counted, not written): the catalog's
+    /// reminders, destruction notices, copies awaiting their attestation past their date.
     fn reminders(&self, now: DateTime<Utc>, dry: bool) -> Result<usize, Error> {
         let (at, ago, soon) = (rfc3339(now), rfc3339(now - Duration::days(3)), rfc3339(now + Duration::hours(24)));
-        if dry {
-            self.catalog.schedule_reminders(&at, &ago, &soon, true)
+        let n = if dry {
+            self.catalog.schedule_reminders(&at, &ago, &soon, true)?
         } else {
-            self.catalog.write(|c| c.schedule_reminders(&at, &ago, &soon, false))
+            self.catalog.write(|c| c.schedule_reminders(&at, &ago, &soon, false))?
+        };
+        Ok(n + self.destruction_notices(now, dry)? + self.attestations_overdue(now, dry)?)
+    }
+
+    /// Notices before a destruction (SecNumCloud 19.4.a: 21 days, so the client can take
+    /// its data back; then 7 days and the day before; PRE-6, OPS-3, ARC-1), to the client's
+    /// admins and ops. Each threshold once per dataset; a date nearer than a threshold
+    /// when first seen gets the nearest one only. A hold stops the clock, and the notice.
+    fn destruction_notices(&self, now: DateTime<Utc>, dry: bool) -> Result<usize, Error> {
+        let (items, _) = self.due(now + Duration::days(21))?;
+        let mut todo = Vec::new();
+        for item in items {
+            let left = item.due.at - now;
+            if item.dataset.destruction.is_some() || left <= Duration::zero() {
+                continue;
+            }
+            let days = if left <= Duration::days(1) {
+                1
+            } else if left <= Duration::days(7) {
+                7
+            } else {
+                21
+            };
+            if !self.catalog.notice_written(&item.dataset.id, days)? {
+                // Whole days left, rounded up.
+                let left = (left.num_seconds() + 86_399) / 86_400;
+                todo.push((item, days, left));
+            }
         }
+        if dry || todo.is_empty() {
+            return Ok(todo.len());
+        }
+        let at = rfc3339(now);
+        self.catalog.write(|c| {
+            for (item, days, left) in &todo {
+                let ds = &item.dataset;
+                let due = rfc3339(item.due.at);
+                c.add_notice(&ds.id, *days, &due, &at)?;
+                let facts = format!(
+                    "notice={days}\ndays={left}\ndataset={}\nclass={}\ndue={due}\nclause={}",
+                    ds.id,
+                    ds.class.as_str(),
+                    item.due.clause
+                );
+                let mut to = c.people_in("client-admin", Some(&ds.client))?;
+                to.extend(c.people_in("ops", None)?);
+                c.notify("destruction-notice", &to, Some(&ds.client), &ds.id, &facts, &at)?;
+            }
+            Ok(())
+        })?;
+        Ok(todo.len())
+    }
+
+    /// A copy out of the vault whose dataset is due, still not attested destroyed by its
+    /// holder: no certificate until it is (PRE-6). Ops and the holder are told, once per copy.
+    fn attestations_overdue(&self, now: DateTime<Utc>, dry: bool) -> Result<usize, Error> {
+        let (items, _) = self.due(now)?;
+        let mut todo = Vec::new();
+        for item in items {
+            for copy in self.catalog.out_copies(Some(&item.dataset.id))? {
+                if copy.kind == "environment"
+                    && copy.attested.is_none()
+                    && !self.catalog.notified("attestation-overdue", &copy.id)?
+                {
+                    todo.push((item.clone(), copy));
+                }
+            }
+        }
+        if dry || todo.is_empty() {
+            return Ok(todo.len());
+        }
+        let at = rfc3339(now);
+        self.catalog.write(|c| {
+            for (item, copy) in &todo {
+                let ds = &item.dataset;
+                let facts = format!(
+                    "dataset={}\ncopy={}\nenvironment={}\nholder={}\ndue={}\nclause={}",
+                    ds.id,
+                    copy.id,
+                    copy.environment,
+                    copy.holder,
+                    rfc3339(item.due.at),
+                    item.due.clause
+                );
+                let mut to = c.people_in("ops", None)?;
+                if c.person(&copy.holder)?.is_some_and(|p| p.disabled.is_none()) && !to.contains(&copy.holder) {
+                    to.push(copy.holder.clone());
+                }
+                c.notify("attestation-overdue", &to, Some(&ds.client), &copy.id, &facts, &at)?;
+            }
+            Ok(())
+        })?;
+        Ok(todo.len())
     }
 
     /// `notify list`: the outbox, newest first (`failed`: those given up).
@@ -139,49 +234,70 @@ impl Vault {
         self.door(Action::NotifyList, vec![], String::new(), now, |_| self.catalog.outbox(failed, 1000))
     }
 
-    /// `notify flush`: sends what is due. Each row's attempt is recorded in the outbox (its
-    /// state, attempts, error, `Message-ID`); the flush is one event.
+    /// `notify flush`: sends what is due, by mail (with a relay) and to webhooks. Each
+    /// row's attempt is recorded in the outbox (its state, attempts, error, `Message-ID`);
+    /// the flush is one event. A target that fails (the relay, one webhook) waits for the
+    /// next flush with everything after it, so each target gets its messages in order.
     pub fn notify_flush(&self, now: DateTime<Utc>) -> Result<FlushReport, Error> {
         self.door(Action::NotifyFlush, vec![], String::new(), now, |rec| {
-            let cfg = self.notify_settings()?.ok_or_else(|| {
-                Error::BadInput(
-                    "no relay configured: `gardien notify config --smtp HOST:PORT --from ADDR --portal URL`".into(),
-                )
-            })?;
+            let cfg = self.notify_settings()?;
+            if cfg.is_none() && !self.catalog.has_webhooks()? {
+                return Err(Error::BadInput(
+                    "nothing to deliver to: `gardien notify config --smtp HOST:PORT --from ADDR --portal URL`, or `gardien webhook add URL --events ...`".into(),
+                ));
+            }
             // Reminders are caused by time: this flush writes them (once each), and its
             // event counts them.
             let reminders = self.reminders(now, false)?;
-            let due = self.catalog.outbox_due(&rfc3339(now), 500)?;
+            let due = self.catalog.outbox_due(&rfc3339(now), 500, cfg.is_some())?;
             let mut report = FlushReport { reminders, ..FlushReport::default() };
             if due.is_empty() {
+                rec.details = format!("reminders={reminders}");
                 return Ok(report);
             }
-            let mailer = transport(&cfg)?;
-            let from: Mailbox = cfg.from.parse().map_err(|e| Error::BadInput(format!("--from: {e}")))?;
-            let domain = cfg.from.rsplit_once('@').map_or("gardien.invalid", |x| x.1).to_owned();
+            let mut mail = None;
+            let agent = crate::webhooks::agent();
+            let portal = cfg.as_ref().map(|c| c.portal.as_str());
             let lease = rfc3339(now + Duration::minutes(5));
+            let mut down: Vec<String> = Vec::new();
             for n in due {
+                let target = n.webhook.clone().unwrap_or_else(|| "mail".to_owned());
+                if down.contains(&target) {
+                    continue;
+                }
                 // Two flushes at once send each message once: a row is taken before it is sent.
                 if !self.catalog.write(|c| c.outbox_claim(n.id, &rfc3339(now), &lease))? {
                     continue;
                 }
-                let person = self.catalog.person(&n.person)?;
-                let Some(p) = person.filter(|p| p.disabled.is_none() && p.email.is_some()) else {
-                    self.catalog
-                        .write(|c| c.outbox_done(n.id, "skipped", &n.next_attempt, Some("no address"), None, None))?;
-                    report.skipped += 1;
-                    continue;
-                };
-                let to = p.email.clone().unwrap_or_default();
-                let message_id =
-                    format!("<{}.{}@{domain}>", n.id, crate::auth::random_secret().get(..16).unwrap_or("x"));
-                let (subject, body) = render(&n, &p.lang, &cfg.portal);
-                let sent = build(&from, &to, &subject, &body, &message_id)
-                    .and_then(|m| mailer.send(&m).map(|_| ()).map_err(|e| e.to_string()));
                 let at = rfc3339(now);
+                let sent = match &n.webhook {
+                    Some(w) => self.post(&agent, w, &n, portal, now).map(|()| None),
+                    None => {
+                        let Some(cfg) = &cfg else { continue };
+                        let Some((to, lang)) = self.address_of(&n)? else {
+                            self.catalog
+                                .write(|c| c.outbox_done(n.id, "skipped", &n.next_attempt, Some("no address"), None, None))?;
+                            report.skipped += 1;
+                            continue;
+                        };
+                        if mail.is_none() {
+                            let from: Mailbox = cfg.from.parse().map_err(|e| Error::BadInput(format!("--from: {e}")))?;
+                            mail = Some((transport(cfg)?, from));
+                        }
+                        let Some((mailer, from)) = &mail else { continue };
+                        let domain = cfg.from.rsplit_once('@').map_or("gardien.invalid", |x| x.1);
+                        let message_id =
+                            format!("<{}.{}@{domain}>", n.id, crate::auth::random_secret().get(..16).unwrap_or("x"));
+                        let (subject, body) = render(&n, &lang, &cfg.portal);
+                        build(from, &to, &subject, &body, &message_id)
+                            .and_then(|m| mailer.send(&m).map(|_| ()).map_err(|e| e.to_string()))
+                            .map(|()| Some(message_id))
+                    }
+                };
                 match sent {
-                    Ok(()) => {
-                        self.catalog.write(|c| c.outbox_done(n.id, "sent", &at, None, Some(&at), Some(&message_id)))?;
+                    Ok(message_id) => {
+                        self.catalog
+                            .write(|c| c.outbox_done(n.id, "sent", &at, None, Some(&at), message_id.as_deref()))?;
                         report.sent += 1;
                     }
                     Err(e) => {
@@ -195,12 +311,10 @@ impl Vault {
                             report.failed += 1;
                         } else {
                             report.retried += 1;
+                            // The target is down: what follows for it waits, in order.
+                            down.push(target);
                         }
-                        tracing::warn!(notification = n.id, "could not send: {e}");
-                        // The relay is down: the others wait for the next flush, in order.
-                        if attempts < MAX_ATTEMPTS {
-                            break;
-                        }
+                        tracing::warn!(notification = n.id, "could not deliver: {e}");
                     }
                 }
             }
@@ -210,6 +324,37 @@ impl Vault {
             );
             Ok(report)
         })
+    }
+
+    /// Where a mail row goes, and in which language: a person's address (none if they have
+    /// none or are disabled), or the address a drop's sender gave.
+    fn address_of(&self, n: &OutboxRow) -> Result<Option<(String, String)>, Error> {
+        if let Some(a) = &n.address {
+            return Ok(Some((a.clone(), n.lang.clone().unwrap_or_else(|| "fr".into()))));
+        }
+        let Some(h) = &n.person else { return Ok(None) };
+        Ok(self
+            .catalog
+            .person(h)?
+            .filter(|p| p.disabled.is_none())
+            .and_then(|p| p.email.clone().map(|e| (e, p.lang.clone()))))
+    }
+
+    /// Posts a row to its webhook.
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        id: &str,
+        n: &OutboxRow,
+        portal: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let hook = self.catalog.webhook(id).map_err(|e| e.to_string())?.ok_or("no such webhook")?;
+        if hook.removed.is_some() {
+            return Err("the webhook was removed".into());
+        }
+        let secret = self.webhook_secret(id).map_err(|e| e.to_string())?;
+        crate::webhooks::deliver(agent, &hook.url, &secret, n, portal, now)
     }
 }
 
@@ -259,170 +404,174 @@ fn build(from: &Mailbox, to: &str, subject: &str, body: &str, message_id: &str) 
         .map_err(|e| e.to_string())
 }
 
-fn fact<'a>(n: &'a OutboxRow, key: &str) -> &'a str {
-    n.facts.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).unwrap_or("-")
+/// Each kind's subject and text, in French then English. `{subject}` is what the row is
+/// about (an id), `{client}` its client, `{KEY}` one of its facts; all are ids, kinds,
+/// dates and sizes, never client data.
+const TEXTS: [(&str, [&str; 4]); 13] = [
+    (
+        "approval-waiting",
+        [
+            "Une autorisation attend votre décision ({subject})",
+            "Une demande d'autorisation ({kind}) pour le client {client} attend la décision d'un signataire.\nValable jusqu'au : {until}.",
+            "An approval awaits your decision ({subject})",
+            "A request for approval ({kind}) for client {client} awaits a signer's decision.\nValid until: {until}.",
+        ],
+    ),
+    (
+        "approval-reminder",
+        [
+            "Rappel : l'autorisation {subject} attend votre décision",
+            "La demande d'autorisation {subject} ({kind}) pour le client {client} attend depuis trois jours la décision d'un signataire.",
+            "Reminder: approval {subject} awaits your decision",
+            "Request for approval {subject} ({kind}) for client {client} has awaited a signer's decision for three days.",
+        ],
+    ),
+    (
+        "approval-decided",
+        [
+            "Décision sur l'autorisation {subject}",
+            "Le signataire du client {client} a rendu sa décision sur l'autorisation {subject} ({kind}) : {decision}.",
+            "Decision on approval {subject}",
+            "The signer of client {client} decided on approval {subject} ({kind}): {decision}.",
+        ],
+    ),
+    (
+        "approval-opened",
+        [
+            "Une autorisation vous est ouverte ({subject})",
+            "L'autorisation {subject} ({kind}) du client {client} est accordée et vous concerne, jusqu'au {until}. Sa portée exacte est sur le portail.",
+            "An approval opens for you ({subject})",
+            "Approval {subject} ({kind}) of client {client} is granted and concerns you, until {until}. Its exact scope is on the portal.",
+        ],
+    ),
+    (
+        "approval-ended",
+        [
+            "L'autorisation {subject} a pris fin",
+            "L'autorisation {subject} ({kind}) du client {client} a pris fin ({reason}) : ce qu'elle vous ouvrait est fermé.",
+            "Approval {subject} has ended",
+            "Approval {subject} ({kind}) of client {client} has ended ({reason}): what it opened to you is closed.",
+        ],
+    ),
+    (
+        "drop-received",
+        [
+            "Le dépôt {subject} a reçu son fichier",
+            "Le dépôt {subject} du client {client} a reçu son fichier, vérifié : jeu de données {dataset}, {size} octets, SHA-256 {sha256}.",
+            "Drop {subject} received its file",
+            "Drop {subject} of client {client} received its file, checked: dataset {dataset}, {size} bytes, SHA-256 {sha256}.",
+        ],
+    ),
+    (
+        "drop-receipt",
+        [
+            "Accusé de réception : dépôt {subject}",
+            "Votre fichier est arrivé dans le dépôt {subject}, complet et vérifié : {size} octets, SHA-256 {sha256} (celui de votre fichier avant chiffrement : `sha256sum FICHIER` le redonne).\nIl est conservé chiffré ; seule la personne nommée chez l'hébergeur peut l'ouvrir.",
+            "Receipt: drop {subject}",
+            "Your file reached drop {subject}, whole and checked: {size} bytes, SHA-256 {sha256} (that of your file before encryption: `sha256sum FILE` gives it again).\nIt is kept encrypted; only the named person at the operator can open it.",
+        ],
+    ),
+    (
+        "drop-revoked",
+        [
+            "Le dépôt {subject} est révoqué",
+            "Le dépôt {subject} du client {client} est révoqué : {reason}.",
+            "Drop {subject} is revoked",
+            "Drop {subject} of client {client} is revoked: {reason}.",
+        ],
+    ),
+    (
+        "drop-expiring",
+        [
+            "Le dépôt {subject} expire bientôt sans avoir rien reçu",
+            "Le dépôt {subject} du client {client} n'a rien reçu et se ferme le {expires} (UTC). Relancez l'expéditeur, ou ouvrez-en un autre.",
+            "Drop {subject} expires soon, having received nothing",
+            "Drop {subject} of client {client} has received nothing and closes on {expires} (UTC). Remind the sender, or open another one.",
+        ],
+    ),
+    (
+        "destruction-notice",
+        [
+            "Préavis de destruction : {dataset}, dans {days} jour(s)",
+            "Le jeu de données {dataset} ({class}) du client {client} sera détruit le {due} (UTC), dans {days} jour(s), selon la clause {clause}.\nPour en garder une copie, demandez sa restitution avant cette date.",
+            "Destruction notice: {dataset}, in {days} day(s)",
+            "Dataset {dataset} ({class}) of client {client} will be destroyed on {due} (UTC), in {days} day(s), under clause {clause}.\nTo keep a copy, ask for it back before that date.",
+        ],
+    ),
+    (
+        "certificate-issued",
+        [
+            "Certificat de destruction {subject}",
+            "Le jeu de données {dataset} du client {client} est détruit ; son certificat {subject} est émis, vérifiable hors ligne.",
+            "Destruction certificate {subject}",
+            "Dataset {dataset} of client {client} is destroyed; its certificate {subject} is issued, verifiable offline.",
+        ],
+    ),
+    (
+        "sweep-blocked",
+        [
+            "La destruction de {subject} n'a pas pu se faire",
+            "Le balayage du {at} n'a pas pu détruire le jeu de données {subject} du client {client}, dû selon la clause {clause} : {why}.\nVoir `gardien sweep --dry-run` et le journal.",
+            "The destruction of {subject} could not happen",
+            "The sweep of {at} could not destroy dataset {subject} of client {client}, due under clause {clause}: {why}.\nSee `gardien sweep --dry-run` and the log.",
+        ],
+    ),
+    (
+        "attestation-overdue",
+        [
+            "Copie {subject} : attestation de destruction en retard",
+            "Le jeu de données {dataset} du client {client} est dû à la destruction depuis le {due} ({clause}) ; sa copie {subject} sur l'environnement {environment} attend l'attestation de destruction de {holder}. Pas de certificat sans elle (PRE-6) : `gardien copy attest {dataset} {subject}`.",
+            "Copy {subject}: destruction attestation overdue",
+            "Dataset {dataset} of client {client} has been due for destruction since {due} ({clause}); its copy {subject} on environment {environment} awaits {holder}'s attestation of destruction. No certificate without it (PRE-6): `gardien copy attest {dataset} {subject}`.",
+        ],
+    ),
+];
+
+/// The portal page a notification links to (none for a drop sender's receipt).
+pub(crate) fn path_of(n: &OutboxRow) -> String {
+    match n.kind.as_str() {
+        "approval-waiting" | "approval-reminder" | "approval-decided" | "approval-opened" | "approval-ended" => {
+            format!("/approvals/{}", n.subject)
+        }
+        "drop-received" | "drop-revoked" | "drop-expiring" => format!("/drops/{}", n.subject),
+        "certificate-issued" => format!("/certificates/{}", n.subject),
+        "destruction-notice" | "sweep-blocked" | "attestation-overdue" => "/datasets".to_owned(),
+        _ => String::new(),
+    }
 }
 
 /// The message for `n`, in `lang`: ids, kinds, dates, sizes and a link, never client data.
 pub fn render(n: &OutboxRow, lang: &str, portal: &str) -> (String, String) {
     let fr = lang != "en";
-    let client = n.client.as_deref().unwrap_or("-");
-    let (subject, text, path) = match n.kind.as_str() {
-        "approval-waiting" => (
-            if fr {
-                format!("Une autorisation attend votre décision ({})", n.subject)
+    let texts = TEXTS.iter().find(|(k, _)| *k == n.kind).map(|(_, t)| t);
+    let (subject, text) = match texts {
+        Some(t) if fr => (t[0], t[1]),
+        Some(t) => (t[2], t[3]),
+        None => ("gardien: {subject}", "{subject}"),
+    };
+    let fill = |template: &str| {
+        let mut out = template.replace("{subject}", &n.subject).replace("{client}", n.client.as_deref().unwrap_or("-"));
+        for (k, v) in n.facts.lines().filter_map(|l| l.split_once('=')) {
+            let v = if fr {
+                v.replace("wrong passwords", "mots de passe faux")
+                    .replace("revoked", "révoquée")
+                    .replace("expired", "expirée")
+                    .replace("copy-unattested", "une copie attend son attestation de destruction")
+                    .replace("approved", "accordée")
+                    .replace("refused", "refusée")
             } else {
-                format!("An approval awaits your decision ({})", n.subject)
-            },
-            if fr {
-                format!(
-                    "Une demande d'autorisation ({}) pour le client {client} attend la décision d'un signataire.\nValable jusqu'au : {}.",
-                    fact(n, "kind"),
-                    fact(n, "until")
-                )
-            } else {
-                format!(
-                    "A request for approval ({}) for client {client} awaits a signer's decision.\nValid until: {}.",
-                    fact(n, "kind"),
-                    fact(n, "until")
-                )
-            },
-            format!("/approvals/{}", n.subject),
-        ),
-        "approval-decided" => (
-            if fr {
-                format!("Décision sur l'autorisation {}", n.subject)
-            } else {
-                format!("Decision on approval {}", n.subject)
-            },
-            if fr {
-                format!(
-                    "Le signataire du client {client} a rendu sa décision sur l'autorisation {} ({}) : {}.",
-                    n.subject,
-                    fact(n, "kind"),
-                    fact(n, "decision")
-                )
-            } else {
-                format!(
-                    "The signer of client {client} decided on approval {} ({}): {}.",
-                    n.subject,
-                    fact(n, "kind"),
-                    fact(n, "decision")
-                )
-            },
-            format!("/approvals/{}", n.subject),
-        ),
-        "drop-received" => (
-            if fr {
-                format!("Le dépôt {} a reçu son fichier", n.subject)
-            } else {
-                format!("Drop {} received its file", n.subject)
-            },
-            if fr {
-                format!(
-                    "Le dépôt {} du client {client} a reçu son fichier, vérifié : jeu de données {}, {} octets, SHA-256 {}.",
-                    n.subject,
-                    fact(n, "dataset"),
-                    fact(n, "size"),
-                    fact(n, "sha256")
-                )
-            } else {
-                format!(
-                    "Drop {} of client {client} received its file, checked: dataset {}, {} bytes, SHA-256 {}.",
-                    n.subject,
-                    fact(n, "dataset"),
-                    fact(n, "size"),
-                    fact(n, "sha256")
-                )
-            },
-            format!("/drops/{}", n.subject),
-        ),
-        "drop-revoked" => (
-            if fr {
-                format!("Le dépôt {} est révoqué", n.subject)
-            } else {
-                format!("Drop {} is revoked", n.subject)
-            },
-            if fr {
-                format!(
-                    "Le dépôt {} du client {client} est révoqué : {}.",
-                    n.subject,
-                    fact(n, "reason").replace("wrong passwords", "mots de passe faux")
-                )
-            } else {
-                format!("Drop {} of client {client} is revoked: {}.", n.subject, fact(n, "reason"))
-            },
-            format!("/drops/{}", n.subject),
-        ),
-        "approval-reminder" => (
-            if fr {
-                format!("Rappel : l'autorisation {} attend votre décision", n.subject)
-            } else {
-                format!("Reminder: approval {} awaits your decision", n.subject)
-            },
-            if fr {
-                format!(
-                    "La demande d'autorisation {} ({}) pour le client {client} attend depuis trois jours la décision d'un signataire.",
-                    n.subject,
-                    fact(n, "kind")
-                )
-            } else {
-                format!(
-                    "Request for approval {} ({}) for client {client} has awaited a signer's decision for three days.",
-                    n.subject,
-                    fact(n, "kind")
-                )
-            },
-            format!("/approvals/{}", n.subject),
-        ),
-        "drop-expiring" => (
-            if fr {
-                format!("Le dépôt {} expire bientôt sans avoir rien reçu", n.subject)
-            } else {
-                format!("Drop {} expires soon, having received nothing", n.subject)
-            },
-            if fr {
-                format!(
-                    "Le dépôt {} du client {client} n'a rien reçu et se ferme le {} (UTC). Relancez l'expéditeur, ou ouvrez-en un autre.",
-                    n.subject,
-                    fact(n, "expires")
-                )
-            } else {
-                format!(
-                    "Drop {} of client {client} has received nothing and closes on {} (UTC). Remind the sender, or open another one.",
-                    n.subject,
-                    fact(n, "expires")
-                )
-            },
-            format!("/drops/{}", n.subject),
-        ),
-        "certificate-issued" => (
-            if fr {
-                format!("Certificat de destruction {}", n.subject)
-            } else {
-                format!("Destruction certificate {}", n.subject)
-            },
-            if fr {
-                format!(
-                    "Le jeu de données {} du client {client} est détruit ; son certificat {} est émis, vérifiable hors ligne.",
-                    fact(n, "dataset"),
-                    n.subject
-                )
-            } else {
-                format!(
-                    "Dataset {} of client {client} is destroyed; its certificate {} is issued, verifiable offline.",
-                    fact(n, "dataset"),
-                    n.subject
-                )
-            },
-            format!("/certificates/{}", n.subject),
-        ),
-        other => (format!("gardien: {other} {}", n.subject), format!("{other} {}", n.subject), "/".to_owned()),
+                v.replace("copy-unattested", "a copy awaits its attestation of destruction")
+            };
+            out = out.replace(&format!("{{{k}}}"), &v);
+        }
+        out
     };
     let footer = if fr {
         "Ce message ne contient aucune donnée du client : seulement des identifiants, des dates et un lien. Message automatique de gardien."
     } else {
         "This message holds no client data: ids, dates and a link only. An automatic message from gardien."
     };
-    (format!("[gardien] {subject}"), format!("{text}\n\n{portal}{path}\n\n-- \n{footer}\n"))
+    let path = path_of(n);
+    let link = if path.is_empty() { String::new() } else { format!("{portal}{path}\n\n") };
+    (format!("[gardien] {}", fill(subject)), format!("{}\n\n{link}-- \n{footer}\n", fill(text)))
 }

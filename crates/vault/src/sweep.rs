@@ -68,7 +68,14 @@ impl Vault {
             for item in &report.due {
                 match self.destroy(item, &stores, now) {
                     Ok(index) => report.destroyed.push((item.dataset.id.clone(), index)),
-                    Err(e) => report.blocked.push((item.dataset.id.clone(), e.to_string())),
+                    Err(e) => {
+                        // Ops hear of it (issue 15), once a day per dataset at most.
+                        let why = if matches!(e, Error::Unattested(_)) { "copy-unattested" } else { "error" };
+                        if let Err(e) = self.alert_blocked(item, why, now) {
+                            tracing::error!("could not write the sweep's alert: {e}");
+                        }
+                        report.blocked.push((item.dataset.id.clone(), e.to_string()))
+                    }
                 }
             }
             // The WAL still holds the pages with the keys just shredded: write it back
@@ -89,6 +96,21 @@ impl Vault {
                 }
             }
             Ok(report)
+        })
+    }
+
+    /// A due dataset the sweep could not destroy: ops are told (at most once a day each).
+    fn alert_blocked(&self, item: &DueItem, why: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let ds = &item.dataset;
+        let at = rfc3339(now);
+        let day_ago = rfc3339(now - chrono::Duration::days(1));
+        self.catalog.write(|c| {
+            if c.notified_since("sweep-blocked", &ds.id, &day_ago)? {
+                return Ok(());
+            }
+            let facts = format!("at={at}\nwhy={why}\nclause={}", item.due.clause);
+            let ops = c.people_in("ops", None)?;
+            c.notify("sweep-blocked", &ops, Some(&ds.client), &ds.id, &facts, &at)
         })
     }
 
@@ -121,7 +143,7 @@ impl Vault {
     }
 
     /// What is due at `at`, and what would be but for a hold.
-    fn due(&self, at: DateTime<Utc>) -> Result<(Vec<DueItem>, Vec<DueItem>), Error> {
+    pub(crate) fn due(&self, at: DateTime<Utc>) -> Result<(Vec<DueItem>, Vec<DueItem>), Error> {
         let mut contracts: HashMap<String, lifecycle::Contract> = HashMap::new();
         let mut out = Vec::new();
         let mut held = Vec::new();

@@ -19,6 +19,7 @@ pub mod serve;
 pub mod store;
 pub mod sweep;
 pub mod token;
+pub mod webhook;
 
 use crate::{Cli, Command};
 
@@ -49,6 +50,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(cli, cmd),
         Command::Drop(cmd) => drop::run(cli, cmd),
         Command::Notify(cmd) => notify::run(cli, cmd),
+        Command::Webhook(cmd) => webhook::run(cli, cmd),
         Command::Serve(args) => serve::run(cli, args),
         Command::Demo(args) => demo::run(args),
     }

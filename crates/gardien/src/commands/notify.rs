@@ -42,6 +42,16 @@ pub enum Cmd {
     Flush,
 }
 
+/// Whom a row goes to: a person, a webhook, or a drop's sender (whose address is theirs
+/// and not shown).
+fn to(n: &vault::OutboxRow) -> String {
+    match (&n.person, &n.webhook) {
+        (Some(p), _) => p.clone(),
+        (None, Some(w)) => w.clone(),
+        (None, None) => "(drop sender)".into(),
+    }
+}
+
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     let now = super::now();
@@ -66,7 +76,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     &rows
                         .iter()
                         .map(|n| serde_json::json!({
-                            "id": n.id, "kind": n.kind, "person": n.person, "client": n.client, "subject": n.subject,
+                            "id": n.id, "kind": n.kind, "person": n.person, "address": n.address.is_some(), "webhook": n.webhook,
+                            "client": n.client, "subject": n.subject,
                             "created": n.created, "state": n.state, "attempts": n.attempts, "next_attempt": n.next_attempt,
                             "last_error": n.last_error, "sent": n.sent, "message_id": n.message_id,
                         }))
@@ -79,7 +90,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     vec![
                         n.id.to_string(),
                         n.kind.clone(),
-                        n.person.clone(),
+                        to(n),
                         n.subject.clone(),
                         n.state.clone(),
                         n.attempts.to_string(),

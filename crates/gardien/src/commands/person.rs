@@ -34,6 +34,7 @@ pub enum Cmd {
     /// Set how a person is told of what awaits them: their e-mail address and language
     /// (ops for anyone, a person for themself with --as).
     #[command(
+        visible_alias = "set",
         after_help = "Examples:\n  gardien person contact proviseur --email proviseur@lycee-hugo.fr --lang fr\n  \
         gardien --as jdupont person contact jdupont --no-email"
     )]

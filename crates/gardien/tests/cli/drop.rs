@@ -271,6 +271,45 @@ fn a_sample_sent_with_curl_lands_encrypted_addressed_to_its_technical_operator()
     assert!(walk(&env.data.join("drops")).is_empty(), "the upload's files are gone once it landed");
 }
 
+/// A sender who gives an address gets a receipt once the file is in (its size and the
+/// SHA-256 of what they sent before encryption), and the addressee is told; a bad address
+/// is refused and opens nothing; the ledger never holds the sender's address (issue 15).
+#[test]
+fn a_sender_who_gives_an_address_gets_a_receipt_and_the_addressee_is_told() {
+    use crate::notify::{Sink, header, relay};
+    let env = drop_env();
+    env.ok(&["person", "contact", TECH, "--email", "tech@hebergeur.example", "--lang", "en"]);
+    let d = open_drop(&env, &[]);
+    let s = serve(&env);
+    let path = format!("/d/{}/session", d.token);
+    let bad = s.post_json(&path, Auth::None, &serde_json::json!({"password": d.password, "receipt": "not an address"}));
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert_eq!(env.sql("SELECT count(*) FROM drop_sessions"), "0", "a refused request opens nothing");
+    let a = s.post_json(&path, Auth::None, &serde_json::json!({"password": d.password, "receipt": "dsi@acme.example"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    let token = a.json()["upload_token"].as_str().unwrap().to_owned();
+    let plain = b"MARQUEUR-ELEVE rows\n".repeat(1000);
+    std::fs::write(env.path("rows.sql"), &plain).unwrap();
+    age_encrypt(&d.recipient, &env.path("rows.sql"), &env.path("rows.sql.age"));
+    assert_eq!(send_whole(&s, &token, &env.path("rows.sql.age")).status, 201);
+    let sink = Sink::start(&env.path("mail"), 0);
+    relay(&env, &sink);
+    env.ok(&["notify", "flush"]);
+    let m = sink.messages();
+    assert_eq!(m.len(), 2, "{m:?}");
+    let receipt = m.iter().find(|x| header(x, "X-Envelope-To") == Some("dsi@acme.example")).unwrap();
+    assert!(
+        header(receipt, "Subject").is_some_and(|s| s.contains("Accusé de réception") && s.contains(&d.id)),
+        "{receipt}"
+    );
+    assert!(receipt.contains(&sha256_hex(&plain)) && receipt.contains(&plain.len().to_string()), "{receipt}");
+    assert!(!receipt.contains("https://gardien.example"), "the sender has no portal account: no link");
+    let told = m.iter().find(|x| header(x, "X-Envelope-To") == Some("tech@hebergeur.example")).unwrap();
+    assert!(told.contains(&format!("https://gardien.example/drops/{}", d.id)), "{told}");
+    assert!(m.iter().all(|x| !x.contains("MARQUEUR")));
+    assert_eq!(env.sql("SELECT count(*) FROM event_details WHERE details LIKE '%dsi@%'"), "0");
+}
+
 #[test]
 fn an_upload_resumes_after_a_cut_and_a_pipe_of_unknown_length_lands() {
     let env = drop_env();

@@ -134,6 +134,9 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::NotifyList => (v(&["notify", "list"]), "allowed"),
         // The relay on 127.0.0.1:2525 does not answer: the flush records its attempts.
         Action::NotifyFlush => (v(&["notify", "flush"]), "allowed"),
+        Action::WebhookAdd => (v(&["webhook", "add", "http://127.0.0.1:9/hook", "--events", "all"]), "allowed"),
+        Action::WebhookList => (v(&["webhook", "list"]), "allowed"),
+        Action::WebhookRemove => (v(&["webhook", "remove", "wh-000000000000"]), "failed"),
         Action::PersonContact => {
             (v(&["person", "contact", "admin-acme", "--email", "admin@acme.example", "--lang", "en"]), "allowed")
         }

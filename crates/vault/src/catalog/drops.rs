@@ -189,6 +189,23 @@ impl Catalog {
         Ok(())
     }
 
+    /// Where the drop's sender wants a receipt (the last address given wins).
+    pub(crate) fn set_drop_receipt(&self, id: &str, to: &str, lang: &str) -> Result<(), Error> {
+        self.db.execute("UPDATE drops SET receipt_to = ?2, receipt_lang = ?3 WHERE id = ?1", params![id, to, lang])?;
+        Ok(())
+    }
+
+    /// The address (and language) for the drop's receipt, if its sender gave one.
+    pub(crate) fn drop_receipt_to(&self, id: &str) -> Result<Option<(String, String)>, Error> {
+        let r = self
+            .db
+            .query_row("SELECT receipt_to, coalesce(receipt_lang, 'fr') FROM drops WHERE id = ?1", [id], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        Ok(r.and_then(|(to, lang)| to.map(|t| (t, lang))))
+    }
+
     /// The drop an upload token opens.
     pub(crate) fn drop_by_session(&self, hash: &str) -> Result<Option<DropRow>, Error> {
         let mut st = self.db.prepare_cached(&format!(
