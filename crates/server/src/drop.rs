@@ -125,8 +125,10 @@ pub(crate) async fn page(Path(token): Path<String>, headers: HeaderMap, uri: axu
                 label for="password" { (t(l, "Mot de passe reçu séparément", "Password you received separately")) }
                 input id="password" type="password" name="password" autocomplete="off" required;
                 label for="receipt" { (t(l, "Votre adresse, pour un accusé de réception (facultatif)", "Your address, for a receipt (optional)")) }
-                input id="receipt" type="email" name="receipt" autocomplete="email" maxlength="254";
-                button type="submit" { (t(l, "Ouvrir le dépôt", "Open the drop")) }
+                input id="receipt" type="email" name="receipt" autocomplete="email" maxlength="254" aria-describedby="receipt-hint";
+                p id="receipt-hint" class="hint" { (t(l, "Elle ne sert qu'à vous envoyer, une fois le fichier reçu et vérifié, sa taille et son empreinte SHA-256.",
+                                                      "It is used only to send you, once the file is in and checked, its size and SHA-256.")) }
+                div { button type="submit" { (t(l, "Ouvrir le dépôt", "Open the drop")) } }
             }
             p id="open-error" role="alert" hidden {}
             section id="drop" hidden aria-labelledby="drop-title" {
