@@ -5,7 +5,7 @@ checks each delivery the way docs/webhooks.md tells a receiver to:
 1. `Gardien-Signature: t=<unix seconds>,hmac-sha256=<hex>`; the MAC is HMAC-SHA-256 keyed
    with the secret (its ASCII bytes) over `<t>.<raw body>`, compared in constant time;
 2. a `t` more than 300 seconds from this machine's clock is refused (a replay);
-3. a `Gardien-Delivery` id already taken is answered 200 and not acted on again.
+3. a body `id` already taken (within a day) is answered 200 and not acted on again.
 
     python webhook_sink.py DIR SECRET_FILE [PORT]
 
@@ -49,10 +49,12 @@ class Handler(BaseHTTPRequestHandler):
         delivery = self.headers.get("Gardien-Delivery", "")
         verdict = verify(secret, self.headers.get("Gardien-Signature", ""), body, time.time(), self.server.seen)
         if verdict == "accepted":
-            # Duplicates within the window are acknowledged and not acted on twice; older
-            # ones were refused as stale above.
+            # The signed body's id, not the header: a retry or a replay is acknowledged
+            # and not acted on twice (remembered for a day; older replays were refused as
+            # stale above).
             now = time.time()
-            self.server.seen = {d: t for d, t in self.server.seen.items() if now - t <= TOLERANCE}
+            self.server.seen = {d: t for d, t in self.server.seen.items() if now - t <= 86400}
+            delivery = str(json.loads(body)["id"])
             if delivery in self.server.seen:
                 verdict = "duplicate"
             else:

@@ -158,9 +158,12 @@ impl Vault {
         line("key-survival-bound", &rfc3339(bound));
         // Issue 15: when the client was told before the destruction (21 days before, the
         // period SecNumCloud 19.4.a asks), or that it was not.
-        let notice = match self.catalog.first_notice(id)? {
-            Some((days, _, Some(sent))) => format!("{sent} ({days} days before, delivered)"),
-            Some((days, written, None)) => format!("{written} ({days} days before, not delivered)"),
+        let before = |at: &str| lifecycle::parse_instant(at).map(|t| (shredded - t).num_days()).unwrap_or_default();
+        let notice = match self.catalog.first_notice(id, &ds.client)? {
+            Some((_, Some(sent))) => format!("{sent} ({} days before the destruction, to the client)", before(&sent)),
+            Some((written, None)) => {
+                format!("{written} ({} days before the destruction, not delivered to the client)", before(&written))
+            }
             None => "none".to_owned(),
         };
         line("notice", &notice);

@@ -2,8 +2,8 @@
 //! cause them, see `catalog/outbox.rs`) delivered by e-mail through the operator's SMTP
 //! relay (`lettre`), in each person's language, with ids, kinds, dates, sizes and a link to
 //! the portal, never client data. A relay that is down delays mail, never the operation:
-//! a failed attempt is tried again later (1, 2, 4... minutes, at most 6 hours apart; given
-//! up after `MAX_ATTEMPTS`).
+//! a failed attempt is tried again later (after 2, 4, 8... minutes, at most 6 hours apart;
+//! given up after `MAX_ATTEMPTS`).
 
 use chrono::{DateTime, Duration, Utc};
 use lettre::Transport as _;
@@ -85,14 +85,8 @@ impl Vault {
                 other => return Err(Error::BadInput(format!("--tls {other}: none, tls or starttls"))),
             }
             crate::check_email(&cfg.from)?;
-            if !(cfg.portal.starts_with("https://") || cfg.portal.starts_with("http://127.0.0.1") || cfg.portal.starts_with("http://localhost"))
-                || cfg.portal.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(Error::BadInput(format!(
-                    "--portal {}: the portal's https:// address (http:// only on this machine)",
-                    crate::quote_input(&cfg.portal)
-                )));
-            }
+            crate::webhooks::check_url(&cfg.portal)
+                .map_err(|e| Error::BadInput(format!("--portal: {e} (the portal's https:// address)")))?;
             let values = [cfg.smtp.as_str(), cfg.tls.as_str(), cfg.from.as_str(), cfg.portal.trim_end_matches('/')];
             self.record(rec, Outcome::Allowed, |c| {
                 for (k, v) in KEYS.iter().zip(values) {
@@ -255,43 +249,70 @@ impl Vault {
                 rec.details = format!("reminders={reminders}");
                 return Ok(report);
             }
-            let mut mail = None;
             let agent = crate::webhooks::agent();
             let portal = cfg.as_ref().map(|c| c.portal.as_str());
-            let lease = rfc3339(now + Duration::minutes(5));
+            // The relay's connection, made at the first mail; if it cannot be made (a bad
+            // credentials file...), mail waits and webhooks go on.
+            let mut mail: Option<Result<Relay, String>> = None;
+            let started = std::time::Instant::now();
             let mut down: Vec<String> = Vec::new();
-            for n in due {
+            'rows: for n in due {
                 let target = n.webhook.clone().unwrap_or_else(|| "mail".to_owned());
                 if down.contains(&target) {
                     continue;
                 }
-                // Two flushes at once send each message once: a row is taken before it is sent.
-                if !self.catalog.write(|c| c.outbox_claim(n.id, &rfc3339(now), &lease))? {
+                // The instant of this row: a long flush leases and signs each row at its own time.
+                let at_dt = now + Duration::from_std(started.elapsed()).unwrap_or_else(|_| Duration::zero());
+                let at = rfc3339(at_dt);
+                // Two flushes at once send each message once: a row is taken before it is
+                // sent, for 5 minutes from now.
+                let lease = rfc3339(at_dt + Duration::minutes(5));
+                if !self.catalog.write(|c| c.outbox_claim(n.id, &at, &lease))? {
                     continue;
                 }
-                let at = rfc3339(now);
                 let sent = match &n.webhook {
-                    Some(w) => self.post(&agent, w, &n, portal, now).map(|()| None),
-                    None => {
-                        let Some(cfg) = &cfg else { continue };
+                    Some(w) => self.post(&agent, w, &n, portal, at_dt).map(|()| None).map_err(Failure::Retry),
+                    None => 'mail: {
+                        let Some(cfg) = &cfg else {
+                            break 'mail Err(Failure::Retry("no relay configured".into()));
+                        };
                         let Some((to, lang)) = self.address_of(&n)? else {
                             self.catalog
                                 .write(|c| c.outbox_done(n.id, "skipped", &n.next_attempt, Some("no address"), None, None))?;
                             report.skipped += 1;
-                            continue;
+                            continue 'rows;
                         };
-                        if mail.is_none() {
-                            let from: Mailbox = cfg.from.parse().map_err(|e| Error::BadInput(format!("--from: {e}")))?;
-                            mail = Some((transport(cfg)?, from));
-                        }
-                        let Some((mailer, from)) = &mail else { continue };
+                        let relay = mail.get_or_insert_with(|| {
+                            let from: Mailbox = cfg.from.parse().map_err(|e| format!("--from {}: {e}", cfg.from))?;
+                            let creds = credentials().map_err(|e| e.to_string())?;
+                            let password = creds.as_ref().map(|c| c.1.clone());
+                            Ok((transport(cfg, creds).map_err(|e| e.to_string())?, from, password))
+                        });
+                        let (mailer, from, password) = match relay {
+                            Ok(r) => (&r.0, &r.1, &r.2),
+                            Err(e) => break 'mail Err(Failure::Retry(e.clone())),
+                        };
                         let domain = cfg.from.rsplit_once('@').map_or("gardien.invalid", |x| x.1);
                         let message_id =
                             format!("<{}.{}@{domain}>", n.id, crate::auth::random_secret().get(..16).unwrap_or("x"));
                         let (subject, body) = render(&n, &lang, &cfg.portal);
-                        build(from, &to, &subject, &body, &message_id)
-                            .and_then(|m| mailer.send(&m).map(|_| ()).map_err(|e| e.to_string()))
-                            .map(|()| Some(message_id))
+                        // A message that cannot be made (an address the mailer refuses) will
+                        // never be: it fails now, and holds nothing up.
+                        match build(from, &to, &subject, &body, &message_id) {
+                            Err(e) => Err(Failure::Never(e)),
+                            Ok(m) => mailer.send(&m).map(|_| Some(message_id)).map_err(|e| {
+                                // The relay refuses this one mailbox (550 unknown, 551, 553):
+                                // no retry will change that, and the others go on.
+                                let mailbox = e.status().is_some_and(|c| matches!(c.to_string().as_str(), "550" | "551" | "553"));
+                                let e = e.to_string();
+                                // A relay that echoes the password does not get it stored.
+                                let e = match password {
+                                    Some(p) if !p.is_empty() => e.replace(p.as_str(), "***"),
+                                    _ => e,
+                                };
+                                if mailbox { Failure::Never(e) } else { Failure::Retry(e) }
+                            }),
+                        }
                     }
                 };
                 match sent {
@@ -300,18 +321,25 @@ impl Vault {
                             .write(|c| c.outbox_done(n.id, "sent", &at, None, Some(&at), message_id.as_deref()))?;
                         report.sent += 1;
                     }
-                    Err(e) => {
+                    Err(Failure::Never(e)) => {
+                        let e = crate::text::redact_secrets(&e);
+                        self.catalog.write(|c| c.outbox_done(n.id, "failed", &at, Some(&e), None, None))?;
+                        report.failed += 1;
+                        tracing::warn!(notification = n.id, "cannot be delivered: {e}");
+                    }
+                    Err(Failure::Retry(e)) => {
                         let attempts = n.attempts + 1;
                         let state = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
                         let wait = Duration::minutes((1i64 << attempts.min(9)).min(360));
-                        let next = rfc3339(now + wait);
+                        let next = rfc3339(at_dt + wait);
                         let e = crate::text::redact_secrets(&e);
                         self.catalog.write(|c| c.outbox_done(n.id, state, &next, Some(&e), None, None))?;
                         if state == "failed" {
                             report.failed += 1;
                         } else {
                             report.retried += 1;
-                            // The target is down: what follows for it waits, in order.
+                            // The target is down: what follows for it waits, in order (this
+                            // flush skips it; the next ones see this row pending before them).
                             down.push(target);
                         }
                         tracing::warn!(notification = n.id, "could not deliver: {e}");
@@ -358,7 +386,16 @@ impl Vault {
     }
 }
 
-fn transport(cfg: &NotifyConfig) -> Result<SmtpTransport, Error> {
+/// The relay's connection, the sender, and the password to keep out of errors.
+type Relay = (SmtpTransport, Mailbox, Option<String>);
+
+/// Why a delivery did not happen: for now (tried again later), or for good.
+enum Failure {
+    Retry(String),
+    Never(String),
+}
+
+fn transport(cfg: &NotifyConfig, credentials: Option<(String, String)>) -> Result<SmtpTransport, Error> {
     let (host, port) = host_port(&cfg.smtp)?;
     let tls_err = |e: lettre::transport::smtp::Error| Error::BadInput(format!("SMTP TLS for {host}: {e}"));
     let builder = match cfg.tls.as_str() {
@@ -369,7 +406,7 @@ fn transport(cfg: &NotifyConfig) -> Result<SmtpTransport, Error> {
         _ => SmtpTransport::builder_dangerous(&host),
     };
     let mut builder = builder.port(port).timeout(Some(std::time::Duration::from_secs(20)));
-    if let Some((user, password)) = credentials()? {
+    if let Some((user, password)) = credentials {
         builder = builder.credentials(Credentials::new(user, password));
     }
     Ok(builder.build())
@@ -378,11 +415,14 @@ fn transport(cfg: &NotifyConfig) -> Result<SmtpTransport, Error> {
 /// The relay's credentials, from the environment or a file; never from the catalog.
 fn credentials() -> Result<Option<(String, String)>, Error> {
     if let Ok(path) = std::env::var("GARDIEN_SMTP_CREDENTIALS") {
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone().into(), source })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::BadInput(format!("GARDIEN_SMTP_CREDENTIALS={path}: {e}")))?;
         let mut lines = text.lines();
         return match (lines.next(), lines.next()) {
             (Some(u), Some(p)) => Ok(Some((u.to_owned(), p.to_owned()))),
-            _ => Err(Error::BadInput(format!("{path}: the user on its first line, the password on its second"))),
+            _ => Err(Error::BadInput(format!(
+                "GARDIEN_SMTP_CREDENTIALS={path}: the user on its first line, the password on its second"
+            ))),
         };
     }
     match (std::env::var("GARDIEN_SMTP_USER"), std::env::var("GARDIEN_SMTP_PASSWORD")) {
@@ -392,8 +432,10 @@ fn credentials() -> Result<Option<(String, String)>, Error> {
 }
 
 fn build(from: &Mailbox, to: &str, subject: &str, body: &str, message_id: &str) -> Result<Message, String> {
-    let to: Mailbox = to.parse().map_err(|e| format!("address: {e}"))?;
+    let to: Mailbox = to.parse().map_err(|e| format!("{to} is not an address mail can go to ({e})"))?;
     Message::builder()
+        .header(lettre::message::header::MIME_VERSION_1_0)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .from(from.clone())
         .to(to)
         .subject(subject)
@@ -552,7 +594,10 @@ pub fn render(n: &OutboxRow, lang: &str, portal: &str) -> (String, String) {
     let fill = |template: &str| {
         let mut out = template.replace("{subject}", &n.subject).replace("{client}", n.client.as_deref().unwrap_or("-"));
         for (k, v) in n.facts.lines().filter_map(|l| l.split_once('=')) {
-            let v = if fr {
+            // Words gardien wrote itself (a reason, a decision) are translated; ids never.
+            let v = if !matches!(k, "reason" | "decision" | "why") {
+                v.to_owned()
+            } else if fr {
                 v.replace("wrong passwords", "mots de passe faux")
                     .replace("revoked", "révoquée")
                     .replace("expired", "expirée")

@@ -169,5 +169,7 @@ pub fn check_email(e: &str) -> Result<(), Error> {
     {
         return Err(bad("a domain such as lycee-hugo.fr after the @"));
     }
+    // What the mailer takes, checked now rather than found at the first send.
+    e.parse::<lettre::Address>().map_err(|_| bad("letters, digits and . _ + - before the @"))?;
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! The signature, as a receiver checks it (the documented verification, docs/webhooks.md):
 //! `Gardien-Signature: t=<unix seconds>,hmac-sha256=<hex>`, the MAC of `<t>.<body>` keyed
 //! with the secret `webhook add` printed (its ASCII bytes). A receiver refuses a `t` more
-//! than 300 seconds from its clock, and a delivery id (`Gardien-Delivery`) it has already
-//! seen within those 300 seconds: a captured request cannot be replayed.
+//! than 300 seconds from its clock (a captured request replayed later), and acts once per
+//! `id` of the signed body, which it remembers for a day (gardien's retries of one
+//! notification, each signed anew, span at most about 15 hours).
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -55,30 +56,43 @@ pub struct WebhookRow {
     pub removed: Option<String>,
 }
 
-/// An endpoint's address: `https://`, or `http://` to this machine only (NET-1: nothing in
-/// clear on the network), printable, at most 2048 characters.
-fn check_url(url: &str) -> Result<(), Error> {
-    let bad = |why: &str| Error::BadInput(format!("{}: {why}", crate::quote_input(url)));
+/// An endpoint's address (a webhook's, the portal's): `https://`, or `http://` to this
+/// machine only (NET-1: nothing in clear on the network); parsed as HTTP parses it (the
+/// `http` crate's `Uri`), printable, at most 2048 characters, no user or password.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("{}: {why}", crate::quote_input(url));
     if url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad("a URL is printable ASCII without spaces, at most 2048 characters"));
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("write https://HOST/PATH"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return Err(bad("no user or password in the URL: the signature authenticates gardien"));
+    let uri: ureq::http::Uri = url.parse().map_err(|e| bad(&format!("not a URL ({e})")))?;
+    let authority = uri.authority().ok_or_else(|| bad("write https://HOST/PATH"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("no user or password in the URL"));
     }
-    let host = if authority.starts_with('[') {
-        authority.split(']').next().unwrap_or("").trim_start_matches('[')
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    // Nothing after the host but its port (`[::1]evil.example` parses with host `[::1]`).
+    let whole = match authority.port() {
+        Some(p) => format!("{}:{}", authority.host(), p.as_str()),
+        None => authority.host().to_owned(),
     };
+    if whole != authority.as_str() {
+        return Err(bad("the host is a name (tickets.example) or an IP address"));
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    match scheme {
-        "https" => Ok(()),
-        "http" if crate::notify::is_loopback(host) => Ok(()),
-        "http" => Err(bad("plain http only to this machine (127.0.0.1, ::1, localhost), NET-1: use https://")),
+    if authority.port().is_some_and(|p| p.as_str().parse::<u16>().map_or(true, |n| n == 0)) {
+        return Err(bad("the port is a number from 1 to 65535"));
+    }
+    // The host is a name or an address, nothing else (`[::1]evil` parses as a host).
+    let named = host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !named && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(bad("the host is a name (tickets.example) or an IP address"));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if crate::notify::is_loopback(host) => Ok(()),
+        Some("http") => Err(bad("plain http only to this machine (127.0.0.1, ::1, localhost), NET-1: use https://")),
         _ => Err(bad("write https://HOST/PATH")),
     }
 }
@@ -86,9 +100,11 @@ fn check_url(url: &str) -> Result<(), Error> {
 /// `--events`: known kinds, or `all`.
 fn check_events(events: &[String]) -> Result<String, Error> {
     let mut out: Vec<&str> = Vec::new();
+    let mut all = false;
     for e in events.iter().flat_map(|e| e.split(',')).map(str::trim).filter(|e| !e.is_empty()) {
         if e == "all" || e == "*" {
-            return Ok("*".into());
+            all = true;
+            continue;
         }
         if !EVENTS.contains(&e) {
             return Err(Error::BadInput(format!(
@@ -100,6 +116,9 @@ fn check_events(events: &[String]) -> Result<String, Error> {
         if !out.contains(&e) {
             out.push(e);
         }
+    }
+    if all {
+        return Ok("*".into());
     }
     if out.is_empty() {
         return Err(Error::BadInput(format!("--events: all, or some of {}", EVENTS.join(", "))));
@@ -120,7 +139,7 @@ impl Vault {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         let details = format!("events={}", events.join(","));
         self.door(Action::WebhookAdd, resources, details, now, |rec| {
-            check_url(url)?;
+            check_url(url).map_err(Error::BadInput)?;
             let events = check_events(events)?;
             if let Some(c) = client
                 && !self.catalog.clients()?.iter().any(|x| x.slug == c)
@@ -208,8 +227,8 @@ pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
 }
 
 /// The documented verification: the header's MAC matches (compared in constant time) and
-/// its time is within `TOLERANCE_SECONDS` of `now`. (A receiver also refuses a delivery id
-/// it has seen within that window.)
+/// its time is within `TOLERANCE_SECONDS` of `now`. (A receiver also acts once per body
+/// `id`.)
 pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64) -> Result<(), &'static str> {
     let mut t = None;
     let mut mac = None;
@@ -263,6 +282,9 @@ pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(10)))
         .max_redirects(0)
+        // Straight to the endpoint: no HTTP_PROXY from the environment (a proxy elsewhere
+        // would carry a loopback webhook's facts off this machine).
+        .proxy(None)
         .http_status_as_error(false)
         .build()
         .into()
@@ -300,6 +322,15 @@ mod tests {
             "https:///path",
             "https://x.example/\u{7}",
             "http://127.0.0.1.evil.example/",
+            "http://[::1]evil.example/h",
+            "http://[::1].evil.example/h",
+            "http://[::1/h",
+            "http://127.0.0.1:99999/h",
+            "http://localhost@evil.example/",
+            "http://localhost.evil.example/",
+            "https://",
+            "https://user:pass@p.example/",
+            "https://p.example/\u{202e}",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }

@@ -13,8 +13,8 @@ pub enum Cmd {
     #[command(after_help = "Each delivery is a POST of JSON (ids, kinds, dates, sizes and a link; never client data) \
         with the headers Gardien-Event, Gardien-Delivery (an id, the same on every retry) and \
         Gardien-Signature: t=<unix seconds>,hmac-sha256=<hex of HMAC-SHA-256(secret, \"<t>.<body>\")>.\n\
-        A receiver refuses a t more than 5 minutes from its clock and a delivery id it already took: see docs/webhooks.md.\n\
-        A 2xx answer is a delivery; anything else is tried again (1, 2, 4... minutes, at most 6 hours apart, 10 times).\n\n\
+        A receiver refuses a t more than 5 minutes from its clock, and acts once per \"id\" of the signed body: see docs/webhooks.md.\n\
+        A 2xx answer is a delivery; anything else is tried again (after 2, 4, 8... minutes, at most 6 hours apart; 10 attempts).\n\n\
         Events: all, or some of approval-waiting, approval-reminder, approval-decided, approval-opened, approval-ended, \
         drop-received, drop-revoked, drop-expiring, destruction-notice, certificate-issued, sweep-blocked, attestation-overdue.\n\n\
         Examples:\n  gardien webhook add https://tickets.hebergeur.example/hooks/gardien --events all\n  \

@@ -67,14 +67,8 @@ pub(crate) fn relay(env: &Env, sink: &Sink) {
     env.ok(&args);
 }
 
-pub(crate) fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
-}
-
-#[test]
-fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
-    let env = Env::new();
-    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+/// acme's signer, told at signer@acme.example.
+fn signer_acme(env: &Env) {
     env.ok(&[
         "person",
         "add",
@@ -85,9 +79,19 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
         "acme",
         "--email",
         "signer@acme.example",
-        "--lang",
-        "en",
     ]);
+}
+
+pub(crate) fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+}
+
+#[test]
+fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
+    let env = Env::new();
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    signer_acme(&env);
+    env.ok(&["person", "contact", "signer-acme", "--lang", "en"]);
     env.ok(&[
         "person",
         "add",
@@ -144,12 +148,18 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
     assert!(header(m, "Message-ID").is_some_and(|v| v.starts_with('<') && v.ends_with("@hebergeur.example>")), "{m}");
     assert!(header(m, "Date").is_some());
     assert_eq!(header(m, "Auto-Submitted"), Some("auto-generated"));
+    assert!(header(m, "Content-Type").is_some_and(|c| c.starts_with("text/plain") && c.contains("utf-8")), "{m}");
+    assert_eq!(header(m, "MIME-Version"), Some("1.0"), "{m}");
+    // An address the mailer would refuse is refused when given, not found at the send.
+    let e = env.fails(&["person", "contact", "signer-acme", "--email", "a<b@acme.example"], 1);
+    assert!(e.contains("not an e-mail address"), "{e}");
     for secret in ["Jeanne", "MARQUEUR", "eleves", "Dossier"] {
         assert!(!m.contains(secret), "client data in the message: {secret}\n{m}");
     }
     // The relay down: the operation goes on, the mail waits; back up, it arrives once.
     drop(sink);
     let ap2 = request_approval(&env, "observation", "chercheur", &id, "PORTEE-MARQUEUR 2");
+    let ap3 = request_approval(&env, "observation", "chercheur", &id, "PORTEE-MARQUEUR 3");
     env.ok(&["notify", "flush"]);
     let list: serde_json::Value = serde_json::from_str(&env.ok(&["notify", "list", "--json"])).unwrap();
     let row = list.as_array().unwrap().iter().find(|n| n["subject"] == ap2.as_str()).unwrap().clone();
@@ -162,8 +172,9 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
         flush_at(&env, later);
     }
     let msgs = sink.messages();
-    assert_eq!(msgs.len(), 2, "once: {msgs:?}");
-    assert!(header(&msgs[1], "Subject").is_some_and(|s| s.contains(&ap2)));
+    assert_eq!(msgs.len(), 3, "once each: {msgs:?}");
+    assert!(header(&msgs[1], "Subject").is_some_and(|s| s.contains(&ap2)), "in order");
+    assert!(header(&msgs[2], "Subject").is_some_and(|s| s.contains(&ap3)), "in order");
     // Nothing ever reached beta's signer.
     assert!(msgs.iter().all(|m| !m.contains("beta.example")));
 }
@@ -220,17 +231,7 @@ fn run_at(env: &Env, later: &str, args: &[&str]) -> String {
 #[test]
 fn an_approval_waiting_three_days_and_a_drop_closing_unused_are_reminded_once() {
     let env = Env::new();
-    env.ok(&[
-        "person",
-        "add",
-        "signer-acme",
-        "--role",
-        "client-signer",
-        "--client",
-        "acme",
-        "--email",
-        "signer@acme.example",
-    ]);
+    signer_acme(&env);
     env.ok(&["person", "add", "chercheur", "--role", "third-party", "--client", "acme"]);
     env.ok(&[
         "person",
@@ -323,14 +324,12 @@ struct Hook {
 impl Hook {
     fn start(dir: &Path, secret: &Path, port: u16, clock: Option<&str>) -> Hook {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/notify/webhook_sink.py");
-        let mut cmd = match clock {
-            Some(c) => {
-                let mut f = Command::new("faketime");
-                f.args(["-f", c]).arg(python());
-                f
-            }
-            None => Command::new(python()),
-        };
+        // libfaketime preloaded into the receiver itself (not the `faketime` wrapper, whose
+        // child would outlive a kill).
+        let mut cmd = Command::new(python());
+        if let Some(c) = clock {
+            cmd.env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1").env("FAKETIME", c);
+        }
         let mut child =
             cmd.arg(script).arg(dir).arg(secret).arg(port.to_string()).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
@@ -440,6 +439,12 @@ fn webhooks_are_signed_delivered_once_in_order_and_a_replay_is_refused() {
     };
     assert_eq!(attempts(&ap2), ("pending".to_owned(), 1), "tried, to try again");
     assert_eq!(attempts(&ap3), ("pending".to_owned(), 0), "waits behind the one before it");
+    // Back at once: the next flush still keeps the order (ap2 is not due again yet, so
+    // ap3 waits too).
+    let hook = Hook::start(&env.path("hook"), &secret_file, hook_port(&url), None);
+    env.ok(&["notify", "flush"]);
+    assert_eq!(hook.log().len(), 1, "nothing overtakes the delivery waiting for its retry");
+    drop(hook);
     // Back 20 minutes later (its clock and gardien's moved together): each once, in order.
     let hook = Hook::start(&env.path("hook"), &secret_file, hook_port(&url), Some("+20m"));
     flush_at(&env, "+20m");
@@ -551,7 +556,7 @@ fn a_destruction_is_announced_21_7_and_1_days_before_and_its_certificate_cites_t
     run_at(&env, "+31d", &["sweep"]);
     let cert = env.sql(&format!("SELECT note FROM certificates WHERE dataset = '{id}'"));
     let notice = cert.lines().find_map(|l| l.strip_prefix("notice ")).unwrap_or_else(|| panic!("{cert}"));
-    assert!(notice.ends_with("(21 days before, delivered)"), "{notice}");
+    assert!(notice.ends_with("(21 days before the destruction, to the client)"), "{notice}");
     // Nothing ever reached beta's admin.
     flush_at(&env, "+31d");
     assert!(sink.messages().iter().all(|m| !m.contains("beta.example")));
@@ -666,4 +671,32 @@ fn ops_hear_of_a_blocked_sweep_and_of_a_copy_awaiting_its_attestation() {
     let overdue = m.iter().find(|x| header(x, "X-Envelope-To") == Some("tech@hebergeur.example")).unwrap();
     assert!(overdue.contains(&format!("gardien copy attest {id} cp-")), "{overdue}");
     assert!(m.iter().all(|x| !x.contains("MARQUEUR")));
+}
+
+/// Mail that cannot go (the relay's credentials file is missing) waits, with an error that
+/// names the setting, and does not hold up the webhooks.
+#[test]
+fn a_relay_that_cannot_be_reached_holds_up_mail_only() {
+    let env = Env::new();
+    signer_acme(&env);
+    env.ok(&["person", "add", "chercheur", "--role", "third-party", "--client", "acme"]);
+    let id = env.ingest(b"x", &[]);
+    let sink = Sink::start(&env.path("mail"), 0);
+    relay(&env, &sink);
+    let secret_file = env.path("hook-secret");
+    std::fs::write(&secret_file, "").unwrap();
+    let hook = Hook::start(&env.path("hook"), &secret_file, 0, None);
+    let url = format!("http://127.0.0.1:{}/gardien", hook.port);
+    std::fs::write(&secret_file, env.ok(&["webhook", "add", &url, "--events", "approval-waiting"]).trim()).unwrap();
+    let ap = request_approval(&env, "disclosure", "chercheur", &id, "the list of second-year pupils");
+    let out = env.cmd(&["notify", "flush"]).env("GARDIEN_SMTP_CREDENTIALS", env.path("missing")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(hook.log().len(), 1, "the webhook went");
+    assert!(sink.messages().is_empty());
+    let rows: serde_json::Value = serde_json::from_str(&env.ok(&["notify", "list", "--json"])).unwrap();
+    let row = rows.as_array().unwrap().iter().find(|n| n["subject"] == ap.as_str() && n["person"].is_string()).unwrap();
+    assert_eq!(row["state"], "pending");
+    assert!(row["last_error"].as_str().is_some_and(|e| e.contains("GARDIEN_SMTP_CREDENTIALS=")), "{row}");
+    flush_at(&env, "+3m");
+    assert_eq!(sink.messages().len(), 1, "then it goes");
 }

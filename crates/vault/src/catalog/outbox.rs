@@ -203,7 +203,9 @@ impl Catalog {
     /// The notifications due at `now`, oldest first (`mail`: mail too, not only webhooks).
     pub(crate) fn outbox_due(&self, now: &str, limit: usize, mail: bool) -> Result<Vec<OutboxRow>, Error> {
         let mut st = self.db.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt <= ?1 AND (?3 = 1 OR webhook IS NOT NULL)
+            "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' AND next_attempt <= ?1 AND (?3 = 1 OR webhook IS NOT NULL)
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' AND e.id < o.id
+                             AND e.next_attempt > ?1 AND e.webhook IS o.webhook)
              ORDER BY id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![now, limit as i64, i64::from(mail)], row)?.collect::<Result<Vec<_>, _>>()?;
@@ -251,19 +253,21 @@ impl Catalog {
         Ok(())
     }
 
-    /// The first destruction notice of `dataset`: its threshold (days), when it was
-    /// written, and when it was first delivered (to a person or a webhook), if it was.
-    pub(crate) fn first_notice(&self, dataset: &str) -> Result<Option<(i64, String, Option<String>)>, Error> {
-        Ok(self
-            .db
-            .query_row(
-                "SELECT n.days, n.written, (SELECT min(o.sent) FROM outbox o WHERE o.subject = n.dataset
-                    AND o.kind = 'destruction-notice' AND o.state = 'sent' AND o.facts LIKE 'notice=' || n.days || char(10) || '%')
-                 FROM destruction_notices n WHERE n.dataset = ?1 ORDER BY n.days DESC LIMIT 1",
-                [dataset],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
+    /// When `dataset`'s first destruction notice was written, and when one was first
+    /// delivered to a person of its client (its admins), if one was.
+    pub(crate) fn first_notice(&self, dataset: &str, client: &str) -> Result<Option<(String, Option<String>)>, Error> {
+        let written: Option<String> =
+            self.db.query_row("SELECT min(written) FROM destruction_notices WHERE dataset = ?1", [dataset], |r| {
+                r.get(0)
+            })?;
+        let Some(written) = written else { return Ok(None) };
+        let sent: Option<String> = self.db.query_row(
+            "SELECT min(o.sent) FROM outbox o JOIN persons p ON p.handle = o.person
+             WHERE o.subject = ?1 AND o.kind = 'destruction-notice' AND o.state = 'sent' AND p.client = ?2",
+            params![dataset, client],
+            |r| r.get(0),
+        )?;
+        Ok(Some((written, sent)))
     }
 
     /// Reminders that time makes due (issue 15), written once each: an approval still
