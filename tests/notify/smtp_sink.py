@@ -7,6 +7,8 @@ Writes each message it receives to DIR/NNNN.eml (the envelope's recipients on a 
 `X-Envelope-To:` line), decoded as a reader sees it (encoded-word headers and a
 quoted-printable body turned back into text, so that a test searching for a marker finds
 it however it was encoded), prints `listening PORT` once ready, and runs until killed.
+It refuses recipients whose address starts with `refused` (554, for good) or `busy` (450,
+for now), as relays do.
 """
 import email
 import email.policy
@@ -20,6 +22,15 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, directory):
         self.directory = directory
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # Recipients that test a relay's refusals: for good, or for now.
+        if address.startswith("refused"):
+            return "554 5.7.1 Relay access denied"
+        if address.startswith("busy"):
+            return "450 4.2.1 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         n = len([f for f in os.listdir(self.directory) if f.endswith(".eml")])

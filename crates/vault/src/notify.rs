@@ -257,8 +257,14 @@ impl Vault {
             let started = std::time::Instant::now();
             let mut down: Vec<String> = Vec::new();
             'rows: for n in due {
-                let target = n.webhook.clone().unwrap_or_else(|| "mail".to_owned());
-                if down.contains(&target) {
+                // Order is kept per target: one webhook, or one person's (or sender's) mail.
+                // The relay itself down holds up all mail for this flush.
+                let target = match (&n.webhook, &n.person, &n.address) {
+                    (Some(w), _, _) => format!("webhook:{w}"),
+                    (None, Some(p), _) => format!("mail:{p}"),
+                    (None, None, a) => format!("mail-address:{}", a.as_deref().unwrap_or("")),
+                };
+                if down.contains(&target) || (n.webhook.is_none() && down.iter().any(|d| d == "relay")) {
                     continue;
                 }
                 // The instant of this row: a long flush leases and signs each row at its own time.
@@ -268,13 +274,15 @@ impl Vault {
                 // sent, for 5 minutes from now.
                 let lease = rfc3339(at_dt + Duration::minutes(5));
                 if !self.catalog.write(|c| c.outbox_claim(n.id, &at, &lease))? {
+                    // Another flush has it: what follows for its target waits for it.
+                    down.push(target);
                     continue;
                 }
                 let sent = match &n.webhook {
                     Some(w) => self.post(&agent, w, &n, portal, at_dt).map(|()| None).map_err(Failure::Retry),
                     None => 'mail: {
                         let Some(cfg) = &cfg else {
-                            break 'mail Err(Failure::Retry("no relay configured".into()));
+                            break 'mail Err(Failure::Relay("no relay configured".into()));
                         };
                         let Some((to, lang)) = self.address_of(&n)? else {
                             self.catalog
@@ -290,7 +298,7 @@ impl Vault {
                         });
                         let (mailer, from, password) = match relay {
                             Ok(r) => (&r.0, &r.1, &r.2),
-                            Err(e) => break 'mail Err(Failure::Retry(e.clone())),
+                            Err(e) => break 'mail Err(Failure::Relay(e.clone())),
                         };
                         let domain = cfg.from.rsplit_once('@').map_or("gardien.invalid", |x| x.1);
                         let message_id =
@@ -301,16 +309,32 @@ impl Vault {
                         match build(from, &to, &subject, &body, &message_id) {
                             Err(e) => Err(Failure::Never(e)),
                             Ok(m) => mailer.send(&m).map(|_| Some(message_id)).map_err(|e| {
-                                // The relay refuses this one mailbox (550 unknown, 551, 553):
-                                // no retry will change that, and the others go on.
-                                let mailbox = e.status().is_some_and(|c| matches!(c.to_string().as_str(), "550" | "551" | "553"));
-                                let e = e.to_string();
-                                // A relay that echoes the password does not get it stored.
-                                let e = match password {
-                                    Some(p) if !p.is_empty() => e.replace(p.as_str(), "***"),
-                                    _ => e,
+                                let code = e.status().map(|c| c.to_string());
+                                let auth = code.as_deref().is_some_and(|c| matches!(c, "530" | "534" | "535" | "538"));
+                                let text = if auth {
+                                    // A refused sign-in: the reply may echo the credentials
+                                    // (plain, or base64 as AUTH sent them); it is not kept.
+                                    format!(
+                                        "the relay refused the sign-in ({}); its reply is not kept",
+                                        code.as_deref().unwrap_or("-")
+                                    )
+                                } else {
+                                    match password {
+                                        Some(p) if !p.is_empty() => e.to_string().replace(p.as_str(), "***"),
+                                        _ => e.to_string(),
+                                    }
                                 };
-                                if mailbox { Failure::Never(e) } else { Failure::Retry(e) }
+                                match code.as_deref().and_then(|c| c.chars().next()) {
+                                    // The relay refused this message for good (an unknown
+                                    // mailbox, a domain it does not relay to): no retry
+                                    // changes that, and the others go on.
+                                    Some('5') if !auth => Failure::Never(text),
+                                    // A temporary refusal of this message: it is tried
+                                    // again, this person's later mail behind it.
+                                    Some('4') => Failure::Retry(text),
+                                    // No answer, or the sign-in refused: the relay is down.
+                                    _ => Failure::Relay(text),
+                                }
                             }),
                         }
                     }
@@ -327,7 +351,11 @@ impl Vault {
                         report.failed += 1;
                         tracing::warn!(notification = n.id, "cannot be delivered: {e}");
                     }
-                    Err(Failure::Retry(e)) => {
+                    Err(failure @ (Failure::Retry(_) | Failure::Relay(_))) => {
+                        let (e, relay) = match failure {
+                            Failure::Relay(e) => (e, true),
+                            Failure::Retry(e) | Failure::Never(e) => (e, false),
+                        };
                         let attempts = n.attempts + 1;
                         let state = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
                         let wait = Duration::minutes((1i64 << attempts.min(9)).min(360));
@@ -340,7 +368,7 @@ impl Vault {
                             report.retried += 1;
                             // The target is down: what follows for it waits, in order (this
                             // flush skips it; the next ones see this row pending before them).
-                            down.push(target);
+                            down.push(if relay { "relay".to_owned() } else { target });
                         }
                         tracing::warn!(notification = n.id, "could not deliver: {e}");
                     }
@@ -391,8 +419,12 @@ type Relay = (SmtpTransport, Mailbox, Option<String>);
 
 /// Why a delivery did not happen: for now (tried again later), or for good.
 enum Failure {
+    /// This message, later.
     Retry(String),
+    /// This message, never.
     Never(String),
+    /// The relay cannot be reached or set up: all mail, later.
+    Relay(String),
 }
 
 fn transport(cfg: &NotifyConfig, credentials: Option<(String, String)>) -> Result<SmtpTransport, Error> {

@@ -205,7 +205,7 @@ pub fn body(n: &OutboxRow, portal: Option<&str>) -> String {
         .collect();
     let link = portal.map(|p| format!("{p}{}", crate::notify::path_of(n)));
     serde_json::json!({
-        "id": n.id.to_string(),
+        "id": delivery_id(n),
         "event": n.kind,
         "client": n.client,
         "subject": n.subject,
@@ -214,6 +214,15 @@ pub fn body(n: &OutboxRow, portal: Option<&str>) -> String {
         "link": link,
     })
     .to_string()
+}
+
+/// A notification's id for its receiver: the same on every retry, and new for every
+/// notification even across data dirs (a vault restored from a backup reuses row numbers;
+/// the instant, kind, subject and target it hashes in do not repeat).
+pub fn delivery_id(n: &OutboxRow) -> String {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(format!("{}|{}|{}|{:?}", n.created, n.kind, n.subject, n.webhook).as_bytes());
+    format!("{}-{}", n.id, &hex::encode(h)[..12])
 }
 
 /// `Gardien-Signature`'s value for `body` sent at `t` (unix seconds).
@@ -266,7 +275,7 @@ pub(crate) fn deliver(
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("gardien/", env!("CARGO_PKG_VERSION")))
         .header("Gardien-Event", &n.kind)
-        .header("Gardien-Delivery", &n.id.to_string())
+        .header("Gardien-Delivery", &delivery_id(n))
         .header("Gardien-Signature", &sig)
         .send(body.as_bytes());
     match r {

@@ -700,3 +700,40 @@ fn a_relay_that_cannot_be_reached_holds_up_mail_only() {
     flush_at(&env, "+3m");
     assert_eq!(sink.messages().len(), 1, "then it goes");
 }
+
+/// A relay that refuses one recipient for good (554) fails that message alone; one that
+/// refuses for now (450) retries it, that person's later mail behind it; nobody else waits.
+#[test]
+fn a_recipient_the_relay_refuses_holds_up_nobody_else() {
+    let env = Env::new();
+    env.ok(&["person", "add", "chercheur", "--role", "third-party", "--client", "acme"]);
+    for (h, mail) in
+        [("s-ok", "ok@acme.example"), ("s-refused", "refused@acme.example"), ("s-busy", "busy@acme.example")]
+    {
+        env.ok(&["person", "add", h, "--role", "client-signer", "--client", "acme", "--email", mail]);
+    }
+    let id = env.ingest(b"x", &[]);
+    let sink = Sink::start(&env.path("mail"), 0);
+    relay(&env, &sink);
+    let ap = request_approval(&env, "disclosure", "chercheur", &id, "the list of second-year pupils");
+    env.ok(&["notify", "flush"]);
+    let ap2 = request_approval(&env, "observation", "chercheur", &id, "the list of second-year pupils");
+    env.ok(&["notify", "flush"]);
+    let to_ok: Vec<String> = sink
+        .messages()
+        .iter()
+        .filter(|m| header(m, "X-Envelope-To") == Some("ok@acme.example"))
+        .filter_map(|m| header(m, "Subject").map(str::to_owned))
+        .collect();
+    assert_eq!(to_ok.len(), 2, "{to_ok:?}");
+    assert!(to_ok[0].contains(&ap) && to_ok[1].contains(&ap2), "in order: {to_ok:?}");
+    let rows: serde_json::Value = serde_json::from_str(&env.ok(&["notify", "list", "--json"])).unwrap();
+    let row = |who: &str, ap: &str| {
+        let r = rows.as_array().unwrap().iter().find(|n| n["person"] == who && n["subject"] == ap).unwrap();
+        (r["state"].as_str().unwrap().to_owned(), r["attempts"].as_i64().unwrap())
+    };
+    assert_eq!(row("s-refused", &ap), ("failed".to_owned(), 1), "for good, at once");
+    assert_eq!(row("s-refused", &ap2), ("failed".to_owned(), 1));
+    assert_eq!(row("s-busy", &ap), ("pending".to_owned(), 1), "for now: tried again later");
+    assert_eq!(row("s-busy", &ap2), ("pending".to_owned(), 0), "behind that person's earlier mail");
+}

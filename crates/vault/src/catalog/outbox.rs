@@ -205,7 +205,8 @@ impl Catalog {
         let mut st = self.db.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' AND next_attempt <= ?1 AND (?3 = 1 OR webhook IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' AND e.id < o.id
-                             AND e.next_attempt > ?1 AND e.webhook IS o.webhook)
+                             AND e.next_attempt > ?1 AND e.webhook IS o.webhook
+                             AND (o.webhook IS NOT NULL OR (e.person IS o.person AND e.address IS o.address)))
              ORDER BY id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![now, limit as i64, i64::from(mail)], row)?.collect::<Result<Vec<_>, _>>()?;
