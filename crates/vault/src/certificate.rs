@@ -78,7 +78,7 @@ impl CertificateInfo {
             ("clause", "Clause", "Clause"),
             ("key-shredded", "Clé détruite le", "Key destroyed"),
             ("key-survival-bound", "Aucune copie de la clé après le", "No copy of the key after"),
-            ("notice", "Préavis envoyé le", "Notice sent"),
+            ("notice", "Préavis de destruction", "Destruction notice"),
         ];
         let pick = |fr: &'static str, en: &'static str| if french { fr } else { en };
         let mut out: Vec<(&'static str, String)> =
