@@ -206,8 +206,7 @@ impl Vault {
             c.add_certificate(&rec.id, &rec.dataset, &rec.issued, &rec.note)?;
             // Issue 15: the client's admins and ops are told.
             let facts = format!("dataset={}", rec.dataset);
-            let mut to = c.people_in("client-admin", Some(&client))?;
-            to.extend(c.people_in("ops", None)?);
+            let to = c.admins_and_ops(&client)?;
             c.notify("certificate-issued", &to, Some(&client), &rec.id, &facts, &rec.issued)
         })?;
         Ok(rec)

@@ -172,8 +172,7 @@ impl Vault {
                     ds.class.as_str(),
                     item.due.clause
                 );
-                let mut to = c.people_in("client-admin", Some(&ds.client))?;
-                to.extend(c.people_in("ops", None)?);
+                let to = c.admins_and_ops(&ds.client)?;
                 c.notify("destruction-notice", &to, Some(&ds.client), &ds.id, &facts, &at)?;
             }
             Ok(())

@@ -122,18 +122,8 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
         1,
     );
     assert!(e.contains("NET-1"), "{e}");
-    let port = sink.port.to_string();
-    let smtp = format!("127.0.0.1:{port}");
-    env.ok(&[
-        "notify",
-        "config",
-        "--smtp",
-        &smtp,
-        "--from",
-        "gardien@hebergeur.example",
-        "--portal",
-        "https://gardien.example",
-    ]);
+    let port = sink.port;
+    relay(&env, &sink);
     let ap = request_approval(&env, "disclosure", "chercheur", &id, "PORTEE-MARQUEUR: la liste des eleves");
     env.ok(&["notify", "flush"]);
     let msgs = sink.messages();
@@ -165,7 +155,7 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
     let row = list.as_array().unwrap().iter().find(|n| n["subject"] == ap2.as_str()).unwrap().clone();
     assert_eq!((row["state"].as_str(), row["attempts"].as_i64()), (Some("pending"), Some(1)), "{row}");
     assert!(row["last_error"].as_str().is_some());
-    let sink = Sink::start(&env.path("mail"), sink_port(&port));
+    let sink = Sink::start(&env.path("mail"), port);
     env.ok(&["notify", "flush"]);
     assert_eq!(sink.messages().len(), 1, "not before its next attempt");
     for later in ["+10m", "+20m"] {
@@ -177,10 +167,6 @@ fn the_right_people_are_told_in_their_language_with_no_client_data_and_once() {
     assert!(header(&msgs[2], "Subject").is_some_and(|s| s.contains(&ap3)), "in order");
     // Nothing ever reached beta's signer.
     assert!(msgs.iter().all(|m| !m.contains("beta.example")));
-}
-
-fn sink_port(p: &str) -> u16 {
-    p.parse().unwrap()
 }
 
 /// A person sets their own address and language from the portal's home page; a bad

@@ -180,6 +180,13 @@ impl Catalog {
         Ok(())
     }
 
+    /// Who hears of what befalls a client's data: its admins, and the operator's ops.
+    pub(crate) fn admins_and_ops(&self, client: &str) -> Result<Vec<String>, Error> {
+        let mut to = self.people_in("client-admin", Some(client))?;
+        to.extend(self.people_in("ops", None)?);
+        Ok(to)
+    }
+
     /// The third party an approval is for (none when it is for the operator's staff, or
     /// for anyone).
     pub(crate) fn third_party_of(&self, a: &super::ApprovalRow) -> Result<Vec<String>, Error> {
@@ -220,11 +227,7 @@ impl Catalog {
 
     /// Whether a notification of `kind` about `subject` was ever written.
     pub(crate) fn notified(&self, kind: &str, subject: &str) -> Result<bool, Error> {
-        Ok(self.db.query_row(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE subject = ?2 AND kind = ?1)",
-            params![kind, subject],
-            |r| r.get(0),
-        )?)
+        self.notified_since(kind, subject, "")
     }
 
     /// Whether a notification of `kind` about `subject` was written since `since`.
