@@ -121,6 +121,12 @@ pub enum Command {
     /// Webhooks: endpoints that receive the notifications, signed with HMAC-SHA-256.
     #[command(subcommand)]
     Webhook(commands::webhook::Cmd),
+    /// A client's Moodle sites: register, check, back up into the vault (OPS-2, ARC-1).
+    #[command(subcommand)]
+    Site(commands::site::Cmd),
+    /// Hand a Moodle site back whole to its client, as one age file (OPS-2).
+    #[command(subcommand)]
+    Restitution(commands::site::RestitutionCmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }
@@ -234,6 +240,9 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::Refused { .. }
         | vault::Error::DropClosed => exit::REFUSED,
         vault::Error::DropFile(_) => exit::INTEGRITY,
+        // Files the database references, missing or corrupt: the site is not whole.
+        vault::Error::Site { source: moodle::Error::Inconsistent(_), .. } => exit::INTEGRITY,
+        vault::Error::Site { .. } => exit::FAILED,
         vault::Error::CopyCorrupt { .. }
         | vault::Error::NoReadableCopy { .. }
         | vault::Error::LedgerInconsistent(_)

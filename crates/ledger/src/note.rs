@@ -87,6 +87,12 @@ impl Signer {
         &self.name
     }
 
+    /// The Ed25519 key itself: the same key signs a restitution's SHA256SUMS as an SSH
+    /// signature, so that `ssh-keygen -Y verify` checks it.
+    pub fn ed25519(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The verifier key string others use to check this signer's notes.
     pub fn verifier_key(&self) -> String {
         Verifier { name: self.name.clone(), key: self.key.verifying_key() }.to_string()

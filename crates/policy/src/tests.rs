@@ -84,6 +84,11 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             beneficiary: None,
         }],
         "drop:create" => vec![client],
+        "site:add" | "site:show" | "site:check" | "site:backup" | "site:restitution" => {
+            vec![Resource::Client { slug: "a".into(), phase: cphase }]
+        }
+        "site:list" => vec![Resource::Vault, client],
+        "site:restore" => vec![dataset("presales-sample"), dataset("loading-data")],
         "drop:list" => vec![Resource::Vault, client],
         "drop:show" | "drop:revoke" | "drop:open" | "drop:upload" | "drop:receive" | "drop:terminate"
         | "drop:expire" => vec![
@@ -121,7 +126,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         "certificate:verify",
     ];
     let client_role = ROLES[3..].contains(&role);
-    let read_data = matches!(action, "dataset:get" | "dataset:export" | "copy:out");
+    let read_data = matches!(action, "dataset:get" | "dataset:export" | "copy:out" | "site:restore");
     let (class, phase) = match res {
         Resource::Dataset { class, phase, .. } => (class.as_str(), phase.as_str()),
         _ => ("", ""),
@@ -170,14 +175,14 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     if read_data && phase == "destroyed" {
         return (false, "PRE-6");
     }
-    if matches!(action, "dataset:get" | "copy:out") && sample && role != "technical-operator" {
+    if matches!(action, "dataset:get" | "copy:out" | "site:restore") && sample && role != "technical-operator" {
         return (false, "PRE-3");
     }
     if action == "dataset:export" && sample && role != "client-admin" {
         return (false, "PRE-3");
     }
     // A sample's plaintext leaves only as a tracked copy (copy out), never downloaded.
-    if action == "dataset:get" && sample {
+    if matches!(action, "dataset:get" | "site:restore") && sample {
         return (false, "PRE-5");
     }
     // The table's copy goes to the technical operator's own local test machine, and the
@@ -185,7 +190,10 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     if action == "copy:out" && sample && approval != Some("sample-reuse") {
         return (false, "PRE-4");
     }
-    if matches!(action, "dataset:get" | "copy:out") && phase == "admin-window" && role != "client-admin" {
+    if matches!(action, "dataset:get" | "copy:out" | "site:restore")
+        && phase == "admin-window"
+        && role != "client-admin"
+    {
         return (false, "OPS-4");
     }
     if read_data && phase == "closed" && !(action == "dataset:export" && role == "ops") {
@@ -226,6 +234,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                 | "public-mentions"
                 | "approval:request"
                 | "drop:list"
+                | "site:list"
         )
     {
         return (false, "OPS-1");
@@ -240,6 +249,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
             "dataset:get" | "copy:out" | "dataset:show" | "dataset:verify" | "copy:attest" if sample => Some("PRE-3"),
             "environment:add" | "environment:list" | "dataset:list" | "copy:list" | "approval:request"
             | "approval:list" | "certificate:list" | "drop:create" | "drop:list" => Some("PRE-3"),
+            "site:list" | "site:show" | "site:check" => Some("OPS-2"),
             "drop:show" | "drop:revoke" if matches!(res, Resource::Drop { addressed_to, .. } if addressed_to == TOM) => {
                 Some("PRE-3")
             }
@@ -286,6 +296,9 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "client:key-list"
                     | "drop:list"
                     | "drop:show"
+                    | "site:list"
+                    | "site:show"
+                    | "site:restitution"
             ))
         .then_some(if action.starts_with("drop:") { "PROOF-1" } else { "OPS-2" }),
         "client-signer" => (!vault_wide
@@ -308,6 +321,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         .then_some("CONF-1"),
         "client-tech" => match action {
             "approval:request" | "approval:list" | "approval:show" if !vault_wide => Some("ACC-2"),
+            "site:list" | "site:show" if !vault_wide => Some("OPS-2"),
             "server:access" => Some("ACC-2"),
             _ => None,
         },
@@ -347,7 +361,7 @@ fn context(action: &str, approval: Option<&str>) -> Context {
         holder_approvals: None,
         // The table's export goes to a key the client registered (see
         // `exports_go_only_to_the_clients_keys` for the others).
-        client_key: (action == "dataset:export").then_some(true),
+        client_key: matches!(action, "dataset:export" | "site:restitution").then_some(true),
         copy_holder: None,
     }
 }
@@ -561,6 +575,17 @@ fn exports_go_only_to_the_clients_keys() {
         let ctx = Context { client_key: Some(true), ..Context::default() };
         let by = if phase == "closed" { "ops" } else { "client-admin" };
         assert!(e.decide(&actor_of(by), "dataset:export", &backup, &ctx).unwrap().allowed, "{phase}");
+        // A site handed back whole: the same rule (OPS-2), in every phase of its client.
+        let client = Resource::Client { slug: "a".into(), phase: phase.into() };
+        for role in ["ops", "client-admin"] {
+            for client_key in [None, Some(false)] {
+                let ctx = Context { client_key, ..Context::default() };
+                let got = e.decide(&actor_of(role), "site:restitution", &client, &ctx).unwrap();
+                assert!(!got.allowed && got.clauses.contains(&"OPS-2".to_owned()), "{role} {phase}: {got:?}");
+            }
+            let ctx = Context { client_key: Some(true), ..Context::default() };
+            assert!(e.decide(&actor_of(role), "site:restitution", &client, &ctx).unwrap().allowed, "{role} {phase}");
+        }
     }
 }
 

@@ -55,7 +55,8 @@ export const EVENT_ACTIONS = Object.freeze([
   'token:list', 'token:revoke', 'session:login', 'session:logout', 'session:show',
   'drop:create', 'drop:list', 'drop:show', 'drop:revoke', 'drop:open', 'drop:upload', 'drop:receive',
   'drop:terminate', 'drop:expire', 'person:contact', 'notify:config', 'notify:list', 'notify:flush',
-  'webhook:add', 'webhook:list', 'webhook:remove',
+  'webhook:add', 'webhook:list', 'webhook:remove', 'site:add', 'site:list', 'site:show', 'site:check',
+  'site:restitution', 'site:backup',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);
 

@@ -142,7 +142,9 @@ fn vault_problem(e: &vault::Error) -> Problem {
                 ..p(StatusCode::INTERNAL_SERVER_ERROR, "integrity")
             }
         }
-        E::NotInitialized { .. }
+        // A site's database or files: the operator's to see, in the log, not the client's.
+        E::Site { .. }
+        | E::NotInitialized { .. }
         | E::NotEmpty { .. }
         | E::StorePathTaken { .. }
         | E::TooNew { .. }

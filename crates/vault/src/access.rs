@@ -34,6 +34,8 @@ enum Target {
     /// One client, named.
     Client,
     Drop,
+    /// A Moodle site, decided as its client.
+    Site,
 }
 
 fn target(action: Action) -> Target {
@@ -62,6 +64,9 @@ fn target(action: Action) -> Target {
         | Action::WebhookAdd
         | Action::WebhookList
         | Action::WebhookRemove => Target::Vault,
+        Action::SiteList => Target::ClientOrVault,
+        Action::SiteAdd => Target::Client,
+        Action::SiteShow | Action::SiteCheck | Action::SiteRestitution | Action::SiteBackup => Target::Site,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList
@@ -354,6 +359,20 @@ impl Vault {
                     None => None,
                 };
                 policy::Resource::Entry { index, client }
+            }
+            Target::Site => {
+                let slug = find(resources, "site").ok_or_else(|| need("site"))?;
+                let site =
+                    self.catalog.site(slug)?.ok_or_else(|| Error::Unknown { what: "site", name: slug.to_owned() })?;
+                let phase = self.catalog.client_phase(&site.client, now)?;
+                if action == Action::SiteRestitution {
+                    // OPS-2: a site is handed back to a key its client's admin registered.
+                    ctx.client_key = match find(resources, "key") {
+                        Some(k) => Some(self.catalog.client_key_registered(&site.client, k)?),
+                        None => Some(false),
+                    };
+                }
+                policy::Resource::Client { slug: site.client, phase: phase.as_str().to_owned() }
             }
             Target::Drop => {
                 let id = find(resources, "drop").ok_or_else(|| need("drop"))?;

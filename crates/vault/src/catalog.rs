@@ -15,13 +15,15 @@ mod access;
 mod auth;
 mod drops;
 mod outbox;
+mod sites;
 
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
 pub use outbox::OutboxRow;
+pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -34,6 +36,7 @@ const MIGRATIONS: [&str; 12] = [
     include_str!("migrations/0010_contacts.sql"),
     include_str!("migrations/0011_outbox.sql"),
     include_str!("migrations/0012_webhooks.sql"),
+    include_str!("migrations/0013_sites.sql"),
 ];
 
 /// An open catalog.

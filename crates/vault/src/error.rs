@@ -213,6 +213,14 @@ pub enum Error {
     /// Input that does not make sense, with what to give instead.
     #[error("{0}")]
     BadInput(String),
+    /// A Moodle site: its database, its files, its archive.
+    #[error("site {site}: {source}")]
+    Site {
+        /// The site's slug.
+        site: String,
+        /// What went wrong.
+        source: moodle::Error,
+    },
     /// An approval request or decision that cannot be made as asked.
     #[error("{0}")]
     BadApproval(String),

@@ -142,6 +142,18 @@ pub enum Action {
     WebhookList,
     /// `webhook remove`.
     WebhookRemove,
+    /// `site add`: a client's Moodle site (issue 12).
+    SiteAdd,
+    /// `site list`.
+    SiteList,
+    /// `site show`.
+    SiteShow,
+    /// `site check`: its database answers, its files match it.
+    SiteCheck,
+    /// `restitution create`: the site handed back whole to a client's key (OPS-2).
+    SiteRestitution,
+    /// `site backup`: the site into the vault, a backup of its contract (ARC-1).
+    SiteBackup,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -164,7 +176,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 75] = [
+    pub const ALL: [Action; 81] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -231,6 +243,12 @@ impl Action {
         Action::WebhookAdd,
         Action::WebhookList,
         Action::WebhookRemove,
+        Action::SiteAdd,
+        Action::SiteList,
+        Action::SiteShow,
+        Action::SiteCheck,
+        Action::SiteRestitution,
+        Action::SiteBackup,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -311,6 +329,12 @@ impl Action {
             Action::WebhookAdd => "webhook:add",
             Action::WebhookList => "webhook:list",
             Action::WebhookRemove => "webhook:remove",
+            Action::SiteAdd => "site:add",
+            Action::SiteList => "site:list",
+            Action::SiteShow => "site:show",
+            Action::SiteCheck => "site:check",
+            Action::SiteRestitution => "site:restitution",
+            Action::SiteBackup => "site:backup",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",
@@ -349,6 +373,8 @@ impl Action {
                 | Action::DropList
                 | Action::DropShow
                 | Action::NotifyList
+                | Action::SiteList
+                | Action::SiteShow
         )
     }
 

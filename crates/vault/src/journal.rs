@@ -40,6 +40,14 @@ impl Vault {
         self.door(Action::LedgerKey, vec![], String::new(), now, |_| Ok(self.signer()?.verifier_key()))
     }
 
+    /// The same key as a line of OpenSSH's `allowed_signers`, for restitutions
+    /// (`ssh-keygen -Y verify -n gardien-restitution`).
+    pub fn ledger_key_ssh(&self, now: DateTime<Utc>) -> Result<String, Error> {
+        self.door(Action::LedgerKey, vec![], "ssh".into(), now, |_| {
+            crate::sshsig::allowed_signers_line(&self.signer()?)
+        })
+    }
+
     /// Signs a checkpoint of the tree as it is now.
     pub fn checkpoint(&self, now: DateTime<Utc>) -> Result<String, Error> {
         self.door(Action::LedgerCheckpoint, vec![], String::new(), now, |_| Ok(self.sign_checkpoint(now)?.1))

@@ -31,6 +31,8 @@ mod keys;
 mod model;
 mod notify;
 mod people;
+mod sites;
+mod sshsig;
 mod store;
 mod sweep;
 pub mod text;
@@ -54,6 +56,7 @@ pub use crate::catalog::{
     ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, OutboxRow, Person, SessionRow, TokenRow,
     UploadRow,
 };
+pub use crate::catalog::{ArchiveRow, SiteRow};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
@@ -71,6 +74,7 @@ pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
 pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
+pub use crate::sites::{Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 pub use crate::webhooks::WebhookRow;
@@ -91,6 +95,8 @@ pub trait Progress: Sync {
     fn set_total(&self, _total: u64) {}
     /// Bytes done so far.
     fn set_done(&self, done: u64);
+    /// Files done so far, for work counted in files too.
+    fn set_files(&self, _files: u64) {}
 }
 
 impl<F: Fn(u64) + Sync> Progress for F {
@@ -568,17 +574,19 @@ impl Vault {
                 }
                 Source::Reader(r) => r,
             };
-            self.ingest_inner(input, req, progress, now, rec)
+            self.ingest_inner(input, req, progress, now, rec, &|_, _| Ok(()))
         })
     }
 
-    fn ingest_inner(
+    /// `also` runs in the transaction that makes the dataset visible (given its id).
+    pub(crate) fn ingest_inner(
         &self,
         input: &mut (dyn Read + Send),
         req: &IngestRequest<'_>,
         progress: &dyn Progress,
         now: DateTime<Utc>,
         rec: &mut Record,
+        also: &dyn Fn(&Catalog, &str) -> Result<(), Error>,
     ) -> Result<Dataset, Error> {
         // Every check before any effect: bad input changes nothing.
         if !self.catalog.has_client(req.client)? {
@@ -690,7 +698,10 @@ impl Vault {
             let copies: Vec<(String, String)> =
                 stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
             // The dataset becomes visible in the same transaction that records it.
-            self.record(rec, Outcome::Allowed, |c| c.activate(&id, digest.size, &hex::encode(digest.sha256), &copies))
+            self.record(rec, Outcome::Allowed, |c| {
+                c.activate(&id, digest.size, &hex::encode(digest.sha256), &copies)?;
+                also(c, &id)
+            })
         });
         if let Err(e) = outcome {
             for s in &stores {

@@ -10,7 +10,13 @@ use crate::{Cli, exit, output};
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Print the verifier key (`<name>+<id>+<key>`) that checks checkpoints and proofs.
-    Key,
+    Key {
+        /// Print the same key as a line of OpenSSH's allowed_signers file, which checks a
+        /// restitution's SHA256SUMS.sig: `ssh-keygen -Y verify -f allowed_signers -I NAME
+        /// -n gardien-restitution -s SHA256SUMS.sig < SHA256SUMS`.
+        #[arg(long)]
+        ssh: bool,
+    },
     /// Sign and print a checkpoint (C2SP tlog-checkpoint) of the log as it is now.
     ///
     /// Keep it: with it, `ledger consistency` later proves the log was only appended to.
@@ -93,7 +99,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     let now = super::now();
     match cmd {
-        Cmd::Key => println!("{}", v.ledger_key(now)?),
+        Cmd::Key { ssh: false } => println!("{}", v.ledger_key(now)?),
+        Cmd::Key { ssh: true } => println!("{}", v.ledger_key_ssh(now)?),
         Cmd::Checkpoint => print!("{}", v.checkpoint(now)?),
         Cmd::Entry { index, output: None } => std::io::stdout().write_all(&v.ledger_entry(*index, now)?)?,
         Cmd::Entry { index, output: Some(path) } => {

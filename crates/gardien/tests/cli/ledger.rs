@@ -142,6 +142,32 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         }
         // Sign-in and who-am-I are the server's (`serve` tests run them through its routes).
         Action::SessionLogin | Action::SessionLogout | Action::SessionShow => (vec![], "server"),
+        // No database answers at that socket: what needs one fails, recorded.
+        Action::SiteAdd => {
+            std::fs::create_dir_all(env.path("md/filedir")).unwrap();
+            let db = "postgres://moodle@/moodle?host=/nonexistent";
+            (
+                v(&[
+                    "site",
+                    "add",
+                    "www",
+                    "--client",
+                    "acme",
+                    "--contract",
+                    "acme-2",
+                    "--db",
+                    db,
+                    "--moodledata",
+                    &p("md"),
+                ]),
+                "allowed",
+            )
+        }
+        Action::SiteList => (v(&["site", "list"]), "allowed"),
+        Action::SiteShow => (v(&["site", "show", "www"]), "allowed"),
+        Action::SiteCheck => (v(&["site", "check", "www"]), "failed"),
+        Action::SiteRestitution => (v(&["restitution", "create", "www", "--recipient", CLIENT_KEY]), "failed"),
+        Action::SiteBackup => (v(&["site", "backup", "www"]), "failed"),
         // A drop is addressed to a technical operator (PRE-3): to ops, it fails.
         Action::DropCreate => {
             (v(&["drop", "create", "--client", "acme", "--to", "operator", "--contract", "acme-2"]), "failed")

@@ -14,6 +14,7 @@ mod init;
 mod interop;
 mod ledger;
 mod lifecycle;
+mod moodle;
 mod notify;
 mod people;
 mod readme;

@@ -1,0 +1,537 @@
+//! Moodle restitution (issue 12) against real databases: Debian's PostgreSQL 15 and
+//! MariaDB, started once per run by `scripts/test` (`tests/moodle/services`), on unix
+//! sockets. A fixture builds a Moodle-shaped site (a realistic subset of Moodle's tables,
+//! a few thousand rows, French text and emoji, a binary column, `mdl_files` with real
+//! SHA-1 content hashes, and a moodledata with junk in every directory Moodle regenerates);
+//! the client opens what gardien hands back with `age`, `tar`, `sha256sum`, `ssh-keygen`
+//! and the database's own client, as the restore guide says.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::common::*;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Engine {
+    Pg,
+    My,
+}
+
+fn pg_dir() -> String {
+    std::env::var("GARDIEN_TEST_PG")
+        .expect("GARDIEN_TEST_PG: run scripts/test, or eval \"$(tests/moodle/services start DIR)\" first")
+}
+
+fn my_sock() -> String {
+    std::env::var("GARDIEN_TEST_MARIADB")
+        .expect("GARDIEN_TEST_MARIADB: run scripts/test, or eval \"$(tests/moodle/services start DIR)\" first")
+}
+
+static DB_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh database's name, unique in the run.
+fn new_db(e: Engine) -> String {
+    let name = format!("m{}_{}", std::process::id(), DB_SEQ.fetch_add(1, Ordering::SeqCst));
+    match e {
+        Engine::Pg => sql(e, "postgres", &format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'")),
+        Engine::My => sql(e, "", &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")),
+    };
+    name
+}
+
+fn url(e: Engine, db: &str) -> String {
+    match e {
+        Engine::Pg => format!("postgres://postgres@/{db}?host={}", pg_dir()),
+        Engine::My => format!("mysql://root@/{db}?socket={}", my_sock()),
+    }
+}
+
+/// The engine's client on `db`, reading `input` on stdin.
+fn client(e: Engine, db: &str) -> Command {
+    match e {
+        Engine::Pg => {
+            let mut c = Command::new("psql");
+            c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", &pg_dir(), "-U", "postgres", "-d", db]);
+            c
+        }
+        Engine::My => {
+            let mut c = Command::new("mariadb");
+            c.args(["--no-defaults", "--socket", &my_sock(), "-u", "root", "--batch", "--skip-column-names"]);
+            c.arg("--default-character-set=utf8mb4");
+            if !db.is_empty() {
+                c.arg(db);
+            }
+            c
+        }
+    }
+}
+
+fn feed(mut c: Command, input: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn sql(e: Engine, db: &str, q: &str) -> String {
+    feed(client(e, db), format!("{q};\n").as_bytes())
+}
+
+const TABLES: [&str; 6] = ["mdl_config", "mdl_user", "mdl_course", "mdl_context", "mdl_files", "mdl_forum_posts"];
+
+/// A Moodle-shaped schema and rows: `users` users, their forum posts, and `files`.
+fn fixture_sql(e: Engine, users: usize, files: &[(String, u64, String)]) -> String {
+    let (serial, blob, text) = match e {
+        Engine::Pg => ("BIGSERIAL PRIMARY KEY", "BYTEA", "TEXT"),
+        Engine::My => ("BIGINT AUTO_INCREMENT PRIMARY KEY", "LONGBLOB", "LONGTEXT"),
+    };
+    let mut s = String::new();
+    s.push_str(&format!(
+        "CREATE TABLE mdl_config (id {serial}, name VARCHAR(255) NOT NULL, value {text} NOT NULL);\n\
+         CREATE TABLE mdl_user (id {serial}, username VARCHAR(100) NOT NULL, firstname VARCHAR(100), lastname VARCHAR(100), email VARCHAR(100), password VARCHAR(255), timecreated BIGINT);\n\
+         CREATE TABLE mdl_course (id {serial}, fullname VARCHAR(254), shortname VARCHAR(255), summary {text});\n\
+         CREATE TABLE mdl_context (id {serial}, contextlevel BIGINT, instanceid BIGINT, path VARCHAR(255));\n\
+         CREATE TABLE mdl_files (id {serial}, contenthash VARCHAR(40) NOT NULL, pathnamehash VARCHAR(40) NOT NULL, contextid BIGINT, component VARCHAR(100), filearea VARCHAR(50), itemid BIGINT, filepath VARCHAR(255), filename VARCHAR(255), userid BIGINT, filesize BIGINT NOT NULL, mimetype VARCHAR(100), status BIGINT, timecreated BIGINT, timemodified BIGINT, referencefileid BIGINT);\n\
+         CREATE TABLE mdl_forum_posts (id {serial}, discussion BIGINT, userid BIGINT, subject VARCHAR(255), message {text}, attachment {blob});\n"
+    ));
+    let q = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let hexlit = |b: &[u8]| match e {
+        Engine::Pg => format!("'\\x{}'::bytea", hex(b)),
+        Engine::My => format!("X'{}'", hex(b)),
+    };
+    s.push_str("INSERT INTO mdl_config (name, value) VALUES ('version', '2024100700'), ('release', '4.5 (Build: 20241007)'), ('siteidentifier', 'abc123'), ('lang', 'fr');\n");
+    for c in 1..=20 {
+        s.push_str(&format!(
+            "INSERT INTO mdl_course (fullname, shortname, summary) VALUES ({}, 'C{c}', {});\n",
+            q(&format!("Cours n°{c} : éducation à l'écologie 🌱")),
+            q("Résumé « avec guillemets » et\nretours à la ligne")
+        ));
+        s.push_str(&format!("INSERT INTO mdl_context (contextlevel, instanceid, path) VALUES (50, {c}, '/1/{c}');\n"));
+    }
+    for u in 1..=users {
+        s.push_str(&format!(
+            "INSERT INTO mdl_user (username, firstname, lastname, email, password, timecreated) VALUES ('eleve{u}', {}, 'Dupont-{u}', 'eleve{u}@lycee.example', '$2y$10$abcdefghijklmnopqrstuv', {});\n",
+            q(if u % 3 == 0 { "Zoé" } else { "Jean-François" }),
+            1_700_000_000 + u
+        ));
+        let attachment = pseudo_random(u % 97, u as u64);
+        s.push_str(&format!(
+            "INSERT INTO mdl_forum_posts (discussion, userid, subject, message, attachment) VALUES ({}, {u}, {}, {}, {});\n",
+            u % 50,
+            q(&format!("Re: devoir {u} — question")),
+            q(&format!("Bonjour, voici ma réponse n°{u} 😀 avec des \"guillemets\", un \\ antislash et l'apostrophe.\nLigne 2\ttabulée.")),
+            if u % 5 == 0 { "NULL".to_owned() } else { hexlit(&attachment) }
+        ));
+    }
+    for (i, (hash, size, name)) in files.iter().enumerate() {
+        s.push_str(&format!(
+            "INSERT INTO mdl_files (contenthash, pathnamehash, contextid, component, filearea, itemid, filepath, filename, userid, filesize, mimetype, status, timecreated, timemodified) VALUES ('{hash}', '{:040x}', {}, 'mod_resource', 'content', 0, '/', {}, 2, {size}, 'application/octet-stream', 0, 1700000000, 1700000000);\n",
+            i + 1,
+            i % 20 + 1,
+            q(name)
+        ));
+    }
+    // A directory entry and an empty file: the empty content, never in filedir.
+    s.push_str("INSERT INTO mdl_files (contenthash, pathnamehash, contextid, component, filearea, itemid, filepath, filename, userid, filesize, mimetype, status, timecreated, timemodified) VALUES ('da39a3ee5e6b4b0d3255bfef95601890afd80709', 'ffffffffffffffffffffffffffffffffffffffff', 1, 'user', 'draft', 1, '/', '.', 2, 0, NULL, 0, 1, 1);\n");
+    s
+}
+
+/// A Moodle site: a database loaded with the fixture, a moodledata, a config.php.
+struct Site {
+    db: String,
+    root: PathBuf,
+    /// filedir contents: hash -> bytes.
+    contents: BTreeMap<String, Vec<u8>>,
+}
+
+impl Site {
+    fn moodledata(&self) -> PathBuf {
+        self.root.join("moodledata")
+    }
+    fn config(&self) -> PathBuf {
+        self.root.join("config.php")
+    }
+    fn content_path(&self, hash: &str) -> PathBuf {
+        self.moodledata().join("filedir").join(&hash[0..2]).join(&hash[2..4]).join(hash)
+    }
+}
+
+fn sha1_hex(b: &[u8]) -> String {
+    let out = feed(
+        {
+            let mut c = Command::new("sha1sum");
+            c.arg("-");
+            c
+        },
+        b,
+    );
+    out.split_whitespace().next().unwrap().to_owned()
+}
+
+fn make_site(env: &Env, e: Engine, users: usize, nfiles: usize) -> Site {
+    let db = new_db(e);
+    let root = env.path(&format!("site-{db}"));
+    let md = root.join("moodledata");
+    std::fs::create_dir_all(md.join("filedir")).unwrap();
+    let mut contents = BTreeMap::new();
+    let mut rows = Vec::new();
+    for i in 0..nfiles {
+        let data = pseudo_random(1 + (i * 7919) % 70_000, 1000 + i as u64);
+        let h = sha1_hex(&data);
+        let p = md.join("filedir").join(&h[0..2]).join(&h[2..4]);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join(&h), &data).unwrap();
+        rows.push((h.clone(), data.len() as u64, format!("devoir-{i}-élève.pdf")));
+        contents.insert(h, data);
+    }
+    // Moodle's own files and what it regenerates (left out of the archive).
+    std::fs::write(md.join("filedir/warning.txt"), "This directory contains the content of uploaded files").unwrap();
+    std::fs::create_dir_all(md.join("lang/fr")).unwrap();
+    std::fs::write(md.join("lang/fr/langconfig.php"), "<?php $string['thislanguage'] = 'Français';").unwrap();
+    std::fs::create_dir_all(md.join("repository/empty-dir")).unwrap();
+    for junk in [
+        "cache/cachestore_file/x",
+        "localcache/theme/1/x.css",
+        "sessions/sess_abc",
+        "temp/backup/x",
+        "trashdir/aa/bb/junk",
+        "lock/x.lock",
+    ] {
+        let p = md.join(junk);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"regenerated").unwrap();
+    }
+    std::fs::write(md.join("climaintenance.html"), "maintenance").unwrap();
+    let (dbtype, dbhost) = match e {
+        Engine::Pg => ("pgsql", pg_dir()),
+        Engine::My => ("mariadb", "localhost".to_owned()),
+    };
+    std::fs::write(
+        root.join("config.php"),
+        format!(
+            "<?php  // Moodle configuration file\nunset($CFG);\nglobal $CFG;\n$CFG = new stdClass();\n$CFG->dbtype    = '{dbtype}';\n$CFG->dblibrary = 'native';\n$CFG->dbhost    = '{dbhost}';\n$CFG->dbname    = '{db}';\n$CFG->dbuser    = 'moodle';\n$CFG->dbpass    = 'S3cret;Pa$$';\n$CFG->prefix    = 'mdl_';\n$CFG->wwwroot   = 'https://moodle.lycee.example';\n$CFG->dataroot  = '{}';\nrequire_once(__DIR__ . '/lib/setup.php');\n",
+            md.display()
+        ),
+    )
+    .unwrap();
+    feed(client(e, &db), fixture_sql(e, users, &rows).as_bytes());
+    Site { db, root, contents }
+}
+
+/// Every table's row count and content checksum.
+fn fingerprint(e: Engine, db: &str) -> Vec<String> {
+    TABLES
+        .iter()
+        .map(|t| match e {
+            Engine::Pg => sql(
+                e,
+                db,
+                &format!(
+                    "SELECT count(*) || ' ' || md5(coalesce(string_agg(x::text, '|' ORDER BY id), '')) FROM {t} x"
+                ),
+            ),
+            Engine::My => {
+                let n = sql(e, db, &format!("SELECT count(*) FROM {t}"));
+                let c = sql(e, db, &format!("CHECKSUM TABLE {t} EXTENDED"));
+                format!("{n} {}", c.split_whitespace().last().unwrap())
+            }
+        })
+        .collect()
+}
+
+/// Every file under `dir`, relative, with its bytes' SHA-256.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    walk(dir).into_iter().map(|p| (p.strip_prefix(dir).unwrap().display().to_string(), sha256_file(&p))).collect()
+}
+
+fn setup(e: Engine, users: usize, files: usize) -> (Env, Site, String) {
+    let env = Env::new();
+    env.ok(&["contract", "add", "acme-2026", "--client", "acme", "--presales-until", "2099-01-01"]);
+    let site = make_site(&env, e, users, files);
+    let key = env.client_key(&env.path("client.key"));
+    env.ok(&[
+        "site",
+        "add",
+        "acme-moodle",
+        "--client",
+        "acme",
+        "--contract",
+        "acme-2026",
+        "--db",
+        &url(e, &site.db),
+        "--moodledata",
+        site.moodledata().to_str().unwrap(),
+        "--config",
+        site.config().to_str().unwrap(),
+    ]);
+    (env, site, key)
+}
+
+/// Opens a restitution as the client does; the extracted top directory.
+fn open_as_client(env: &Env, file: &Path, into: &str) -> PathBuf {
+    let out = env.path(into);
+    std::fs::create_dir_all(&out).unwrap();
+    let sh = format!(
+        "age -d -i {} {} | tar --zstd -xf - -C {}",
+        env.path("client.key").display(),
+        file.display(),
+        out.display()
+    );
+    let o = Command::new("sh").args(["-c", &sh]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tops: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(tops.len(), 1, "{tops:?}");
+    tops[0].clone()
+}
+
+fn round_trip(e: Engine) {
+    let (env, site, key) = setup(e, 3000, 300);
+    let before = fingerprint(e, &site.db);
+    let check = env.ok(&["site", "check", "acme-moodle"]);
+    assert!(check.contains("300 of the 300") && check.contains("consistent"), "{check}");
+    let file = env.path("acme-moodle.age");
+    let id = env.ok(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()]);
+    let id = id.trim();
+    // Recorded as an export dataset of the client (OPS-2), listed, and shown with the site.
+    let ds = env.show(id);
+    assert_eq!((ds["class"].as_str(), ds["client"].as_str()), (Some("export"), Some("acme")), "{ds}");
+    assert!(env.ok(&["site", "show", "acme-moodle"]).contains(id));
+    let top = open_as_client(&env, &file, "opened");
+    // sha256sum accepts SHA256SUMS, and it covers every file but itself and its signatures.
+    let o = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let listed =
+        std::fs::read_to_string(top.join("SHA256SUMS")).unwrap().lines().filter(|l| !l.starts_with('#')).count();
+    let all = walk(&top).len();
+    assert_eq!(listed + 3, all, "every file is listed but SHA256SUMS and its two signatures");
+    // Signed by the ledger's key: OpenSSH checks it.
+    std::fs::write(env.path("allowed_signers"), env.ok(&["ledger", "key", "--ssh"])).unwrap();
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ssh-keygen -Y verify -f {} -I hebergeur.example/gardien -n gardien-restitution -s SHA256SUMS.sig < SHA256SUMS",
+                env.path("allowed_signers").display()
+            ),
+        ])
+        .current_dir(&top)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    // A SHA256SUMS changed by one byte no longer verifies.
+    let mut sums = std::fs::read(top.join("SHA256SUMS")).unwrap();
+    let last = sums.len() - 2;
+    sums[last] ^= 1;
+    std::fs::write(env.path("sums.bad"), &sums).unwrap();
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ssh-keygen -Y verify -f {} -I hebergeur.example/gardien -n gardien-restitution -s SHA256SUMS.sig < {}",
+                env.path("allowed_signers").display(),
+                env.path("sums.bad").display()
+            ),
+        ])
+        .current_dir(&top)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    // The guides, the config without its password.
+    for g in ["RESTORE.fr.md", "RESTORE.en.md"] {
+        let guide = std::fs::read_to_string(top.join(g)).unwrap();
+        assert!(
+            guide.contains("sha256sum --strict -c SHA256SUMS") && guide.contains("-I hebergeur.example/gardien"),
+            "{guide}"
+        );
+    }
+    let config = std::fs::read_to_string(top.join("config.php")).unwrap();
+    assert!(!config.contains("S3cret"), "{config}");
+    assert!(config.contains("$CFG->dbname    = '") && config.contains("$CFG->dbpass    = '**redacted"), "{config}");
+    // Restored into a fresh database with the database's own client, as the guide says.
+    let fresh = new_db(e);
+    let o = Command::new("sh").args(["-c", "cat db/*.sql"]).current_dir(&top).output().unwrap();
+    feed(client(e, &fresh), &o.stdout);
+    assert_eq!(fingerprint(e, &fresh), before, "every table's rows and content");
+    // Every file byte-equal, the regenerated directories absent.
+    let mut original = tree(&site.moodledata());
+    original.retain(|k, _| {
+        !["cache/", "localcache/", "sessions/", "temp/", "trashdir/", "lock/"].iter().any(|x| k.starts_with(x))
+            && k != "climaintenance.html"
+    });
+    assert_eq!(tree(&top.join("moodledata")), original);
+    assert!(top.join("moodledata/repository/empty-dir").is_dir(), "empty directories kept");
+    for gone in ["cache", "localcache", "sessions", "temp", "trashdir", "lock", "climaintenance.html"] {
+        assert!(!top.join("moodledata").join(gone).exists(), "{gone}");
+    }
+    assert!(!top.join("INCONSISTENCIES.txt").exists());
+    assert_eq!(site.contents.len(), 300);
+    // The ledger names the site's archive; the whole log verifies.
+    env.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn postgres_site_handed_back_whole_and_restored_with_standard_tools() {
+    round_trip(Engine::Pg);
+}
+
+#[test]
+fn mariadb_site_handed_back_whole_and_restored_with_standard_tools() {
+    round_trip(Engine::My);
+}
+
+fn datasets(env: &Env) -> String {
+    env.sql("SELECT count(*) FROM datasets")
+}
+
+#[test]
+fn missing_or_corrupt_files_refuse_unless_allowed_and_are_listed() {
+    for e in [Engine::Pg, Engine::My] {
+        let (env, site, key) = setup(e, 50, 20);
+        let mut hashes = site.contents.keys();
+        let (gone, bad) = (hashes.next().unwrap().clone(), hashes.next().unwrap().clone());
+        std::fs::remove_file(site.content_path(&gone)).unwrap();
+        let check = env.fails(&["site", "check", "acme-moodle"], 3);
+        assert!(check.contains("inconsistencies"), "{check}");
+        let out = env.run(&["site", "check", "acme-moodle"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "missing filedir/{}/{}/{gone}",
+            &gone[0..2],
+            &gone[2..4]
+        )));
+        let n = datasets(&env);
+        let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key], 3);
+        assert!(err.contains(&gone) && err.contains("inconsistencies"), "{err}");
+        assert_eq!(datasets(&env), n, "nothing made");
+        // Corrupt: its content no longer has its name's SHA-1.
+        std::fs::write(site.content_path(&bad), b"not what it was").unwrap();
+        let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key], 3);
+        assert!(err.contains("inconsistencies"), "{err}");
+        assert_eq!(datasets(&env), n, "nothing made");
+        assert_eq!(env.sql("SELECT count(*) FROM datasets WHERE state != 'active'"), "0", "nothing half-made");
+        // With --allow-missing: made, and the archive lists both.
+        let file = env.path("x.age");
+        env.ok(&[
+            "restitution",
+            "create",
+            "acme-moodle",
+            "--recipient",
+            &key,
+            "--allow-missing",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        let top = open_as_client(&env, &file, "opened");
+        let inc = std::fs::read_to_string(top.join("INCONSISTENCIES.txt")).unwrap();
+        assert!(inc.contains(&format!("missing filedir/{}/{}/{gone}", &gone[0..2], &gone[2..4])), "{inc}");
+        assert!(inc.contains(&format!("corrupt filedir/{}/{}/{bad}", &bad[0..2], &bad[2..4])), "{inc}");
+        let o = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+        assert!(o.status.success());
+    }
+}
+
+#[test]
+fn a_file_deleted_after_the_snapshot_comes_from_the_trash() {
+    let (env, site, key) = setup(Engine::Pg, 10, 5);
+    // Moodle deletes the row, then moves the content to the trash: a content the database
+    // still references but found only in the trash is taken from there.
+    let h = site.contents.keys().next().unwrap().clone();
+    let trash = site.moodledata().join("trashdir").join(&h[0..2]).join(&h[2..4]);
+    std::fs::create_dir_all(&trash).unwrap();
+    std::fs::rename(site.content_path(&h), trash.join(&h)).unwrap();
+    let file = env.path("x.age");
+    let out = env.run(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let top = open_as_client(&env, &file, "opened");
+    let restored = top.join("moodledata/filedir").join(&h[0..2]).join(&h[2..4]).join(&h);
+    assert_eq!(std::fs::read(restored).unwrap(), site.contents[&h]);
+}
+
+#[test]
+fn refusals_and_failures_are_clear_and_change_nothing() {
+    let (env, site, key) = setup(Engine::Pg, 10, 5);
+    // A key the client did not register (OPS-2): refused, recorded, nothing made.
+    let other = age_keygen(&env.path("other.key"));
+    let n = datasets(&env);
+    let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &other], 4);
+    assert!(err.contains("OPS-2"), "{err}");
+    // Another client's key.
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    env.ok(&["person", "add", "admin-beta", "--role", "client-admin", "--client", "beta"]);
+    let beta_key = env.registered_key("admin-beta", "beta", &env.path("beta.key"));
+    let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &beta_key], 4);
+    assert!(err.contains("OPS-2"), "{err}");
+    // Another client's admin asking for acme's site: the answer of an unknown site.
+    let unknown = env.fails(&["--as", "admin-beta", "site", "show", "no-such-site"], 1);
+    let theirs = env.fails(&["--as", "admin-beta", "site", "show", "acme-moodle"], 1);
+    assert_eq!(unknown.replace("no-such-site", "X"), theirs.replace("acme-moodle", "X"));
+    let theirs =
+        env.fails(&["--as", "admin-beta", "restitution", "create", "acme-moodle", "--recipient", &beta_key], 1);
+    assert!(theirs.contains("unknown site"), "{theirs}");
+    // acme's own admin may hand it back to its own key.
+    env.ok(&["--as", "admin-acme", "restitution", "create", "acme-moodle", "--recipient", &key]);
+    let n2 = datasets(&env);
+    assert_eq!(n2, (n.parse::<u32>().unwrap() + 1).to_string());
+    // A database that refuses the connection (no such database): a clear error, nothing made.
+    env.ok(&[
+        "site",
+        "add",
+        "broken",
+        "--client",
+        "acme",
+        "--contract",
+        "acme-2026",
+        "--db",
+        &url(Engine::Pg, "no_such_db"),
+        "--moodledata",
+        site.moodledata().to_str().unwrap(),
+    ]);
+    let err = env.fails(&["site", "check", "broken"], 1);
+    assert!(err.contains("no_such_db") && err.contains("psql"), "{err}");
+    let err = env.fails(&["restitution", "create", "broken", "--recipient", &key], 1);
+    assert!(err.contains("no_such_db"), "{err}");
+    assert_eq!(datasets(&env), n2, "nothing made");
+    assert!(last_event(&env).contains("site:restitution"));
+}
+
+#[test]
+fn urls_with_passwords_and_bad_paths_are_refused_at_add() {
+    let (env, site, _key) = setup(Engine::Pg, 1, 1);
+    let md = site.moodledata();
+    let add = |db: &str, md: &str| {
+        env.run(&[
+            "site",
+            "add",
+            "other",
+            "--client",
+            "acme",
+            "--contract",
+            "acme-2026",
+            "--db",
+            db,
+            "--moodledata",
+            md,
+        ])
+    };
+    let o = add("postgres://moodle:hunter2@db.example/moodle", md.to_str().unwrap());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("never carries a password") && !err.contains("hunter2"), "{err}");
+    for (db, m) in [
+        ("postgres://moodle@db.example/moodle", "relative/moodledata"),
+        ("postgres://moodle@db.example/moodle", "/nonexistent/moodledata"),
+        ("postgres://moodle@db.example/mo\u{1b}[2Jodle", md.to_str().unwrap()),
+        ("postgres://moodle@db.example/-moodle", md.to_str().unwrap()),
+        ("mysql://root@/db?socket=/a/../b", md.to_str().unwrap()),
+    ] {
+        let o = add(db, m);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && !err.contains('\u{1b}'), "{db} {m}: {err}");
+    }
+    assert_eq!(env.sql("SELECT count(*) FROM sites"), "1");
+}

@@ -1,0 +1,363 @@
+//! Moodle sites (issue 12): `site add|list|show|check`, `restitution create` (the site
+//! handed back whole to a key of its client, OPS-2) and `site backup` (into the vault, a
+//! backup of the site's contract, ARC-1). The archive is made by the `moodle` crate and
+//! sealed as it comes: no clear byte of it touches the disk, and it becomes visible only
+//! once every copy is durable, like every dataset.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{ArchiveRow, SiteRow};
+use crate::door::Record;
+use crate::event::Action;
+use crate::{Dataset, DatasetClass, Error, IngestRequest, Progress, Vault, client_keys, rfc3339, sshsig, text};
+
+/// A site to add.
+#[derive(Debug)]
+pub struct NewSite<'a> {
+    /// Its slug.
+    pub slug: &'a str,
+    /// Its client.
+    pub client: &'a str,
+    /// The contract it is hosted under.
+    pub contract: &'a str,
+    /// Its database (no password).
+    pub db_url: &'a str,
+    /// Its `moodledata`, absolute.
+    pub moodledata: &'a Path,
+    /// Its `config.php`, absolute, if named.
+    pub config: Option<&'a Path>,
+}
+
+/// A site and its archives.
+#[derive(Debug, Clone)]
+pub struct SiteView {
+    /// The site.
+    pub site: SiteRow,
+    /// Its restitutions and backups, oldest first (those still in the vault).
+    pub archives: Vec<ArchiveRow>,
+}
+
+/// What a restitution or a backup made.
+#[derive(Debug)]
+pub struct Made {
+    /// Its dataset.
+    pub dataset: Dataset,
+    /// What the archive holds and what the checks found.
+    pub report: moodle::Report,
+}
+
+fn site_err(site: &str) -> impl Fn(moodle::Error) -> Error + '_ {
+    move |source| Error::Site { site: site.to_owned(), source }
+}
+
+fn absolute(what: &'static str, p: &Path) -> Result<String, Error> {
+    let s = p.to_str().ok_or_else(|| Error::BadInput(format!("{what}: the path is not UTF-8")))?;
+    text::check(what, s, false)?;
+    if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(Error::BadInput(format!("{what} {}: give an absolute path without '..'", text::escape(s))));
+    }
+    Ok(s.to_owned())
+}
+
+/// The ledger key signs SHA256SUMS twice: an SSH signature (`ssh-keygen -Y verify`) and
+/// a C2SP signed note (what checks the ledger's checkpoints checks it too).
+struct Signer(ledger::note::Signer);
+
+impl moodle::Sign for Signer {
+    fn sign(&self, sums: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let sig = sshsig::sign(&self.0, sums.as_bytes()).map_err(|e| e.to_string())?;
+        let note = self.0.sign(sums).map_err(|e| e.to_string())?;
+        Ok(vec![("SHA256SUMS.sig".into(), sig.into_bytes()), ("SHA256SUMS.note".into(), note.into_bytes())])
+    }
+    fn name(&self) -> String {
+        self.0.name().to_owned()
+    }
+}
+
+/// The progress of a pack, passed on to the vault's.
+struct PackProgress<'a>(&'a dyn Progress);
+
+impl moodle::Progress for PackProgress<'_> {
+    fn total(&self, bytes: u64) {
+        self.0.set_total(bytes);
+    }
+    fn done(&self, bytes: u64, files: u64) {
+        self.0.set_done(bytes);
+        self.0.set_files(files);
+    }
+}
+
+/// The archive as the vault reads it: the packer's output through a pipe; at its end, the
+/// packer's outcome (a failed pack is an error here, never a short dataset).
+struct Packed<'a> {
+    pipe: Option<io::PipeReader>,
+    outcome: mpsc::Receiver<Result<moodle::Report, moodle::Error>>,
+    report: &'a Mutex<Option<Result<moodle::Report, moodle::Error>>>,
+}
+
+impl Read for Packed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(pipe) = self.pipe.as_mut() else { return Ok(0) };
+        let n = pipe.read(buf)?;
+        if n == 0 {
+            let r = self.outcome.recv().unwrap_or_else(|_| Err(moodle::Error::Internal("the packer stopped".into())));
+            let failed = r.is_err();
+            *self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+            if failed {
+                return Err(io::Error::other("the site's archive could not be made"));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Vault {
+    /// `site add`: a client's Moodle site, hosted under one of its contracts.
+    pub fn site_add(&self, s: &NewSite<'_>, now: DateTime<Utc>) -> Result<SiteRow, Error> {
+        let resources = vec![format!("client:{}", s.client), format!("site:{}", s.slug)];
+        let details = format!("contract={}", s.contract);
+        self.door(Action::SiteAdd, resources, details, now, |rec| {
+            crate::check_name("site", s.slug)?;
+            let contract = self.catalog.contract(s.contract)?;
+            if contract.client != s.client {
+                return Err(Error::BadInput(format!(
+                    "contract {} is client {}'s, not {}'s",
+                    s.contract, contract.client, s.client
+                )));
+            }
+            let db = moodle::DbUrl::parse(s.db_url).map_err(site_err(s.slug))?;
+            let moodledata = absolute("--moodledata", s.moodledata)?;
+            if !s.moodledata.join("filedir").is_dir() {
+                return Err(Error::BadInput(format!(
+                    "--moodledata {}: no filedir inside (is it Moodle's $CFG->dataroot?)",
+                    text::escape(&moodledata)
+                )));
+            }
+            let config = match s.config {
+                Some(p) => {
+                    let c = absolute("--config", p)?;
+                    let src = std::fs::read(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+                    moodle::config::read(&src).map_err(site_err(s.slug))?;
+                    Some(c)
+                }
+                None => None,
+            };
+            let row = SiteRow {
+                slug: s.slug.to_owned(),
+                client: s.client.to_owned(),
+                contract: s.contract.to_owned(),
+                db_url: db.to_url(),
+                moodledata,
+                config_path: config,
+                created: rfc3339(now),
+            };
+            rec.resources.push(format!("contract:{}", s.contract));
+            self.record(rec, crate::Outcome::Allowed, |c| {
+                if c.add_site(&row)? {
+                    Ok(())
+                } else {
+                    Err(Error::BadInput(format!("site {} exists already (`gardien site show {}`)", s.slug, s.slug)))
+                }
+            })?;
+            Ok(row)
+        })
+    }
+
+    /// `site list`: every site, or a client's.
+    pub fn sites(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<SiteRow>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::SiteList, resources, String::new(), now, |_| {
+            if let Some(c) = client
+                && !self.catalog.has_client(c)?
+            {
+                return Err(Error::UnknownClient(c.to_owned()));
+            }
+            self.catalog.sites(client)
+        })
+    }
+
+    /// `site show`: a site and its archives still in the vault.
+    pub fn site(&self, slug: &str, now: DateTime<Utc>) -> Result<SiteView, Error> {
+        self.door(Action::SiteShow, vec![format!("site:{slug}")], String::new(), now, |_| {
+            let site = self.site_row(slug)?;
+            let mut archives = Vec::new();
+            for a in self.catalog.site_archives(slug)? {
+                if self.catalog.dataset(&a.dataset).is_ok_and(|d| d.destruction.is_none()) {
+                    archives.push(a);
+                }
+            }
+            Ok(SiteView { site, archives })
+        })
+    }
+
+    fn site_row(&self, slug: &str) -> Result<SiteRow, Error> {
+        self.catalog.site(slug)?.ok_or_else(|| Error::Unknown { what: "site", name: slug.to_owned() })
+    }
+
+    /// `site check`: the database answers, and every file it references is in filedir,
+    /// named by its SHA-1.
+    pub fn site_check(
+        &self,
+        slug: &str,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<moodle::CheckReport, Error> {
+        self.door(Action::SiteCheck, vec![format!("site:{slug}")], String::new(), now, |rec| {
+            let site = self.site_row(slug)?;
+            let db = moodle::DbUrl::parse(&site.db_url).map_err(site_err(slug))?;
+            let report = moodle::check(
+                &moodle::Site {
+                    slug,
+                    db: &db,
+                    moodledata: Path::new(&site.moodledata),
+                    config: site.config_path.as_deref().map(Path::new),
+                },
+                &PackProgress(progress),
+            )
+            .map_err(site_err(slug))?;
+            rec.details = format!(
+                "referenced={} checked={} inconsistencies={}",
+                report.referenced,
+                report.checked,
+                report.inconsistencies.len()
+            );
+            Ok(report)
+        })
+    }
+
+    /// `restitution create`: the site handed back whole, as an `export` dataset of its
+    /// client for one of the client's registered keys (OPS-2).
+    pub fn restitution_create(
+        &self,
+        slug: &str,
+        recipient: &str,
+        allow_missing: bool,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Made, Error> {
+        let key = client_keys::parse_recipient(recipient)?.to_string();
+        let resources = vec![format!("site:{slug}"), format!("key:{key}")];
+        let details = format!("recipient={key} allow_missing={allow_missing}");
+        self.door(Action::SiteRestitution, resources, details, now, |rec| {
+            self.archive_site(slug, Some(&key), &[], allow_missing, progress, now, rec)
+        })
+    }
+
+    /// `site backup`: the site into the vault, a `backup` dataset of its contract (ARC-1
+    /// retention), on `stores` (the config's default stores when empty; LOC-1 as always).
+    pub fn site_backup(
+        &self,
+        slug: &str,
+        stores: &[String],
+        allow_missing: bool,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Made, Error> {
+        let details = format!("allow_missing={allow_missing}");
+        self.door(Action::SiteBackup, vec![format!("site:{slug}")], details, now, |rec| {
+            self.archive_site(slug, None, stores, allow_missing, progress, now, rec)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn archive_site(
+        &self,
+        slug: &str,
+        recipient: Option<&str>,
+        stores: &[String],
+        allow_missing: bool,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+        rec: &mut Record,
+    ) -> Result<Made, Error> {
+        let site = self.site_row(slug)?;
+        let db = moodle::DbUrl::parse(&site.db_url).map_err(site_err(slug))?;
+        let signer = Signer(self.signer()?);
+        let opts = moodle::Options { allow_missing, day: now.format("%Y%m%d").to_string(), created: rfc3339(now) };
+        let (class, label, kind) = match recipient {
+            Some(_) => (DatasetClass::Export, format!("restitution of site {slug}"), "restitution"),
+            None => (DatasetClass::Backup, format!("backup of site {slug}"), "backup"),
+        };
+        let req = IngestRequest {
+            client: &site.client,
+            class,
+            label: Some(&label),
+            stores,
+            contract: Some(&site.contract),
+            to: None,
+            provider: None,
+        };
+        let report_slot = Mutex::new(None);
+        let (tx, rx) = mpsc::channel();
+        let (pipe, writer) = io::pipe().map_err(|e| Error::Corrupt(format!("a pipe: {e}")))?;
+        let moodledata = Path::new(&site.moodledata);
+        let config = site.config_path.as_deref().map(Path::new);
+        let msite = moodle::Site { slug, db: &db, moodledata, config };
+        let result = std::thread::scope(|scope| {
+            let pack_progress = PackProgress(progress);
+            let (msite, opts, signer) = (&msite, &opts, &signer);
+            scope.spawn(move || {
+                // The pipe's writer is dropped before the outcome is sent: the reader sees
+                // the end, then asks how it went.
+                let r = moodle::pack(msite, opts, signer, writer, &pack_progress).map(|(report, w)| {
+                    drop(w);
+                    report
+                });
+                let _ = tx.send(r);
+            });
+            let mut input = Packed { pipe: Some(pipe), outcome: rx, report: &report_slot };
+            let also = |c: &crate::catalog::Catalog, id: &str| {
+                let guard = report_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(Ok(r)) = guard.as_ref() else {
+                    return Err(Error::Corrupt("the archive ended without its report".into()));
+                };
+                c.add_site_archive(&ArchiveRow {
+                    dataset: id.to_owned(),
+                    site: slug.to_owned(),
+                    kind: kind.to_owned(),
+                    recipient: recipient.map(str::to_owned),
+                    top: r.top.clone(),
+                    files: r.files,
+                    file_bytes: r.file_bytes,
+                    db_bytes: r.db_bytes,
+                    sums_sha256: r.sums_sha256.clone(),
+                    inconsistencies: r.inconsistencies.iter().map(|i| format!("{i}\n")).collect(),
+                })
+            };
+            let r = self.ingest_inner(&mut input, &req, &Quiet, now, rec, &also);
+            // When the vault stopped first, the packer fails writing to the closed pipe:
+            // its outcome says whether it had failed on its own before.
+            input.pipe = None;
+            let late = match report_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none() {
+                true => input.outcome.recv().ok(),
+                false => None,
+            };
+            (r, late)
+        });
+        let (result, late) = result;
+        // A pack that failed is the error to tell (the vault saw only a broken pipe).
+        let report = report_slot.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (result, report) {
+            (Ok(dataset), Some(Ok(report))) => Ok(Made { dataset, report }),
+            (_, Some(Err(e))) => Err(site_err(slug)(e)),
+            (Err(e), _) => match late {
+                Some(Err(pe)) if !matches!(pe, moodle::Error::Output(_)) => Err(site_err(slug)(pe)),
+                _ => Err(e),
+            },
+            (Ok(_), _) => Err(Error::Corrupt("the archive ended without its report".into())),
+        }
+    }
+}
+
+/// The vault's progress during an archive: the pack reports bytes read from the site
+/// (its total is the site's size); the sealing's count of archive bytes is dropped.
+struct Quiet;
+
+impl Progress for Quiet {
+    fn set_total(&self, _total: u64) {}
+    fn set_done(&self, _done: u64) {}
+}
