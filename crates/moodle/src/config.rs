@@ -133,6 +133,13 @@ fn literal(v: &[u8]) -> Option<String> {
 /// Reads a `config.php`.
 pub fn read(src: &[u8]) -> Result<Config, Error> {
     let found = assignments(src);
+    // A file named by mistake (anything else the operator can read) would be handed to the
+    // client: only a Moodle configuration is taken.
+    if !found.iter().any(|a| a.name == "wwwroot") || !found.iter().any(|a| a.name == "dbtype") {
+        return Err(Error::Config(
+            "this is not a Moodle config.php (no $CFG->wwwroot and $CFG->dbtype assignments)".into(),
+        ));
+    }
     let mut prefix = "mdl_".to_owned();
     let mut redacted = Vec::with_capacity(src.len());
     let mut at = 0;
@@ -205,11 +212,14 @@ require_once(__DIR__ . '/lib/setup.php');
 
     #[test]
     fn getenv_passwords_are_redacted_too_and_moved_files_refused() {
-        let c = read(b"<?php $CFG->dbpass = getenv('DBPASS');\n").expect("config");
-        assert_eq!(String::from_utf8(c.redacted).expect("utf8"), format!("<?php $CFG->dbpass = {REDACTED_VALUE};\n"));
+        let head = "<?php $CFG->dbtype = 'pgsql'; $CFG->wwwroot = 'https://m.example';\n";
+        let c = read(format!("{head}$CFG->dbpass = getenv('DBPASS');\n").as_bytes()).expect("config");
+        assert_eq!(String::from_utf8(c.redacted).expect("utf8"), format!("{head}$CFG->dbpass = {REDACTED_VALUE};\n"));
         assert_eq!(c.prefix, "mdl_");
-        assert!(read(b"<?php $CFG->alternative_file_system_class = '\\\\tool_objectfs\\\\s3';").is_err());
-        assert!(read(b"<?php $CFG->prefix = $x;").is_err());
-        assert!(read(b"<?php $CFG->prefix = 'a; DROP';").is_err());
+        let with = |tail: &str| read(format!("{head}{tail}").as_bytes());
+        assert!(with("$CFG->alternative_file_system_class = '\\\\tool_objectfs\\\\s3';").is_err());
+        assert!(with("$CFG->prefix = $x;").is_err());
+        assert!(with("$CFG->prefix = 'a; DROP';").is_err());
+        assert!(read(b"root:$y$j9T$abc:19000:0:99999:7:::\n").is_err(), "not a config.php");
     }
 }

@@ -167,7 +167,7 @@ impl DbUrl {
     }
 
     /// The connection options every tool of the engine takes.
-    fn connect_args(&self) -> Vec<String> {
+    pub(crate) fn connect_args(&self) -> Vec<String> {
         let mut a = Vec::new();
         match self.engine {
             Engine::Postgres => {

@@ -11,12 +11,14 @@ pub mod config;
 pub mod db;
 mod guide;
 pub mod pack;
+pub mod unpack;
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use db::{DbUrl, Engine};
 pub use pack::{CheckReport, Options, Progress, Report, Sign, Site, check, pack};
+pub use unpack::{Restored, unpack};
 
 /// What went wrong, naming what it happened to.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@
 //! are read, so the database and the disk work at once; memory stays bounded (three
 //! pieces, zstd's window and buffers), whatever the site's size.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -477,14 +477,9 @@ pub fn pack<W: Write>(
     };
     let hashes = referenced(site.db, &prefix, snapshot.as_mut())?;
     let mut found = Vec::new();
-    let mut from_trash = BTreeMap::new();
     for h in &hashes {
-        match locate(site.moodledata, h) {
-            Some((_, false)) => {}
-            Some((p, true)) => {
-                from_trash.insert(h.clone(), p);
-            }
-            None => found.push(Inconsistency::Missing { hash: h.clone() }),
+        if locate(site.moodledata, h).is_none() {
+            found.push(Inconsistency::Missing { hash: h.clone() });
         }
     }
     if !found.is_empty() && !opts.allow_missing {
@@ -517,8 +512,8 @@ pub fn pack<W: Write>(
             &config,
             &server,
             &wanted,
-            &from_trash,
-            found,
+            // Those found missing are found again, after the walk (the trash may have them).
+            Vec::new(),
             hashes.len() as u64,
             &rx,
         );
@@ -584,7 +579,6 @@ fn write_archive<W: Write>(
     config: &Option<crate::config::Config>,
     server: &str,
     wanted: &HashSet<&str>,
-    from_trash: &BTreeMap<String, PathBuf>,
     mut found: Vec<Inconsistency>,
     referenced: u64,
     rx: &mpsc::Receiver<Piece>,
@@ -635,6 +629,8 @@ fn write_archive<W: Write>(
         Ok(())
     };
     let mut corrupt_referenced = false;
+    // The contents archived under filedir, each checked against its name.
+    let mut archived: HashSet<String> = HashSet::new();
     walk(site.moodledata, &mut |name, path, meta| {
         take_pieces(&mut a, &mut report, &mut done, false)?;
         let member = format!("moodledata/{name}");
@@ -663,31 +659,75 @@ fn write_archive<W: Write>(
             report.files += 1;
             report.file_bytes += size;
             done += size;
-            if let (Some(h), Some(actual)) = (hash_name, sha1)
-                && actual != h
-            {
-                corrupt_referenced |= wanted.contains(h);
-                found.push(Inconsistency::Corrupt { path: name.to_owned(), actual });
+            match (hash_name, sha1) {
+                (Some(h), Some(actual)) if actual != h => {
+                    corrupt_referenced |= wanted.contains(h);
+                    found.push(Inconsistency::Corrupt { path: name.to_owned(), actual });
+                }
+                (Some(h), Some(_)) => {
+                    archived.insert(h.to_owned());
+                }
+                _ => {}
             }
         }
         progress.done(done, report.files);
         Ok(())
     })?;
-    // Contents referenced by the snapshot and deleted since: from the trash.
-    for (h, p) in from_trash {
+    // Contents referenced by the snapshot and deleted since (Moodle deletes the row, then
+    // moves the content to the trash), before the walk or during it: from the trash.
+    let mut late: Vec<&str> = wanted.iter().copied().filter(|h| !archived.contains(*h)).collect();
+    late.sort_unstable();
+    for h in late {
         let name = format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4]);
-        match a.add_file(&format!("moodledata/{name}"), p, true, &mut found)? {
-            Some((size, sha1)) => {
+        let added = match locate(site.moodledata, h) {
+            Some((p, in_trash)) => {
+                a.add_file(&format!("moodledata/{name}"), &p, true, &mut found)?.map(|x| (x, in_trash))
+            }
+            None => None,
+        };
+        match added {
+            Some(((size, sha1), in_trash)) => {
+                report.files += 1;
+                report.file_bytes += size;
+                archived.insert(h.to_owned());
+                if sha1.as_deref() != Some(h) {
+                    corrupt_referenced = true;
+                    found.push(Inconsistency::Corrupt { path: name, actual: sha1.unwrap_or_default() });
+                } else if in_trash {
+                    found.push(Inconsistency::FromTrash { hash: h.to_owned() });
+                }
+            }
+            None => found.push(Inconsistency::Missing { hash: h.to_owned() }),
+        }
+    }
+    // MariaDB cannot share its dump's snapshot: a row written after the list of referenced
+    // contents was read may name a content deleted since. Every content in the trash not
+    // already archived goes in too (at worst an orphan Moodle's cron removes).
+    if site.db.engine == Engine::Mariadb && site.moodledata.join("trashdir").is_dir() {
+        let mut trash = Vec::new();
+        walk(&site.moodledata.join("trashdir"), &mut |_, p, meta| {
+            if meta.is_file()
+                && let Some(h) = p.file_name().and_then(|n| n.to_str()).filter(|n| is_hash(n))
+                && !archived.contains(h)
+            {
+                trash.push((h.to_owned(), p.to_owned()));
+            }
+            Ok(())
+        })?;
+        trash.sort();
+        trash.dedup_by(|x, y| x.0 == y.0);
+        for (h, p) in trash {
+            let name = format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4]);
+            if let Some((size, sha1)) = a.add_file(&format!("moodledata/{name}"), &p, true, &mut found)? {
                 report.files += 1;
                 report.file_bytes += size;
                 if sha1.as_deref() != Some(h.as_str()) {
-                    corrupt_referenced = true;
-                    found.push(Inconsistency::Corrupt { path: name, actual: sha1.unwrap_or_default() });
-                } else {
-                    found.push(Inconsistency::FromTrash { hash: h.clone() });
+                    found.push(Inconsistency::Corrupt {
+                        path: format!("trashdir/.../{h}"),
+                        actual: sha1.unwrap_or_default(),
+                    });
                 }
             }
-            None => found.push(Inconsistency::Missing { hash: h.clone() }),
         }
     }
     take_pieces(&mut a, &mut report, &mut done, true)?;

@@ -56,7 +56,7 @@ export const EVENT_ACTIONS = Object.freeze([
   'drop:create', 'drop:list', 'drop:show', 'drop:revoke', 'drop:open', 'drop:upload', 'drop:receive',
   'drop:terminate', 'drop:expire', 'person:contact', 'notify:config', 'notify:list', 'notify:flush',
   'webhook:add', 'webhook:list', 'webhook:remove', 'site:add', 'site:list', 'site:show', 'site:check',
-  'site:restitution', 'site:backup',
+  'site:restitution', 'site:backup', 'site:restore',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);
 

@@ -67,6 +67,7 @@ fn target(action: Action) -> Target {
         Action::SiteList => Target::ClientOrVault,
         Action::SiteAdd => Target::Client,
         Action::SiteShow | Action::SiteCheck | Action::SiteRestitution | Action::SiteBackup => Target::Site,
+        Action::SiteRestore => Target::Dataset,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList

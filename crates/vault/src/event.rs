@@ -154,6 +154,8 @@ pub enum Action {
     SiteRestitution,
     /// `site backup`: the site into the vault, a backup of its contract (ARC-1).
     SiteBackup,
+    /// `site restore`: a backup put back into an empty database and directory.
+    SiteRestore,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -176,7 +178,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 81] = [
+    pub const ALL: [Action; 82] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -249,6 +251,7 @@ impl Action {
         Action::SiteCheck,
         Action::SiteRestitution,
         Action::SiteBackup,
+        Action::SiteRestore,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -335,6 +338,7 @@ impl Action {
             Action::SiteCheck => "site:check",
             Action::SiteRestitution => "site:restitution",
             Action::SiteBackup => "site:backup",
+            Action::SiteRestore => "site:restore",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",

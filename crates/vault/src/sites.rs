@@ -361,3 +361,52 @@ impl Progress for Quiet {
     fn set_total(&self, _total: u64) {}
     fn set_done(&self, _done: u64) {}
 }
+
+impl Vault {
+    /// `site restore`: a site's backup put back into an empty database and an empty (or
+    /// new) directory. The plaintext streams from the vault into the database's client and
+    /// the files; it is recorded before the first byte, as every read of client data.
+    pub fn site_restore(
+        &self,
+        id: &str,
+        db_url: &str,
+        moodledata: &Path,
+        progress: &dyn Progress,
+        now: DateTime<Utc>,
+    ) -> Result<moodle::Restored, Error> {
+        let details = format!("db={} moodledata={}", moodle::redact_url(db_url), moodledata.display());
+        self.door(Action::SiteRestore, vec![format!("dataset:{id}")], details, now, |rec| {
+            let ds = self.catalog.dataset(id)?;
+            let archive = self
+                .catalog
+                .site_archives_of(id)?
+                .filter(|a| a.kind == "backup" && ds.class == DatasetClass::Backup)
+                .ok_or_else(|| {
+                    Error::BadInput(format!(
+                        "{id} is not a site's backup (`gardien site show SITE` lists them); a restitution is the client's to restore"
+                    ))
+                })?;
+            rec.resources.push(format!("site:{}", archive.site));
+            let db = moodle::DbUrl::parse(db_url).map_err(site_err(&archive.site))?;
+            absolute("--moodledata", moodledata)?;
+            // Checked before anything is read from the vault: bad input changes nothing.
+            moodle::unpack::check_empty(&db, moodledata).map_err(site_err(&archive.site))?;
+            let (pipe, mut writer) = io::pipe().map_err(|e| Error::Corrupt(format!("a pipe: {e}")))?;
+            let site = archive.site.clone();
+            std::thread::scope(|scope| {
+                let pack_progress = PackProgress(progress);
+                let db = &db;
+                let unpacker = scope.spawn(move || moodle::unpack(pipe, db, moodledata, &pack_progress));
+                let streamed = self.get_stream_inner(id, &mut writer, &Quiet, rec, &|_| Ok(()));
+                drop(writer);
+                let unpacked = unpacker.join().unwrap_or_else(|_| Err(moodle::Error::Internal("the restore stopped".into())));
+                match (streamed, unpacked) {
+                    (Ok(()), Ok(r)) => Ok(r),
+                    // The unpacker's error says more than a broken pipe.
+                    (_, Err(e)) => Err(site_err(&site)(e)),
+                    (Err(e), Ok(_)) => Err(e),
+                }
+            })
+        })
+    }
+}

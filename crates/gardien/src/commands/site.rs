@@ -80,6 +80,23 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put a site's backup back into an empty database and an empty (or new) directory,
+    /// every file checked against the archive's SHA256SUMS on the way.
+    #[command(
+        after_help = "The database must exist and hold no table (create it first: `createdb NAME`, or         `CREATE DATABASE NAME CHARACTER SET utf8mb4` on MariaDB); the dump is loaded by the engine's own client         (psql in one transaction, or mariadb). Then point Moodle's config.php at them and run `php admin/cli/purge_caches.php`.
+
+        Example:
+  gardien site restore ds-0123456789abcdef --db 'postgres://moodle@/moodle_restored?host=/run/postgresql' --moodledata /srv/moodledata-restored"
+    )]
+    Restore {
+        /// The backup (a dataset id `gardien site show SITE` lists).
+        backup: String,
+        #[arg(long, help = DB_HELP)]
+        db: String,
+        /// Where moodledata goes: an empty or new directory, absolute.
+        #[arg(long)]
+        moodledata: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -300,6 +317,22 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             }
             print_report("backup", &made.dataset, &made.report);
             println!("{}", made.dataset.id);
+            Ok(())
+        }
+        Cmd::Restore { backup, db, moodledata } => {
+            let b = bar("restoring");
+            let r = v.site_restore(backup, db, moodledata, &b, now);
+            b.pb.finish_and_clear();
+            let r = r?;
+            eprintln!(
+                "restored {} from {backup}: {} files ({}) into {}, {} of SQL into {}",
+                r.top,
+                r.files,
+                output::size(r.file_bytes),
+                vault::text::escape(&moodledata.display().to_string()),
+                output::size(r.db_bytes),
+                vault::text::escape(&moodle::redact_url(db))
+            );
             Ok(())
         }
     }

@@ -168,6 +168,11 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::SiteCheck => (v(&["site", "check", "www"]), "failed"),
         Action::SiteRestitution => (v(&["restitution", "create", "www", "--recipient", CLIENT_KEY]), "failed"),
         Action::SiteBackup => (v(&["site", "backup", "www"]), "failed"),
+        // Not a backup: refused before anything is read.
+        Action::SiteRestore => {
+            let db = "postgres://moodle@/restored?host=/nonexistent";
+            (v(&["site", "restore", id, "--db", db, "--moodledata", &p("md2")]), "failed")
+        }
         // A drop is addressed to a technical operator (PRE-3): to ops, it fails.
         Action::DropCreate => {
             (v(&["drop", "create", "--client", "acme", "--to", "operator", "--contract", "acme-2"]), "failed")

@@ -502,7 +502,7 @@ fn refusals_and_failures_are_clear_and_change_nothing() {
 
 #[test]
 fn urls_with_passwords_and_bad_paths_are_refused_at_add() {
-    let (env, site, _key) = setup(Engine::Pg, 1, 1);
+    let (env, site, key) = setup(Engine::Pg, 1, 1);
     let md = site.moodledata();
     let add = |db: &str, md: &str| {
         env.run(&[
@@ -533,5 +533,193 @@ fn urls_with_passwords_and_bad_paths_are_refused_at_add() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && !err.contains('\u{1b}'), "{db} {m}: {err}");
     }
+    // A config.php that is not one (a path given by mistake) would reach the client: refused.
+    let o = env.run(&[
+        "site",
+        "add",
+        "other",
+        "--client",
+        "acme",
+        "--contract",
+        "acme-2026",
+        "--db",
+        "postgres://moodle@db.example/moodle",
+        "--moodledata",
+        md.to_str().unwrap(),
+        "--config",
+        "/etc/passwd",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not a Moodle config.php") && !err.contains("root:"), "{err}");
+    // Only ops registers sites; a client's technical contact sees them, never hands one back.
+    env.ok(&["person", "add", "tech-acme", "--role", "client-tech", "--client", "acme"]);
+    assert!(env.ok(&["--as", "tech-acme", "site", "list", "--client", "acme"]).contains("acme-moodle"));
+    let err = env.fails(&["--as", "tech-acme", "restitution", "create", "acme-moodle", "--recipient", &key], 4);
+    assert!(err.contains("refused"), "{err}");
+    let err = env.fails(&["--as", "tech-acme", "site", "backup", "acme-moodle"], 4);
+    assert!(err.contains("refused"), "{err}");
+    let err = env.fails(&["--as", "tech-acme", "site", "list"], 4);
+    assert!(err.contains("OPS-1"), "{err}");
     assert_eq!(env.sql("SELECT count(*) FROM sites"), "1");
+}
+
+fn backup_restore(e: Engine) {
+    let (env, site, key) = setup(e, 500, 60);
+    let before = fingerprint(e, &site.db);
+    let id = env.ok(&["site", "backup", "acme-moodle"]).trim().to_owned();
+    // A backup dataset of the site's contract (ARC-1), like every dataset.
+    let ds = env.show(&id);
+    assert_eq!((ds["class"].as_str(), ds["contract"].as_str()), (Some("backup"), Some("acme-2026")), "{ds}");
+    let fresh = new_db(e);
+    let md = env.path("restored/moodledata");
+    let out = env.run(&["site", "restore", &id, "--db", &url(e, &fresh), "--moodledata", md.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fingerprint(e, &fresh), before);
+    let mut original = tree(&site.moodledata());
+    original.retain(|k, _| {
+        !["cache/", "localcache/", "sessions/", "temp/", "trashdir/", "lock/"].iter().any(|x| k.starts_with(x))
+            && k != "climaintenance.html"
+    });
+    assert_eq!(tree(&md), original);
+    // Never into what is not empty: refused, nothing changed.
+    let again = new_db(e);
+    let err = env.fails(&["site", "restore", &id, "--db", &url(e, &again), "--moodledata", md.to_str().unwrap()], 1);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(tree(&md), original);
+    let err = env.fails(
+        &["site", "restore", &id, "--db", &url(e, &fresh), "--moodledata", env.path("elsewhere").to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("tables") && !env.path("elsewhere").exists(), "{err}");
+    // A restitution is the client's, not a backup to restore here.
+    let r = env.ok(&["restitution", "create", "acme-moodle", "--recipient", &key]).trim().to_owned();
+    let err = env.fails(
+        &["site", "restore", &r, "--db", &url(e, &again), "--moodledata", env.path("elsewhere").to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("not a site's backup"), "{err}");
+    env.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn postgres_backup_restores_into_an_empty_database() {
+    backup_restore(Engine::Pg);
+}
+
+#[test]
+fn mariadb_backup_restores_into_an_empty_database() {
+    backup_restore(Engine::My);
+}
+
+/// The vault's store fills up mid-way (an 8 MiB tmpfs): a clear error naming the store,
+/// no dataset, no object left behind, the ledger whole.
+#[test]
+fn a_store_filling_up_mid_way_leaves_nothing_half_made() {
+    let (env, site, key) = setup(Engine::Pg, 50, 0);
+    // 24 MiB of content zstd cannot shrink.
+    for i in 0..6 {
+        let data = pseudo_random(4 << 20, 77 + i);
+        let h = sha1_hex(&data);
+        let p = site.moodledata().join("filedir").join(&h[0..2]).join(&h[2..4]);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join(&h), &data).unwrap();
+    }
+    let small = env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs", small.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "this test mounts a tmpfs: it runs as root (scripts/test in CI)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    env.ok(&["store", "add", "small", "--site", "fr-roubaix", "--path", small.join("store").to_str().unwrap()]);
+    let n = datasets(&env);
+    let err = env.fails(&["site", "backup", "acme-moodle", "--store", "small"], 1);
+    assert!(err.contains("small") || err.contains("No space"), "{err}");
+    assert_eq!(datasets(&env), n, "no dataset");
+    let left: Vec<_> = walk(&small).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // The restitution, to the default store, still works: nothing was held.
+    env.ok(&["restitution", "create", "acme-moodle", "--recipient", &key]);
+    env.ok(&["ledger", "verify"]);
+    env.ok(&["fsck"]);
+}
+
+/// Moodle keeps writing during a restitution: new files (content first, then the row, as
+/// Moodle does) and deletions (the row first, then the content to the trash). Every
+/// content the handed-back database references is in the handed-back moodledata.
+fn consistent_under_writes(e: Engine) {
+    let (env, site, key) = setup(e, 2000, 400);
+    let file = env.path("x.age");
+    let mut child = env
+        .cmd(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let md = site.moodledata();
+    let mut victims = site.contents.keys().cloned().collect::<Vec<_>>().into_iter();
+    let mut i = 0u64;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        i += 1;
+        // A new file: content, then row.
+        let data = pseudo_random(20_000, 5_000_000 + i);
+        let h = sha1_hex(&data);
+        let dir = md.join("filedir").join(&h[0..2]).join(&h[2..4]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&h), &data).unwrap();
+        sql(
+            e,
+            &site.db,
+            &format!(
+                "INSERT INTO mdl_files (contenthash, pathnamehash, contextid, component, filearea, itemid, filepath, filename, userid, filesize, status, timecreated, timemodified) VALUES ('{h}', '{:040x}', 1, 'user', 'draft', {i}, '/', 'new-{i}.txt', 2, 20000, 0, 1, 1)",
+                1_000_000 + i
+            ),
+        );
+        // A deletion: row, then content to the trash.
+        if let Some(v) = victims.next() {
+            sql(e, &site.db, &format!("DELETE FROM mdl_files WHERE contenthash = '{v}'"));
+            let t = md.join("trashdir").join(&v[0..2]).join(&v[2..4]);
+            std::fs::create_dir_all(&t).unwrap();
+            std::fs::rename(site.content_path(&v), t.join(&v)).unwrap();
+        }
+    };
+    let err = child.stderr.take().map(|mut s| {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut s, &mut t).unwrap();
+        t
+    });
+    assert!(status.success(), "{err:?}");
+    assert!(i > 1, "the writer ran alongside ({i} rounds)");
+    let top = open_as_client(&env, &file, "opened");
+    let fresh = new_db(e);
+    let dump = Command::new("sh").args(["-c", "cat db/*.sql"]).current_dir(&top).output().unwrap();
+    feed(client(e, &fresh), &dump.stdout);
+    let referenced = sql(e, &fresh, "SELECT DISTINCT contenthash FROM mdl_files WHERE filesize > 0");
+    let mut n = 0;
+    for h in referenced.lines() {
+        let p = top.join("moodledata/filedir").join(&h[0..2]).join(&h[2..4]).join(h);
+        assert_eq!(sha1_hex(&std::fs::read(&p).unwrap_or_else(|_| panic!("{h} referenced, not archived"))), h);
+        n += 1;
+    }
+    assert!(n >= 400, "{n}");
+}
+
+#[test]
+fn postgres_restitution_is_consistent_while_moodle_writes() {
+    consistent_under_writes(Engine::Pg);
+}
+
+#[test]
+fn mariadb_restitution_is_consistent_while_moodle_writes() {
+    consistent_under_writes(Engine::My);
 }

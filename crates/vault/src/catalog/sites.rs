@@ -142,4 +142,16 @@ impl Catalog {
         let rows = st.query_map([site], archive_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
+
+    /// The archive a dataset is, if one.
+    pub fn site_archives_of(&self, dataset: &str) -> Result<Option<ArchiveRow>, Error> {
+        Ok(self
+            .db
+            .query_row(
+                &format!("SELECT {ARCHIVE_COLUMNS} FROM site_archives WHERE dataset = ?1"),
+                [dataset],
+                archive_row,
+            )
+            .optional()?)
+    }
 }
