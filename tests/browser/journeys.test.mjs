@@ -387,6 +387,28 @@ test('a. client admin (FR then EN): datasets, log proofs, a certificate, offline
     assert.match(goodCert.text, new RegExp(`Certificate ${g.ids.certificate} for dataset ${g.ids.sample}`));
     await seen(page, 'a', 'verify-certificate-valid');
 
+    // The client's Moodle sites: the list, the site's page with its form to hand it back to
+    // a registered key, and a restitution asked for that fails (the site's database does not
+    // answer here), said on the page without the operator's internals.
+    await page.goto(`${g.base}/sites`);
+    assert.match(await page.locator('main').innerText(), /hugo-moodle/);
+    await seen(page, 'a', 'sites-en');
+    await page.goto(`${g.base}/sites/hugo-moodle`);
+    assert.equal(await page.locator('select#recipient option').count(), 1, 'the registered key is offered');
+    await seen(page, 'a', 'site-en');
+    await submit(page, page.locator('form[action="/sites/hugo-moodle/restitution"] button[type=submit]'), `${g.base}/sites/hugo-moodle`);
+    let failed = '';
+    for (let i = 0; i < 40 && !failed; i += 1) {
+      await page.goto(`${g.base}/sites/hugo-moodle`);
+      const alerts = page.locator('ul.jobs [role=alert]');
+      if (await alerts.count()) failed = await alerts.first().innerText();
+      else await page.waitForTimeout(250);
+    }
+    assert.ok(failed, 'the failed restitution is shown on the site page');
+    assert.ok(!failed.includes('nonexistent') && !failed.includes('psql'), `no internals shown: ${failed}`);
+    await seen(page, 'a', 'site-restitution-failed');
+    await page.goto(`${g.base}/verify`);
+
     // One edited byte, anywhere that matters, and the page says invalid (and so does the
     // binary): the index, a hash of the path, the checkpoint's size, its root, its signature.
     const original = readFileSync(proof.file, 'utf8');

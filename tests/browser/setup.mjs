@@ -9,7 +9,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,6 +203,11 @@ export function buildDataDir(bin, dir) {
   // One age key already registered for lycee-hugo, by its admin.
   const existingKey = ageRecipient();
   g(['client', 'key', 'add', 'lycee-hugo', existingKey, '--label', 'Clé du proviseur'], { as: 'admin-hugo' });
+  // Its Moodle site (OPS-2: handed back from the portal); no database answers at that
+  // socket, so a restitution asked for here fails, and the page says so.
+  mkdirSync(join(dir, 'moodledata', 'filedir'), { recursive: true });
+  g(['site', 'add', 'hugo-moodle', '--client', 'lycee-hugo', '--contract', 'hugo',
+    '--db', 'postgres://moodle@/moodle?host=/nonexistent', '--moodledata', join(dir, 'moodledata')]);
   const verifierKey = g(['ledger', 'key']);
   return {
     dataDir,

@@ -242,7 +242,7 @@ fn vault_exit_code(v: &vault::Error) -> u8 {
         vault::Error::DropFile(_) => exit::INTEGRITY,
         // Files the database references, missing or corrupt: the site is not whole.
         vault::Error::Site { source: moodle::Error::Inconsistent(_), .. } => exit::INTEGRITY,
-        vault::Error::Site { .. } => exit::FAILED,
+        vault::Error::Site { .. } | vault::Error::RangeNotSatisfiable { .. } => exit::FAILED,
         vault::Error::CopyCorrupt { .. }
         | vault::Error::NoReadableCopy { .. }
         | vault::Error::LedgerInconsistent(_)

@@ -5,7 +5,7 @@
 //! SLUG-YYYYMMDD/RESTORE.fr.md, RESTORE.en.md   how to check and restore it, standard tools only
 //! SLUG-YYYYMMDD/config.php                     the database password's value replaced
 //! SLUG-YYYYMMDD/moodledata/...                 without what Moodle regenerates (EXCLUDED)
-//! SLUG-YYYYMMDD/db/000001.sql ...              the engine's own dump, plain SQL, in 16 MiB pieces
+//! SLUG-YYYYMMDD/db/000001.sql ...              the engine's own dump, plain SQL, in 4 MiB pieces
 //! SLUG-YYYYMMDD/INCONSISTENCIES.txt            what the checks found, when they found something
 //! SLUG-YYYYMMDD/SHA256SUMS                     every file above (`sha256sum -c` reads it)
 //! SLUG-YYYYMMDD/SHA256SUMS.sig, .note          its signatures by the operator's ledger key
@@ -33,7 +33,7 @@ use crate::{Error, Inconsistency};
 pub const EXCLUDED: [&str; 7] = ["cache", "localcache", "sessions", "temp", "trashdir", "lock", "climaintenance.html"];
 
 /// The size of the dump's pieces.
-pub const PIECE: usize = 16 << 20;
+pub const PIECE: usize = 4 << 20;
 
 /// The archive format's name, first line of `SHA256SUMS`.
 pub const FORMAT: &str = "gardien-restitution/v1";

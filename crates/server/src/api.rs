@@ -591,11 +591,193 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// A site's restitution or backup still in the vault.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SiteArchiveOut {
+    dataset: String,
+    /// `restitution` or `backup`.
+    kind: String,
+    /// A restitution's age recipient.
+    recipient: Option<String>,
+    /// The archive's top directory (`SITE-YYYYMMDD`).
+    top: String,
+    files: u64,
+    file_bytes: u64,
+    db_bytes: u64,
+    /// SHA-256 of the archive's SHA256SUMS.
+    sums_sha256: String,
+    /// What the checks found, one per entry.
+    inconsistencies: Vec<String>,
+}
+
+/// A restitution asked for since the server started.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobOut {
+    id: String,
+    site: String,
+    recipient: String,
+    started_by: String,
+    started: String,
+    /// `running`, `done` or `failed`.
+    state: String,
+    /// Bytes read from the site so far, and the estimated total.
+    done: u64,
+    total: u64,
+    files: u64,
+    /// Bytes per second so far.
+    rate: u64,
+    seconds_left: Option<u64>,
+    /// The dataset made, once done.
+    dataset: Option<String>,
+    /// Why it failed.
+    error: Option<Problem>,
+}
+
+/// A Moodle site: its archives in the vault and the restitutions under way.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SiteOut {
+    slug: String,
+    client: String,
+    contract: String,
+    archives: Vec<SiteArchiveOut>,
+    jobs: Vec<JobOut>,
+}
+
+fn job_out(j: &crate::jobs::Job) -> JobOut {
+    let (done, total, files, rate, left) = j.progress();
+    let outcome = j.outcome();
+    JobOut {
+        id: j.id.clone(),
+        site: j.site.clone(),
+        recipient: j.recipient.clone(),
+        started_by: j.started_by.clone(),
+        started: j.started_at.clone(),
+        state: match &outcome {
+            None => "running",
+            Some(Ok(_)) => "done",
+            Some(Err(_)) => "failed",
+        }
+        .into(),
+        done,
+        total,
+        files,
+        rate,
+        seconds_left: left,
+        dataset: outcome.as_ref().and_then(|o| o.as_ref().ok().cloned()),
+        error: outcome.and_then(|o| o.err()),
+    }
+}
+
+/// A Moodle site of the client's, its restitutions and backups in the vault, and the
+/// restitutions under way.
+#[utoipa::path(get, path = "/api/v1/sites/{slug}", tag = "sites", params(("slug" = String, Path)),
+    responses((status = 200, body = SiteOut), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn site(
+    State(state): State<Shared>,
+    bearer: Bearer,
+    Path(slug): Path<String>,
+) -> Result<Json<SiteOut>, ApiError> {
+    // The jobs first: one seen done has its archive in the vault's answer that follows.
+    let jobs = state.jobs.of_site(&slug).iter().map(|j| job_out(j)).collect();
+    let view = act(&state, bearer, move |v, _| v.site(&slug, now())).await?;
+    Ok(Json(SiteOut {
+        slug: view.site.slug,
+        client: view.site.client,
+        contract: view.site.contract,
+        archives: view
+            .archives
+            .into_iter()
+            .map(|a| SiteArchiveOut {
+                dataset: a.dataset,
+                kind: a.kind,
+                recipient: a.recipient,
+                top: a.top,
+                files: a.files,
+                file_bytes: a.file_bytes,
+                db_bytes: a.db_bytes,
+                sums_sha256: a.sums_sha256,
+                inconsistencies: a.inconsistencies.lines().map(str::to_owned).collect(),
+            })
+            .collect(),
+        jobs,
+    }))
+}
+
+/// The key a restitution goes to.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct RestitutionIn {
+    /// An age recipient the client's admin registered (OPS-2).
+    recipient: String,
+}
+
+/// Hand a site back whole to one of the client's keys (OPS-2). The answer comes once the
+/// policy decided: 202 with the job to follow (`GET /api/v1/sites/{slug}`), or the refusal.
+#[utoipa::path(post, path = "/api/v1/sites/{slug}/restitutions", tag = "sites", params(("slug" = String, Path)),
+    request_body = RestitutionIn,
+    responses((status = 202, body = JobOut), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn start_restitution(
+    State(state): State<Shared>,
+    bearer: Bearer,
+    Path(slug): Path<String>,
+    JsonBody(r): JsonBody<RestitutionIn>,
+) -> Response {
+    // The token is checked here first (a person to name as the starter), then the job's
+    // own vault decides and records.
+    let token = bearer.token.clone();
+    let me =
+        match act(&state, bearer, |_, me| Ok(me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default())).await {
+            Ok(h) => h,
+            Err(e) => return e.into_response(),
+        };
+    let job = crate::jobs::start_restitution(&state, Who::Token(token), slug, r.recipient.trim().to_owned(), &me);
+    for _ in 0..600 {
+        if job.decided() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    match job.outcome() {
+        Some(Err(p)) => {
+            let status =
+                axum::http::StatusCode::from_u16(p.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Json(p)).into_response()
+        }
+        _ => (axum::http::StatusCode::ACCEPTED, Json(job_out(&job))).into_response(),
+    }
+}
+
+/// A restitution's file, for the key it was made for: resumable with `Range` (and
+/// `If-Range` with its ETag), so `curl -C -` continues a cut download.
+#[utoipa::path(get, path = "/api/v1/restitutions/{id}/file", tag = "sites", params(("id" = String, Path)),
+    responses((status = 200, description = "the age file", content_type = "application/octet-stream"),
+              (status = 206, description = "the bytes asked for"), (status = 416, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn restitution_file(
+    State(state): State<Shared>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let addr = bearer.addr;
+    match crate::download::serve(&state, Who::Token(bearer.token), id, &headers).await {
+        Ok(r) => r,
+        Err(ApiError::Vault(vault::Error::RangeNotSatisfiable { total })) => crate::download::unsatisfiable(total),
+        Err(ApiError::Vault(vault::Error::NotSignedIn)) => {
+            auth_failed(&state, addr, FailureKind::Token, "");
+            ApiError::Unauthenticated.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gardien", description = "The client's door to its data in custody: inventory, access log with proofs, destruction certificates, approvals, keys. Every request is decided by the policy (its clauses in every refusal) and recorded in the client's ledger."),
     paths(me, datasets, dataset, contracts, contract, ledger, entry, proof, checkpoint, key, certificates, certificate,
-          approvals, approval, decide, revoke, request, keys, add_key, remove_key, healthz),
+          approvals, approval, decide, revoke, request, keys, add_key, remove_key, site, start_restitution,
+          restitution_file, healthz),
     modifiers(&BearerAuth)
 )]
 pub(crate) struct Doc;

@@ -33,7 +33,7 @@ impl From<vault::Error> for ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct Problem {
     /// `refused`, `not-found`, `bad-request`, `unauthenticated`, `throttled`, `conflict`,
     /// `integrity`, `internal`.
@@ -110,6 +110,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         E::DropClosed => p(StatusCode::FORBIDDEN, "refused"),
         E::UploadBusy => p(StatusCode::LOCKED, "locked"),
         E::TooLarge(_) => p(StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+        E::RangeNotSatisfiable { .. } => p(StatusCode::RANGE_NOT_SATISFIABLE, "range-not-satisfiable"),
         E::DropFile(_) => p(StatusCode::UNPROCESSABLE_ENTITY, "refused-file"),
         E::InvalidName { .. }
         | E::InvalidText { .. }

@@ -9,11 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod download;
 mod drop;
 mod errors;
 mod http;
 mod i18n;
 mod identity;
+mod jobs;
 mod pool;
 mod portal;
 pub mod routes;
@@ -66,6 +68,8 @@ pub(crate) struct State {
     pub uploads: std::sync::Arc<vault::Uploads>,
     /// Uploads being written at once (each holds a blocking thread while its body lasts).
     pub receivers: Arc<tokio::sync::Semaphore>,
+    /// Restitutions under way (issue 12).
+    pub jobs: jobs::Jobs,
 }
 
 impl State {
@@ -78,6 +82,7 @@ impl State {
             hashing: tokio::sync::Semaphore::new(2),
             uploads: vault::Uploads::new(opts.data_dir.join("drops")),
             receivers: Arc::new(tokio::sync::Semaphore::new(drop::RECEIVERS)),
+            jobs: jobs::Jobs::default(),
         })
     }
 }

@@ -158,3 +158,26 @@ fn signed(v: &mut Vault, who: Who) -> Result<Signed, vault::Error> {
         }
     }
 }
+
+impl Pool {
+    /// Runs `f` on its own thread with a vault of its own, acting as `who`: work that
+    /// lasts minutes (a restitution) must not hold one of the request workers. Returns at
+    /// once; `f` reports through what it captures.
+    pub fn detached(&self, who: Who, f: impl FnOnce(Result<(&Vault, &Signed), vault::Error>) + Send + 'static) {
+        let shared = self.shared.clone();
+        std::thread::spawn(move || {
+            let opened = Vault::open(&shared.dir, shared.master_key.as_deref()).map(|mut v| {
+                // Its events wait for their own durability inside each operation.
+                v.use_group_commit(shared.group.clone());
+                v
+            });
+            match opened {
+                Ok(mut v) => match signed(&mut v, who) {
+                    Ok(s) => f(Ok((&v, &s))),
+                    Err(e) => f(Err(e)),
+                },
+                Err(e) => f(Err(e)),
+            }
+        });
+    }
+}

@@ -66,6 +66,11 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 
 /// A page's frame: language switch, navigation for the person's role, sign-out.
 fn page(v: &Visit, me: Option<&Signed>, title: &str, body: Markup) -> Response {
+    page_with(v, me, title, body, false)
+}
+
+/// `page`, reloading itself every 5 seconds when `refresh` (work in progress).
+fn page_with(v: &Visit, me: Option<&Signed>, title: &str, body: Markup, refresh: bool) -> Response {
     let l = v.lang;
     let person = me.and_then(|s| s.person.as_ref());
     let csrf = me.and_then(|s| s.session.as_ref()).map(|s| s.csrf.clone()).unwrap_or_default();
@@ -75,6 +80,7 @@ fn page(v: &Visit, me: Option<&Signed>, title: &str, body: Markup) -> Response {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if refresh { meta http-equiv="refresh" content="5"; }
                 title { (title) " — gardien" }
                 link rel="stylesheet" href="/static/gardien.css";
             }
@@ -123,12 +129,13 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
             ("/log", "nav.log"),
             ("/certificates", "nav.certificates"),
             ("/keys", "nav.keys"),
+            ("/sites", "nav.sites"),
             ("/approvals", "nav.approvals"),
             ("/drops", "nav.drops"),
             ("/verify", "nav.verify"),
         ],
         "client-signer" | "third-party" => vec![("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
-        "client-tech" => vec![("/verify", "nav.verify")],
+        "client-tech" => vec![("/sites", "nav.sites"), ("/verify", "nav.verify")],
         "technical-operator" => {
             vec![("/datasets", "nav.datasets"), ("/drops", "nav.drops"), ("/verify", "nav.verify")]
         }
@@ -139,6 +146,7 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
             ("/sweep", "nav.sweep"),
             ("/approvals", "nav.approvals"),
             ("/drops", "nav.drops"),
+            ("/sites", "nav.sites"),
             ("/log?outcome=denied", "nav.refusals"),
             ("/certificates", "nav.certificates"),
             ("/verify", "nav.verify"),
@@ -1224,4 +1232,186 @@ pub(crate) async fn contact(State(state): State<Shared>, v: Visit, Form(f): Form
         vault.set_contact(&handle, &contact, now())
     })
     .await
+}
+
+/// `GET /sites`: `site:list` (a client's people: their client's).
+pub(crate) async fn sites(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.sites(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        p { (l.t("sites.intro")) }
+        @if rows.is_empty() { p { (l.t("sites.none")) } }
+        @else {
+            table {
+                thead { tr { th scope="col" { (l.t("col.site")) } th scope="col" { (l.t("col.client")) } th scope="col" { (l.t("col.contract")) } } }
+                tbody { @for r in &rows { tr {
+                    td { a href={ "/sites/" (r.slug) } { (r.slug) } } td { (r.client) } td { (r.contract) }
+                } } }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("sites.title"), body)
+}
+
+/// `GET /sites/{slug}`: `site:show`; its restitutions, those under way, and (for whoever
+/// may ask for one) the form to hand it back to one of the client's keys.
+pub(crate) async fn site(State(state): State<Shared>, v: Visit, Path(slug): Path<String>) -> Response {
+    let l = v.lang;
+    // The jobs first: one seen done has its archive in the vault's answer that follows
+    // (shown only once the vault let this person see the site).
+    let jobs = state.jobs.of_site(&slug);
+    let ((view, keys), s) = match signed(&state, &v, move |vault, me| {
+        let view = vault.site(&slug, now())?;
+        let role = me.person.as_ref().map(|p| p.role.as_str()).unwrap_or_default();
+        // The keys it may go to: read only by those who may hand it back (their own
+        // operation, recorded as such).
+        let keys = if matches!(role, "client-admin" | "ops") {
+            vault.client_keys(&view.site.client, now())?.into_iter().filter(|k| k.removed.is_none()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok((view, keys))
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let running = jobs.iter().any(|j| j.outcome().is_none());
+    let client_admin = s.person.as_ref().is_some_and(|p| p.role == "client-admin");
+    let restitutions: Vec<_> = view.archives.iter().filter(|a| a.kind == "restitution").collect();
+    let backups = view.archives.iter().filter(|a| a.kind == "backup").count();
+    let size = |n: u64| format!("{:.1} MiB", n as f64 / 1048576.0);
+    let body = html! {
+        dl {
+            dt { (l.t("col.client")) } dd { (view.site.client) }
+            dt { (l.t("col.contract")) } dd { (view.site.contract) }
+            dt { (l.t("sites.backups")) } dd { (backups) }
+        }
+        h2 { (l.t("sites.restitutions")) }
+        p { (l.t("sites.restitutions.intro")) }
+        @if restitutions.is_empty() { p { (l.t("sites.restitutions.none")) } }
+        @else {
+            table {
+                thead { tr {
+                    th scope="col" { (l.t("col.dataset")) } th scope="col" { (l.t("col.archive")) }
+                    th scope="col" { (l.t("col.recipient")) } th scope="col" { (l.t("col.size")) }
+                    th scope="col" { (l.t("col.inconsistencies")) } th scope="col" { (l.t("col.file")) }
+                } }
+                tbody { @for a in &restitutions { tr {
+                    td { code { (a.dataset) } } td { (a.top) }
+                    td { code.key { (a.recipient.clone().unwrap_or_default()) } }
+                    td { (a.files) " " (l.t("sites.files")) ", " (size(a.file_bytes)) " + " (size(a.db_bytes)) }
+                    td { (a.inconsistencies.lines().count()) }
+                    td { @if client_admin { a href={ "/restitutions/" (a.dataset) "/file" } download { (l.t("sites.download")) } } }
+                } } }
+            }
+            p.hint { (l.t("sites.download.hint")) }
+        }
+        @if !jobs.is_empty() {
+            h2 { (l.t("sites.jobs")) }
+            ul.jobs { @for j in &jobs {
+                li {
+                    (j.started_at) " — " (j.started_by) " → " code.key { (j.recipient) } " : "
+                    @match j.outcome() {
+                        None => {
+                            @let (done, total, files, rate, left) = j.progress();
+                            progress value=(done) max=(total.max(1)) aria-label=(l.t("sites.progress")) {}
+                            " " (size(done)) " / " (size(total)) ", " (files) " " (l.t("sites.files")) ", "
+                            (size(rate)) "/s"
+                            @if let Some(left) = left { ", " (l.t("sites.left")) " " (left / 60) " min " (left % 60) " s" }
+                        }
+                        Some(Ok(id)) => { (l.t("sites.done")) " " code { (id) } }
+                        Some(Err(p)) => {
+                            span role="alert" { @if !p.clauses.is_empty() { "(" (p.clauses.join(", ")) ") " } (p.reason) }
+                        }
+                    }
+                }
+            } }
+        }
+        @if !keys.is_empty() {
+            h2 { (l.t("sites.handback")) }
+            form method="post" action={ "/sites/" (view.site.slug) "/restitution" } {
+                input type="hidden" name="csrf" value=(csrf);
+                p {
+                    label for="recipient" { (l.t("sites.handback.key")) }
+                    select #recipient name="recipient" required {
+                        @for k in &keys { option value=(k.recipient) { (k.recipient) @if let Some(lb) = &k.label { " — " (lb) } } }
+                    }
+                }
+                p { button type="submit" { (l.t("sites.handback.go")) } }
+            }
+        } @else if client_admin {
+            p { (l.t("sites.handback.nokey")) " " a href="/keys" { (l.t("nav.keys")) } }
+        }
+    };
+    let title = format!("{} {}", l.t("sites.site"), view.site.slug);
+    page_with(&v, Some(&s), &title, body, running)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RestitutionForm {
+    csrf: String,
+    recipient: String,
+}
+
+/// `POST /sites/{slug}/restitution`: `site:restitution`, run on its own thread; the page
+/// follows it.
+pub(crate) async fn start_restitution(
+    State(state): State<Shared>,
+    v: Visit,
+    Path(slug): Path<String>,
+    Form(f): Form<RestitutionForm>,
+) -> Response {
+    let Some(secret) = v.cookie.clone() else {
+        return Redirect::to("/login").into_response();
+    };
+    let r = signed(&state, &v, move |_, me| {
+        Ok(csrf_ok(me, &f.csrf)
+            .then(|| (me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default(), f.recipient)))
+    })
+    .await;
+    match r {
+        Ok((Some((by, recipient)), _)) => {
+            let to = format!("/sites/{slug}");
+            crate::jobs::start_restitution(
+                &state,
+                Who::Session { secret, full: true },
+                slug,
+                recipient.trim().to_owned(),
+                &by,
+            );
+            Redirect::to(&to).into_response()
+        }
+        Ok((None, s)) => error_page(&v, Some(&s), &ApiError::Forbidden("this form expired: reload the page")),
+        Err(r) => r,
+    }
+}
+
+/// `GET /restitutions/{id}/file`: `dataset:export` of a restitution to the key it was made
+/// for, resumable.
+pub(crate) async fn restitution_file(
+    State(state): State<Shared>,
+    v: Visit,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(secret) = v.cookie.clone() else {
+        return Redirect::to("/login").into_response();
+    };
+    match crate::download::serve(&state, Who::Session { secret, full: true }, id, &headers).await {
+        Ok(r) => r,
+        Err(ApiError::Vault(vault::Error::RangeNotSatisfiable { total })) => crate::download::unsatisfiable(total),
+        Err(ApiError::Vault(vault::Error::NotSignedIn)) => Redirect::to("/login").into_response(),
+        Err(e) => error_page(&v, None, &e),
+    }
 }

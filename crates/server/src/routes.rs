@@ -84,6 +84,10 @@ table! {
     POST "/drops" "drop:create" => portal::create_drop,
     GET "/drops/{id}" "drop:show" => portal::drop_page,
     POST "/drops/{id}/revoke" "drop:revoke" => portal::revoke_drop,
+    GET "/sites" "site:list" => portal::sites,
+    GET "/sites/{slug}" "site:show" => portal::site,
+    POST "/sites/{slug}/restitution" "site:restitution" => portal::start_restitution,
+    GET "/restitutions/{id}/file" "dataset:export" => portal::restitution_file,
     GET "/api/v1/me" "session:show" => api::me,
     GET "/api/v1/datasets" "dataset:list" => api::datasets,
     GET "/api/v1/datasets/{id}" "dataset:show" => api::dataset,
@@ -104,6 +108,9 @@ table! {
     GET "/api/v1/clients/{client}/keys" "client:key-list" => api::keys,
     POST "/api/v1/clients/{client}/keys" "client:key-add" => api::add_key,
     DELETE "/api/v1/clients/{client}/keys/{recipient}" "client:key-remove" => api::remove_key,
+    GET "/api/v1/sites/{slug}" "site:show" => api::site,
+    POST "/api/v1/sites/{slug}/restitutions" "site:restitution" => api::start_restitution,
+    GET "/api/v1/restitutions/{id}/file" "dataset:export" => api::restitution_file,
 }
 
 /// The application: the table's routes, JSON 404 for anything else, the security layer,

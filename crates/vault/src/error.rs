@@ -213,6 +213,12 @@ pub enum Error {
     /// Input that does not make sense, with what to give instead.
     #[error("{0}")]
     BadInput(String),
+    /// A download's `Range` lies outside the file.
+    #[error("the range asked for is outside the file ({total} bytes)")]
+    RangeNotSatisfiable {
+        /// The file's length.
+        total: u64,
+    },
     /// A Moodle site: its database, its files, its archive.
     #[error("site {site}: {source}")]
     Site {

@@ -315,6 +315,10 @@ impl Vault {
                 let Some(Ok(r)) = guard.as_ref() else {
                     return Err(Error::Corrupt("the archive ended without its report".into()));
                 };
+                let client_header = match recipient {
+                    Some(k) => Some(self.client_header(id, &client_keys::parse_recipient(k)?)?),
+                    None => None,
+                };
                 c.add_site_archive(&ArchiveRow {
                     dataset: id.to_owned(),
                     site: slug.to_owned(),
@@ -326,6 +330,7 @@ impl Vault {
                     db_bytes: r.db_bytes,
                     sums_sha256: r.sums_sha256.clone(),
                     inconsistencies: r.inconsistencies.iter().map(|i| format!("{i}\n")).collect(),
+                    client_header,
                 })
             };
             let r = self.ingest_inner(&mut input, &req, &Quiet, now, rec, &also);
@@ -407,6 +412,170 @@ impl Vault {
                     (Err(e), Ok(_)) => Err(e),
                 }
             })
+        })
+    }
+}
+
+/// A restitution's file as one download delivers it (HTTP `Range`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The whole file's length.
+    pub total: u64,
+    /// The first byte sent.
+    pub start: u64,
+    /// The last byte sent (inclusive); `start > end` for an empty file.
+    pub end: u64,
+    /// Whether a range was asked and is served (206).
+    pub partial: bool,
+    /// Changes whenever the bytes would (the dataset and its header).
+    pub etag: String,
+    /// A file name for it (`SITE-YYYYMMDD.age`).
+    pub name: String,
+}
+
+/// Given what a download sends, where to write it (the HTTP body).
+pub type OpenBody<'a> = dyn FnMut(&Download) -> Result<Box<dyn io::Write + Send>, Error> + 'a;
+
+/// A `Range: bytes=...` asked for: (first, last), either open.
+pub type ByteRange = (Option<u64>, Option<u64>);
+
+/// Writes only the bytes from `skip` on, `left` of them, of what it is given.
+struct Window<'a> {
+    out: &'a mut (dyn io::Write + Send),
+    skip: u64,
+    left: u64,
+}
+
+impl io::Write for Window<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut b = buf;
+        let skip = usize::try_from(self.skip.min(b.len() as u64)).unwrap_or(b.len());
+        b = &b[skip..];
+        self.skip -= skip as u64;
+        let take = usize::try_from(self.left.min(b.len() as u64)).unwrap_or(b.len());
+        if take > 0 {
+            self.out.write_all(&b[..take])?;
+            self.left -= take as u64;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The age payload's length for `n` plaintext bytes: the nonce and 64 KiB chunks, each
+/// with its 16-byte tag (an empty file has one empty chunk).
+fn payload_len(n: u64) -> u64 {
+    let chunk = crate::agefile::CHUNK as u64;
+    16 + n + 16 * n.div_ceil(chunk).max(1)
+}
+
+impl Vault {
+    /// The header of dataset `id`'s file for `to`, made once from one of its copies.
+    fn client_header(&self, id: &str, to: &age::x25519::Recipient) -> Result<Vec<u8>, Error> {
+        let identity = crate::keys::unwrap_dataset_key(&self.master_key()?, id, &self.catalog.wrapped_key(id)?)?;
+        let ds = self.catalog.dataset(id)?;
+        let mut failures = Vec::new();
+        for copy in &ds.copies {
+            match self.open_copy(&ds, copy, &identity) {
+                Ok((_, file_key)) => {
+                    return crate::agefile::header_for(&file_key, to).map_err(|e| Error::Corrupt(e.to_string()));
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(crate::no_readable_copy(&ds, failures))
+    }
+
+    /// A restitution's file for its client (`dataset:export` to the key it was made for,
+    /// OPS-2): its stored header, then the payload as stored, each chunk authenticated
+    /// before it goes. `range` (from HTTP `Range`) and `if_range` (an ETag) choose the
+    /// bytes; `open` gets what will be sent before the first byte and gives where to write.
+    /// Recorded before the first byte, as every stream of client data.
+    pub fn restitution_download(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        if_range: Option<&str>,
+        open: &mut OpenBody<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Download, Error> {
+        // The key it was made for is part of the request (the policy checks the client
+        // still has it); a dataset with no restitution names none, and is refused.
+        let archive = if crate::door::valid_id("dataset", id) { self.catalog.site_archives_of(id)? } else { None };
+        let mut resources = vec![format!("dataset:{id}")];
+        if let Some(k) = archive.as_ref().and_then(|a| a.recipient.as_ref()) {
+            resources.push(format!("key:{k}"));
+        }
+        let details = format!("download range={range:?}");
+        self.door(Action::DatasetExport, resources, details, now, |rec| {
+            let archive = archive.filter(|a| a.kind == "restitution").ok_or_else(|| {
+                Error::BadInput(format!("{id} is not a restitution: `gardien dataset export` hands any dataset back"))
+            })?;
+            let header = archive.client_header.clone().unwrap_or_default();
+            let (ds, identity) = self.unlock(id, rec, &Quiet)?;
+            let total = header.len() as u64 + payload_len(ds.size);
+            let etag = {
+                use sha2::Digest as _;
+                let h = sha2::Sha256::digest(&header);
+                format!("\"{id}-{}\"", hex::encode(&h[..8]))
+            };
+            // If-Range with another validator: the whole file (RFC 9110 13.1.5).
+            let range = range.filter(|_| if_range.is_none_or(|t| t == etag));
+            let (start, end, partial) = match range {
+                None => (0, total.saturating_sub(1), false),
+                Some((Some(a), b)) if a < total => (a, b.map_or(total - 1, |b| b.min(total - 1)), true),
+                Some((None, Some(n))) if n > 0 => (total.saturating_sub(n), total - 1, true),
+                Some(_) => {
+                    return Err(Error::RangeNotSatisfiable { total });
+                }
+            };
+            if partial && start > end {
+                return Err(Error::RangeNotSatisfiable { total });
+            }
+            let dl = Download { total, start, end, partial, etag, name: format!("{}.age", archive.top) };
+            let mut failures = Vec::new();
+            for copy in &ds.copies {
+                let opened = match self.open_copy(&ds, copy, &identity) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failures.push(e);
+                        continue;
+                    }
+                };
+                rec.resources.push(format!("store:{}", copy.store));
+                // Listed among the copies that left, as the client's own, once per whole
+                // download (a resumed one is the same file).
+                let out_copy = (start == 0).then(|| crate::catalog::OutCopy {
+                    id: crate::copies::new_copy_id(),
+                    dataset: ds.id.clone(),
+                    kind: "client".into(),
+                    environment: "client".into(),
+                    holder: archive.recipient.clone().unwrap_or_default(),
+                    created: rec.time().to_owned(),
+                    attested: None,
+                });
+                self.record(rec, crate::Outcome::Allowed, |c| {
+                    c.ensure_active(id)?;
+                    out_copy.as_ref().map_or(Ok(()), |cp| c.add_out_copy(cp))
+                })?;
+                let (mut reader, file_key) = opened;
+                // The payload's nonce, then its chunks as stored (as `export` writes them).
+                let mut nonce = [0u8; 16];
+                io::Read::read_exact(&mut reader, &mut nonce).map_err(|e| crate::copy_error(&ds, copy, e.into()))?;
+                let mut out = open(&dl)?;
+                let mut w = Window { out: &mut *out, skip: start, left: (end + 1).saturating_sub(start) };
+                io::Write::write_all(&mut w, &header).map_err(Error::Output)?;
+                io::Write::write_all(&mut w, &nonce).map_err(Error::Output)?;
+                if w.left > 0 {
+                    let payload: Box<dyn io::Read + Send> = Box::new(io::Cursor::new(nonce).chain(reader));
+                    crate::read_copy(&ds, copy, (payload, file_key), &mut w, crate::Part::Ciphertext, &Quiet)?;
+                }
+                io::Write::flush(&mut w).map_err(Error::Output)?;
+                return Ok(dl);
+            }
+            Err(crate::no_readable_copy(&ds, failures))
         })
     }
 }

@@ -723,3 +723,143 @@ fn postgres_restitution_is_consistent_while_moodle_writes() {
 fn mariadb_restitution_is_consistent_while_moodle_writes() {
     consistent_under_writes(Engine::My);
 }
+
+/// curl with the test CA and `admin`'s token; (status, headers, body).
+fn curl(s: &crate::serve::Server, token: &str, path: &str, extra: &[&str], out: &Path) -> (u16, String) {
+    let (ca, _, _) = crate::serve::test_cert();
+    let o = Command::new("curl")
+        .args(["-sS", "--cacert", ca.to_str().unwrap(), "-D", "-", "-o", out.to_str().unwrap()])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(extra)
+        .arg(format!("{}{path}", s.base))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&o.stdout).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head)
+}
+
+/// A client's admin asks for a restitution through the API (the portal's form does the
+/// same), follows it, and downloads it; a cut download resumes with `curl -C -`.
+#[test]
+fn a_client_admin_asks_for_a_restitution_and_downloads_it_resuming() {
+    use crate::serve::{Auth, PASSWORD, Server, person, set_password, token};
+    let (env, _site, key) = setup(Engine::Pg, 300, 60);
+    set_password(&env, "admin-acme", PASSWORD);
+    let acme = token(&env, "admin-acme");
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    person(&env, "admin-beta", "client-admin", Some("beta"));
+    let beta = token(&env, "admin-beta");
+    let s = Server::start(&env);
+    let ask = |who: &str, site: &str, recipient: &str| {
+        s.post_json(
+            &format!("/api/v1/sites/{site}/restitutions"),
+            Auth::Bearer(who),
+            &serde_json::json!({"recipient": recipient}),
+        )
+    };
+    // Another client's admin: the answer an unknown site gets.
+    let (theirs, unknown) = (ask(&beta, "acme-moodle", &key), ask(&beta, "no-such-site", &key));
+    assert_eq!((theirs.status, unknown.status), (404, 404), "{theirs:?}");
+    assert_eq!(theirs.body.replace("acme-moodle", "X"), unknown.body.replace("no-such-site", "X"));
+    // A key the client did not register: refused (OPS-2), nothing started.
+    let other = age_keygen(&env.path("other.key"));
+    let r = ask(&acme, "acme-moodle", &other);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(r.body.contains("OPS-2"), "{r:?}");
+    // To its own key: 202, then followed on the site's page until done.
+    let r = ask(&acme, "acme-moodle", &key);
+    assert_eq!(r.status, 202, "{r:?}");
+    let job = r.json()["id"].as_str().unwrap().to_owned();
+    let mut dataset = None;
+    for _ in 0..600 {
+        let site = s.get("/api/v1/sites/acme-moodle", Auth::Bearer(&acme)).json();
+        let j = site["jobs"].as_array().unwrap().iter().find(|j| j["id"] == job.as_str()).unwrap().clone();
+        match j["state"].as_str().unwrap() {
+            "running" => std::thread::sleep(std::time::Duration::from_millis(100)),
+            "done" => {
+                dataset = Some(j["dataset"].as_str().unwrap().to_owned());
+                assert!(site["archives"].as_array().unwrap().iter().any(|a| a["dataset"] == j["dataset"]), "{site}");
+                break;
+            }
+            other => panic!("{other}: {j}"),
+        }
+    }
+    let id = dataset.expect("the restitution ended");
+    let file = format!("/api/v1/restitutions/{id}/file");
+    // Whole, then cut after 100,000 bytes and resumed with -C -: the same bytes, the
+    // client opens them.
+    let whole = env.path("whole.age");
+    let (st, head) = curl(&s, &acme, &file, &[], &whole);
+    assert_eq!(st, 200, "{head}");
+    assert!(head.to_ascii_lowercase().contains("accept-ranges: bytes"), "{head}");
+    let part = env.path("part.age");
+    let (st, _) = curl(&s, &acme, &file, &["-r", "0-99999"], &part);
+    assert_eq!(st, 206);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 100_000);
+    let (ca, _, _) = crate::serve::test_cert();
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "-C",
+            "-",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-H",
+            &format!("Authorization: Bearer {acme}"),
+            "-o",
+        ])
+        .arg(&part)
+        .arg(format!("{}{file}", s.base))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&part).unwrap(), std::fs::read(&whole).unwrap(), "resumed = whole");
+    let top = open_as_client(&env, &part, "opened");
+    let c = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+    assert!(c.status.success());
+    // Ranges: a middle, a suffix, one past the end (416, the length told), an If-Range
+    // that no longer matches (the whole file).
+    let bytes = std::fs::read(&whole).unwrap();
+    let total = bytes.len();
+    let piece = env.path("piece");
+    let (st, head) = curl(&s, &acme, &file, &["-H", "Range: bytes=10-19"], &piece);
+    assert_eq!(st, 206);
+    assert!(head.contains(&format!("bytes 10-19/{total}")), "{head}");
+    assert_eq!(std::fs::read(&piece).unwrap(), &bytes[10..20]);
+    let (st, _) = curl(&s, &acme, &file, &["-H", "Range: bytes=-16"], &piece);
+    assert_eq!(st, 206);
+    assert_eq!(std::fs::read(&piece).unwrap(), &bytes[total - 16..]);
+    let (st, head) = curl(&s, &acme, &file, &["-H", &format!("Range: bytes={total}-")], &piece);
+    assert_eq!(st, 416, "{head}");
+    assert!(head.contains(&format!("bytes */{total}")), "{head}");
+    let (st, _) = curl(&s, &acme, &file, &["-H", "Range: bytes=10-19", "-H", "If-Range: \"stale\""], &piece);
+    assert_eq!(st, 200);
+    assert_eq!(std::fs::read(&piece).unwrap().len(), total);
+    // Another client's admin, an unknown id: the same 404.
+    let (a, _) = curl(&s, &beta, &file, &[], &piece);
+    let (b, _) = curl(&s, &beta, "/api/v1/restitutions/ds-00000000000000ff/file", &[], &piece);
+    assert_eq!((a, b), (404, 404));
+    // The portal: the site's page lists it with its download link, and its form starts
+    // another restitution to a registered key, followed on the page.
+    let (cookie, _) = crate::serve::enrolled(&s, "admin-acme");
+    let page = s.get("/sites/acme-moodle", Auth::Cookie(&cookie));
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains(&format!("/restitutions/{id}/file")), "{}", page.body);
+    let form = crate::serve::csrf_of(&page.body);
+    let r =
+        s.post_form("/sites/acme-moodle/restitution", Auth::Cookie(&cookie), &[("csrf", &form), ("recipient", &key)]);
+    assert_eq!(r.header("location"), Some("/sites/acme-moodle"), "{r:?}");
+    let r = s.post_form(
+        "/sites/acme-moodle/restitution",
+        Auth::Cookie(&cookie),
+        &[("csrf", "forged"), ("recipient", &key)],
+    );
+    assert_ne!(r.status, 303, "a forged form starts nothing");
+    let beta_cookie = crate::serve::enrolled(&s, "admin-beta").0;
+    let theirs = s.get("/sites/acme-moodle", Auth::Cookie(&beta_cookie));
+    let unknown = s.get("/sites/no-such-site", Auth::Cookie(&beta_cookie));
+    assert_eq!((theirs.status, unknown.status), (404, 404));
+    let page = s.get(&format!("/restitutions/{id}/file"), Auth::Cookie(&beta_cookie));
+    assert_eq!(page.status, 404);
+}

@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// A test CA and a certificate it signed for 127.0.0.1 (CA, cert, key), made once per test
 /// run with `openssl`.
-fn test_cert() -> &'static (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+pub fn test_cert() -> &'static (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static PATHS: OnceLock<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> = OnceLock::new();
     PATHS.get_or_init(|| {
@@ -454,6 +454,7 @@ fn every_route_is_a_door_action_or_public_and_records_its_event() {
             .replace("{case}", "acme-case")
             .replace("{n}", "1")
             .replace("{client}", "acme")
+            .replace("{slug}", "no-such-site")
             .replace("{recipient}", &key);
         let who = if r.path.contains("decision") { Auth::Bearer(&signer) } else { Auth::Bearer(&t.acme) };
         let before = events(&t.env);
@@ -461,7 +462,7 @@ fn every_route_is_a_door_action_or_public_and_records_its_event() {
             "GET" => s.get(&path, who),
             "DELETE" => s.delete(&path, who),
             _ => {
-                let body = if r.path.ends_with("/keys") {
+                let body = if r.path.ends_with("/keys") || r.path.ends_with("/restitutions") {
                     serde_json::json!({"recipient": key})
                 } else if r.path.ends_with("/decision") {
                     serde_json::json!({"approve": false, "comment": "no"})
@@ -486,7 +487,7 @@ fn every_route_is_a_door_action_or_public_and_records_its_event() {
 }
 
 /// The value of a form's hidden `csrf` field in a page.
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field: {html}"));
     let rest = &html[at + 19..];
     rest[..rest.find('"').unwrap()].to_owned()
@@ -773,7 +774,7 @@ fn an_idle_session_ends() {
 // What an attack on the server's first version found (each test fails on that binary).
 
 /// Signs `handle` in and enrols a second factor; the full session's cookie and the seed.
-fn enrolled(s: &Server, handle: &str) -> (String, String) {
+pub fn enrolled(s: &Server, handle: &str) -> (String, String) {
     let a = s.post_form("/login", Auth::None, &[("handle", handle), ("password", PASSWORD)]);
     let cookie = a.headers_named("set-cookie")[0].split(';').next().unwrap().to_owned();
     let page = s.get("/totp", Auth::Cookie(&cookie));

@@ -48,11 +48,13 @@ pub struct ArchiveRow {
     pub sums_sha256: String,
     /// What the checks found, one per line.
     pub inconsistencies: String,
+    /// A restitution's age header for its recipient.
+    pub client_header: Option<Vec<u8>>,
 }
 
 const SITE_COLUMNS: &str = "slug, client, contract, db_url, moodledata, config_path, created";
 const ARCHIVE_COLUMNS: &str =
-    "dataset, site, kind, recipient, top, files, file_bytes, db_bytes, sums_sha256, inconsistencies";
+    "dataset, site, kind, recipient, top, files, file_bytes, db_bytes, sums_sha256, inconsistencies, client_header";
 
 fn site_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
     Ok(SiteRow {
@@ -78,6 +80,7 @@ fn archive_row(r: &Row<'_>) -> rusqlite::Result<ArchiveRow> {
         db_bytes: r.get::<_, i64>(7)?.try_into().unwrap_or(0),
         sums_sha256: r.get(8)?,
         inconsistencies: r.get(9)?,
+        client_header: r.get(10)?,
     })
 }
 
@@ -116,7 +119,9 @@ impl Catalog {
     /// visible).
     pub fn add_site_archive(&self, a: &ArchiveRow) -> Result<(), Error> {
         self.db.execute(
-            &format!("INSERT INTO site_archives ({ARCHIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!(
+                "INSERT INTO site_archives ({ARCHIVE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
             params![
                 a.dataset,
                 a.site,
@@ -127,7 +132,8 @@ impl Catalog {
                 i(a.file_bytes),
                 i(a.db_bytes),
                 a.sums_sha256,
-                a.inconsistencies
+                a.inconsistencies,
+                a.client_header
             ],
         )?;
         Ok(())

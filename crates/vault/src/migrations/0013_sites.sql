@@ -23,6 +23,10 @@ CREATE TABLE site_archives (
     db_bytes        INTEGER NOT NULL,
     sums_sha256     TEXT NOT NULL,
     inconsistencies TEXT NOT NULL,
-    CHECK ((kind = 'restitution') = (recipient IS NOT NULL))
+    -- A restitution's age header for its recipient, made once: the client's file is this
+    -- header and the stored payload, the same bytes on every download (HTTP Range resumes).
+    client_header   BLOB,
+    CHECK ((kind = 'restitution') = (recipient IS NOT NULL)),
+    CHECK ((kind = 'restitution') = (client_header IS NOT NULL))
 ) STRICT;
 CREATE INDEX site_archives_site ON site_archives(site);
