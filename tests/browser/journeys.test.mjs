@@ -719,7 +719,7 @@ test('e. axe-core finds no serious or critical violation on any page, in French 
       });
       for (const l of langs) {
         await page.goto(`${g.base}/?lang=${l}`);
-        const paths = ['/', '/datasets', '/log', '/certificates', `/certificates/${g.ids.certificate}`, '/keys', '/approvals', `/approvals/${g.ids.approval}`, '/login/totp', '/login'];
+        const paths = ['/', '/datasets', '/log', '/certificates', `/certificates/${g.ids.certificate}`, '/keys', '/sites', '/sites/hugo-moodle', '/approvals', `/approvals/${g.ids.approval}`, '/login/totp', '/login'];
         for (const path of paths) {
           await page.goto(`${g.base}${path}`);
           assert.equal(await lang(page), l);
