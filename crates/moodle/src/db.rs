@@ -109,7 +109,8 @@ impl DbUrl {
                 Some((h, p)) => (h, Some(p)),
                 None => (hostport, None),
             };
-            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+            if h.is_empty() || h.starts_with('-') || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+            {
                 return Err(Error::BadUrl(format!("{shown}: {h:?} is not a host name or IPv4 address")));
             }
             host = Some(h.to_owned());
@@ -131,7 +132,10 @@ impl DbUrl {
             let path = q.strip_prefix(key).and_then(|r| r.strip_prefix('=')).ok_or_else(|| {
                 Error::BadUrl(format!("{shown}: the only parameter understood is ?{key}=/ABSOLUTE/PATH"))
             })?;
-            if !path.starts_with('/') || path.split('/').any(|c| c == "..") || path.contains(['&', '%', '\'', '"']) {
+            if !path.starts_with('/')
+                || path.split('/').any(|c| c == "..")
+                || path.contains(['&', '%', '\'', '"', '#', '?'])
+            {
                 return Err(Error::BadUrl(format!("{shown}: ?{key}= takes an absolute path")));
             }
             if host.is_some() {

@@ -44,6 +44,9 @@ archive (sur son portail, ou `gardien ledger key --ssh`), qui commence par `{sig
     {create}
     {load}
 
+Le client de la base (`psql`, `mariadb`) doit être au moins aussi récent que le serveur
+d'origine ({server}) : un vieux client peut refuser les premières lignes du fichier.
+
 ## 3. Les fichiers
 
     cp -a moodledata /CHEMIN/VERS/moodledata
@@ -88,6 +91,9 @@ portal, or `gardien ledger key --ssh`), which starts with `{signer}`:
 
     {create}
     {load}
+
+The database's client (`psql`, `mariadb`) must be at least as recent as the original
+server ({server}): an older one may refuse the file's first lines.
 
 ## 3. The files
 

@@ -89,6 +89,12 @@ pub enum Inconsistency {
         /// Its content's SHA-1.
         actual: String,
     },
+    /// A content the database references whose place holds a symbolic link or something
+    /// else than a regular file: never read (a link could point anywhere).
+    NotPlain {
+        /// Under moodledata.
+        path: String,
+    },
     /// A content deleted after the database's snapshot, taken from the trash.
     FromTrash {
         /// Its SHA-1.
@@ -111,7 +117,7 @@ pub enum Inconsistency {
 impl Inconsistency {
     /// Whether it stops a restitution without `--allow-missing`.
     pub fn refuses(&self) -> bool {
-        matches!(self, Inconsistency::Missing { .. } | Inconsistency::Corrupt { .. })
+        matches!(self, Inconsistency::Missing { .. } | Inconsistency::Corrupt { .. } | Inconsistency::NotPlain { .. })
     }
 }
 
@@ -126,6 +132,9 @@ impl fmt::Display for Inconsistency {
                 write!(f, "from-trash filedir/{}/{}/{hash}", &hash[0..2], &hash[2..4])
             }
             Inconsistency::Changed { path } => write!(f, "changed {path}"),
+            Inconsistency::NotPlain { path } => {
+                write!(f, "link {path} (a symbolic link or not a regular file: not read)")
+            }
             Inconsistency::Skipped { path, why } => write!(f, "skipped {path}: {why}"),
         }
     }
@@ -134,12 +143,23 @@ impl fmt::Display for Inconsistency {
 /// A database URL as it may be shown: a password in it replaced (it is refused anyway).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.escape_debug().to_string() };
-    let shown = match rest.split_once('@') {
+    let mut shown = match rest.split_once('@') {
         Some((auth, tail)) if auth.contains(':') => {
             let user = auth.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{tail}")
         }
         _ => url.to_owned(),
     };
+    // Parameters other than the socket's may carry a password (`?password=`): not shown.
+    if let Some(q) = shown.find('?') {
+        let query = shown[q + 1..].to_ascii_lowercase();
+        if !(query.starts_with("host=/") || query.starts_with("socket=/")) || query.contains("pass") {
+            shown.truncate(q);
+            shown.push_str("?...");
+        }
+    }
+    if shown.chars().count() > 200 {
+        shown = format!("{}...", shown.chars().take(200).collect::<String>());
+    }
     shown.escape_debug().to_string()
 }

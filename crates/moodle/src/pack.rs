@@ -127,19 +127,57 @@ fn is_hash(s: &str) -> bool {
 /// the snapshot), else nowhere.
 fn locate(moodledata: &Path, h: &str) -> Option<(PathBuf, bool)> {
     let p = content_path(moodledata, "filedir", h);
-    if p.is_file() {
+    if plain_file(moodledata, &p) {
         return Some((p, false));
     }
     for t in [content_path(moodledata, "trashdir", h), moodledata.join("trashdir").join(h)] {
-        if t.is_file() {
+        if plain_file(moodledata, &t) {
             return Some((t, true));
         }
     }
     None
 }
 
+/// Whether `p` (under `root`) is a regular file reached through real directories only:
+/// no file is ever read through a symbolic link, which a site's files could point at
+/// anything the operator's account reads (the vault's keys, /etc/shadow).
+fn plain_file(root: &Path, p: &Path) -> bool {
+    let Ok(rel) = p.strip_prefix(root) else { return false };
+    let mut at = root.to_owned();
+    let mut comps = rel.components().peekable();
+    while let Some(c) = comps.next() {
+        at.push(c);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if comps.peek().is_some() && m.is_dir() => {}
+            Ok(m) if comps.peek().is_none() && m.is_file() => return true,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Opens a file without following a link in its last component (the walk and `locate`
+/// checked the others), and only if it is a regular file.
+pub(crate) fn open_plain(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f =
+        fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path).map_err(
+            |e| {
+                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
+                } else {
+                    e
+                }
+            },
+        )?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(f)
+}
+
 fn sha1_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<String> {
-    let mut f = fs::File::open(path)?;
+    let mut f = open_plain(path)?;
     let mut h = sha1::Sha1::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -192,8 +230,18 @@ fn check_moodledata(p: &Path) -> Result<(), Error> {
     if !meta.is_dir() {
         return Err(Error::NotMoodle(format!("{}: not a directory", p.display())));
     }
-    if !p.join("filedir").is_dir() {
-        return Err(Error::NotMoodle(format!("{}: no filedir inside: not a Moodle data directory", p.display())));
+    match fs::symlink_metadata(p.join("filedir")) {
+        Ok(m) if m.is_dir() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::NotMoodle(format!(
+                "{}/filedir is a symbolic link: gardien reads no site file through a link (one could point anywhere); \
+                 give the real directory, or move the files back under moodledata",
+                p.display()
+            )));
+        }
+        _ => {
+            return Err(Error::NotMoodle(format!("{}: no filedir inside: not a Moodle data directory", p.display())));
+        }
     }
     Ok(())
 }
@@ -209,6 +257,10 @@ pub fn check(site: &Site<'_>, progress: &dyn Progress) -> Result<CheckReport, Er
     let mut done = 0u64;
     for h in &hashes {
         let p = content_path(site.moodledata, "filedir", h);
+        if fs::symlink_metadata(&p).is_ok() && !plain_file(site.moodledata, &p) {
+            report.inconsistencies.push(Inconsistency::NotPlain { path: rel(site.moodledata, &p) });
+            continue;
+        }
         match sha1_file(&p, &mut |n| {
             done += n;
             progress.done(done, report.checked);
@@ -409,10 +461,18 @@ impl<W: Write> Archive<W> {
         want_sha1: bool,
         found: &mut Vec<Inconsistency>,
     ) -> Result<Option<(u64, Option<String>)>, Error> {
-        let file = match fs::File::open(path) {
+        let file = match open_plain(path) {
             Ok(f) => f,
             // Removed since it was listed (Moodle's cron cleans up): nothing to keep.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Replaced by a link or something else since the walk saw it: left out.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                found.push(Inconsistency::Skipped {
+                    path: name.to_owned(),
+                    why: "not a regular file (a link or a device)",
+                });
+                return Ok(None);
+            }
             Err(source) => return Err(Error::Io { path: path.to_owned(), source }),
         };
         let meta = file.metadata().map_err(|source| Error::Io { path: path.to_owned(), source })?;
@@ -479,7 +539,12 @@ pub fn pack<W: Write>(
     let mut found = Vec::new();
     for h in &hashes {
         if locate(site.moodledata, h).is_none() {
-            found.push(Inconsistency::Missing { hash: h.clone() });
+            let p = content_path(site.moodledata, "filedir", h);
+            found.push(if fs::symlink_metadata(&p).is_ok() {
+                Inconsistency::NotPlain { path: rel(site.moodledata, &p) }
+            } else {
+                Inconsistency::Missing { hash: h.clone() }
+            });
         }
     }
     if !found.is_empty() && !opts.allow_missing {
@@ -697,7 +762,14 @@ fn write_archive<W: Write>(
                     found.push(Inconsistency::FromTrash { hash: h.to_owned() });
                 }
             }
-            None => found.push(Inconsistency::Missing { hash: h.to_owned() }),
+            None => {
+                let p = content_path(site.moodledata, "filedir", h);
+                found.push(if fs::symlink_metadata(&p).is_ok() {
+                    Inconsistency::NotPlain { path: rel(site.moodledata, &p) }
+                } else {
+                    Inconsistency::Missing { hash: h.to_owned() }
+                });
+            }
         }
     }
     // MariaDB cannot share its dump's snapshot: a row written after the list of referenced
@@ -731,13 +803,13 @@ fn write_archive<W: Write>(
         }
     }
     take_pieces(&mut a, &mut report, &mut done, true)?;
-    let missing = found.iter().any(|i| matches!(i, Inconsistency::Missing { .. }));
+    let missing = found.iter().any(|i| matches!(i, Inconsistency::Missing { .. } | Inconsistency::NotPlain { .. }));
     if (corrupt_referenced || missing) && !opts.allow_missing {
         return Err(Error::Inconsistent(found));
     }
     if !found.is_empty() {
         let mut t = String::from(
-            "# What gardien's checks found while making this archive (one per line).\n# missing: a file the database references is in neither filedir nor the trash.\n# corrupt: a file whose content's SHA-1 is not its name.\n# from-trash: a file deleted after the database's snapshot, taken from the trash.\n# changed: a file that changed while it was read (its copy here may be cut or padded).\n# skipped: a file left out, and why.\n",
+            "# What gardien's checks found while making this archive (one per line).\n# missing: a file the database references is in neither filedir nor the trash.\n# corrupt: a file whose content's SHA-1 is not its name.\n# link: a file the database references that is a symbolic link (never followed) or not a regular file.\n# from-trash: a file deleted after the database's snapshot, taken from the trash.\n# changed: a file that changed while it was read (its copy here may be cut or padded).\n# skipped: a file left out, and why.\n",
         );
         for i in &found {
             t.push_str(&i.to_string());

@@ -93,13 +93,36 @@ fn safe_join(root: &Path, rel: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Directories of the client's data: nothing for the machine's other users.
+fn mkdirs(p: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(p)
+        .map_err(|source| Error::Io { path: p.to_owned(), source })
+}
+
 /// Reads an archive made by [`crate::pack`] from `archive` (the zstd stream) and puts it
 /// back. On failure what was written under `moodledata` is removed; the database is left
 /// as its engine leaves a failed load (PostgreSQL: untouched, one transaction).
 pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn Progress) -> Result<Restored, Error> {
     check_empty(db, moodledata)?;
-    let created = !moodledata.exists();
-    fs::create_dir_all(moodledata).map_err(|source| Error::Io { path: moodledata.to_owned(), source })?;
+    // The files go to a directory beside the target, renamed into place once everything
+    // was checked: a restore killed half-way leaves the target as it was (empty), and a
+    // hidden `.NAME.gardien-restore-PID` to remove.
+    let (Some(parent), Some(name)) = (moodledata.parent(), moodledata.file_name()) else {
+        return Err(Error::NotMoodle(format!("{}: not a directory to restore into", moodledata.display())));
+    };
+    fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+    let staging = parent.join(format!(".{}.gardien-restore-{}", name.to_string_lossy(), std::process::id()));
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        fs::DirBuilder::new()
+            .mode(0o750)
+            .create(&staging)
+            .map_err(|source| Error::Io { path: staging.clone(), source })?;
+    }
     let mut cmd = loader(db);
     let program = db::program_of(&cmd);
     let mut child = cmd
@@ -108,29 +131,50 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| Error::Spawn { program: program.clone(), source })?;
-    let result = unpack_into(archive, &mut child, moodledata, progress);
-    // The loader's end: its stdin closed, its status and what it said.
-    drop(child.stdin.take());
-    let mut err = Vec::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_end(&mut err);
+    // What the loader says is read as it comes (bounded): a loader blocked on a full
+    // stderr would never read its stdin again.
+    let errs = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut keep = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = e.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep.extend_from_slice(&buf[..n]);
+                if keep.len() > 16 << 10 {
+                    keep.drain(..keep.len() - (16 << 10));
+                }
+            }
+            keep
+        })
+    });
+    let result = unpack_into(archive, &mut child, &staging, progress);
+    if result.is_err() {
+        // The archive is not whole: the loader must not commit what it got (PostgreSQL
+        // would, at the end of its input): killed before its input ends.
+        let _ = child.kill();
     }
+    drop(child.stdin.take());
     let status = child.wait().map_err(|source| Error::Spawn { program: program.clone(), source });
+    let err = errs.and_then(|t| t.join().ok()).unwrap_or_default();
     let outcome = match (result, status) {
         (Ok(r), Ok(s)) if s.success() => Ok(r),
         (Ok(_), Ok(s)) => Err(Error::Tool { program, status: s.to_string(), stderr: db::tail(&err) }),
         (Err(e), _) => Err(e),
         (_, Err(e)) => Err(e),
     };
+    let outcome = outcome.and_then(|r| {
+        // An empty target directory gives way to the restored one.
+        if moodledata.exists() {
+            fs::remove_dir(moodledata).map_err(|source| Error::Io { path: moodledata.to_owned(), source })?;
+        }
+        fs::rename(&staging, moodledata).map_err(|source| Error::Io { path: moodledata.to_owned(), source })?;
+        Ok(r)
+    });
     if outcome.is_err() {
         // Nothing half-made left visible: the files written go.
-        if created {
-            let _ = fs::remove_dir_all(moodledata);
-        } else if let Ok(d) = fs::read_dir(moodledata) {
-            for e in d.flatten() {
-                let _ = if e.path().is_dir() { fs::remove_dir_all(e.path()) } else { fs::remove_file(e.path()) };
-            }
-        }
+        let _ = fs::remove_dir_all(&staging);
     }
     outcome
 }
@@ -144,7 +188,9 @@ fn unpack_into(
     let decoder =
         zstd::stream::read::Decoder::new(archive).map_err(|e| Error::NotMoodle(format!("not a site archive: {e}")))?;
     let mut tar = tar::Archive::new(decoder);
-    let mut sql = child.stdin.take().ok_or_else(|| Error::Internal("the loader has no stdin".into()))?;
+    // Borrowed, not taken: the loader's input stays open until every file was checked, so
+    // that it commits (at the end of its input) only a whole archive.
+    let sql = child.stdin.as_mut().ok_or_else(|| Error::Internal("the loader has no stdin".into()))?;
     let mut report = Restored::default();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut sums = None;
@@ -172,7 +218,7 @@ fn unpack_into(
         if kind.is_dir() {
             if let Some(sub) = rel.strip_prefix("moodledata").ok().filter(|s| !s.as_os_str().is_empty()) {
                 let p = safe_join(moodledata, sub).ok_or_else(|| bad(format!("unsafe path {name}")))?;
-                fs::create_dir_all(&p).map_err(|source| Error::Io { path: p, source })?;
+                mkdirs(&p)?;
             }
             continue;
         }
@@ -199,11 +245,11 @@ fn unpack_into(
                 return Err(bad(format!("dump piece {name} out of order")));
             }
             next_piece += 1;
-            report.db_bytes += pump(&mut sql, &mut entry, Path::new("the database's client"), report.files)?;
+            report.db_bytes += pump(sql, &mut entry, Path::new("the database's client"), report.files)?;
         } else if let Ok(sub) = rel.strip_prefix("moodledata") {
             let p = safe_join(moodledata, sub).ok_or_else(|| bad(format!("unsafe path {name}")))?;
             if let Some(parent) = p.parent() {
-                fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+                mkdirs(parent)?;
             }
             let mut f = fs::OpenOptions::new()
                 .write(true)
@@ -212,7 +258,8 @@ fn unpack_into(
                 .map_err(|source| Error::Io { path: p.clone(), source })?;
             report.file_bytes += pump(&mut f, &mut entry, &p, report.files)?;
             report.files += 1;
-            let mode = entry.header().mode().unwrap_or(0o644) & 0o755;
+            // The client's data: nothing for the machine's other users.
+            let mode = entry.header().mode().unwrap_or(0o640) & 0o750;
             use std::os::unix::fs::PermissionsExt as _;
             f.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|source| Error::Io { path: p.clone(), source })?;
@@ -227,7 +274,6 @@ fn unpack_into(
         }
         seen.insert(name, hex::encode(hasher.finalize()));
     }
-    drop(sql);
     // Every file listed, with its digest, and nothing else (the signatures aside).
     let sums = sums.ok_or_else(|| bad("no SHA256SUMS".into()))?;
     let mut listed = std::collections::BTreeSet::new();

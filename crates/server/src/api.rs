@@ -678,8 +678,12 @@ pub(crate) async fn site(
     Path(slug): Path<String>,
 ) -> Result<Json<SiteOut>, ApiError> {
     // The jobs first: one seen done has its archive in the vault's answer that follows.
-    let jobs = state.jobs.of_site(&slug).iter().map(|j| job_out(j)).collect();
-    let view = act(&state, bearer, move |v, _| v.site(&slug, now())).await?;
+    let jobs = state.jobs.of_site(&slug);
+    let (view, viewer) = act(&state, bearer, move |v, me| {
+        Ok((v.site(&slug, now())?, me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default()))
+    })
+    .await?;
+    let jobs = jobs.iter().filter(|j| j.seen_by(&viewer)).map(|j| job_out(j)).collect();
     Ok(Json(SiteOut {
         slug: view.site.slug,
         client: view.site.client,

@@ -25,8 +25,9 @@ pub(crate) fn parse_range(headers: &HeaderMap) -> Option<vault::ByteRange> {
         let s = s.trim();
         if s.is_empty() {
             Some(None)
-        } else if s.len() <= 19 && s.bytes().all(|c| c.is_ascii_digit()) {
-            s.parse().ok().map(Some)
+        } else if s.bytes().all(|c| c.is_ascii_digit()) {
+            // Past u64 is past any file: the end of the file.
+            Some(Some(s.parse().unwrap_or(u64::MAX)))
         } else {
             None
         }
@@ -140,9 +141,8 @@ mod tests {
         assert_eq!(h("bytes=0-99"), Some((Some(0), Some(99))));
         assert_eq!(h("bytes=100-"), Some((Some(100), None)));
         assert_eq!(h("bytes=-500"), Some((None, Some(500))));
-        for ignored in
-            ["bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=-", "bytes=a-b", "bytes=99999999999999999999-"]
-        {
+        assert_eq!(h("bytes=0-99999999999999999999999"), Some((Some(0), Some(u64::MAX))));
+        for ignored in ["bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=-", "bytes=a-b"] {
             assert_eq!(h(ignored), None, "{ignored}");
         }
     }

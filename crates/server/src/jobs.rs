@@ -20,6 +20,9 @@ pub(crate) struct Job {
     pub total: AtomicU64,
     pub done: AtomicU64,
     pub files: AtomicU64,
+    /// Set once the vault let it begin (the policy allowed it): only then do the site's
+    /// other viewers see it. A refusal is its requester's alone.
+    pub began: std::sync::atomic::AtomicBool,
     /// None while it runs; then the dataset made, or the error as the API shows it.
     pub outcome: Mutex<Option<Result<String, crate::errors::Problem>>>,
 }
@@ -37,12 +40,25 @@ impl Job {
             total: AtomicU64::new(0),
             done: AtomicU64::new(0),
             files: AtomicU64::new(0),
+            began: std::sync::atomic::AtomicBool::new(false),
             outcome: Mutex::new(None),
         }
     }
 
     pub fn finish(&self, r: Result<String, crate::errors::Problem>) {
+        if r.is_ok() {
+            self.done.store(self.total.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         *self.outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+    }
+
+    pub fn began(&self) -> bool {
+        self.began.load(Ordering::Relaxed)
+    }
+
+    /// Whether `viewer` (who may see the site) sees it: once it began, or their own.
+    pub fn seen_by(&self, viewer: &str) -> bool {
+        self.began() || self.started_by == viewer
     }
 
     /// Whether the vault decided (the work began, or it ended).
@@ -67,7 +83,8 @@ impl Job {
 
 impl vault::Progress for Job {
     fn set_total(&self, total: u64) {
-        self.total.store(total, Ordering::Relaxed);
+        self.total.store(total.max(1), Ordering::Relaxed);
+        self.began.store(true, Ordering::Relaxed);
     }
     fn set_done(&self, done: u64) {
         self.done.store(done, Ordering::Relaxed);
@@ -89,11 +106,23 @@ impl Jobs {
     pub fn add(&self, job: Job) -> Arc<Job> {
         let job = Arc::new(job);
         let mut jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A person's attempts that never began (refused, unknown site) are theirs alone and
+        // kept few: five at most, so that nobody's noise pushes out another's jobs.
+        let mut theirs: Vec<_> = jobs
+            .values()
+            .filter(|j| j.started_by == job.started_by && !j.began() && j.outcome().is_some())
+            .map(|j| (j.started, j.id.clone()))
+            .collect();
+        theirs.sort();
+        for (_, id) in theirs.iter().take((theirs.len() + 1).saturating_sub(5)) {
+            jobs.remove(id);
+        }
         if jobs.len() >= KEEP {
+            // The oldest ended ones go, those that never began first.
             let mut ended: Vec<_> =
-                jobs.values().filter(|j| j.outcome().is_some()).map(|j| (j.started, j.id.clone())).collect();
+                jobs.values().filter(|j| j.outcome().is_some()).map(|j| (j.began(), j.started, j.id.clone())).collect();
             ended.sort();
-            for (_, id) in ended.iter().take(jobs.len() + 1 - KEEP) {
+            for (_, _, id) in ended.iter().take(jobs.len() + 1 - KEEP) {
                 jobs.remove(id);
             }
         }

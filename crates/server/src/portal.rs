@@ -1286,6 +1286,8 @@ pub(crate) async fn site(State(state): State<Shared>, v: Visit, Path(slug): Path
         Err(r) => return r,
     };
     let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
+    let viewer = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
+    let jobs: Vec<_> = jobs.into_iter().filter(|j| j.seen_by(&viewer)).collect();
     let running = jobs.iter().any(|j| j.outcome().is_none());
     let client_admin = s.person.as_ref().is_some_and(|p| p.role == "client-admin");
     let restitutions: Vec<_> = view.archives.iter().filter(|a| a.kind == "restitution").collect();

@@ -1063,30 +1063,53 @@ impl Vault {
         force: bool,
         fill: impl FnOnce(&mut fs::File) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        // Plaintext, or an export: the user's alone (0600) whatever the umask; an
-        // existing file overwritten with --force is tightened too.
+        let io_err = |p: &Path| {
+            let p = p.to_owned();
+            move |source: io::Error| {
+                if source.kind() == io::ErrorKind::AlreadyExists {
+                    Error::OutputExists(p.clone())
+                } else {
+                    Error::Io { path: p.clone(), source }
+                }
+            }
+        };
+        // Plaintext, or an export: the user's alone (0600) whatever the umask.
         let mut opts = fs::OpenOptions::new();
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.write(true);
-        if force {
-            opts.create(true).truncate(true);
-        } else {
-            opts.create_new(true);
+        let existing = fs::symlink_metadata(path).ok();
+        if existing.is_some() && !force {
+            return Err(Error::OutputExists(path.to_owned()));
         }
-        let mut file = opts.open(path).map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                Error::OutputExists(path.to_owned())
+        // A device or a pipe given with --force (`-o /dev/stdout`) is written in place.
+        if existing.as_ref().is_some_and(|m| !m.is_file() && !m.is_symlink()) {
+            let mut file = opts.truncate(true).open(path).map_err(io_err(path))?;
+            return fill(&mut file);
+        }
+        // Otherwise the file is written beside its name and moved there once whole: a
+        // process killed half-way leaves no cut file under the name asked for (only a
+        // hidden `.NAME.gardien-*.part`).
+        let (dir, name) = match (path.parent(), path.file_name()) {
+            (Some(d), Some(n)) => (if d.as_os_str().is_empty() { Path::new(".") } else { d }, n),
+            _ => return Err(Error::Io { path: path.to_owned(), source: io::Error::other("not a file name") }),
+        };
+        let mut r = [0u8; 6];
+        rand::rngs::OsRng.fill_bytes(&mut r);
+        let tmp = dir.join(format!(".{}.gardien-{}.part", name.to_string_lossy(), hex::encode(r)));
+        let mut file = opts.create_new(true).open(&tmp).map_err(io_err(path))?;
+        let result = fill(&mut file).and_then(|()| {
+            drop(file);
+            if force {
+                fs::rename(&tmp, path).map_err(io_err(path))
             } else {
-                Error::Io { path: path.to_owned(), source }
+                // No clobbering a file that appeared meanwhile: a link fails if it exists.
+                fs::hard_link(&tmp, path).map_err(io_err(path)).map(|()| {
+                    let _ = fs::remove_file(&tmp);
+                })
             }
-        })?;
-        if force {
-            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        }
-        let result = fill(&mut file);
+        });
         if result.is_err() {
-            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(&tmp);
         }
         result
     }

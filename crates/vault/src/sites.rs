@@ -131,6 +131,25 @@ impl Vault {
             }
             let db = moodle::DbUrl::parse(s.db_url).map_err(site_err(s.slug))?;
             let moodledata = absolute("--moodledata", s.moodledata)?;
+            // One database, one moodledata, one site: registered twice (under another
+            // client) a restitution would hand one client's site to another.
+            let real = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+            for other in self.catalog.sites(None)? {
+                let same_db = moodle::DbUrl::parse(&other.db_url).is_ok_and(|o| {
+                    o.engine == db.engine
+                        && o.host == db.host
+                        && o.port == db.port
+                        && o.socket == db.socket
+                        && o.name == db.name
+                });
+                if same_db || real(&other.moodledata) == real(&moodledata) {
+                    return Err(Error::BadInput(format!(
+                        "site {} already has this {}: a database and a moodledata belong to one site",
+                        other.slug,
+                        if same_db { "database" } else { "moodledata" }
+                    )));
+                }
+            }
             if !s.moodledata.join("filedir").is_dir() {
                 return Err(Error::BadInput(format!(
                     "--moodledata {}: no filedir inside (is it Moodle's $CFG->dataroot?)",
@@ -176,22 +195,38 @@ impl Vault {
             {
                 return Err(Error::UnknownClient(c.to_owned()));
             }
-            self.catalog.sites(client)
+            let sites = self.catalog.sites(client)?;
+            self.for_the_actor(sites)
         })
     }
 
     /// `site show`: a site and its archives still in the vault.
     pub fn site(&self, slug: &str, now: DateTime<Utc>) -> Result<SiteView, Error> {
         self.door(Action::SiteShow, vec![format!("site:{slug}")], String::new(), now, |_| {
-            let site = self.site_row(slug)?;
+            let site = self.for_the_actor(vec![self.site_row(slug)?])?.remove(0);
             let mut archives = Vec::new();
             for a in self.catalog.site_archives(slug)? {
                 if self.catalog.dataset(&a.dataset).is_ok_and(|d| d.destruction.is_none()) {
                     archives.push(a);
                 }
             }
+            // Only the archives whose dataset `dataset show` would show this person.
+            let archives = self.visible(archives, Action::DatasetShow, |a| format!("dataset:{}", a.dataset), now)?;
             Ok(SiteView { site, archives })
         })
+    }
+
+    /// Sites as the acting person may read them: a client's people never see where the
+    /// operator keeps them (database URL, paths).
+    fn for_the_actor(&self, mut sites: Vec<SiteRow>) -> Result<Vec<SiteRow>, Error> {
+        if self.catalog.person(&self.actor)?.is_some_and(|p| p.client.is_some()) {
+            for s in &mut sites {
+                s.db_url = String::new();
+                s.moodledata = String::new();
+                s.config_path = None;
+            }
+        }
+        Ok(sites)
     }
 
     fn site_row(&self, slug: &str) -> Result<SiteRow, Error> {
@@ -393,6 +428,15 @@ impl Vault {
                 })?;
             rec.resources.push(format!("site:{}", archive.site));
             let db = moodle::DbUrl::parse(db_url).map_err(site_err(&archive.site))?;
+            // A dump goes back into its own engine only.
+            let engine = moodle::DbUrl::parse(&self.site_row(&archive.site)?.db_url).map(|d| d.engine).ok();
+            if engine.is_some_and(|e| e != db.engine) {
+                return Err(Error::BadInput(format!(
+                    "{id} is a backup of a {} site: restore it into a {} database",
+                    engine.map_or("", |e| e.as_str()),
+                    engine.map_or("", |e| e.as_str())
+                )));
+            }
             absolute("--moodledata", moodledata)?;
             // Checked before anything is read from the vault: bad input changes nothing.
             moodle::unpack::check_empty(&db, moodledata).map_err(site_err(&archive.site))?;
@@ -407,7 +451,10 @@ impl Vault {
                 let unpacked = unpacker.join().unwrap_or_else(|_| Err(moodle::Error::Internal("the restore stopped".into())));
                 match (streamed, unpacked) {
                     (Ok(()), Ok(r)) => Ok(r),
-                    // The unpacker's error says more than a broken pipe.
+                    // A copy that failed its check is the cause (the unpacker only saw
+                    // its stream end early).
+                    (Err(e @ (Error::CopyCorrupt { .. } | Error::NoReadableCopy { .. })), _) => Err(e),
+                    // Otherwise the unpacker's error says more than a broken pipe.
                     (_, Err(e)) => Err(site_err(&site)(e)),
                     (Err(e), Ok(_)) => Err(e),
                 }

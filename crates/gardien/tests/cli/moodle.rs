@@ -455,7 +455,7 @@ fn a_file_deleted_after_the_snapshot_comes_from_the_trash() {
 
 #[test]
 fn refusals_and_failures_are_clear_and_change_nothing() {
-    let (env, site, key) = setup(Engine::Pg, 10, 5);
+    let (env, _site, key) = setup(Engine::Pg, 10, 5);
     // A key the client did not register (OPS-2): refused, recorded, nothing made.
     let other = age_keygen(&env.path("other.key"));
     let n = datasets(&env);
@@ -479,6 +479,9 @@ fn refusals_and_failures_are_clear_and_change_nothing() {
     let n2 = datasets(&env);
     assert_eq!(n2, (n.parse::<u32>().unwrap() + 1).to_string());
     // A database that refuses the connection (no such database): a clear error, nothing made.
+    let broken_md = env.path("md-broken");
+    std::fs::create_dir_all(broken_md.join("filedir")).unwrap();
+    let broken_md = broken_md.to_str().unwrap().to_owned();
     env.ok(&[
         "site",
         "add",
@@ -490,7 +493,7 @@ fn refusals_and_failures_are_clear_and_change_nothing() {
         "--db",
         &url(Engine::Pg, "no_such_db"),
         "--moodledata",
-        site.moodledata().to_str().unwrap(),
+        &broken_md,
     ]);
     let err = env.fails(&["site", "check", "broken"], 1);
     assert!(err.contains("no_such_db") && err.contains("psql"), "{err}");
@@ -502,8 +505,10 @@ fn refusals_and_failures_are_clear_and_change_nothing() {
 
 #[test]
 fn urls_with_passwords_and_bad_paths_are_refused_at_add() {
-    let (env, site, key) = setup(Engine::Pg, 1, 1);
-    let md = site.moodledata();
+    let (env, _site, key) = setup(Engine::Pg, 1, 1);
+    // Another site's own moodledata (one moodledata is one site's).
+    let md = env.path("md-other");
+    std::fs::create_dir_all(md.join("filedir")).unwrap();
     let add = |db: &str, md: &str| {
         env.run(&[
             "site",
@@ -554,6 +559,12 @@ fn urls_with_passwords_and_bad_paths_are_refused_at_add() {
     // Only ops registers sites; a client's technical contact sees them, never hands one back.
     env.ok(&["person", "add", "tech-acme", "--role", "client-tech", "--client", "acme"]);
     assert!(env.ok(&["--as", "tech-acme", "site", "list", "--client", "acme"]).contains("acme-moodle"));
+    // Where the operator keeps the site is the operator's: not shown to the client's people.
+    let shown = env.ok(&["--as", "tech-acme", "site", "show", "acme-moodle"]);
+    assert!(
+        !shown.contains("postgres://") && !shown.contains("moodledata/") && !shown.contains("/config.php"),
+        "{shown}"
+    );
     let err = env.fails(&["--as", "tech-acme", "restitution", "create", "acme-moodle", "--recipient", &key], 4);
     assert!(err.contains("refused"), "{err}");
     let err = env.fails(&["--as", "tech-acme", "site", "backup", "acme-moodle"], 4);
@@ -762,6 +773,9 @@ fn a_client_admin_asks_for_a_restitution_and_downloads_it_resuming() {
     let (theirs, unknown) = (ask(&beta, "acme-moodle", &key), ask(&beta, "no-such-site", &key));
     assert_eq!((theirs.status, unknown.status), (404, 404), "{theirs:?}");
     assert_eq!(theirs.body.replace("acme-moodle", "X"), unknown.body.replace("no-such-site", "X"));
+    // Beta's attempt is beta's alone: acme's people never see it among the site's jobs.
+    let jobs = s.get("/api/v1/sites/acme-moodle", Auth::Bearer(&acme)).json()["jobs"].to_string();
+    assert!(!jobs.contains("admin-beta"), "{jobs}");
     // A key the client did not register: refused (OPS-2), nothing started.
     let other = age_keygen(&env.path("other.key"));
     let r = ask(&acme, "acme-moodle", &other);
@@ -862,4 +876,131 @@ fn a_client_admin_asks_for_a_restitution_and_downloads_it_resuming() {
     assert_eq!((theirs.status, unknown.status), (404, 404));
     let page = s.get(&format!("/restitutions/{id}/file"), Auth::Cookie(&beta_cookie));
     assert_eq!(page.status, 404);
+}
+
+/// A file of the site that is a symbolic link is never read, wherever it points (the
+/// review smuggled the vault's master key and /etc/shadow into an archive that way).
+#[test]
+fn attack_links_in_moodledata_are_never_followed() {
+    let (env, site, key) = setup(Engine::Pg, 5, 3);
+    // A content the database references, whose place is a link to the master key.
+    let secret = std::fs::read(env.path("data/keys/master.key")).unwrap();
+    let h = sha1_hex(&secret);
+    let dir = site.moodledata().join("filedir").join(&h[0..2]).join(&h[2..4]);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(env.path("data/keys/master.key"), dir.join(&h)).unwrap();
+    sql(
+        Engine::Pg,
+        &site.db,
+        &format!(
+            "INSERT INTO mdl_files (contenthash, pathnamehash, contextid, component, filearea, itemid, filepath, filename, userid, filesize, status, timecreated, timemodified) VALUES ('{h}', 'eeee', 1, 'user', 'draft', 1, '/', 'k', 2, {}, 0, 1, 1)",
+            secret.len()
+        ),
+    );
+    let check = env.run(&["site", "check", "acme-moodle"]);
+    assert_eq!(check.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&check.stdout).contains(&format!("link filedir/{}/{}/{h}", &h[0..2], &h[2..4])));
+    let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key], 3);
+    assert!(err.contains("link filedir"), "{err}");
+    // With --allow-missing: made, listed, and the key is not in it.
+    let file = env.path("x.age");
+    env.ok(&[
+        "restitution",
+        "create",
+        "acme-moodle",
+        "--recipient",
+        &key,
+        "--allow-missing",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let top = open_as_client(&env, &file, "opened");
+    assert!(!top.join("moodledata/filedir").join(&h[0..2]).join(&h[2..4]).join(&h).exists());
+    for f in walk(&top) {
+        assert!(!contains(&std::fs::read(&f).unwrap(), &secret[20..60]), "{} holds the master key", f.display());
+    }
+    assert!(std::fs::read_to_string(top.join("INCONSISTENCIES.txt")).unwrap().contains("link filedir"));
+    // A filedir that is itself a link: refused, said.
+    let real = env.path("elsewhere");
+    std::fs::rename(site.moodledata().join("filedir"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, site.moodledata().join("filedir")).unwrap();
+    let err = env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key], 1);
+    assert!(err.contains("filedir is a symbolic link"), "{err}");
+}
+
+/// A backup damaged in the vault: restore fails as an integrity error (3), commits nothing
+/// to the database, and leaves the target as it was.
+#[test]
+fn attack_a_damaged_backup_restores_nothing() {
+    let (env, _site, _key) = setup(Engine::Pg, 200, 30);
+    let id = env.ok(&["site", "backup", "acme-moodle"]).trim().to_owned();
+    let blob = env.blob(&id);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&blob, &bytes).unwrap();
+    let fresh = new_db(Engine::Pg);
+    let md = env.path("restored/moodledata");
+    let err =
+        env.fails(&["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()], 3);
+    assert!(err.contains(&id), "{err}");
+    assert_eq!(
+        sql(Engine::Pg, &fresh, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+        "0"
+    );
+    assert!(!md.exists(), "nothing written");
+    let left: Vec<_> = std::fs::read_dir(env.path("restored")).unwrap().collect();
+    assert!(left.is_empty(), "no staging left: {left:?}");
+    // Into another engine: refused before anything is read.
+    let err = env.fails(
+        &["site", "restore", &id, "--db", &url(Engine::My, "whatever"), "--moodledata", md.to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains("backup of a postgres site"), "{err}");
+    // One database, one site: the same database under another client is refused.
+    env.ok(&["client", "add", "beta", "--name", "Beta"]);
+    env.ok(&["contract", "add", "beta-2026", "--client", "beta", "--presales-until", "2099-01-01"]);
+    let err = env.fails(
+        &[
+            "site",
+            "add",
+            "beta-moodle",
+            "--client",
+            "beta",
+            "--contract",
+            "beta-2026",
+            "--db",
+            &url(Engine::Pg, &_site.db),
+            "--moodledata",
+            env.path("md-beta").to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("already has this database") || err.contains("filedir"), "{err}");
+}
+
+/// Killed while writing the client's file: no cut file under its name.
+#[test]
+fn attack_a_kill_mid_way_leaves_no_cut_file() {
+    let (env, _site, key) = setup(Engine::Pg, 500, 200);
+    let file = env.path("out.age");
+    for delay in [150u64, 400, 800] {
+        let _ = std::fs::remove_file(&file);
+        let mut child = env
+            .cmd(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        if file.exists() {
+            // Whole, or not there at all.
+            let o = Command::new("age").arg("-d").arg("-i").arg(env.path("client.key")).arg(&file).output().unwrap();
+            assert!(o.status.success(), "a cut file under its name after a kill at {delay} ms");
+        }
+    }
+    env.ok(&["fsck"]);
+    env.ok(&["ledger", "verify"]);
 }
