@@ -300,6 +300,25 @@ pub(crate) fn program_of(c: &Command) -> String {
     c.get_program().to_string_lossy().into_owned()
 }
 
+/// Reads a tool's stderr as it comes, on its own thread, keeping its last 16 KiB: a tool
+/// blocked on a full stderr would stop, and its error is at its end.
+pub(crate) fn drain(mut stderr: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut keep = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            keep.extend_from_slice(&buf[..n]);
+            if keep.len() > 16 << 10 {
+                keep.drain(..keep.len() - (16 << 10));
+            }
+        }
+        keep
+    })
+}
+
 /// The last lines of a tool's stderr, for an error (at most 600 bytes).
 pub(crate) fn tail(stderr: &[u8]) -> String {
     let s = String::from_utf8_lossy(stderr);

@@ -300,22 +300,8 @@ fn run_dump(db: &DbUrl, snapshot: Option<&str>, tx: &mpsc::SyncSender<Piece>) ->
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| Error::Spawn { program: program.clone(), source })?;
-    let mut stderr = child.stderr.take().ok_or_else(|| Error::Internal("the dump has no stderr".into()))?;
-    let errs = std::thread::spawn(move || {
-        // Keep the last 16 KiB: enough for the error, bounded whatever it prints.
-        let mut keep = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            keep.extend_from_slice(&buf[..n]);
-            if keep.len() > 16 << 10 {
-                keep.drain(..keep.len() - (16 << 10));
-            }
-        }
-        keep
-    });
+    let stderr = child.stderr.take().ok_or_else(|| Error::Internal("the dump has no stderr".into()))?;
+    let errs = db::drain(stderr);
     let mut out = child.stdout.take().ok_or_else(|| Error::Internal("the dump has no stdout".into()))?;
     let mut sent = 0u64;
     let read_result = (|| -> Result<(), Error> {

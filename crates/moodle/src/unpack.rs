@@ -133,22 +133,7 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
         .map_err(|source| Error::Spawn { program: program.clone(), source })?;
     // What the loader says is read as it comes (bounded): a loader blocked on a full
     // stderr would never read its stdin again.
-    let errs = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut keep = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = e.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                keep.extend_from_slice(&buf[..n]);
-                if keep.len() > 16 << 10 {
-                    keep.drain(..keep.len() - (16 << 10));
-                }
-            }
-            keep
-        })
-    });
+    let errs = child.stderr.take().map(db::drain);
     let result = unpack_into(archive, &mut child, &staging, progress);
     if result.is_err() {
         // The archive is not whole: the loader must not commit what it got (PostgreSQL

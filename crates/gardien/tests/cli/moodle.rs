@@ -291,6 +291,13 @@ fn open_as_client(env: &Env, file: &Path, into: &str) -> PathBuf {
     tops[0].clone()
 }
 
+/// A restitution made with --allow-missing to `file`, opened as the client does.
+fn allowed_missing(env: &Env, key: &str, file: &Path) -> PathBuf {
+    let f = file.to_str().unwrap();
+    env.ok(&["restitution", "create", "acme-moodle", "--recipient", key, "--allow-missing", "-o", f]);
+    open_as_client(env, file, "opened")
+}
+
 fn round_trip(e: Engine) {
     let (env, site, key) = setup(e, 3000, 300);
     let before = fingerprint(e, &site.db);
@@ -417,17 +424,7 @@ fn missing_or_corrupt_files_refuse_unless_allowed_and_are_listed() {
         assert_eq!(env.sql("SELECT count(*) FROM datasets WHERE state != 'active'"), "0", "nothing half-made");
         // With --allow-missing: made, and the archive lists both.
         let file = env.path("x.age");
-        env.ok(&[
-            "restitution",
-            "create",
-            "acme-moodle",
-            "--recipient",
-            &key,
-            "--allow-missing",
-            "-o",
-            file.to_str().unwrap(),
-        ]);
-        let top = open_as_client(&env, &file, "opened");
+        let top = allowed_missing(&env, &key, &file);
         let inc = std::fs::read_to_string(top.join("INCONSISTENCIES.txt")).unwrap();
         assert!(inc.contains(&format!("missing filedir/{}/{}/{gone}", &gone[0..2], &gone[2..4])), "{inc}");
         assert!(inc.contains(&format!("corrupt filedir/{}/{}/{bad}", &bad[0..2], &bad[2..4])), "{inc}");
@@ -904,17 +901,7 @@ fn attack_links_in_moodledata_are_never_followed() {
     assert!(err.contains("link filedir"), "{err}");
     // With --allow-missing: made, listed, and the key is not in it.
     let file = env.path("x.age");
-    env.ok(&[
-        "restitution",
-        "create",
-        "acme-moodle",
-        "--recipient",
-        &key,
-        "--allow-missing",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
-    let top = open_as_client(&env, &file, "opened");
+    let top = allowed_missing(&env, &key, &file);
     assert!(!top.join("moodledata/filedir").join(&h[0..2]).join(&h[2..4]).join(&h).exists());
     for f in walk(&top) {
         assert!(!contains(&std::fs::read(&f).unwrap(), &secret[20..60]), "{} holds the master key", f.display());
