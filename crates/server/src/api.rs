@@ -643,9 +643,10 @@ pub(crate) struct SiteOut {
     jobs: Vec<JobOut>,
 }
 
-fn job_out(j: &crate::jobs::Job) -> JobOut {
-    let (done, total, files, rate, left) = j.progress();
-    let outcome = j.outcome();
+fn job_out(s: &crate::jobs::JobState) -> JobOut {
+    let (done, total, files, rate, left) = s.progress;
+    let outcome = s.outcome.clone();
+    let j = &s.job;
     JobOut {
         id: j.id.clone(),
         site: j.site.clone(),
@@ -683,7 +684,7 @@ pub(crate) async fn site(
         Ok((v.site(&slug, now())?, me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default()))
     })
     .await?;
-    let jobs = jobs.iter().filter(|j| j.seen_by(&viewer)).map(|j| job_out(j)).collect();
+    let jobs = jobs.iter().filter(|j| j.seen_by(&viewer)).map(job_out).collect();
     Ok(Json(SiteOut {
         slug: view.site.slug,
         client: view.site.client,
@@ -747,7 +748,7 @@ pub(crate) async fn start_restitution(
                 axum::http::StatusCode::from_u16(p.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
             (status, Json(p)).into_response()
         }
-        _ => (axum::http::StatusCode::ACCEPTED, Json(job_out(&job))).into_response(),
+        _ => (axum::http::StatusCode::ACCEPTED, Json(job_out(&crate::jobs::JobState::of(&job)))).into_response(),
     }
 }
 

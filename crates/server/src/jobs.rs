@@ -56,11 +56,6 @@ impl Job {
         self.began.load(Ordering::Relaxed)
     }
 
-    /// Whether `viewer` (who may see the site) sees it: once it began, or their own.
-    pub fn seen_by(&self, viewer: &str) -> bool {
-        self.began() || self.started_by == viewer
-    }
-
     /// Whether the vault decided (the work began, or it ended).
     pub fn decided(&self) -> bool {
         self.total.load(Ordering::Relaxed) > 0 || self.outcome().is_some()
@@ -130,12 +125,37 @@ impl Jobs {
         job
     }
 
-    /// A site's jobs, newest first (shown to whoever `site:show` lets see the site).
-    pub fn of_site(&self, site: &str) -> Vec<Arc<Job>> {
+    /// A site's jobs as they stand now, newest first (shown to whoever `site:show` lets
+    /// see the site). Taken before the vault is read: a job seen done has its archive in
+    /// what the vault answers next.
+    pub fn of_site(&self, site: &str) -> Vec<JobState> {
         let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut v: Vec<_> = jobs.values().filter(|j| j.site == site).cloned().collect();
-        v.sort_by_key(|j| std::cmp::Reverse(j.started));
+        let mut v: Vec<_> = jobs.values().filter(|j| j.site == site).map(JobState::of).collect();
+        v.sort_by_key(|j| std::cmp::Reverse(j.job.started));
         v
+    }
+}
+
+/// A job at one instant.
+#[derive(Debug, Clone)]
+pub(crate) struct JobState {
+    pub job: Arc<Job>,
+    pub began: bool,
+    pub outcome: Option<Result<String, crate::errors::Problem>>,
+    /// (done, total, files, rate, seconds left).
+    pub progress: (u64, u64, u64, u64, Option<u64>),
+}
+
+impl JobState {
+    pub fn of(job: &Arc<Job>) -> JobState {
+        // The outcome first: a job ended is ended with its last progress.
+        let outcome = job.outcome();
+        JobState { job: job.clone(), began: job.began(), outcome, progress: job.progress() }
+    }
+
+    /// Whether `viewer` (who may see the site) sees it: once it began, or their own.
+    pub fn seen_by(&self, viewer: &str) -> bool {
+        self.began || self.job.started_by == viewer
     }
 }
 

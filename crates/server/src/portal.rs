@@ -1288,7 +1288,7 @@ pub(crate) async fn site(State(state): State<Shared>, v: Visit, Path(slug): Path
     let csrf = s.session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
     let viewer = s.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default();
     let jobs: Vec<_> = jobs.into_iter().filter(|j| j.seen_by(&viewer)).collect();
-    let running = jobs.iter().any(|j| j.outcome().is_none());
+    let running = jobs.iter().any(|j| j.outcome.is_none());
     let client_admin = s.person.as_ref().is_some_and(|p| p.role == "client-admin");
     let restitutions: Vec<_> = view.archives.iter().filter(|a| a.kind == "restitution").collect();
     let backups = view.archives.iter().filter(|a| a.kind == "backup").count();
@@ -1323,10 +1323,10 @@ pub(crate) async fn site(State(state): State<Shared>, v: Visit, Path(slug): Path
             h2 { (l.t("sites.jobs")) }
             ul.jobs { @for j in &jobs {
                 li {
-                    (j.started_at) " — " (j.started_by) " → " code.key { (j.recipient) } " : "
-                    @match j.outcome() {
+                    (j.job.started_at) " — " (j.job.started_by) " → " code.key { (j.job.recipient) } " : "
+                    @match &j.outcome {
                         None => {
-                            @let (done, total, files, rate, left) = j.progress();
+                            @let (done, total, files, rate, left) = j.progress;
                             progress value=(done) max=(total.max(1)) aria-label=(l.t("sites.progress")) {}
                             " " (size(done)) " / " (size(total)) ", " (files) " " (l.t("sites.files")) ", "
                             (size(rate)) "/s"
