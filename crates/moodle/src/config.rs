@@ -162,27 +162,44 @@ fn text(src: &[u8], st: &[Tok], kinds: &[Kind]) -> String {
     st.iter().filter(|t| kinds.contains(&t.kind)).map(|t| String::from_utf8_lossy(&src[t.range.clone()])).collect()
 }
 
-/// `$name`s in a statement's code (but `$CFG`).
-fn variables(code: &str) -> Vec<String> {
-    let b = code.as_bytes();
+/// What a statement reads that could carry the password: its `$variables` (but `$CFG`),
+/// in code or inside strings, and its CONSTANTS (all capitals, as `define` makes them).
+fn names_read(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'$' {
-            let s = i + 1;
+        let dollar = b[i] == b'$';
+        let s = if dollar { i + 1 } else { i };
+        if dollar || (b[i].is_ascii_uppercase() && (i == 0 || !ident(b[i - 1]))) {
             let mut j = s;
             while j < b.len() && ident(b[j]) {
                 j += 1;
             }
-            if j > s && &code[s..j] != "CFG" {
-                out.push(code[s..j].to_owned());
+            let word = &text[s..j];
+            let constant = !dollar
+                && word.len() >= 3
+                && word.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+            if (dollar && !word.is_empty() && word != "CFG") || constant {
+                out.push(if dollar { format!("${word}") } else { word.to_owned() });
             }
-            i = j;
+            i = j.max(i + 1);
         } else {
             i += 1;
         }
     }
     out
+}
+
+/// Whether `text` names `name` (a whole word).
+fn mentions(text: &str, name: &str) -> bool {
+    let bare = name.trim_start_matches('$');
+    text.match_indices(bare).any(|(i, _)| {
+        let before = text[..i].bytes().last();
+        let after = text.as_bytes().get(i + bare.len());
+        let start_ok = if name.starts_with('$') { before == Some(b'$') } else { !before.is_some_and(ident) };
+        start_ok && !after.is_some_and(|&c| ident(c))
+    })
 }
 
 /// `$CFG->NAME = VALUE;`: (name, the value's text), spaces and comments allowed around
@@ -192,7 +209,8 @@ fn cfg_assignment(src: &[u8], st: &[Tok]) -> Option<(String, Vec<Tok>)> {
         st.iter().position(|t| t.kind == Kind::Code && !src[t.range.clone()].iter().all(u8::is_ascii_whitespace))?;
     let code = String::from_utf8_lossy(&src[st[first].range.clone()]).into_owned();
     let head = code.trim_start();
-    let head = head.strip_prefix("<?php").map_or(head, str::trim_start);
+    // Whatever came before the opening tag (`?> html <?php`) is not this statement's.
+    let head = head.rsplit_once("<?php").map_or(head, |(_, r)| r).trim_start();
     let rest = head.strip_prefix("$CFG")?.trim_start().strip_prefix("->")?.trim_start();
     let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let after = rest[name.len()..].trim_start();
@@ -272,29 +290,24 @@ pub fn read(src: &[u8]) -> Result<Config, Error> {
             "this is not a Moodle config.php (no $CFG->wwwroot and $CFG->dbtype assignments)".into(),
         ));
     }
-    // The statements that hold the password: those naming dbpass, then those assigning a
-    // variable one of them reads, until none is added.
+    // The statements that hold the password: those naming dbpass, then those mentioning a
+    // variable or a constant one of them reads, until none is added.
     let mut secret: Vec<bool> =
         sts.iter().map(|st| text(src, st, &[Kind::Code, Kind::Str]).to_ascii_lowercase().contains("dbpass")).collect();
     loop {
-        let vars: Vec<String> = sts
+        let names: Vec<String> = sts
             .iter()
             .zip(&secret)
             .filter(|(_, s)| **s)
-            .flat_map(|(st, _)| variables(&text(src, st, &[Kind::Code])))
+            .flat_map(|(st, _)| names_read(&text(src, st, &[Kind::Code, Kind::Str])))
             .collect();
         let mut added = false;
         for (st, s) in sts.iter().zip(secret.iter_mut()) {
             if *s {
                 continue;
             }
-            let code = text(src, st, &[Kind::Code]);
-            let head = code.trim_start();
-            if vars.iter().any(|v| {
-                head.strip_prefix('$')
-                    .and_then(|h| h.strip_prefix(v.as_str()))
-                    .is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
-            }) {
+            let all = text(src, st, &[Kind::Code, Kind::Str]);
+            if names.iter().any(|n| mentions(&all, n)) {
                 *s = true;
                 added = true;
             }
@@ -314,10 +327,22 @@ pub fn read(src: &[u8]) -> Result<Config, Error> {
             if t.kind == Kind::Str && !is_key(src, st, i) {
                 gone.insert(t.range.start);
                 let raw = &src[t.range.clone()];
-                let inner =
-                    if raw.len() >= 2 && (raw[0] == b'\'' || raw[0] == b'"') { &raw[1..raw.len() - 1] } else { raw };
-                if inner.len() >= 4 {
-                    values.push(inner.to_vec());
+                if raw.starts_with(b"<<<") {
+                    // A heredoc's lines, each a value.
+                    let body = raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
+                    let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+                    lines.pop();
+                    values
+                        .extend(lines.into_iter().map(<[u8]>::trim_ascii).filter(|l| l.len() >= 4).map(<[u8]>::to_vec));
+                } else {
+                    let inner = if raw.len() >= 2 && (raw[0] == b'\'' || raw[0] == b'"') {
+                        &raw[1..raw.len() - 1]
+                    } else {
+                        raw
+                    };
+                    if inner.len() >= 4 {
+                        values.push(inner.to_vec());
+                    }
                 }
             }
         }
@@ -338,7 +363,16 @@ pub fn read(src: &[u8]) -> Result<Config, Error> {
                         b"// (a comment about the database password, taken out by gardien)".as_slice()
                     });
                 }
-                _ => redacted.extend_from_slice(raw),
+                // Code (and what lies outside the PHP tags): a value taken out goes here too.
+                _ => {
+                    let mut out = raw.to_vec();
+                    for v in &values {
+                        while let Some(i) = out.windows(v.len()).position(|w| w == v.as_slice()) {
+                            out.splice(i..i + v.len(), b"**redacted**".iter().copied());
+                        }
+                    }
+                    redacted.extend_from_slice(&out);
+                }
             }
         }
     }
@@ -352,7 +386,12 @@ mod tests {
     const HEAD: &str = "<?php $CFG->dbtype = 'pgsql'; $CFG->wwwroot = 'https://m.example';\n";
 
     fn redact(tail: &str) -> String {
-        String::from_utf8(read(format!("{HEAD}{tail}").as_bytes()).expect("config").redacted).expect("utf8")
+        // After the header, and as the file's first statement (right after `<?php`).
+        let first = format!("<?php {tail}\n$CFG->dbtype = 'pgsql'; $CFG->wwwroot = 'https://m.example';\n");
+        let first = String::from_utf8(read(first.as_bytes()).expect("config").redacted).expect("utf8");
+        let after =
+            String::from_utf8(read(format!("{HEAD}{tail}").as_bytes()).expect("config").redacted).expect("utf8");
+        format!("{first}\n{after}")
     }
 
     #[test]
@@ -410,6 +449,12 @@ require_once(__DIR__ . '/lib/setup.php');
             ("$CFG->dbpass = <<<'EOT'\nS3cr3t\nEOT;\n", "S3cr3t"),
             ("$CFG->dbpass = getenv('S3cr3t_VAR');", "S3cr3t_VAR"),
             ("$CFG->dbpass\n  =\n 'S3cr3t';", "S3cr3t"),
+            ("$p = 'PwB1x';\n$CFG->dbpass = $p;", "PwB1x"),
+            ("define('DBPW','PwB3x'); $CFG->dbpass = DBPW;", "PwB3x"),
+            ("$CFG->dbpass = \"PwA7$suffix\"; $suffix = 'tail7';", "tail7"),
+            ("$CFG->dbpass = 'PwA6x'; ?>\nPwA6x in html\n<?php", "PwA6x"),
+            ("$CFG->dbpass = <<<EOT\nPwA5x\nEOT;\n$y = 'PwA5x';", "PwA5x"),
+            ("$a = ['x' => 'Pw22secret']; $CFG->dbpass = $a['x'];", "Pw22secret"),
         ] {
             let out = redact(tail);
             assert!(!out.contains(secret), "{tail:?} kept {secret}: {out}");

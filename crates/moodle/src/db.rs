@@ -58,7 +58,7 @@ fn word(what: &str, s: &str, url: &str) -> Result<String, Error> {
         || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$".contains(&b))
     {
         return Err(Error::BadUrl(format!(
-            "{url}: the {what} must be 1 to 63 letters, digits, '_', '-', '.' or '$', not starting with '-' or '.' (got {s:?})"
+            "{url}: the {what} must be 1 to 63 letters, digits, '_', '-', '.' or '$', not starting with '-' or '.'"
         )));
     }
     Ok(s.to_owned())

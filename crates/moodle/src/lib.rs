@@ -153,7 +153,10 @@ pub fn redact_url(url: &str) -> String {
     // Parameters other than the socket's may carry a password (`?password=`): not shown.
     if let Some(q) = shown.find('?') {
         let query = shown[q + 1..].to_ascii_lowercase();
-        if !(query.starts_with("host=/") || query.starts_with("socket=/")) || query.contains("pass") {
+        if !(query.starts_with("host=/") || query.starts_with("socket=/"))
+            || query.contains("pass")
+            || query.contains(['&', '#', ';'])
+        {
             shown.truncate(q);
             shown.push_str("?...");
         }

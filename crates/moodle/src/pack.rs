@@ -156,28 +156,56 @@ fn plain_file(root: &Path, p: &Path) -> bool {
     false
 }
 
-/// Opens a file without following a link in its last component (the walk and `locate`
-/// checked the others), and only if it is a regular file.
-pub(crate) fn open_plain(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let f =
-        fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path).map_err(
-            |e| {
-                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                    io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
-                } else {
-                    e
-                }
-            },
-        )?;
+/// Opens `path`, a file under `root`, one directory at a time from `root`, none of them
+/// through a symbolic link (`openat` with `O_NOFOLLOW` at every step: a directory swapped
+/// for a link while the walk runs is not followed), and only if it is a regular file.
+pub(crate) fn open_plain(root: &Path, path: &Path) -> io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let rel = path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
+    let link = |e: rustix::io::Errno| {
+        if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+            io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
+        } else {
+            io::Error::from(e)
+        }
+    };
+    let mut dir = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)?;
+    let comps: Vec<_> = rel.components().collect();
+    let Some((last, dirs)) = comps.split_last() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+    };
+    for c in dirs {
+        let std::path::Component::Normal(name) = c else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
+        };
+        dir = rustix::fs::openat(
+            &dir,
+            *name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(link)?;
+    }
+    let std::path::Component::Normal(name) = last else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
+    };
+    let fd = rustix::fs::openat(
+        &dir,
+        *name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(link)?;
+    let f = fs::File::from(fd);
     if !f.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
     Ok(f)
 }
 
-fn sha1_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<String> {
-    let mut f = open_plain(path)?;
+fn sha1_file(root: &Path, path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<String> {
+    let mut f = open_plain(root, path)?;
     let mut h = sha1::Sha1::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -217,11 +245,21 @@ fn referenced(db: &DbUrl, prefix: &str, snapshot: Option<&mut Snapshot>) -> Resu
 
 fn read_config(site: &Site<'_>) -> Result<Option<crate::config::Config>, Error> {
     let Some(p) = site.config else { return Ok(None) };
-    let meta = fs::metadata(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+    // Not through a link (the site's account could point it at another site's).
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+            .open(p)
+            .map_err(|source| Error::Io { path: p.to_owned(), source })?
+    };
+    let meta = f.metadata().map_err(|source| Error::Io { path: p.to_owned(), source })?;
     if !meta.is_file() || meta.len() > 1 << 20 {
         return Err(Error::Config(format!("{}: not a regular file of at most 1 MiB", p.display())));
     }
-    let src = fs::read(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+    let mut src = Vec::new();
+    f.read_to_end(&mut src).map_err(|source| Error::Io { path: p.to_owned(), source })?;
     crate::config::read(&src).map(Some)
 }
 
@@ -261,7 +299,7 @@ pub fn check(site: &Site<'_>, progress: &dyn Progress) -> Result<CheckReport, Er
             report.inconsistencies.push(Inconsistency::NotPlain { path: rel(site.moodledata, &p) });
             continue;
         }
-        match sha1_file(&p, &mut |n| {
+        match sha1_file(site.moodledata, &p, &mut |n| {
             done += n;
             progress.done(done, report.checked);
         }) {
@@ -402,6 +440,8 @@ impl<R: Read> Read for Member<R> {
 /// The archive being written, and the lines of SHA256SUMS.
 struct Archive<W: Write> {
     tar: tar::Builder<W>,
+    /// moodledata: every file read is under it, opened from it.
+    root: PathBuf,
     top: String,
     sums: String,
     mtime: u64,
@@ -447,7 +487,7 @@ impl<W: Write> Archive<W> {
         want_sha1: bool,
         found: &mut Vec<Inconsistency>,
     ) -> Result<Option<(u64, Option<String>)>, Error> {
-        let file = match open_plain(path) {
+        let file = match open_plain(&self.root, path) {
             Ok(f) => f,
             // Removed since it was listed (Moodle's cron cleans up): nothing to keep.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -639,7 +679,13 @@ fn write_archive<W: Write>(
     enc.include_checksum(true).map_err(Error::Output)?;
     let top = format!("{}-{}", site.slug, opts.day);
     let mtime = chrono_free_now();
-    let mut a = Archive { tar: tar::Builder::new(enc), top: top.clone(), sums: String::new(), mtime };
+    let mut a = Archive {
+        tar: tar::Builder::new(enc),
+        root: site.moodledata.to_owned(),
+        top: top.clone(),
+        sums: String::new(),
+        mtime,
+    };
     let mut report = Report { top, referenced, ..Default::default() };
     let engine = site.db.engine;
     a.add_bytes("RESTORE.fr.md", crate::guide::text("fr", engine, site.slug, server, &signer.name()).as_bytes(), true)?;
@@ -714,6 +760,8 @@ fn write_archive<W: Write>(
                 (Some(h), Some(actual)) if actual != h => {
                     corrupt_referenced |= wanted.contains(h);
                     found.push(Inconsistency::Corrupt { path: name.to_owned(), actual });
+                    // In the archive already, as it is: not looked for again.
+                    archived.insert(h.to_owned());
                 }
                 (Some(h), Some(_)) => {
                     archived.insert(h.to_owned());
@@ -827,4 +875,32 @@ fn write_archive<W: Write>(
 /// Now, as Unix seconds, for the members made here.
 fn chrono_free_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `open_plain` refuses a link at any level under the root, and what is not a file.
+    #[test]
+    fn no_file_is_read_through_a_link() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path().join("md");
+        let secret = t.path().join("secret");
+        fs::create_dir_all(root.join("a/b")).expect("dirs");
+        fs::create_dir_all(&secret).expect("dirs");
+        fs::write(secret.join("key"), b"the key").expect("write");
+        fs::write(root.join("a/b/f"), b"plain").expect("write");
+        std::os::unix::fs::symlink(&secret, root.join("a/link")).expect("link");
+        std::os::unix::fs::symlink(secret.join("key"), root.join("a/b/l")).expect("link");
+        let mut s = String::new();
+        open_plain(&root, &root.join("a/b/f")).expect("plain").read_to_string(&mut s).expect("read");
+        assert_eq!(s, "plain");
+        for bad in ["a/link/key", "a/b/l", "a/b", "../secret/key"] {
+            let e = open_plain(&root, &root.join(bad)).expect_err(bad);
+            assert!(matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::NotFound), "{bad}: {e}");
+        }
+        assert!(!plain_file(&root, &root.join("a/link/key")));
+        assert!(plain_file(&root, &root.join("a/b/f")));
+    }
 }

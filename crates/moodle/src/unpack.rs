@@ -62,7 +62,9 @@ fn loader(db: &DbUrl) -> Command {
     let mut c = match db.engine {
         Engine::Postgres => {
             let mut c = Command::new("psql");
-            c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]);
+            // One transaction, begun and committed by us: psql left without its COMMIT (its
+            // input cut, gardien killed) ends the session and PostgreSQL rolls it back.
+            c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
             c
         }
         Engine::Mariadb => {
@@ -115,7 +117,20 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
         return Err(Error::NotMoodle(format!("{}: not a directory to restore into", moodledata.display())));
     };
     fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_owned(), source })?;
-    let staging = parent.join(format!(".{}.gardien-restore-{}", name.to_string_lossy(), std::process::id()));
+    let prefix = format!(".{}.gardien-restore-", name.to_string_lossy());
+    // What a restore killed earlier left beside it (its process gone): removed.
+    if let Ok(d) = fs::read_dir(parent) {
+        for e in d.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = n.strip_prefix(&prefix)
+                && pid.parse::<u32>().is_ok()
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
     {
         use std::os::unix::fs::DirBuilderExt as _;
         fs::DirBuilder::new()
@@ -134,7 +149,7 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
     // What the loader says is read as it comes (bounded): a loader blocked on a full
     // stderr would never read its stdin again.
     let errs = child.stderr.take().map(db::drain);
-    let result = unpack_into(archive, &mut child, &staging, progress);
+    let result = unpack_into(archive, db.engine == Engine::Postgres, &mut child, &staging, progress);
     if result.is_err() {
         // The archive is not whole: the loader must not commit what it got (PostgreSQL
         // would, at the end of its input): killed before its input ends.
@@ -149,6 +164,14 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
         (Err(e), _) => Err(e),
         (_, Err(e)) => Err(e),
     };
+    // MariaDB commits each table as it is created: a failed load leaves part of the dump.
+    let outcome = outcome.map_err(|e| match db.engine {
+        Engine::Mariadb => Error::NotMoodle(format!(
+            "{e}; the database {} may now hold part of the dump (MariaDB commits each table as it comes): drop and create it again before another restore",
+            db.name
+        )),
+        Engine::Postgres => e,
+    });
     let outcome = outcome.and_then(|r| {
         // An empty target directory gives way to the restored one.
         if moodledata.exists() {
@@ -166,6 +189,7 @@ pub fn unpack(archive: impl Read, db: &DbUrl, moodledata: &Path, progress: &dyn 
 
 fn unpack_into(
     archive: impl Read,
+    postgres: bool,
     child: &mut Child,
     moodledata: &Path,
     progress: &dyn Progress,
@@ -176,6 +200,9 @@ fn unpack_into(
     // Borrowed, not taken: the loader's input stays open until every file was checked, so
     // that it commits (at the end of its input) only a whole archive.
     let sql = child.stdin.as_mut().ok_or_else(|| Error::Internal("the loader has no stdin".into()))?;
+    if postgres {
+        sql.write_all(b"BEGIN;\n").map_err(|source| Error::Io { path: "psql".into(), source })?;
+    }
     let mut report = Restored::default();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut sums = None;
@@ -278,6 +305,9 @@ fn unpack_into(
         seen.keys().filter(|k| !k.starts_with("SHA256SUMS.") && !listed.contains(*k)).collect();
     if !unlisted.is_empty() {
         return Err(bad(format!("files not in SHA256SUMS: {unlisted:?}")));
+    }
+    if postgres {
+        sql.write_all(b"COMMIT;\n").map_err(|source| Error::Io { path: "psql".into(), source })?;
     }
     Ok(report)
 }

@@ -684,7 +684,18 @@ pub(crate) async fn site(
         Ok((v.site(&slug, now())?, me.person.as_ref().map(|p| p.handle.clone()).unwrap_or_default()))
     })
     .await?;
-    let jobs = jobs.iter().filter(|j| j.seen_by(&viewer)).map(job_out).collect();
+    // A job's dataset is named only where `dataset show` would show it (its archive is
+    // listed).
+    let listed: Vec<String> = view.archives.iter().map(|a| a.dataset.clone()).collect();
+    let jobs = jobs
+        .iter()
+        .filter(|j| j.seen_by(&viewer))
+        .map(|j| {
+            let mut o = job_out(j);
+            o.dataset = o.dataset.filter(|d| listed.contains(d));
+            o
+        })
+        .collect();
     Ok(Json(SiteOut {
         slug: view.site.slug,
         client: view.site.client,

@@ -1332,7 +1332,11 @@ pub(crate) async fn site(State(state): State<Shared>, v: Visit, Path(slug): Path
                             (size(rate)) "/s"
                             @if let Some(left) = left { ", " (l.t("sites.left")) " " (left / 60) " min " (left % 60) " s" }
                         }
-                        Some(Ok(id)) => { (l.t("sites.done")) " " code { (id) } }
+                        Some(Ok(id)) => {
+                            (l.t("sites.done"))
+                            // Named only where `dataset show` would show it.
+                            @if view.archives.iter().any(|a| &a.dataset == id) { " " code { (id) } }
+                        }
                         Some(Err(p)) => {
                             span role="alert" { @if !p.clauses.is_empty() { "(" (p.clauses.join(", ")) ") " } (p.reason) }
                         }

@@ -350,13 +350,18 @@ pub fn seal(
             let (job_rx, key, failed) = (&job_rx, &key, &failed);
             workers.push(s.spawn(move || {
                 while let Some(job) = next_job(job_rx) {
+                    // After a failure, the jobs still sent are taken and dropped: a worker
+                    // that left would leave the reader blocked on a full channel (and the
+                    // input's writer on it), for ever.
+                    if failed.lock().map_or(true, |f| f.is_some()) {
+                        continue;
+                    }
                     let ct = seal_block(key, &job);
                     let offset = payload_start + job.seq * CT_BLOCK as u64;
-                    if let Err(e) = sink.write_at(offset, &ct) {
-                        if let Ok(mut f) = failed.lock() {
-                            f.get_or_insert(AgeError::Sink(e));
-                        }
-                        return;
+                    if let Err(e) = sink.write_at(offset, &ct)
+                        && let Ok(mut f) = failed.lock()
+                    {
+                        f.get_or_insert(AgeError::Sink(e));
                     }
                 }
             }));
@@ -366,7 +371,7 @@ pub fn seal(
         let read = read_blocks(input, BLOCK, |seq, block, last| {
             done += block.len() as u64;
             let data = Arc::new(block);
-            // A closed channel means every worker stopped on an error; it is reported below.
+            // After a failure the workers drain what was sent; the reader stops here.
             let go_on = hash_tx.send(Arc::clone(&data)).is_ok()
                 && job_tx.send(Job { seq, data, last }).is_ok()
                 && failed.lock().is_ok_and(|f| f.is_none());
@@ -474,16 +479,21 @@ pub fn open(
             let out_tx = out_tx.clone();
             let (job_rx, key) = (&job_rx, &key);
             s.spawn(move || {
+                // Once the writer stopped (an error), the jobs still sent are taken and
+                // dropped: a worker that left would leave the reader blocked on a full
+                // channel, for ever.
+                let mut stopped = false;
                 while let Some(job) = next_job(job_rx) {
+                    if stopped {
+                        continue;
+                    }
                     let mut pt = open_block(key, &job);
                     if let (Some(w), Ok(p)) = (at, &pt)
                         && let Err(e) = w.write_at(job.seq * BLOCK as u64, p)
                     {
                         pt = Err(AgeError::Sink(e));
                     }
-                    if out_tx.send((job.seq, job.ct, pt)).is_err() {
-                        return;
-                    }
+                    stopped = out_tx.send((job.seq, job.ct, pt)).is_err();
                 }
             });
         }

@@ -1077,12 +1077,28 @@ impl Vault {
         let mut opts = fs::OpenOptions::new();
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.write(true);
-        let existing = fs::symlink_metadata(path).ok();
-        if existing.is_some() && !force {
+        if fs::symlink_metadata(path).is_ok() && !force {
             return Err(Error::OutputExists(path.to_owned()));
         }
-        // A device or a pipe given with --force (`-o /dev/stdout`) is written in place.
-        if existing.as_ref().is_some_and(|m| !m.is_file() && !m.is_symlink()) {
+        // With --force, a link is written through, as `cp` does: the file it names is the
+        // output (`-o /dev/stdout` is a link to a descriptor; the link itself stays).
+        let resolved;
+        let path = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_symlink() => match fs::canonicalize(path) {
+                Ok(p) => {
+                    resolved = p;
+                    resolved.as_path()
+                }
+                // A dangling link: its target is created, in place.
+                Err(_) => {
+                    let mut file = opts.create(true).truncate(true).open(path).map_err(io_err(path))?;
+                    return fill(&mut file);
+                }
+            },
+            _ => path,
+        };
+        // A device or a pipe (`/dev/null`, a terminal) is written in place.
+        if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             let mut file = opts.truncate(true).open(path).map_err(io_err(path))?;
             return fill(&mut file);
         }

@@ -135,13 +135,15 @@ impl Vault {
             // client) a restitution would hand one client's site to another.
             let real = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
             for other in self.catalog.sites(None)? {
-                let same_db = moodle::DbUrl::parse(&other.db_url).is_ok_and(|o| {
-                    o.engine == db.engine
-                        && o.host == db.host
-                        && o.port == db.port
-                        && o.socket == db.socket
-                        && o.name == db.name
-                });
+                // Host names compared as DNS does (case), a port as the engine's default.
+                let key = |d: &moodle::DbUrl| {
+                    let port = d.port.unwrap_or(match d.engine {
+                        moodle::Engine::Postgres => 5432,
+                        moodle::Engine::Mariadb => 3306,
+                    });
+                    (d.engine, d.host.as_ref().map(|h| h.to_ascii_lowercase()), port, d.socket.clone(), d.name.clone())
+                };
+                let same_db = moodle::DbUrl::parse(&other.db_url).is_ok_and(|o| key(&o) == key(&db));
                 if same_db || real(&other.moodledata) == real(&moodledata) {
                     return Err(Error::BadInput(format!(
                         "site {} already has this {}: a database and a moodledata belong to one site",

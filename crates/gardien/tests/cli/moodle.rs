@@ -991,3 +991,59 @@ fn attack_a_kill_mid_way_leaves_no_cut_file() {
     env.ok(&["fsck"]);
     env.ok(&["ledger", "verify"]);
 }
+
+/// A restore killed at any moment commits nothing (PostgreSQL), leaves the target as it
+/// was, and the next one succeeds (what the killed one left beside the target goes).
+#[test]
+fn attack_a_restore_killed_mid_way_commits_nothing() {
+    let (env, site, _key) = setup(Engine::Pg, 3000, 200);
+    let before = fingerprint(Engine::Pg, &site.db);
+    let id = env.ok(&["site", "backup", "acme-moodle"]).trim().to_owned();
+    let fresh = new_db(Engine::Pg);
+    let md = env.path("restored/moodledata");
+    for delay in [100u64, 250, 500, 900] {
+        let mut child = env
+            .cmd(&["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            break;
+        }
+        // psql outlives it, reaches the end of its input without a COMMIT: rolled back.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let tables =
+            sql(Engine::Pg, &fresh, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
+        assert_eq!(tables, "0", "killed at {delay} ms: tables committed");
+        assert!(!md.exists(), "killed at {delay} ms: a half-restored moodledata");
+    }
+    if sql(Engine::Pg, &fresh, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == "0" {
+        env.ok(&["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()]);
+    }
+    assert_eq!(fingerprint(Engine::Pg, &fresh), before);
+    let left: Vec<_> = std::fs::read_dir(env.path("restored")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("moodledata")], "nothing left beside it");
+}
+
+/// `-o` through a link with --force writes the file it names and leaves the link (as `cp`
+/// does; `-o /dev/stdout` once replaced the machine's /dev/stdout).
+#[test]
+fn attack_force_through_a_link_keeps_the_link() {
+    let (env, _site, key) = setup(Engine::Pg, 5, 3);
+    let target = env.path("target.age");
+    std::fs::write(&target, b"old").unwrap();
+    let link = env.path("link.age");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.ok(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", link.to_str().unwrap(), "--force"]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+    let top = open_as_client(&env, &target, "opened");
+    assert!(top.join("SHA256SUMS").exists());
+    // Without --force: refused, nothing changed.
+    let err =
+        env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", link.to_str().unwrap()], 1);
+    assert!(err.contains("exists"), "{err}");
+}
