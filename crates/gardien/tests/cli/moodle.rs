@@ -966,6 +966,14 @@ fn attack_a_damaged_backup_restores_nothing() {
     assert!(err.contains("already has this database") || err.contains("filedir"), "{err}");
 }
 
+/// Runs gardien with `args`, and kills it (SIGKILL) after `ms` milliseconds if it still runs.
+fn killed_after(env: &Env, args: &[&str], ms: u64) -> std::process::ExitStatus {
+    let mut child = env.cmd(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let _ = child.kill();
+    child.wait().unwrap()
+}
+
 /// Killed while writing the client's file: no cut file under its name.
 #[test]
 fn attack_a_kill_mid_way_leaves_no_cut_file() {
@@ -973,15 +981,11 @@ fn attack_a_kill_mid_way_leaves_no_cut_file() {
     let file = env.path("out.age");
     for delay in [150u64, 400, 800] {
         let _ = std::fs::remove_file(&file);
-        let mut child = env
-            .cmd(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        let _ = child.kill();
-        let _ = child.wait();
+        killed_after(
+            &env,
+            &["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()],
+            delay,
+        );
         if file.exists() {
             // Whole, or not there at all.
             let o = Command::new("age").arg("-d").arg("-i").arg(env.path("client.key")).arg(&file).output().unwrap();
@@ -1002,15 +1006,11 @@ fn attack_a_restore_killed_mid_way_commits_nothing() {
     let fresh = new_db(Engine::Pg);
     let md = env.path("restored/moodledata");
     for delay in [100u64, 250, 500, 900] {
-        let mut child = env
-            .cmd(&["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let status = killed_after(
+            &env,
+            &["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()],
+            delay,
+        );
         if status.success() {
             break;
         }
