@@ -251,6 +251,35 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
     walk(dir).into_iter().map(|p| (p.strip_prefix(dir).unwrap().display().to_string(), sha256_file(&p))).collect()
 }
 
+/// moodledata's files but what Moodle regenerates (what a restitution holds).
+fn kept(site: &Site) -> BTreeMap<String, String> {
+    let mut t = tree(&site.moodledata());
+    t.retain(|k, _| {
+        !["cache/", "localcache/", "sessions/", "temp/", "trashdir/", "lock/"].iter().any(|x| k.starts_with(x))
+            && k != "climaintenance.html"
+    });
+    t
+}
+
+/// `sha256sum --strict -c SHA256SUMS` in an opened archive.
+fn sums_check(top: &Path) -> std::process::Output {
+    Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(top).output().unwrap()
+}
+
+/// `ssh-keygen -Y verify` of `sums` against the archive's SHA256SUMS.sig, with the ledger's
+/// key as `gardien ledger key --ssh` gives it (the restore guide's command).
+fn ssh_verify(env: &Env, top: &Path, sums: &Path) -> std::process::Output {
+    let signers = env.path("allowed_signers");
+    std::fs::write(&signers, env.ok(&["ledger", "key", "--ssh"])).unwrap();
+    Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f", signers.to_str().unwrap(), "-I", "hebergeur.example/gardien"])
+        .args(["-n", "gardien-restitution", "-s", "SHA256SUMS.sig"])
+        .stdin(std::fs::File::open(sums).unwrap())
+        .current_dir(top)
+        .output()
+        .unwrap()
+}
+
 fn setup(e: Engine, users: usize, files: usize) -> (Env, Site, String) {
     let env = Env::new();
     env.ok(&["contract", "add", "acme-2026", "--client", "acme", "--presales-until", "2099-01-01"]);
@@ -312,43 +341,21 @@ fn round_trip(e: Engine) {
     assert!(env.ok(&["site", "show", "acme-moodle"]).contains(id));
     let top = open_as_client(&env, &file, "opened");
     // sha256sum accepts SHA256SUMS, and it covers every file but itself and its signatures.
-    let o = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+    let o = sums_check(&top);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let listed =
         std::fs::read_to_string(top.join("SHA256SUMS")).unwrap().lines().filter(|l| !l.starts_with('#')).count();
     let all = walk(&top).len();
     assert_eq!(listed + 3, all, "every file is listed but SHA256SUMS and its two signatures");
     // Signed by the ledger's key: OpenSSH checks it.
-    std::fs::write(env.path("allowed_signers"), env.ok(&["ledger", "key", "--ssh"])).unwrap();
-    let o = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "ssh-keygen -Y verify -f {} -I hebergeur.example/gardien -n gardien-restitution -s SHA256SUMS.sig < SHA256SUMS",
-                env.path("allowed_signers").display()
-            ),
-        ])
-        .current_dir(&top)
-        .output()
-        .unwrap();
+    let o = ssh_verify(&env, &top, &top.join("SHA256SUMS"));
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     // A SHA256SUMS changed by one byte no longer verifies.
     let mut sums = std::fs::read(top.join("SHA256SUMS")).unwrap();
     let last = sums.len() - 2;
     sums[last] ^= 1;
     std::fs::write(env.path("sums.bad"), &sums).unwrap();
-    let o = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "ssh-keygen -Y verify -f {} -I hebergeur.example/gardien -n gardien-restitution -s SHA256SUMS.sig < {}",
-                env.path("allowed_signers").display(),
-                env.path("sums.bad").display()
-            ),
-        ])
-        .current_dir(&top)
-        .output()
-        .unwrap();
+    let o = ssh_verify(&env, &top, &env.path("sums.bad"));
     assert!(!o.status.success());
     // The guides, the config without its password.
     for g in ["RESTORE.fr.md", "RESTORE.en.md"] {
@@ -367,11 +374,7 @@ fn round_trip(e: Engine) {
     feed(client(e, &fresh), &o.stdout);
     assert_eq!(fingerprint(e, &fresh), before, "every table's rows and content");
     // Every file byte-equal, the regenerated directories absent.
-    let mut original = tree(&site.moodledata());
-    original.retain(|k, _| {
-        !["cache/", "localcache/", "sessions/", "temp/", "trashdir/", "lock/"].iter().any(|x| k.starts_with(x))
-            && k != "climaintenance.html"
-    });
+    let original = kept(&site);
     assert_eq!(tree(&top.join("moodledata")), original);
     assert!(top.join("moodledata/repository/empty-dir").is_dir(), "empty directories kept");
     for gone in ["cache", "localcache", "sessions", "temp", "trashdir", "lock", "climaintenance.html"] {
@@ -428,7 +431,7 @@ fn missing_or_corrupt_files_refuse_unless_allowed_and_are_listed() {
         let inc = std::fs::read_to_string(top.join("INCONSISTENCIES.txt")).unwrap();
         assert!(inc.contains(&format!("missing filedir/{}/{}/{gone}", &gone[0..2], &gone[2..4])), "{inc}");
         assert!(inc.contains(&format!("corrupt filedir/{}/{}/{bad}", &bad[0..2], &bad[2..4])), "{inc}");
-        let o = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+        let o = sums_check(&top);
         assert!(o.status.success());
     }
 }
@@ -583,11 +586,7 @@ fn backup_restore(e: Engine) {
     let out = env.run(&["site", "restore", &id, "--db", &url(e, &fresh), "--moodledata", md.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(fingerprint(e, &fresh), before);
-    let mut original = tree(&site.moodledata());
-    original.retain(|k, _| {
-        !["cache/", "localcache/", "sessions/", "temp/", "trashdir/", "lock/"].iter().any(|x| k.starts_with(x))
-            && k != "climaintenance.html"
-    });
+    let original = kept(&site);
     assert_eq!(tree(&md), original);
     // Never into what is not empty: refused, nothing changed.
     let again = new_db(e);
@@ -827,7 +826,7 @@ fn a_client_admin_asks_for_a_restitution_and_downloads_it_resuming() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(&part).unwrap(), std::fs::read(&whole).unwrap(), "resumed = whole");
     let top = open_as_client(&env, &part, "opened");
-    let c = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&top).output().unwrap();
+    let c = sums_check(&top);
     assert!(c.status.success());
     // Ranges: a middle, a suffix, one past the end (416, the length told), an If-Range
     // that no longer matches (the whole file).
