@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod db;
+mod frames;
 mod guide;
 pub mod pack;
 pub mod unpack;

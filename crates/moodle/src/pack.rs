@@ -160,48 +160,73 @@ fn plain_file(root: &Path, p: &Path) -> bool {
 /// through a symbolic link (`openat` with `O_NOFOLLOW` at every step: a directory swapped
 /// for a link while the walk runs is not followed), and only if it is a regular file.
 pub(crate) fn open_plain(root: &Path, path: &Path) -> io::Result<fs::File> {
-    use rustix::fs::{Mode, OFlags};
-    let rel = path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
-    let link = |e: rustix::io::Errno| {
-        if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
-            io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
-        } else {
-            io::Error::from(e)
-        }
-    };
-    let mut dir = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(io::Error::from)?;
-    let comps: Vec<_> = rel.components().collect();
-    let Some((last, dirs)) = comps.split_last() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
-    };
-    for c in dirs {
-        let std::path::Component::Normal(name) = c else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
+    DirChain::default().open(root, path)
+}
+
+/// `open_plain` for a walk in order: the directories opened for the last file stay open,
+/// so the next file in the same directory costs one `openat` rather than one per level.
+/// A directory swapped for a link after it was opened is not followed either: the open
+/// one is the real directory that was there.
+#[derive(Default)]
+struct DirChain {
+    /// moodledata's own directory, then each one below it, with its name.
+    open: Vec<(std::ffi::OsString, rustix::fd::OwnedFd)>,
+}
+
+impl DirChain {
+    fn open(&mut self, root: &Path, path: &Path) -> io::Result<fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        let rel =
+            path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
+        let link = |e: rustix::io::Errno| {
+            if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+                io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
+            } else {
+                io::Error::from(e)
+            }
         };
-        dir = rustix::fs::openat(
-            &dir,
-            *name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        let mut names = Vec::new();
+        for c in rel.components() {
+            let std::path::Component::Normal(name) = c else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
+            };
+            names.push(name);
+        }
+        let Some((last, dirs)) = names.split_last() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+        };
+        if self.open.is_empty() {
+            let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+            self.open.push((std::ffi::OsString::new(), fd));
+        }
+        // Keep what the path shares with the chain open (the root always).
+        let same = dirs.iter().zip(self.open.iter().skip(1)).take_while(|(n, (o, _))| *n == o).count();
+        self.open.truncate(same + 1);
+        for name in &dirs[same..] {
+            let (_, parent) = self.open.last().ok_or_else(|| io::Error::other("no directory open"))?;
+            let fd = rustix::fs::openat(
+                parent,
+                *name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(link)?;
+            self.open.push(((*name).to_owned(), fd));
+        }
+        let (_, dir) = self.open.last().ok_or_else(|| io::Error::other("no directory open"))?;
+        let fd = rustix::fs::openat(
+            dir,
+            *last,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
             Mode::empty(),
         )
         .map_err(link)?;
+        let f = fs::File::from(fd);
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        Ok(f)
     }
-    let std::path::Component::Normal(name) = last else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
-    };
-    let fd = rustix::fs::openat(
-        &dir,
-        *name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-    )
-    .map_err(link)?;
-    let f = fs::File::from(fd);
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    Ok(f)
 }
 
 fn sha1_file(root: &Path, path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<String> {
@@ -325,7 +350,8 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// A dump's output, in pieces, or how it ended.
 enum Piece {
-    Data(Vec<u8>),
+    /// A piece and its SHA-256 (hashed on the dump's thread, beside the archive's).
+    Data(Vec<u8>, String),
     End(Result<(), Error>),
 }
 
@@ -341,24 +367,24 @@ fn run_dump(db: &DbUrl, snapshot: Option<&str>, tx: &mpsc::SyncSender<Piece>) ->
     let stderr = child.stderr.take().ok_or_else(|| Error::Internal("the dump has no stderr".into()))?;
     let errs = db::drain(stderr);
     let mut out = child.stdout.take().ok_or_else(|| Error::Internal("the dump has no stdout".into()))?;
+    // A pipe of 1 MiB (Linux's most for a user) rather than 64 KiB: the dump and its reader
+    // wake each other 16 times less often.
+    let _ = rustix::pipe::fcntl_setpipe_size(&out, 1 << 20);
     let mut sent = 0u64;
     let read_result = (|| -> Result<(), Error> {
         loop {
-            let mut piece = vec![0u8; PIECE];
-            let mut len = 0;
-            while len < PIECE {
-                let n = out.read(&mut piece[len..]).map_err(|e| Error::Internal(format!("reading the dump: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                len += n;
-            }
+            // read_to_end reads a pipe into the capacity as it is (no zeroing first).
+            let mut piece = Vec::with_capacity(PIECE);
+            let len = (&mut out)
+                .take(PIECE as u64)
+                .read_to_end(&mut piece)
+                .map_err(|e| Error::Internal(format!("reading the dump: {e}")))?;
             if len == 0 {
                 return Ok(());
             }
-            piece.truncate(len);
             sent += len as u64;
-            if tx.send(Piece::Data(piece)).is_err() {
+            let sha256 = hex::encode(sha2::Sha256::digest(&piece));
+            if tx.send(Piece::Data(piece, sha256)).is_err() {
                 // The archive stopped: stop the dump.
                 return Err(Error::Internal("the archive stopped".into()));
             }
@@ -445,6 +471,9 @@ struct Archive<W: Write> {
     top: String,
     sums: String,
     mtime: u64,
+    /// What each member's data goes through on its way to the archive.
+    buf: Vec<u8>,
+    dirs: DirChain,
 }
 
 /// A line of SHA256SUMS for `name` (sha256sum's escaping of a backslash).
@@ -466,12 +495,47 @@ impl<W: Write> Archive<W> {
 
     /// Adds a file made here (guides, config, dump pieces, sums).
     fn add_bytes(&mut self, name: &str, data: &[u8], listed: bool) -> Result<(), Error> {
+        let sha256 = listed.then(|| hex::encode(sha2::Sha256::digest(data)));
+        self.add_hashed(name, data, sha256.as_deref())
+    }
+
+    /// Adds a file made here whose SHA-256 is known (listed in SHA256SUMS when given).
+    fn add_hashed(&mut self, name: &str, data: &[u8], sha256: Option<&str>) -> Result<(), Error> {
         let mut h = Self::header(tar::EntryType::Regular, data.len() as u64, 0o644, self.mtime);
-        self.tar.append_data(&mut h, format!("{}/{name}", self.top), data).map_err(Error::Output)?;
-        if listed {
-            self.sums.push_str(&sum_line(&hex::encode(sha2::Sha256::digest(data)), name));
+        self.tar.append_data(&mut h, format!("{}/{name}", self.top), io::empty()).map_err(Error::Output)?;
+        self.tar.get_mut().write_all(data).map_err(Error::Output)?;
+        self.pad(data.len() as u64)?;
+        if let Some(hex) = sha256 {
+            self.sums.push_str(&sum_line(hex, name));
         }
         Ok(())
+    }
+
+    /// One member: its header (and a long name's entry) by the tar crate, then its
+    /// `h.size()` bytes from `data` in large writes (the tar crate copies 8 KiB at a time,
+    /// and each write is a call into zstd), then the padding to 512 bytes. `add_bytes`
+    /// does the same with its slice.
+    fn member(&mut self, h: &mut tar::Header, name: &str, data: &mut dyn Read) -> Result<(), Error> {
+        let size = h.size().map_err(Error::Output)?;
+        self.tar.append_data(h, format!("{}/{name}", self.top), io::empty()).map_err(Error::Output)?;
+        let out = self.tar.get_mut();
+        let mut left = size;
+        while left > 0 {
+            let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = data.read(&mut self.buf[..want]).map_err(Error::Output)?;
+            if n == 0 {
+                return Err(Error::Internal(format!("{name}: its data ended {left} bytes early")));
+            }
+            out.write_all(&self.buf[..n]).map_err(Error::Output)?;
+            left -= n as u64;
+        }
+        self.pad(size)
+    }
+
+    /// The zeros after a member's `size` bytes, to the next 512.
+    fn pad(&mut self, size: u64) -> Result<(), Error> {
+        let pad = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
+        self.tar.get_mut().write_all(&[0u8; 512][..pad]).map_err(Error::Output)
     }
 
     fn add_dir(&mut self, name: &str, mode: u32, mtime: u64) -> Result<(), Error> {
@@ -487,7 +551,16 @@ impl<W: Write> Archive<W> {
         want_sha1: bool,
         found: &mut Vec<Inconsistency>,
     ) -> Result<Option<(u64, Option<String>)>, Error> {
-        let file = match open_plain(&self.root, path) {
+        // Not found through the directories kept open: once more from the root (one of
+        // them may have been removed and made again since).
+        let opened = match self.dirs.open(&self.root, path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.dirs = DirChain::default();
+                self.dirs.open(&self.root, path)
+            }
+            other => other,
+        };
+        let file = match opened {
             Ok(f) => f,
             // Removed since it was listed (Moodle's cron cleans up): nothing to keep.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -509,8 +582,8 @@ impl<W: Write> Archive<W> {
             meta.permissions().mode() & 0o755,
             u64::try_from(meta.mtime()).unwrap_or(0),
         );
-        let mut m = Member::new(io::BufReader::with_capacity(1 << 20, file), size, want_sha1);
-        self.tar.append_data(&mut h, format!("{}/{name}", self.top), &mut m).map_err(Error::Output)?;
+        let mut m = Member::new(file, size, want_sha1);
+        self.member(&mut h, name, &mut m)?;
         let mut grew = false;
         if !m.short {
             let mut one = [0u8; 1];
@@ -549,7 +622,10 @@ pub fn pack<W: Write>(
     };
     let db_size: u64 = {
         let sql = match site.db.engine {
-            Engine::Postgres => "SELECT pg_database_size(current_database())".to_owned(),
+            // What the dump will be, about: the tables' data (TOAST included), not their
+            // indexes nor the database's free space (the progress's total, and the pace of
+            // the files beside the dump, come from it).
+            Engine::Postgres => "SELECT COALESCE(SUM(pg_table_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'".to_owned(),
             Engine::Mariadb => format!(
                 "SELECT COALESCE(SUM(data_length), 0) FROM information_schema.tables WHERE table_schema = '{}'",
                 site.db.name
@@ -562,38 +638,20 @@ pub fn pack<W: Write>(
         rows.first().and_then(|r| r.trim().parse().ok()).unwrap_or(0)
     };
     let hashes = referenced(site.db, &prefix, snapshot.as_mut())?;
-    let mut found = Vec::new();
-    for h in &hashes {
-        if locate(site.moodledata, h).is_none() {
-            let p = content_path(site.moodledata, "filedir", h);
-            found.push(if fs::symlink_metadata(&p).is_ok() {
-                Inconsistency::NotPlain { path: rel(site.moodledata, &p) }
-            } else {
-                Inconsistency::Missing { hash: h.clone() }
-            });
-        }
-    }
-    if !found.is_empty() && !opts.allow_missing {
-        return Err(Error::Inconsistent(found));
-    }
-    let wanted: HashSet<&str> = hashes.iter().map(String::as_str).collect();
-
-    // What the walk will read, for the progress's total.
-    let mut files_total = 0u64;
-    walk(site.moodledata, &mut |_, _, meta| {
-        files_total += meta.len();
-        Ok(())
-    })?;
-    progress.total(files_total + db_size);
 
     let (tx, rx) = mpsc::sync_channel::<Piece>(2);
     let snapshot_id = snapshot.as_ref().map(|s| s.id.clone());
     let db = site.db.clone();
     std::thread::scope(|scope| {
+        // The dump starts now (pg_dump takes its locks and reads the catalog while the
+        // files are listed); a refusal below stops it.
         let dumper = scope.spawn(move || {
             let r = run_dump(&db, snapshot_id.as_deref(), &tx);
             let _ = tx.send(Piece::End(r));
         });
+        // The files are listed beside, while the dump goes into the archive.
+        let listing = scope.spawn(|| list_files(site.moodledata, &hashes));
+        let wanted: HashSet<&str> = hashes.iter().map(String::as_str).collect();
         let result = write_archive(
             site,
             opts,
@@ -603,9 +661,8 @@ pub fn pack<W: Write>(
             &config,
             &server,
             &wanted,
-            // Those found missing are found again, after the walk (the trash may have them).
-            Vec::new(),
             hashes.len() as u64,
+            (listing, db_size),
             &rx,
         );
         // A failed archive stops the dump (its next send fails, and it is killed).
@@ -616,6 +673,39 @@ pub fn pack<W: Write>(
         }
         result
     })
+}
+
+/// The thread listing the files: what they weigh, and the referenced contents missing.
+type Listing<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(u64, Vec<Inconsistency>), Error>>;
+
+/// One walk: what the archive will read (the progress's total), and the referenced
+/// contents in neither filedir (as regular files reached through real directories) nor
+/// the trash.
+fn list_files(moodledata: &Path, hashes: &[String]) -> Result<(u64, Vec<Inconsistency>), Error> {
+    let mut files_total = 0u64;
+    let mut present: HashSet<String> = HashSet::new();
+    walk(moodledata, &mut |name, path, meta| {
+        files_total += meta.len();
+        if meta.is_file()
+            && let Some(h) = path.file_name().and_then(|n| n.to_str()).filter(|h| is_hash(h))
+            && name == format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4])
+        {
+            present.insert(h.to_owned());
+        }
+        Ok(())
+    })?;
+    let mut found = Vec::new();
+    for h in hashes.iter().filter(|h| !present.contains(h.as_str())) {
+        if locate(moodledata, h).is_none() {
+            let p = content_path(moodledata, "filedir", h);
+            found.push(if fs::symlink_metadata(&p).is_ok() {
+                Inconsistency::NotPlain { path: rel(moodledata, &p) }
+            } else {
+                Inconsistency::Missing { hash: h.clone() }
+            });
+        }
+    }
+    Ok((files_total, found))
 }
 
 /// Calls `f(relative name, path, metadata)` for every regular file under moodledata but
@@ -670,13 +760,11 @@ fn write_archive<W: Write>(
     config: &Option<crate::config::Config>,
     server: &str,
     wanted: &HashSet<&str>,
-    mut found: Vec<Inconsistency>,
     referenced: u64,
+    (listing, db_size): (Listing<'_>, u64),
     rx: &mpsc::Receiver<Piece>,
 ) -> Result<(Report, W), Error> {
-    let mut enc = zstd::stream::write::Encoder::new(out, 3).map_err(Error::Output)?;
-    enc.multithread(2).map_err(Error::Output)?;
-    enc.include_checksum(true).map_err(Error::Output)?;
+    let enc = crate::frames::Frames::new(out, 2).map_err(Error::Output)?;
     let top = format!("{}-{}", site.slug, opts.day);
     let mtime = chrono_free_now();
     let mut a = Archive {
@@ -685,6 +773,8 @@ fn write_archive<W: Write>(
         top: top.clone(),
         sums: String::new(),
         mtime,
+        buf: vec![0; 1 << 20],
+        dirs: DirChain::default(),
     };
     let mut report = Report { top, referenced, ..Default::default() };
     let engine = site.db.engine;
@@ -695,26 +785,36 @@ fn write_archive<W: Write>(
     }
     let mut done = 0u64;
     let mut dump_done = false;
-    // Takes the dump's pieces that are ready (all of them, waiting, when `wait`).
-    let mut take_pieces = |a: &mut Archive<_>, report: &mut Report, done: &mut u64, wait: bool| -> Result<(), Error> {
+    // Takes the dump's pieces that are ready, after waiting for one (`Wait::One`) or for
+    // all of them (`Wait::All`).
+    let mut take_pieces = |a: &mut Archive<crate::frames::Frames<W>>,
+                           report: &mut Report,
+                           done: &mut u64,
+                           mut wait: Wait|
+     -> Result<bool, Error> {
         while !dump_done {
-            let piece = if wait {
+            let piece = if wait != Wait::No {
+                if wait == Wait::One {
+                    wait = Wait::No;
+                }
                 rx.recv().map_err(|_| Error::Internal("the dump's thread ended".into()))?
             } else {
                 match rx.try_recv() {
                     Ok(p) => p,
-                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(false),
                     Err(mpsc::TryRecvError::Disconnected) => {
                         return Err(Error::Internal("the dump's thread ended".into()));
                     }
                 }
             };
             match piece {
-                Piece::Data(d) => {
+                Piece::Data(d, sha256) => {
+                    a.tar.get_mut().cut().map_err(Error::Output)?;
                     report.db_pieces += 1;
                     report.db_bytes += d.len() as u64;
                     *done += d.len() as u64;
-                    a.add_bytes(&format!("db/{:06}.sql", report.db_pieces), &d, true)?;
+                    a.add_hashed(&format!("db/{:06}.sql", report.db_pieces), &d, Some(&sha256))?;
+                    a.tar.get_mut().cut().map_err(Error::Output)?;
                     progress.done(*done, report.files);
                 }
                 Piece::End(r) => {
@@ -723,13 +823,35 @@ fn write_archive<W: Write>(
                 }
             }
         }
-        Ok(())
+        Ok(dump_done)
     };
+    // The dump goes in until the files are listed (or it ends): then a referenced content
+    // in neither filedir nor the trash refuses the archive (unless `allow_missing`), before
+    // any file is read. Those found then are found again after the walk, the trash's with
+    // them.
+    let files_total = loop {
+        if listing.is_finished() || take_pieces(&mut a, &mut report, &mut done, Wait::One)? {
+            let (total, found) =
+                listing.join().map_err(|_| Error::Internal("the listing of the files failed".into()))??;
+            if !found.is_empty() && !opts.allow_missing {
+                return Err(Error::Inconsistent(found));
+            }
+            break total;
+        }
+    };
+    progress.total(files_total + db_size);
+    let mut found = Vec::new();
     let mut corrupt_referenced = false;
     // The contents archived under filedir, each checked against its name.
     let mut archived: HashSet<String> = HashSet::new();
     walk(site.moodledata, &mut |name, path, meta| {
-        take_pieces(&mut a, &mut report, &mut done, false)?;
+        // The dump is paced by the database server and pg_dump, which share the cores with
+        // the files: the files wait for it when they are ahead of it by more than 5% (as a
+        // share of what each is expected to be), so that the dump does not end alone.
+        let db_total = db_size;
+        let ahead = u128::from(report.file_bytes) * u128::from(db_total)
+            > (u128::from(report.db_bytes) + u128::from(db_total / 20)) * u128::from(files_total);
+        take_pieces(&mut a, &mut report, &mut done, if ahead { Wait::One } else { Wait::No })?;
         let member = format!("moodledata/{name}");
         if name.contains(|c: char| c.is_control()) || path.file_name().is_some_and(|n| n.to_str().is_none()) {
             found.push(Inconsistency::Skipped {
@@ -836,7 +958,7 @@ fn write_archive<W: Write>(
             }
         }
     }
-    take_pieces(&mut a, &mut report, &mut done, true)?;
+    take_pieces(&mut a, &mut report, &mut done, Wait::All)?;
     let missing = found.iter().any(|i| matches!(i, Inconsistency::Missing { .. } | Inconsistency::NotPlain { .. }));
     if (corrupt_referenced || missing) && !opts.allow_missing {
         return Err(Error::Inconsistent(found));
@@ -872,6 +994,14 @@ fn write_archive<W: Write>(
     Ok((report, out))
 }
 
+/// How long `take_pieces` waits for the dump.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    One,
+    All,
+}
+
 /// Now, as Unix seconds, for the members made here.
 fn chrono_free_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -902,5 +1032,34 @@ mod tests {
         }
         assert!(!plain_file(&root, &root.join("a/link/key")));
         assert!(plain_file(&root, &root.join("a/b/f")));
+    }
+
+    /// The directories a walk keeps open: a directory swapped for a link after it was
+    /// opened is not followed (the file read is the one in the real directory); from a
+    /// fresh chain the link is refused; a link as a file is refused either way.
+    #[test]
+    fn the_directories_kept_open_follow_no_link() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path().join("md");
+        let secret = t.path().join("secret");
+        fs::create_dir_all(root.join("a/b")).expect("dirs");
+        fs::create_dir_all(&secret).expect("dirs");
+        fs::write(root.join("a/b/f"), b"plain").expect("write");
+        fs::write(root.join("a/b/g"), b"also plain").expect("write");
+        fs::write(secret.join("g"), b"the key").expect("write");
+        let mut chain = DirChain::default();
+        let mut s = String::new();
+        chain.open(&root, &root.join("a/b/f")).expect("f").read_to_string(&mut s).expect("read");
+        assert_eq!(s, "plain");
+        fs::rename(root.join("a/b"), root.join("a/old")).expect("rename");
+        std::os::unix::fs::symlink(&secret, root.join("a/b")).expect("link");
+        s.clear();
+        chain.open(&root, &root.join("a/b/g")).expect("g").read_to_string(&mut s).expect("read");
+        assert_eq!(s, "also plain", "read in the directory opened, not through the link");
+        let e = DirChain::default().open(&root, &root.join("a/b/g")).expect_err("through a link");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        std::os::unix::fs::symlink(secret.join("g"), root.join("a/old/l")).expect("link");
+        let e = chain.open(&root, &root.join("a/old/l")).expect_err("a link as the file");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 }

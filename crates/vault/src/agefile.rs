@@ -259,17 +259,24 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 fn read_blocks(
     input: &mut dyn Read,
     size: usize,
+    pool: Option<&Pool>,
     mut send: impl FnMut(u64, Vec<u8>, bool) -> bool,
 ) -> Result<u64, AgeError> {
+    // A block the workers are done with, or a new one.
+    let block = || {
+        let mut b = pool.and_then(Pool::take).unwrap_or_default();
+        b.resize(size, 0);
+        b
+    };
     let mut total = 0u64;
-    let mut cur = vec![0u8; size];
+    let mut cur = block();
     let mut len = read_full(input, &mut cur)?;
     for seq in 0.. {
         let mut next = Vec::new();
         let mut next_len = 0;
         let mut last = len < size;
         if !last {
-            next = vec![0u8; size];
+            next = block();
             next_len = read_full(input, &mut next)?;
             last = next_len == 0;
         }
@@ -282,6 +289,27 @@ fn read_blocks(
         len = next_len;
     }
     Ok(total)
+}
+
+/// Blocks given back by the last of the hasher and the worker to be done with them: a
+/// new block would be zeroed (a memset of the whole input) before it is read into.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.pop()
+    }
+
+    /// Keeps `block` if this was its last holder (a few at most: as many as are in flight).
+    fn give(&self, block: Arc<Vec<u8>>) {
+        if let Some(b) = Arc::into_inner(block)
+            && let Ok(mut p) = self.0.lock()
+            && p.len() < 16
+        {
+            p.push(b);
+        }
+    }
 }
 
 /// The next job for a worker; `None` once the queue is closed.
@@ -336,12 +364,15 @@ pub fn seal(
     let (hash_tx, hash_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     // The first error of any worker; the others stop at their next block.
     let failed: Mutex<Option<AgeError>> = Mutex::new(None);
+    let pool = Pool::default();
 
     std::thread::scope(|s| {
+        let pool = &pool;
         let hasher = s.spawn(move || {
             let mut h = Sha256::new();
             for block in hash_rx {
                 h.update(&block[..]);
+                pool.give(block);
             }
             h.finalize()
         });
@@ -357,6 +388,7 @@ pub fn seal(
                         continue;
                     }
                     let ct = seal_block(key, &job);
+                    pool.give(job.data);
                     let offset = payload_start + job.seq * CT_BLOCK as u64;
                     if let Err(e) = sink.write_at(offset, &ct)
                         && let Ok(mut f) = failed.lock()
@@ -368,7 +400,7 @@ pub fn seal(
         }
 
         let mut done = 0u64;
-        let read = read_blocks(input, BLOCK, |seq, block, last| {
+        let read = read_blocks(input, BLOCK, Some(pool), |seq, block, last| {
             done += block.len() as u64;
             let data = Arc::new(block);
             // After a failure the workers drain what was sent; the reader stops here.
@@ -520,7 +552,7 @@ pub fn open(
             Ok(())
         });
 
-        let read = read_blocks(input, CT_BLOCK, |seq, ct, last| job_tx.send(OpenJob { seq, ct, last }).is_ok());
+        let read = read_blocks(input, CT_BLOCK, None, |seq, ct, last| job_tx.send(OpenJob { seq, ct, last }).is_ok());
         drop(job_tx);
         let written = join(writer);
         let digest = hasher.join();

@@ -17,6 +17,7 @@ mod approvals;
 mod auth;
 mod catalog;
 mod certificate;
+mod chanpipe;
 mod client_keys;
 mod config;
 mod contracts;

@@ -91,10 +91,10 @@ impl moodle::Progress for PackProgress<'_> {
     }
 }
 
-/// The archive as the vault reads it: the packer's output through a pipe; at its end, the
+/// The archive as the vault reads it: the packer's output through a pipe (of buffers); at its end, the
 /// packer's outcome (a failed pack is an error here, never a short dataset).
 struct Packed<'a> {
-    pipe: Option<io::PipeReader>,
+    pipe: Option<crate::chanpipe::PipeReader>,
     outcome: mpsc::Receiver<Result<moodle::Report, moodle::Error>>,
     report: &'a Mutex<Option<Result<moodle::Report, moodle::Error>>>,
 }
@@ -330,7 +330,7 @@ impl Vault {
         };
         let report_slot = Mutex::new(None);
         let (tx, rx) = mpsc::channel();
-        let (pipe, writer) = io::pipe().map_err(|e| Error::Corrupt(format!("a pipe: {e}")))?;
+        let (pipe, writer) = crate::chanpipe::pipe();
         let moodledata = Path::new(&site.moodledata);
         let config = site.config_path.as_deref().map(Path::new);
         let msite = moodle::Site { slug, db: &db, moodledata, config };
