@@ -171,13 +171,14 @@ fn report_json(d: &vault::Dataset, r: &moodle::Report) -> serde_json::Value {
 
 fn print_report(what: &str, d: &vault::Dataset, r: &moodle::Report) {
     eprintln!(
-        "{what} {}: {} ({} files, {}; database {} in {} pieces), SHA256SUMS {}",
+        "{what} {}: {} ({} files, {}; database {} in {} piece{}), SHA256SUMS {}",
         d.id,
         r.top,
         r.files,
         output::size(r.file_bytes),
         output::size(r.db_bytes),
         r.db_pieces,
+        if r.db_pieces == 1 { "" } else { "s" },
         &r.sums_sha256[..16]
     );
     if !r.inconsistencies.is_empty() {
@@ -245,9 +246,12 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             println!("site        {}", site.slug);
             println!("client      {}", site.client);
             println!("contract    {}", site.contract);
-            println!("database    {}", vault::text::escape(&site.db_url));
-            println!("moodledata  {}", vault::text::escape(&site.moodledata));
-            println!("config.php  {}", vault::text::escape(site.config_path.as_deref().unwrap_or("(not named)")));
+            // The operator's side of the site (a client's people are not shown it).
+            if !site.db_url.is_empty() {
+                println!("database    {}", vault::text::escape(&site.db_url));
+                println!("moodledata  {}", vault::text::escape(&site.moodledata));
+                println!("config.php  {}", vault::text::escape(site.config_path.as_deref().unwrap_or("(not named)")));
+            }
             println!("added       {}", output::day(&site.created));
             if s.archives.is_empty() {
                 println!("archives    none in the vault");
