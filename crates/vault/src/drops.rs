@@ -475,7 +475,7 @@ impl Vault {
                 length = Some(total);
             }
             if let Some(n) = length {
-                self.check_room(drop, n)?;
+                self.check_room(drop, n, None)?;
             }
             let dir = self.uploads_dir();
             fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
@@ -502,8 +502,9 @@ impl Vault {
 
     /// Refuses a length a drop or the disk cannot take (tus 413), before a byte is written:
     /// above the drop's maximum, or above the free space less what every other upload
-    /// still receiving declared (a deferred one counts as its drop's maximum).
-    pub fn check_room(&self, drop: &DropRow, length: u64) -> Result<(), Error> {
+    /// still receiving declared (a deferred one counts as its drop's maximum). `upload`, a
+    /// deferred upload declaring its length, does not count against itself.
+    pub fn check_room(&self, drop: &DropRow, length: u64, upload: Option<&str>) -> Result<(), Error> {
         if length > drop.max_size {
             return Err(Error::TooLarge(format!(
                 "{length} bytes is more than this drop takes ({} bytes); ask for a drop with a larger --max-size",
@@ -513,7 +514,7 @@ impl Vault {
         let dir = self.uploads_dir();
         let probe = if dir.exists() { dir } else { self.dir.clone() };
         let free = free_space(&probe)?;
-        let promised = self.catalog.live_upload_bytes()?;
+        let promised = self.catalog.live_upload_bytes(upload)?;
         if length.saturating_add(RESERVE).saturating_add(promised) > free {
             return Err(Error::TooLarge(format!(
                 "{length} bytes is more than the space left to receive it ({} bytes free, {promised} promised to uploads under way); nothing was written",
@@ -538,7 +539,7 @@ impl Vault {
     /// A deferred upload's length, declared by a PATCH (checked against the drop and the
     /// disk first).
     pub fn upload_set_length(&self, drop: &DropRow, id: &str, length: u64) -> Result<(), Error> {
-        self.check_room(drop, length)?;
+        self.check_room(drop, length, Some(id))?;
         self.catalog.write(|c| c.set_upload_length(id, length))
     }
 

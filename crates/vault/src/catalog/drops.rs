@@ -264,11 +264,11 @@ impl Catalog {
 
     /// The bytes every upload still receiving may yet take: its declared length, or its
     /// drop's maximum while deferred.
-    pub(crate) fn live_upload_bytes(&self) -> Result<u64, Error> {
+    pub(crate) fn live_upload_bytes(&self, except: Option<&str>) -> Result<u64, Error> {
         let n: i64 = self.db.query_row(
             "SELECT coalesce(sum(coalesce(u.length, d.max_size)), 0) FROM drop_uploads u JOIN drops d ON d.id = u.drop_id
-             WHERE u.state = 'receiving'",
-            [],
+             WHERE u.state = 'receiving' AND u.id IS NOT ?1",
+            [except],
             |r| r.get(0),
         )?;
         Ok(n.max(0) as u64)
