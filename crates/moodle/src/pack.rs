@@ -178,13 +178,6 @@ impl DirChain {
         use rustix::fs::{Mode, OFlags};
         let rel =
             path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
-        let link = |e: rustix::io::Errno| {
-            if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
-                io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
-            } else {
-                io::Error::from(e)
-            }
-        };
         let mut names = Vec::new();
         for c in rel.components() {
             let std::path::Component::Normal(name) = c else {
@@ -210,22 +203,44 @@ impl DirChain {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(link)?;
+            .map_err(link_error)?;
             self.open.push(((*name).to_owned(), fd));
         }
         let (_, dir) = self.open.last().ok_or_else(|| io::Error::other("no directory open"))?;
-        let fd = rustix::fs::openat(
-            dir,
-            *last,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .map_err(link)?;
-        let f = fs::File::from(fd);
-        if !f.metadata()?.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-        }
-        Ok(f)
+        open_in(rustix::fd::AsFd::as_fd(dir), last)
+    }
+}
+
+/// Where a file to archive is: in a directory the walk holds open (its name there, and
+/// its path for messages), or at a path under moodledata (found after the walk).
+enum Source<'a> {
+    At(rustix::fd::BorrowedFd<'a>, &'a std::ffi::OsStr, &'a Path),
+    Path(&'a Path),
+}
+
+/// Opens `name` in the directory `dir` (`O_NOFOLLOW`: a link is refused), if a regular file.
+fn open_in(dir: rustix::fd::BorrowedFd<'_>, name: &std::ffi::OsStr) -> io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(link_error)?;
+    let f = fs::File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(f)
+}
+
+/// `ELOOP` or `ENOTDIR` from an `O_NOFOLLOW` open: a link where a file or directory was.
+fn link_error(e: rustix::io::Errno) -> io::Error {
+    if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+        io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link: gardien reads no file through a link")
+    } else {
+        io::Error::from(e)
     }
 }
 
@@ -473,7 +488,6 @@ struct Archive<W: Write> {
     mtime: u64,
     /// What each member's data goes through on its way to the archive.
     buf: Vec<u8>,
-    dirs: DirChain,
 }
 
 /// A line of SHA256SUMS for `name` (sha256sum's escaping of a backslash).
@@ -547,18 +561,13 @@ impl<W: Write> Archive<W> {
     fn add_file(
         &mut self,
         name: &str,
-        path: &Path,
+        from: Source<'_>,
         want_sha1: bool,
         found: &mut Vec<Inconsistency>,
     ) -> Result<Option<(u64, Option<String>)>, Error> {
-        // Not found through the directories kept open: once more from the root (one of
-        // them may have been removed and made again since).
-        let opened = match self.dirs.open(&self.root, path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.dirs = DirChain::default();
-                self.dirs.open(&self.root, path)
-            }
-            other => other,
+        let (opened, path) = match from {
+            Source::At(dir, file_name, path) => (open_in(dir, file_name), path),
+            Source::Path(path) => (open_plain(&self.root, path), path),
         };
         let file = match opened {
             Ok(f) => f,
@@ -642,11 +651,19 @@ pub fn pack<W: Write>(
     let (tx, rx) = mpsc::sync_channel::<Piece>(2);
     let snapshot_id = snapshot.as_ref().map(|s| s.id.clone());
     let db = site.db.clone();
+    // The transaction exporting the snapshot holds a lock on the tables it read (mdl_files)
+    // until it ends: it ends with the dump (which imported the snapshot when it started),
+    // not with the files, so that a schema change on the live site waits for the dump
+    // only.
+    let exported = snapshot.take();
     std::thread::scope(|scope| {
         // The dump starts now (pg_dump takes its locks and reads the catalog while the
         // files are listed); a refusal below stops it.
         let dumper = scope.spawn(move || {
             let r = run_dump(&db, snapshot_id.as_deref(), &tx);
+            if let Some(s) = exported {
+                s.close();
+            }
             let _ = tx.send(Piece::End(r));
         });
         // The files are listed beside, while the dump goes into the archive.
@@ -668,9 +685,6 @@ pub fn pack<W: Write>(
         // A failed archive stops the dump (its next send fails, and it is killed).
         drop(rx);
         let _ = dumper.join();
-        if let Some(s) = snapshot.take() {
-            s.close();
-        }
         result
     })
 }
@@ -684,13 +698,14 @@ type Listing<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(u64, Vec<In
 fn list_files(moodledata: &Path, hashes: &[String]) -> Result<(u64, Vec<Inconsistency>), Error> {
     let mut files_total = 0u64;
     let mut present: HashSet<String> = HashSet::new();
-    walk(moodledata, &mut |name, path, meta| {
-        files_total += meta.len();
-        if meta.is_file()
-            && let Some(h) = path.file_name().and_then(|n| n.to_str()).filter(|h| is_hash(h))
-            && name == format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4])
-        {
-            present.insert(h.to_owned());
+    walk(moodledata, None, &EXCLUDED, &mut |e| {
+        if e.kind == Kind::File && e.plain {
+            files_total += e.len;
+            if let Some(h) = e.file_name.to_str().filter(|h| is_hash(h))
+                && e.name == format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4])
+            {
+                present.insert(h.to_owned());
+            }
         }
         Ok(())
     })?;
@@ -708,43 +723,153 @@ fn list_files(moodledata: &Path, hashes: &[String]) -> Result<(u64, Vec<Inconsis
     Ok((files_total, found))
 }
 
-/// Calls `f(relative name, path, metadata)` for every regular file under moodledata but
-/// the excluded directories, in name order; directories get `f` with `is_dir()` metadata.
-fn walk(root: &Path, f: &mut dyn FnMut(&str, &Path, &fs::Metadata) -> Result<(), Error>) -> Result<(), Error> {
-    let mut stack = vec![(root.to_owned(), String::new())];
-    while let Some((dir, name)) = stack.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?
-            .collect::<Result<_, _>>()
-            .map_err(|source| Error::Io { path: dir.clone(), source })?;
-        entries.sort_by_key(fs::DirEntry::file_name);
-        let mut subdirs = Vec::new();
-        for e in entries {
-            let file_name = e.file_name();
-            let child = if name.is_empty() {
-                file_name.to_string_lossy().into_owned()
-            } else {
-                format!("{name}/{}", file_name.to_string_lossy())
-            };
-            if name.is_empty() && EXCLUDED.contains(&child.as_str()) {
-                continue;
+/// What an entry is, as `lstat` says (a link is never followed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+    /// A symbolic link, or a directory swapped for something else since it was listed.
+    Link,
+    /// A device, a FIFO, a socket.
+    Other,
+}
+
+/// An entry the walk found, in a directory it holds open.
+struct Found<'a> {
+    /// Its name under the walk's root (`filedir/ab/cd/<sha1>`); lossy when not `plain`.
+    name: &'a str,
+    /// The root joined with the name, for messages only: no file is opened by this path.
+    path: &'a Path,
+    /// Its name is UTF-8 without control characters (else it is reported, not archived,
+    /// and a directory so named is not entered).
+    plain: bool,
+    /// The directory holding it, and its name there: what a file is opened with.
+    dir: rustix::fd::BorrowedFd<'a>,
+    file_name: &'a std::ffi::OsStr,
+    kind: Kind,
+    len: u64,
+    mode: u32,
+    mtime: u64,
+}
+
+/// Calls `f` for every entry under `root` (or under its directory `sub`), but `exclude`d
+/// names at the top, depth first in name order, a directory before what it holds. Every
+/// directory is opened from its parent's descriptor with `O_NOFOLLOW`, and every entry
+/// looked at with `fstatat(AT_SYMLINK_NOFOLLOW)` in it: nothing outside the tree is
+/// listed, not even names, when a directory is swapped for a link mid-walk (it is reported
+/// as a link), and no path the kernel reads is longer than one name. A directory or file
+/// removed mid-walk is passed over (Moodle's cron, and plugins, remove them).
+fn walk(
+    root: &Path,
+    sub: Option<&str>,
+    exclude: &[&str],
+    f: &mut dyn FnMut(&Found<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    use rustix::fd::{AsFd, OwnedFd};
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+    use std::rc::Rc;
+    let io_err = |path: &Path, e: rustix::io::Errno| Error::Io { path: path.to_owned(), source: io::Error::from(e) };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let top = rustix::fs::open(root, dir_flags, Mode::empty()).map_err(|e| io_err(root, e))?;
+    let (top, base) = match sub {
+        None => (top, root.to_owned()),
+        Some(s) => match rustix::fs::openat(&top, s, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
+            Ok(fd) => (fd, root.join(s)),
+            // No such directory, or a link: nothing to walk.
+            Err(_) => return Ok(()),
+        },
+    };
+    // Directories to enter: the parent's descriptor, the name there, the name in the tree.
+    let mut stack: Vec<(Rc<OwnedFd>, OsString, String)> = Vec::new();
+    let mut current = Some((Rc::new(top), String::new()));
+    loop {
+        let (dir, name) = match current.take() {
+            Some(d) => d,
+            None => {
+                let Some((parent, file_name, name)) = stack.pop() else { break };
+                let path = base.join(&name);
+                let found = |kind, mode, mtime| Found {
+                    name: &name,
+                    path: &path,
+                    plain: true,
+                    dir: parent.as_fd(),
+                    file_name: &file_name,
+                    kind,
+                    len: 0,
+                    mode,
+                    mtime,
+                };
+                let fd = match rustix::fs::openat(&*parent, &file_name, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
+                    Ok(fd) => fd,
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    // Swapped for a link (or a file) since it was listed: not entered.
+                    Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                        f(&found(Kind::Link, 0, 0))?;
+                        continue;
+                    }
+                    Err(e) => return Err(io_err(&path, e)),
+                };
+                let st = rustix::fs::fstat(&fd).map_err(|e| io_err(&path, e))?;
+                f(&found(Kind::Dir, st.st_mode & 0o7777, u64::try_from(st.st_mtime).unwrap_or(0)))?;
+                (Rc::new(fd), name)
             }
-            let meta = match fs::symlink_metadata(e.path()) {
-                Ok(m) => m,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(Error::Io { path: e.path(), source }),
-            };
-            if meta.is_dir() {
-                subdirs.push((e.path(), child));
-            } else {
-                f(&child, &e.path(), &meta)?;
+        };
+        let here = base.join(&name);
+        let listing = match rustix::fs::Dir::read_from(&*dir) {
+            Ok(l) => l,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(io_err(&here, e)),
+        };
+        let mut names: Vec<OsString> = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|e| io_err(&here, e))?;
+            let n = entry.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(OsStr::from_bytes(n).to_owned());
             }
         }
+        names.sort();
+        let mut subdirs = Vec::new();
+        for file_name in names {
+            let lossy = file_name.to_string_lossy();
+            let child = if name.is_empty() { lossy.clone().into_owned() } else { format!("{name}/{lossy}") };
+            if name.is_empty() && exclude.contains(&child.as_str()) {
+                continue;
+            }
+            let plain = file_name.to_str().is_some_and(|n| !n.contains(|c: char| c.is_control()));
+            let path = here.join(&file_name);
+            let st = match rustix::fs::statat(&*dir, &file_name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(io_err(&path, e)),
+            };
+            let kind = match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => Kind::Dir,
+                FileType::RegularFile => Kind::File,
+                FileType::Symlink => Kind::Link,
+                _ => Kind::Other,
+            };
+            if kind == Kind::Dir && plain {
+                subdirs.push((file_name, child));
+                continue;
+            }
+            f(&Found {
+                name: &child,
+                path: &path,
+                plain,
+                dir: dir.as_fd(),
+                file_name: &file_name,
+                kind,
+                len: u64::try_from(st.st_size).unwrap_or(0),
+                mode: st.st_mode & 0o7777,
+                mtime: u64::try_from(st.st_mtime).unwrap_or(0),
+            })?;
+        }
         // Depth first, in name order.
-        for (p, n) in subdirs.into_iter().rev() {
-            let meta = fs::symlink_metadata(&p).map_err(|source| Error::Io { path: p.clone(), source })?;
-            f(&n, &p, &meta)?;
-            stack.push((p, n));
+        for (file_name, child) in subdirs.into_iter().rev() {
+            stack.push((Rc::clone(&dir), file_name, child));
         }
     }
     Ok(())
@@ -774,7 +899,6 @@ fn write_archive<W: Write>(
         sums: String::new(),
         mtime,
         buf: vec![0; 1 << 20],
-        dirs: DirChain::default(),
     };
     let mut report = Report { top, referenced, ..Default::default() };
     let engine = site.db.engine;
@@ -844,7 +968,8 @@ fn write_archive<W: Write>(
     let mut corrupt_referenced = false;
     // The contents archived under filedir, each checked against its name.
     let mut archived: HashSet<String> = HashSet::new();
-    walk(site.moodledata, &mut |name, path, meta| {
+    walk(site.moodledata, None, &EXCLUDED, &mut |e| {
+        let name = e.name;
         // The dump is paced by the database server and pg_dump, which share the cores with
         // the files: the files wait for it when they are ahead of it by more than 5% (as a
         // share of what each is expected to be), so that the dump does not end alone.
@@ -853,28 +978,36 @@ fn write_archive<W: Write>(
             > (u128::from(report.db_bytes) + u128::from(db_total / 20)) * u128::from(files_total);
         take_pieces(&mut a, &mut report, &mut done, if ahead { Wait::One } else { Wait::No })?;
         let member = format!("moodledata/{name}");
-        if name.contains(|c: char| c.is_control()) || path.file_name().is_some_and(|n| n.to_str().is_none()) {
+        if !e.plain {
             found.push(Inconsistency::Skipped {
                 path: name.escape_debug().to_string(),
-                why: "its name has control characters or is not UTF-8",
+                why: if e.kind == Kind::Dir {
+                    "a directory whose name has control characters or is not UTF-8 (not entered)"
+                } else {
+                    "its name has control characters or is not UTF-8"
+                },
             });
             return Ok(());
         }
-        if meta.is_dir() {
-            return a.add_dir(&member, meta.permissions().mode() & 0o755, u64::try_from(meta.mtime()).unwrap_or(0));
-        }
-        if meta.file_type().is_symlink() || !meta.is_file() {
-            found
-                .push(Inconsistency::Skipped { path: name.to_owned(), why: "not a regular file (a link or a device)" });
-            return Ok(());
+        match e.kind {
+            Kind::Dir => return a.add_dir(&member, e.mode & 0o755, e.mtime),
+            Kind::Link | Kind::Other => {
+                found.push(Inconsistency::Skipped {
+                    path: name.to_owned(),
+                    why: "not a regular file (a link or a device)",
+                });
+                return Ok(());
+            }
+            Kind::File => {}
         }
         let in_filedir = name.starts_with("filedir/");
-        let hash_name = path.file_name().and_then(|n| n.to_str()).filter(|n| in_filedir && is_hash(n));
+        let hash_name = e.file_name.to_str().filter(|n| in_filedir && is_hash(n));
         if in_filedir && name.ends_with(".tmp") {
             // Moodle writes a content here before renaming it into place.
             return Ok(());
         }
-        if let Some((size, sha1)) = a.add_file(&member, path, hash_name.is_some(), &mut found)? {
+        let from = Source::At(e.dir, e.file_name, e.path);
+        if let Some((size, sha1)) = a.add_file(&member, from, hash_name.is_some(), &mut found)? {
             report.files += 1;
             report.file_bytes += size;
             done += size;
@@ -902,7 +1035,7 @@ fn write_archive<W: Write>(
         let name = format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4]);
         let added = match locate(site.moodledata, h) {
             Some((p, in_trash)) => {
-                a.add_file(&format!("moodledata/{name}"), &p, true, &mut found)?.map(|x| (x, in_trash))
+                a.add_file(&format!("moodledata/{name}"), Source::Path(&p), true, &mut found)?.map(|x| (x, in_trash))
             }
             None => None,
         };
@@ -933,12 +1066,12 @@ fn write_archive<W: Write>(
     // already archived goes in too (at worst an orphan Moodle's cron removes).
     if site.db.engine == Engine::Mariadb && site.moodledata.join("trashdir").is_dir() {
         let mut trash = Vec::new();
-        walk(&site.moodledata.join("trashdir"), &mut |_, p, meta| {
-            if meta.is_file()
-                && let Some(h) = p.file_name().and_then(|n| n.to_str()).filter(|n| is_hash(n))
+        walk(site.moodledata, Some("trashdir"), &[], &mut |e| {
+            if e.kind == Kind::File
+                && let Some(h) = e.file_name.to_str().filter(|n| is_hash(n))
                 && !archived.contains(h)
             {
-                trash.push((h.to_owned(), p.to_owned()));
+                trash.push((h.to_owned(), site.moodledata.join("trashdir").join(e.name)));
             }
             Ok(())
         })?;
@@ -946,7 +1079,7 @@ fn write_archive<W: Write>(
         trash.dedup_by(|x, y| x.0 == y.0);
         for (h, p) in trash {
             let name = format!("filedir/{}/{}/{h}", &h[0..2], &h[2..4]);
-            if let Some((size, sha1)) = a.add_file(&format!("moodledata/{name}"), &p, true, &mut found)? {
+            if let Some((size, sha1)) = a.add_file(&format!("moodledata/{name}"), Source::Path(&p), true, &mut found)? {
                 report.files += 1;
                 report.file_bytes += size;
                 if sha1.as_deref() != Some(h.as_str()) {

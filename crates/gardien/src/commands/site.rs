@@ -352,6 +352,17 @@ pub fn run_restitution(cli: &Cli, cmd: &RestitutionCmd) -> anyhow::Result<()> {
         // Checked first: an hour of packing is not lost to a name already taken.
         return Err(vault::Error::OutputExists(p.clone()).into());
     }
+    // Nor to a directory that is not there.
+    if let Some(p) = path {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "-o {}: {} is not a directory; nothing was changed",
+                vault::text::escape(&p.display().to_string()),
+                vault::text::escape(&dir.display().to_string())
+            );
+        }
+    }
     let b = bar("packing");
     let r = v.restitution_create(site, recipient, *allow_missing, &b, super::now());
     b.pb.finish_and_clear();
@@ -360,7 +371,17 @@ pub fn run_restitution(cli: &Cli, cmd: &RestitutionCmd) -> anyhow::Result<()> {
         let pb = output::progress(Some(0), "writing the client's file");
         let r = v.export(&made.dataset.id, recipient, p, *force, &output::Bar(&pb), super::now());
         pb.finish_and_clear();
-        r?;
+        if let Err(e) = r {
+            // The restitution is made and kept: say so, and how to write its file again.
+            print_report("restitution", &made.dataset, &made.report);
+            println!("{}", made.dataset.id);
+            return Err(anyhow::Error::new(e).context(format!(
+                "restitution {} is made and kept in the vault, but its file was not written; write it with: gardien dataset export {} --recipient {} -o FILE",
+                made.dataset.id,
+                made.dataset.id,
+                recipient.trim()
+            )));
+        }
     }
     if *json {
         return output::json(&report_json(&made.dataset, &made.report));

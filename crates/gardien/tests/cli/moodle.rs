@@ -1046,3 +1046,78 @@ fn attack_force_through_a_link_keeps_the_link() {
         env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", link.to_str().unwrap()], 1);
     assert!(err.contains("exists"), "{err}");
 }
+
+/// Names from outside moodledata never reach the archive: MariaDB's trash walk does not
+/// enter a `trashdir` that is a link (a directory of another site's contents), and a
+/// directory whose name is not UTF-8 is reported, not entered (its files once came out
+/// under one lossy name, failing `sha256sum -c` and the restore).
+#[test]
+fn attack_no_name_from_outside_and_no_lossy_name() {
+    let (env, site, key) = setup(Engine::My, 5, 3);
+    let other = env.path("other-site-filedir");
+    std::fs::create_dir_all(&other).unwrap();
+    let foreign = sha1_hex(b"another client's content");
+    std::fs::write(other.join(&foreign), b"another client's content").unwrap();
+    std::fs::remove_dir_all(site.moodledata().join("trashdir")).unwrap();
+    std::os::unix::fs::symlink(&other, site.moodledata().join("trashdir")).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    for (dir, text) in [(b"\xff".as_slice(), "one"), (b"\xfe".as_slice(), "two")] {
+        let d = site.moodledata().join("repository").join(std::ffi::OsStr::from_bytes(dir));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("f"), text).unwrap();
+    }
+    let file = env.path("x.age");
+    let out = env.run(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains(&foreign), "{err}");
+    let top = open_as_client(&env, &file, "opened");
+    let sums = sums_check(&top);
+    assert!(sums.status.success(), "{}", String::from_utf8_lossy(&sums.stdout));
+    let listed = std::fs::read_to_string(top.join("INCONSISTENCIES.txt")).unwrap();
+    assert!(!listed.contains(&foreign), "{listed}");
+    assert_eq!(listed.matches("not entered").count(), 2, "{listed}");
+    for f in walk(&top) {
+        assert!(!f.to_string_lossy().contains(&foreign), "{}", f.display());
+        assert!(!contains(&std::fs::read(&f).unwrap(), b"another client's"), "{}", f.display());
+    }
+    assert!(!top.join("moodledata/repository").read_dir().unwrap().any(|e| e.unwrap().path().join("f").exists()));
+}
+
+/// A tree deeper than a path can be (4,096 bytes) is walked one directory at a time: the
+/// restitution is made and its deepest file is in it; `-o` into a directory that is not
+/// there is refused before anything is made; a file that cannot be written after the
+/// restitution was made says so, and how to write it again.
+#[test]
+fn a_deep_tree_is_archived_and_output_errors_are_clear() {
+    let (env, site, key) = setup(Engine::Pg, 5, 3);
+    // Made one level at a time from the previous one (the whole path is too long for mkdir).
+    let name = "d".repeat(200);
+    let script = "import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nfor _ in range(25):\n    os.mkdir(sys.argv[2], dir_fd=fd)\n    fd = os.open(sys.argv[2], os.O_RDONLY, dir_fd=fd)\nf = os.open('bottom.txt', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)\nos.write(f, b'at the bottom')\n";
+    let made = Command::new("python3")
+        .args(["-c", script, site.moodledata().join("repository").to_str().unwrap(), &name])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut rel = std::path::PathBuf::from("moodledata/repository");
+    for _ in 0..25 {
+        rel = rel.join(&name);
+    }
+    assert!(rel.as_os_str().len() > 4096);
+    let before = datasets(&env);
+    let err =
+        env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", "/nonexistent-dir/x.age"], 1);
+    assert!(err.contains("is not a directory; nothing was changed"), "{err}");
+    assert_eq!(datasets(&env), before, "nothing made");
+    let file = env.path("deep.age");
+    env.ok(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()]);
+    let sh = format!("age -d -i {} {} | zstd -dc | tar -tf -", env.path("client.key").display(), file.display());
+    let o = Command::new("sh").args(["-c", &sh]).output().unwrap();
+    let names = String::from_utf8_lossy(&o.stdout);
+    assert!(names.lines().any(|l| l.ends_with(&format!("{}/bottom.txt", rel.display()))), "the deepest file is in it");
+    // The same -o again (no --force): the name is taken when the run starts; taken
+    // meanwhile, it is said that the restitution was made, and how to write its file.
+    let err =
+        env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()], 1);
+    assert!(err.contains("exists"), "{err}");
+}
