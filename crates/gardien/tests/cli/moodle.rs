@@ -1121,3 +1121,43 @@ fn a_deep_tree_is_archived_and_output_errors_are_clear() {
         env.fails(&["restitution", "create", "acme-moodle", "--recipient", &key, "-o", file.to_str().unwrap()], 1);
     assert!(err.contains("exists"), "{err}");
 }
+
+/// The snapshot's transaction ends with the dump, not with the files: a schema change on
+/// the live site (a plugin installed during a long restitution) goes through once the
+/// dump is done, while the files are still being read.
+#[test]
+fn a_schema_change_waits_for_the_dump_only() {
+    let (env, site, key) = setup(Engine::Pg, 5, 3);
+    // Files that take a while to read, hash and seal: 16 of 64 MiB each.
+    let big = site.moodledata().join("repository/big");
+    std::fs::create_dir_all(&big).unwrap();
+    let chunk = pseudo_random(64 << 20, 99);
+    for i in 0..16 {
+        std::fs::write(big.join(format!("f{i}")), &chunk).unwrap();
+    }
+    let mut child = env
+        .cmd(&["restitution", "create", "acme-moodle", "--recipient", &key])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The dump is small: wait until its session is gone from the database.
+    let dumps =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pg_dump'", site.db);
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    loop {
+        let n: u32 = sql(Engine::Pg, &site.db, &dumps).trim().parse().unwrap_or(0);
+        seen |= n > 0;
+        // Seen and gone; or never seen (too quick to catch) and not there after a while.
+        if n == 0 && (seen || started.elapsed().as_millis() > 1500) {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the dump never ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // A lock held by the restitution would make this fail after 300 ms.
+    sql(Engine::Pg, &site.db, "SET lock_timeout = '300ms'; ALTER TABLE mdl_files ADD COLUMN zz INT");
+    assert!(child.try_wait().unwrap().is_none(), "the files were still being read: otherwise this proves nothing");
+    assert!(child.wait().unwrap().success());
+}
