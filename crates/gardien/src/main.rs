@@ -127,6 +127,9 @@ pub enum Command {
     /// Hand a Moodle site back whole to its client, as one age file (OPS-2).
     #[command(subcommand)]
     Restitution(commands::site::RestitutionCmd),
+    /// Servers: where each is (LOC-1), whose (ACC-1, ACC-2, ACC-4), the web applications it hosts (WEB-2).
+    #[command(subcommand)]
+    Server(commands::server::Cmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }

@@ -106,11 +106,28 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
                 created_by: "ops-staff".into(),
             },
         ],
+        "server:add" => vec![Resource::Vault],
+        "server:list" => vec![Resource::Vault, client],
+        "server:show" | "server:app-add" => vec![
+            Resource::Server { name: "shared-1".into(), client: None, shared: true },
+            Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
+        ],
         "server:access" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],
         other => panic!("action {other} has no row in the policy table: add it to resources_for and expected"),
+    }
+}
+
+/// A client's admin and technical contacts see their client's servers (the list of its
+/// client, a server dedicated to it), never a shared one (ACC-1, ACC-2).
+fn own_server(action: &str, res: &Resource) -> Option<&'static str> {
+    match (action, res) {
+        ("server:list", Resource::Client { .. }) | ("server:show", Resource::Server { client: Some(_), .. }) => {
+            Some("ACC-2")
+        }
+        _ => None,
     }
 }
 
@@ -208,6 +225,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
     }
     if let Resource::Server { shared, .. } = res
         && client_role
+        && action == "server:access"
     {
         if *shared {
             return (false, "ACC-1");
@@ -235,6 +253,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                 | "approval:request"
                 | "drop:list"
                 | "site:list"
+                | "server:list"
         )
     {
         return (false, "OPS-1");
@@ -300,7 +319,8 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "site:show"
                     | "site:restitution"
             ))
-        .then_some(if action.starts_with("drop:") { "PROOF-1" } else { "OPS-2" }),
+        .then_some(if action.starts_with("drop:") { "PROOF-1" } else { "OPS-2" })
+        .or_else(|| own_server(action, res)),
         "client-signer" => (!vault_wide
             && matches!(
                 action,
@@ -322,6 +342,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         "client-tech" => match action {
             "approval:request" | "approval:list" | "approval:show" if !vault_wide => Some("ACC-2"),
             "site:list" | "site:show" if !vault_wide => Some("OPS-2"),
+            "server:list" | "server:show" => own_server(action, res),
             "server:access" => Some("ACC-2"),
             _ => None,
         },

@@ -56,7 +56,8 @@ export const EVENT_ACTIONS = Object.freeze([
   'drop:create', 'drop:list', 'drop:show', 'drop:revoke', 'drop:open', 'drop:upload', 'drop:receive',
   'drop:terminate', 'drop:expire', 'person:contact', 'notify:config', 'notify:list', 'notify:flush',
   'webhook:add', 'webhook:list', 'webhook:remove', 'site:add', 'site:list', 'site:show', 'site:check',
-  'site:restitution', 'site:backup', 'site:restore',
+  'site:restitution', 'site:backup', 'site:restore', 'server:add', 'server:list', 'server:show',
+  'server:app-add',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);
 

@@ -36,6 +36,8 @@ enum Target {
     Drop,
     /// A Moodle site, decided as its client.
     Site,
+    /// A server of the inventory (shared: no client's).
+    Server,
 }
 
 fn target(action: Action) -> Target {
@@ -68,6 +70,9 @@ fn target(action: Action) -> Target {
         Action::SiteAdd => Target::Client,
         Action::SiteShow | Action::SiteCheck | Action::SiteRestitution | Action::SiteBackup => Target::Site,
         Action::SiteRestore => Target::Dataset,
+        Action::ServerAdd => Target::Vault,
+        Action::ServerList => Target::ClientOrVault,
+        Action::ServerShow | Action::ServerAppAdd => Target::Server,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList
@@ -374,6 +379,14 @@ impl Vault {
                     };
                 }
                 policy::Resource::Client { slug: site.client, phase: phase.as_str().to_owned() }
+            }
+            Target::Server => {
+                let name = find(resources, "server").ok_or_else(|| need("server"))?;
+                let s = self
+                    .catalog
+                    .server(name)?
+                    .ok_or_else(|| Error::Unknown { what: "server", name: name.to_owned() })?;
+                policy::Resource::Server { name: s.name, shared: s.kind == "shared", client: s.client }
             }
             Target::Drop => {
                 let id = find(resources, "drop").ok_or_else(|| need("drop"))?;

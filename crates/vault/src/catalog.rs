@@ -15,15 +15,17 @@ mod access;
 mod auth;
 mod drops;
 mod outbox;
+mod servers;
 mod sites;
 
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
 pub use outbox::OutboxRow;
+pub use servers::{AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -37,6 +39,7 @@ const MIGRATIONS: [&str; 13] = [
     include_str!("migrations/0011_outbox.sql"),
     include_str!("migrations/0012_webhooks.sql"),
     include_str!("migrations/0013_sites.sql"),
+    include_str!("migrations/0014_servers.sql"),
 ];
 
 /// An open catalog.

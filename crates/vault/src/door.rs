@@ -84,6 +84,12 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
         return Some(Error::Hidden(Box::new(Error::Unknown { what: "drop", name: id.clone() })));
     }
     let mine = actor.client.as_deref()?;
+    // A server is theirs when dedicated to (or managed for) their client; a shared server
+    // is no client's (ACC-1): to a client's people, it does not exist either.
+    if let policy::Resource::Server { name, client, .. } = resource {
+        return (client.as_deref() != Some(mine))
+            .then(|| Error::Hidden(Box::new(Error::Unknown { what: "server", name: name.clone() })));
+    }
     if let policy::Resource::Person(p) = resource {
         if p.client.as_deref() == Some(mine) {
             return None;
@@ -167,6 +173,9 @@ fn invalid_id(kind: &str, id: &str) -> Error {
         "store" => ("store", "lowercase letters, digits and inner dashes"),
         "environment" => ("environment", "lowercase letters, digits and inner dashes"),
         "site" => ("site", "use the site's slug (`gardien site list`): lowercase letters, digits and inner dashes"),
+        "server" => {
+            ("server", "use the server's name (`gardien server list`): lowercase letters, digits and inner dashes")
+        }
         _ => ("name", "lowercase letters, digits and inner dashes"),
     };
     Error::InvalidName { what, value: crate::quote_input(id), rule }

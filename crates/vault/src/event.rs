@@ -156,6 +156,14 @@ pub enum Action {
     SiteBackup,
     /// `site restore`: a backup put back into an empty database and directory.
     SiteRestore,
+    /// `server add`: a server of the inventory (issue 13; LOC-1, ACC-1, ACC-2).
+    ServerAdd,
+    /// `server list`.
+    ServerList,
+    /// `server show`.
+    ServerShow,
+    /// `server app add`: a web application a server hosts (WEB-2).
+    ServerAppAdd,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -178,7 +186,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 82] = [
+    pub const ALL: [Action; 86] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -252,6 +260,10 @@ impl Action {
         Action::SiteRestitution,
         Action::SiteBackup,
         Action::SiteRestore,
+        Action::ServerAdd,
+        Action::ServerList,
+        Action::ServerShow,
+        Action::ServerAppAdd,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -339,6 +351,10 @@ impl Action {
             Action::SiteRestitution => "site:restitution",
             Action::SiteBackup => "site:backup",
             Action::SiteRestore => "site:restore",
+            Action::ServerAdd => "server:add",
+            Action::ServerList => "server:list",
+            Action::ServerShow => "server:show",
+            Action::ServerAppAdd => "server:app-add",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",
@@ -379,6 +395,8 @@ impl Action {
                 | Action::NotifyList
                 | Action::SiteList
                 | Action::SiteShow
+                | Action::ServerList
+                | Action::ServerShow
         )
     }
 

@@ -32,6 +32,7 @@ mod keys;
 mod model;
 mod notify;
 mod people;
+mod servers;
 mod sites;
 mod sshsig;
 mod store;
@@ -53,11 +54,11 @@ pub use crate::auth::{
     Issued, LOCK_AFTER, LOCK_MINUTES, MIN_PASSWORD_CHARS, SECOND_FACTOR_ROLES, SESSION_HOURS, SESSION_IDLE_MINUTES,
     Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
 };
+pub use crate::catalog::{AppRow, ArchiveRow, ServerRow, SiteRow};
 pub use crate::catalog::{
     ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, OutboxRow, Person, SessionRow, TokenRow,
     UploadRow,
 };
-pub use crate::catalog::{ArchiveRow, SiteRow};
 pub use crate::certificate::{CertificateInfo, CertificateRecord, verify_certificate};
 pub use crate::config::{Config, DEFAULT_SITES, DEFAULT_STORE, FORMAT, check_name};
 pub use crate::contracts::ContractDates;
@@ -75,6 +76,7 @@ pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
 pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
+pub use crate::servers::{APP_KINDS, NewServer, SERVER_KINDS, ServerView, check_address, check_domain};
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};

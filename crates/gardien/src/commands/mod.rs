@@ -16,6 +16,7 @@ pub mod notify;
 pub mod person;
 pub mod policy;
 pub mod serve;
+pub mod server;
 pub mod site;
 pub mod store;
 pub mod sweep;
@@ -52,6 +53,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Drop(cmd) => drop::run(cli, cmd),
         Command::Notify(cmd) => notify::run(cli, cmd),
         Command::Webhook(cmd) => webhook::run(cli, cmd),
+        Command::Server(cmd) => server::run(cli, cmd),
         Command::Site(cmd) => site::run(cli, cmd),
         Command::Restitution(cmd) => site::run_restitution(cli, cmd),
         Command::Serve(args) => serve::run(cli, args),

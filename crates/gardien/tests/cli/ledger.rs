@@ -164,6 +164,27 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
             )
         }
         Action::SiteList => (v(&["site", "list"]), "allowed"),
+        Action::ServerAdd => (
+            v(&[
+                "server",
+                "add",
+                "web1",
+                "--site",
+                "fr-roubaix",
+                "--kind",
+                "dedicated",
+                "--client",
+                "acme",
+                "--address",
+                "192.0.2.10",
+            ]),
+            "allowed",
+        ),
+        Action::ServerList => (v(&["server", "list"]), "allowed"),
+        Action::ServerShow => (v(&["server", "show", "web1"]), "allowed"),
+        Action::ServerAppAdd => {
+            (v(&["server", "app", "add", "web1", "--kind", "other", "--domain", "wiki.acme.example"]), "allowed")
+        }
         Action::SiteShow => (v(&["site", "show", "www"]), "allowed"),
         Action::SiteCheck => (v(&["site", "check", "www"]), "failed"),
         Action::SiteRestitution => (v(&["restitution", "create", "www", "--recipient", CLIENT_KEY]), "failed"),

@@ -19,3 +19,4 @@ mod notify;
 mod people;
 mod readme;
 mod serve;
+mod servers;

@@ -1,0 +1,101 @@
+//! The catalog's side of servers (migration `0014_servers.sql`): the inventory, and the
+//! web applications each server hosts.
+
+use rusqlite::{OptionalExtension as _, Row, params};
+
+use super::Catalog;
+use crate::Error;
+
+/// A server, as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRow {
+    /// Its name.
+    pub name: String,
+    /// Where it is (LOC-1).
+    pub site: String,
+    /// `shared`, `dedicated` or `managed`.
+    pub kind: String,
+    /// The client a dedicated or managed server belongs to.
+    pub client: Option<String>,
+    /// `HOST:PORT` of its SSH service.
+    pub address: String,
+    /// When it was added.
+    pub created: String,
+}
+
+/// A web application on a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRow {
+    /// Its domain.
+    pub domain: String,
+    /// Its server.
+    pub server: String,
+    /// `moodle` or `other`.
+    pub kind: String,
+    /// When it was added.
+    pub created: String,
+}
+
+const SERVER_COLUMNS: &str = "name, site, kind, client, address, created";
+const APP_COLUMNS: &str = "domain, server, kind, created";
+
+fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
+    Ok(ServerRow {
+        name: r.get(0)?,
+        site: r.get(1)?,
+        kind: r.get(2)?,
+        client: r.get(3)?,
+        address: r.get(4)?,
+        created: r.get(5)?,
+    })
+}
+
+fn app_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
+    Ok(AppRow { domain: r.get(0)?, server: r.get(1)?, kind: r.get(2)?, created: r.get(3)? })
+}
+
+impl Catalog {
+    /// Adds a server; false when the name is taken.
+    pub fn add_server(&self, s: &ServerRow) -> Result<bool, Error> {
+        let n = self.db.execute(
+            &format!("INSERT OR IGNORE INTO servers ({SERVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![s.name, s.site, s.kind, s.client, s.address, s.created],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A server by its name.
+    pub fn server(&self, name: &str) -> Result<Option<ServerRow>, Error> {
+        Ok(self
+            .db
+            .query_row(&format!("SELECT {SERVER_COLUMNS} FROM servers WHERE name = ?1"), [name], server_row)
+            .optional()?)
+    }
+
+    /// Every server, or a client's, by name.
+    pub fn servers(&self, client: Option<&str>) -> Result<Vec<ServerRow>, Error> {
+        let mut st = self.db.prepare_cached(&format!(
+            "SELECT {SERVER_COLUMNS} FROM servers WHERE ?1 IS NULL OR client = ?1 ORDER BY name"
+        ))?;
+        let rows = st.query_map([client], server_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Adds a web application; false when its domain is taken.
+    pub fn add_app(&self, a: &AppRow) -> Result<bool, Error> {
+        let n = self.db.execute(
+            &format!("INSERT OR IGNORE INTO server_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4)"),
+            params![a.domain, a.server, a.kind, a.created],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A server's web applications, by domain.
+    pub fn apps(&self, server: &str) -> Result<Vec<AppRow>, Error> {
+        let mut st = self
+            .db
+            .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM server_apps WHERE server = ?1 ORDER BY domain"))?;
+        let rows = st.query_map([server], app_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}

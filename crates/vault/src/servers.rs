@@ -1,0 +1,217 @@
+//! Servers (issue 13): the inventory the server clauses are decided on. A server is on an
+//! allowed site (LOC-1), shared or one client's (ACC-1, ACC-2; managed: the client's own
+//! infrastructure, ACC-4), and hosts web applications by domain, never another application
+//! than Moodle on a shared one (WEB-2). Access itself (the catalog of maneuvers, the
+//! bastion's certificates) is built on this.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{AppRow, ServerRow};
+use crate::event::Action;
+use crate::{Error, Vault, check_name, rfc3339};
+
+/// The kinds of server.
+pub const SERVER_KINDS: [&str; 3] = ["shared", "dedicated", "managed"];
+
+/// The kinds of web application.
+pub const APP_KINDS: [&str; 2] = ["moodle", "other"];
+
+/// What `server add` is given.
+#[derive(Debug)]
+pub struct NewServer<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Where it is (LOC-1).
+    pub site: &'a str,
+    /// One of `SERVER_KINDS`.
+    pub kind: &'a str,
+    /// The client a dedicated or managed server belongs to.
+    pub client: Option<&'a str>,
+    /// `HOST[:PORT]` of its SSH service (port 22 when none).
+    pub address: &'a str,
+}
+
+/// A server and the web applications it hosts.
+#[derive(Debug, Clone)]
+pub struct ServerView {
+    /// The server.
+    pub server: ServerRow,
+    /// Its web applications, by domain.
+    pub apps: Vec<AppRow>,
+}
+
+/// A DNS name as a certificate and a browser take it: labels of lowercase letters, digits
+/// and inner dashes, two at least, 253 bytes at most.
+pub fn check_domain(what: &str, d: &str) -> Result<(), Error> {
+    let labels: Vec<&str> = d.split('.').collect();
+    let ok = d.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && labels.last().is_some_and(|t| t.bytes().any(|b| b.is_ascii_lowercase()));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "{what} {}: not a domain name (lowercase letters, digits and inner dashes, in two labels at least: moodle.lycee-hugo.fr)",
+            crate::text::escape(d)
+        )))
+    }
+}
+
+/// `HOST[:PORT]`: a domain name, an IPv4 address or a bracketed IPv6 one, and a port (22
+/// when none). Returned as written, with the port.
+pub fn check_address(a: &str) -> Result<String, Error> {
+    let bad = || {
+        Error::BadInput(format!(
+            "--address {}: give HOST[:PORT], a domain name or an IP address (IPv6 in brackets), and the SSH port if not 22",
+            crate::text::escape(a)
+        ))
+    };
+    if let Ok(sa) = a.parse::<std::net::SocketAddr>() {
+        return if sa.port() == 0 { Err(bad()) } else { Ok(sa.to_string()) };
+    }
+    if let Ok(ip) = a.parse::<std::net::Ipv4Addr>() {
+        return Ok(format!("{ip}:22"));
+    }
+    if let Some(inner) = a.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
+        && let Ok(ip) = inner.parse::<std::net::Ipv6Addr>()
+    {
+        return Ok(format!("[{ip}]:22"));
+    }
+    let (host, port) = match a.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?),
+        None => (a, 22),
+    };
+    if host.parse::<std::net::Ipv4Addr>().is_err() {
+        check_domain("--address", host).map_err(|_| bad())?;
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+impl Vault {
+    /// `server add`: a server of the inventory.
+    pub fn server_add(&self, s: &NewServer<'_>, now: DateTime<Utc>) -> Result<ServerRow, Error> {
+        let mut resources = vec![format!("server:{}", s.name)];
+        resources.extend(s.client.map(|c| format!("client:{c}")));
+        let details = format!("site={} kind={}", s.site, s.kind);
+        self.door(Action::ServerAdd, resources, details, now, |rec| {
+            check_name("server", s.name)?;
+            // LOC-1: only the sites the operator's configuration allows (Roubaix, Strasbourg).
+            self.config.check_site(s.site)?;
+            if !SERVER_KINDS.contains(&s.kind) {
+                return Err(Error::BadInput(format!(
+                    "--kind {}: a server is shared, dedicated (to one client, ACC-2) or managed (the client's own infrastructure, ACC-4)",
+                    crate::text::escape(s.kind)
+                )));
+            }
+            match (s.kind, s.client) {
+                ("shared", Some(c)) => {
+                    return Err(Error::BadInput(format!(
+                        "--client {c}: a shared server is no one client's (ACC-1); a server for {c} alone is dedicated or managed"
+                    )));
+                }
+                ("dedicated" | "managed", None) => {
+                    return Err(Error::BadInput(format!(
+                        "a {} server belongs to one client: give --client SLUG (ACC-2)",
+                        s.kind
+                    )));
+                }
+                (_, Some(c)) if !self.catalog.has_client(c)? => return Err(Error::UnknownClient(c.to_owned())),
+                _ => {}
+            }
+            let address = check_address(s.address)?;
+            let row = ServerRow {
+                name: s.name.to_owned(),
+                site: s.site.to_owned(),
+                kind: s.kind.to_owned(),
+                client: s.client.map(str::to_owned),
+                address,
+                created: rfc3339(now),
+            };
+            rec.details = format!("site={} kind={} address={}", row.site, row.kind, row.address);
+            self.record(rec, crate::Outcome::Allowed, |c| {
+                if c.add_server(&row)? {
+                    Ok(())
+                } else {
+                    Err(Error::BadInput(format!("server {} exists already (`gardien server show {}`)", s.name, s.name)))
+                }
+            })?;
+            Ok(row)
+        })
+    }
+
+    /// `server list`: every server, or a client's (its dedicated and managed servers).
+    pub fn servers(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<ServerRow>, Error> {
+        let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
+        self.door(Action::ServerList, resources, String::new(), now, |_| {
+            if let Some(c) = client
+                && !self.catalog.has_client(c)?
+            {
+                return Err(Error::UnknownClient(c.to_owned()));
+            }
+            let rows = self.catalog.servers(client)?;
+            // Only what `server show` would show this person.
+            self.visible(rows, Action::ServerShow, |s| format!("server:{}", s.name), now)
+        })
+    }
+
+    /// `server show`: a server and its web applications.
+    pub fn server(&self, name: &str, now: DateTime<Utc>) -> Result<ServerView, Error> {
+        self.door(Action::ServerShow, vec![format!("server:{name}")], String::new(), now, |_| {
+            let server = self.server_row(name)?;
+            let apps = self.catalog.apps(name)?;
+            Ok(ServerView { server, apps })
+        })
+    }
+
+    /// `server app add`: a web application a server hosts, by domain; another application
+    /// than Moodle is refused on a shared server (WEB-2).
+    pub fn server_app_add(&self, server: &str, kind: &str, domain: &str, now: DateTime<Utc>) -> Result<AppRow, Error> {
+        let details = format!("kind={kind} domain={}", crate::text::escape(domain));
+        self.door(Action::ServerAppAdd, vec![format!("server:{server}")], details, now, |rec| {
+            let s = self.server_row(server)?;
+            if !APP_KINDS.contains(&kind) {
+                return Err(Error::BadInput(format!(
+                    "--kind {}: an application is moodle or other",
+                    crate::text::escape(kind)
+                )));
+            }
+            check_domain("--domain", domain)?;
+            if kind != "moodle" && s.kind == "shared" {
+                return Err(Error::Refused {
+                    clauses: vec!["WEB-2".into()],
+                    reason: format!(
+                        "{server} is a shared server: web applications other than Moodle are hosted on dedicated servers only (WEB-2)"
+                    ),
+                });
+            }
+            if let Some(c) = &s.client {
+                rec.resources.push(format!("client:{c}"));
+            }
+            let row = AppRow {
+                domain: domain.to_owned(),
+                server: server.to_owned(),
+                kind: kind.to_owned(),
+                created: rfc3339(now),
+            };
+            self.record(rec, crate::Outcome::Allowed, |c| {
+                if c.add_app(&row)? {
+                    Ok(())
+                } else {
+                    Err(Error::BadInput(format!("{domain} is already an application of a server (`gardien server show`)")))
+                }
+            })?;
+            Ok(row)
+        })
+    }
+
+    fn server_row(&self, name: &str) -> Result<ServerRow, Error> {
+        self.catalog.server(name)?.ok_or_else(|| Error::Unknown { what: "server", name: name.to_owned() })
+    }
+}
