@@ -174,7 +174,7 @@ fn invalid_id(kind: &str, id: &str) -> Error {
         "environment" => ("environment", "lowercase letters, digits and inner dashes"),
         "site" => ("site", "use the site's slug (`gardien site list`): lowercase letters, digits and inner dashes"),
         "server" => {
-            ("server", "use the server's name (`gardien server list`): lowercase letters, digits and inner dashes")
+            ("server name", "a server's name is lowercase letters, digits and inner dashes (`gardien server list`)")
         }
         _ => ("name", "lowercase letters, digits and inner dashes"),
     };

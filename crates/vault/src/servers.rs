@@ -41,10 +41,21 @@ pub struct ServerView {
 }
 
 /// A DNS name as a certificate and a browser take it: labels of lowercase letters, digits
-/// and inner dashes, two at least, 253 bytes at most.
+/// and inner dashes, two at least, 253 bytes at most, a letter in the last.
 pub fn check_domain(what: &str, d: &str) -> Result<(), Error> {
+    if is_domain(d) {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "{what} {}: not a domain name (lowercase letters, digits and inner dashes, in two labels at least: moodle.lycee-hugo.fr)",
+            crate::quote_input(d)
+        )))
+    }
+}
+
+fn is_domain(d: &str) -> bool {
     let labels: Vec<&str> = d.split('.').collect();
-    let ok = d.len() <= 253
+    d.len() <= 253
         && labels.len() >= 2
         && labels.iter().all(|l| {
             !l.is_empty()
@@ -53,44 +64,52 @@ pub fn check_domain(what: &str, d: &str) -> Result<(), Error> {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
-        && labels.last().is_some_and(|t| t.bytes().any(|b| b.is_ascii_lowercase()));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadInput(format!(
-            "{what} {}: not a domain name (lowercase letters, digits and inner dashes, in two labels at least: moodle.lycee-hugo.fr)",
-            crate::text::escape(d)
-        )))
-    }
+        && labels.last().is_some_and(|t| t.bytes().any(|b| b.is_ascii_lowercase()))
 }
 
-/// `HOST[:PORT]`: a domain name, an IPv4 address or a bracketed IPv6 one, and a port (22
-/// when none). Returned as written, with the port.
+/// `HOST[:PORT]`: a domain name, an IPv4 address or a bracketed IPv6 one (not unspecified,
+/// broadcast, multicast or IPv4-mapped: no server answers there), and a port of plain
+/// digits from 1 to 65535 (22 when none). Returned normalised, with the port.
 pub fn check_address(a: &str) -> Result<String, Error> {
     let bad = || {
         Error::BadInput(format!(
-            "--address {}: give HOST[:PORT], a domain name or an IP address (IPv6 in brackets), and the SSH port if not 22",
-            crate::text::escape(a)
+            "--address {}: give HOST[:PORT], a domain name or an IP address (IPv6 in brackets), and the SSH port (1-65535, digits only) if not 22",
+            crate::quote_input(a)
         ))
     };
-    if let Ok(sa) = a.parse::<std::net::SocketAddr>() {
-        return if sa.port() == 0 { Err(bad()) } else { Ok(sa.to_string()) };
-    }
-    if let Ok(ip) = a.parse::<std::net::Ipv4Addr>() {
-        return Ok(format!("{ip}:22"));
-    }
-    if let Some(inner) = a.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
-        && let Ok(ip) = inner.parse::<std::net::Ipv6Addr>()
-    {
-        return Ok(format!("[{ip}]:22"));
-    }
-    let (host, port) = match a.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?),
-        None => (a, 22),
+    let (host, port) = match a.strip_prefix('[') {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
+            (format!("[{inner}]"), after)
+        }
+        None => match a.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), &a[h.len()..][..p.len() + 1]),
+            None => (a.to_owned(), ""),
+        },
     };
-    if host.parse::<std::net::Ipv4Addr>().is_err() {
-        check_domain("--address", host).map_err(|_| bad())?;
-    }
+    let port: u16 = match port.strip_prefix(':') {
+        None if port.is_empty() => 22,
+        Some(p) if !p.is_empty() && !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse().ok().filter(|p| *p != 0).ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
+    let host = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let ip: std::net::Ipv6Addr = inner.parse().map_err(|_| bad())?;
+        if ip.is_unspecified() || ip.is_multicast() || ip.to_ipv4_mapped().is_some() {
+            return Err(bad());
+        }
+        format!("[{ip}]")
+    } else if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return Err(bad());
+        }
+        ip.to_string()
+    } else if is_domain(&host) {
+        host
+    } else {
+        return Err(bad());
+    };
     Ok(format!("{host}:{port}"))
 }
 
@@ -99,15 +118,13 @@ impl Vault {
     pub fn server_add(&self, s: &NewServer<'_>, now: DateTime<Utc>) -> Result<ServerRow, Error> {
         let mut resources = vec![format!("server:{}", s.name)];
         resources.extend(s.client.map(|c| format!("client:{c}")));
-        let details = format!("site={} kind={}", s.site, s.kind);
+        let details = format!("site={} kind={}", crate::text::escape(s.site), crate::text::escape(s.kind));
         self.door(Action::ServerAdd, resources, details, now, |rec| {
             check_name("server", s.name)?;
-            // LOC-1: only the sites the operator's configuration allows (Roubaix, Strasbourg).
-            self.config.check_site(s.site)?;
             if !SERVER_KINDS.contains(&s.kind) {
                 return Err(Error::BadInput(format!(
                     "--kind {}: a server is shared, dedicated (to one client, ACC-2) or managed (the client's own infrastructure, ACC-4)",
-                    crate::text::escape(s.kind)
+                    crate::quote_input(s.kind)
                 )));
             }
             match (s.kind, s.client) {
@@ -126,6 +143,9 @@ impl Vault {
                 _ => {}
             }
             let address = check_address(s.address)?;
+            // LOC-1: only the sites the operator's configuration allows (Roubaix, Strasbourg);
+            // checked last, so that bad input is said as such (exit 1) and a refusal is one.
+            self.config.check_site(s.site)?;
             let row = ServerRow {
                 name: s.name.to_owned(),
                 site: s.site.to_owned(),
@@ -163,8 +183,12 @@ impl Vault {
 
     /// `server show`: a server and its web applications.
     pub fn server(&self, name: &str, now: DateTime<Utc>) -> Result<ServerView, Error> {
-        self.door(Action::ServerShow, vec![format!("server:{name}")], String::new(), now, |_| {
+        self.door(Action::ServerShow, vec![format!("server:{name}")], String::new(), now, |rec| {
             let server = self.server_row(name)?;
+            // In its client's log too (`ledger list --client`).
+            if let Some(c) = &server.client {
+                rec.resources.push(format!("client:{c}"));
+            }
             let apps = self.catalog.apps(name)?;
             Ok(ServerView { server, apps })
         })
@@ -179,7 +203,7 @@ impl Vault {
             if !APP_KINDS.contains(&kind) {
                 return Err(Error::BadInput(format!(
                     "--kind {}: an application is moodle or other",
-                    crate::text::escape(kind)
+                    crate::quote_input(kind)
                 )));
             }
             check_domain("--domain", domain)?;

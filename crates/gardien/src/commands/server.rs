@@ -132,7 +132,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             println!("address  {}", s.address);
             println!("added    {}", output::day(&s.created));
             if view.apps.is_empty() {
-                println!("apps     none recorded (`gardien server app add {} --kind moodle --domain DOMAIN`)", s.name);
+                println!("apps     none recorded");
             }
             for a in &view.apps {
                 println!("app      {} ({})", a.domain, a.kind);

@@ -45,6 +45,10 @@ fn the_inventory_keeps_each_server_where_and_whose_it_may_be() {
     let j: serde_json::Value = serde_json::from_str(&env.ok(&["server", "show", "beta-1", "--json"])).unwrap();
     assert_eq!(j["address"], "[2001:db8::1]:22");
 
+    // Bad input with a bad site too: said as bad input (exit 1), not refused (LOC-1 last).
+    let err =
+        env.fails(&["server", "add", "k-1", "--site", "fr-paris", "--kind", "bogus", "--address", "k.example"], 1);
+    assert!(err.contains("--kind"), "{err}");
     // LOC-1: no other site, whatever the name looks like.
     for site in ["de-frankfurt", "fr-paris", "FR-ROUBAIX", "fr-roubaix\n"] {
         let err = env.fails(&["server", "add", "x-1", "--site", site, "--kind", "shared", "--address", "x.example"], 4);
@@ -102,6 +106,15 @@ fn the_inventory_keeps_each_server_where_and_whose_it_may_be() {
         "ex\u{1b}[2J.example",
         "../etc",
         "[::1",
+        "x.example:+22",
+        "x.example:022",
+        "x.example:",
+        "0.0.0.0",
+        "[::]",
+        "255.255.255.255",
+        "224.0.0.1:22",
+        "[::ffff:1.2.3.4]",
+        "2001:db8::1",
     ] {
         // `--address=VALUE`: a value starting with a dash reaches gardien, not clap.
         let arg = format!("--address={address}");
