@@ -160,55 +160,29 @@ fn plain_file(root: &Path, p: &Path) -> bool {
 /// through a symbolic link (`openat` with `O_NOFOLLOW` at every step: a directory swapped
 /// for a link while the walk runs is not followed), and only if it is a regular file.
 pub(crate) fn open_plain(root: &Path, path: &Path) -> io::Result<fs::File> {
-    DirChain::default().open(root, path)
-}
-
-/// `open_plain` for a walk in order: the directories opened for the last file stay open,
-/// so the next file in the same directory costs one `openat` rather than one per level.
-/// A directory swapped for a link after it was opened is not followed either: the open
-/// one is the real directory that was there.
-#[derive(Default)]
-struct DirChain {
-    /// moodledata's own directory, then each one below it, with its name.
-    open: Vec<(std::ffi::OsString, rustix::fd::OwnedFd)>,
-}
-
-impl DirChain {
-    fn open(&mut self, root: &Path, path: &Path) -> io::Result<fs::File> {
-        use rustix::fs::{Mode, OFlags};
-        let rel =
-            path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
-        let mut names = Vec::new();
-        for c in rel.components() {
-            let std::path::Component::Normal(name) = c else {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
-            };
-            names.push(name);
-        }
-        let Some((last, dirs)) = names.split_last() else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+    use rustix::fs::{Mode, OFlags};
+    let rel = path.strip_prefix(root).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "outside moodledata"))?;
+    let mut names = Vec::new();
+    for c in rel.components() {
+        let std::path::Component::Normal(name) = c else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a plain path"));
         };
-        if self.open.is_empty() {
-            let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-            self.open.push((std::ffi::OsString::new(), fd));
-        }
-        // Keep what the path shares with the chain open (the root always).
-        let same = dirs.iter().zip(self.open.iter().skip(1)).take_while(|(n, (o, _))| *n == o).count();
-        self.open.truncate(same + 1);
-        for name in &dirs[same..] {
-            let (_, parent) = self.open.last().ok_or_else(|| io::Error::other("no directory open"))?;
-            let fd = rustix::fs::openat(
-                parent,
-                *name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(link_error)?;
-            self.open.push(((*name).to_owned(), fd));
-        }
-        let (_, dir) = self.open.last().ok_or_else(|| io::Error::other("no directory open"))?;
-        open_in(rustix::fd::AsFd::as_fd(dir), last)
+        names.push(name);
     }
+    let Some((last, dirs)) = names.split_last() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+    };
+    let mut dir = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    for name in dirs {
+        dir = rustix::fs::openat(
+            &dir,
+            *name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(link_error)?;
+    }
+    open_in(rustix::fd::AsFd::as_fd(&dir), last)
 }
 
 /// Where a file to archive is: in a directory the walk holds open (its name there, and
@@ -1167,32 +1141,30 @@ mod tests {
         assert!(plain_file(&root, &root.join("a/b/f")));
     }
 
-    /// The directories a walk keeps open: a directory swapped for a link after it was
-    /// opened is not followed (the file read is the one in the real directory); from a
-    /// fresh chain the link is refused; a link as a file is refused either way.
+    /// A directory swapped for a link while the walk runs is reported as a link, and no
+    /// name beyond it is listed.
     #[test]
-    fn the_directories_kept_open_follow_no_link() {
+    fn the_walk_lists_nothing_through_a_link_swapped_in_mid_walk() {
         let t = tempfile::tempdir().expect("tempdir");
         let root = t.path().join("md");
         let secret = t.path().join("secret");
-        fs::create_dir_all(root.join("a/b")).expect("dirs");
+        fs::create_dir_all(root.join("a")).expect("dirs");
+        fs::create_dir_all(root.join("z/inner")).expect("dirs");
         fs::create_dir_all(&secret).expect("dirs");
-        fs::write(root.join("a/b/f"), b"plain").expect("write");
-        fs::write(root.join("a/b/g"), b"also plain").expect("write");
-        fs::write(secret.join("g"), b"the key").expect("write");
-        let mut chain = DirChain::default();
-        let mut s = String::new();
-        chain.open(&root, &root.join("a/b/f")).expect("f").read_to_string(&mut s).expect("read");
-        assert_eq!(s, "plain");
-        fs::rename(root.join("a/b"), root.join("a/old")).expect("rename");
-        std::os::unix::fs::symlink(&secret, root.join("a/b")).expect("link");
-        s.clear();
-        chain.open(&root, &root.join("a/b/g")).expect("g").read_to_string(&mut s).expect("read");
-        assert_eq!(s, "also plain", "read in the directory opened, not through the link");
-        let e = DirChain::default().open(&root, &root.join("a/b/g")).expect_err("through a link");
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        std::os::unix::fs::symlink(secret.join("g"), root.join("a/old/l")).expect("link");
-        let e = chain.open(&root, &root.join("a/old/l")).expect_err("a link as the file");
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        fs::write(root.join("a/f"), b"plain").expect("write");
+        fs::write(secret.join("master.key"), b"the key").expect("write");
+        let mut seen = Vec::new();
+        walk(&root, None, &[], &mut |e| {
+            if e.name == "a/f" {
+                fs::rename(root.join("z"), t.path().join("moved")).expect("rename");
+                std::os::unix::fs::symlink(&secret, root.join("z")).expect("link");
+            }
+            seen.push((e.name.to_owned(), e.kind == Kind::Link));
+            Ok(())
+        })
+        .expect("walk");
+        assert!(seen.iter().all(|(n, _)| !n.contains("master.key") && !n.contains("inner")), "{seen:?}");
+        assert!(seen.contains(&("z".to_owned(), true)), "{seen:?}");
+        assert!(seen.contains(&("a/f".to_owned(), false)), "{seen:?}");
     }
 }
