@@ -65,7 +65,13 @@ pub(crate) async fn layer(State(state): State<Shared>, req: Request, next: Next)
                 .into_response(),
         }
     };
+    let status = res.status();
     let h = res.headers_mut();
+    // A body refused as too large was not read to its end: the connection cannot carry another
+    // request, and a client that pooled it would send its next one into a closed socket.
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // `same-origin`: nothing to other sites; our own form posts keep their Origin (with
