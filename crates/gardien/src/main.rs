@@ -130,6 +130,15 @@ pub enum Command {
     /// Servers: where each is (LOC-1), whose (ACC-1, ACC-2, ACC-4), the web applications it hosts (WEB-2).
     #[command(subcommand)]
     Server(commands::server::Cmd),
+    /// The catalog of maneuvers a client's technical staff may be granted (ACC-2).
+    #[command(subcommand)]
+    Maneuver(commands::access::ManeuverCmd),
+    /// Access to a dedicated server: certificates for an approved request, revocation (ACC-3).
+    #[command(subcommand)]
+    Access(commands::access::Cmd),
+    /// The bastion, the one entry point to servers (ACC-4): settings and sshd configuration.
+    #[command(subcommand)]
+    Bastion(commands::access::BastionCmd),
     /// A guided walk through gardien on a throwaway data dir.
     Demo(commands::demo::Args),
 }

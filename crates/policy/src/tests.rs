@@ -112,10 +112,12 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],
-        "server:access" => vec![
+        "server:access" | "access:revoke" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],
+        "access:list" => vec![Resource::Vault, client],
+        "maneuver:add" | "maneuver:list" | "bastion:set" | "sshd:config" => vec![Resource::Vault],
         other => panic!("action {other} has no row in the policy table: add it to resources_for and expected"),
     }
 }
@@ -124,7 +126,17 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
 /// client, a server dedicated to it), never a shared one (ACC-1, ACC-2).
 fn own_server(action: &str, res: &Resource) -> Option<&'static str> {
     match (action, res) {
-        ("server:list", Resource::Client { .. }) | ("server:show", Resource::Server { client: Some(_), .. }) => {
+        ("server:list" | "access:list", Resource::Client { .. })
+        | ("server:show", Resource::Server { client: Some(_), .. }) => Some("ACC-2"),
+        _ => None,
+    }
+}
+
+/// A client's admin, signer and technical contacts read the catalog of maneuvers, and end
+/// access given on a server of their client (ACC-2); never on a shared server (ACC-1).
+fn catalog_or_revoke(action: &str, res: &Resource) -> Option<&'static str> {
+    match (action, res) {
+        ("maneuver:list", Resource::Vault) | ("access:revoke", Resource::Server { client: Some(_), .. }) => {
             Some("ACC-2")
         }
         _ => None,
@@ -254,6 +266,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                 | "drop:list"
                 | "site:list"
                 | "server:list"
+                | "access:list"
         )
     {
         return (false, "OPS-1");
@@ -320,7 +333,8 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "site:restitution"
             ))
         .then_some(if action.starts_with("drop:") { "PROOF-1" } else { "OPS-2" })
-        .or_else(|| own_server(action, res)),
+        .or_else(|| own_server(action, res))
+        .or_else(|| catalog_or_revoke(action, res)),
         "client-signer" => (!vault_wide
             && matches!(
                 action,
@@ -338,12 +352,14 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                     | "ledger:list"
                     | "public-mentions"
             ))
-        .then_some("CONF-1"),
+        .then_some("CONF-1")
+        .or_else(|| catalog_or_revoke(action, res)),
         "client-tech" => match action {
             "approval:request" | "approval:list" | "approval:show" if !vault_wide => Some("ACC-2"),
             "site:list" | "site:show" if !vault_wide => Some("OPS-2"),
-            "server:list" | "server:show" => own_server(action, res),
+            "server:list" | "server:show" | "access:list" => own_server(action, res),
             "server:access" => Some("ACC-2"),
+            "maneuver:list" | "access:revoke" => catalog_or_revoke(action, res),
             _ => None,
         },
         "third-party" => match (action, approval) {
@@ -526,6 +542,18 @@ fn operator_files_are_added_and_checked_with_file_and_line() {
     let ds = resources_for("dataset:get", "operation").pop().unwrap();
     let got = e.decide(&tp, "dataset:get", &ds, &Context::default()).unwrap();
     assert!(!got.allowed && got.clauses == ["CONF-2"], "{got:?}");
+    // ACC-1: on a shared server, no client role is let in, even with an approval and a
+    // file that permits everything.
+    let shared = Resource::Server { name: "shared-1".into(), client: None, shared: true };
+    let ctx = Context { approvals: vec!["server-access".into()], ..Context::default() };
+    for role in &ROLES[3..] {
+        let got = e.decide(&actor_of(role), "server:access", &shared, &ctx).unwrap();
+        assert!(!got.allowed && got.clauses.iter().any(|c| c == "ACC-1"), "{role}: {got:?}");
+    }
+    // ACC-3: nor on a dedicated one without the approval in force.
+    let dedicated = Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false };
+    let got = e.decide(&actor_of("client-tech"), "server:access", &dedicated, &Context::default()).unwrap();
+    assert!(!got.allowed && got.clauses == ["ACC-3"], "{got:?}");
     for (text, want) in [
         ("\n\npermit (principal, action, resource) when { principal.rol == \"x\" };", "site.cedar"),
         ("@clause(\"OPS-1\")\npermit (principal, action, resource)\nwhen { principal.rol == \"x\" };", "site.cedar:"),

@@ -72,7 +72,10 @@ fn target(action: Action) -> Target {
         Action::SiteRestore => Target::Dataset,
         Action::ServerAdd => Target::Vault,
         Action::ServerList => Target::ClientOrVault,
-        Action::ServerShow | Action::ServerAppAdd => Target::Server,
+        Action::ServerShow | Action::ServerAppAdd | Action::ServerAccess | Action::AccessRevoke => Target::Server,
+        // The catalog of maneuvers, the bastion and the sshd configurations are the operator's.
+        Action::ManeuverAdd | Action::ManeuverList | Action::BastionSet | Action::SshdConfig => Target::Vault,
+        Action::AccessList => Target::ClientOrVault,
         Action::DatasetList
         | Action::ContractList
         | Action::CopyList
@@ -381,11 +384,52 @@ impl Vault {
                 policy::Resource::Client { slug: site.client, phase: phase.as_str().to_owned() }
             }
             Target::Server => {
-                let name = find(resources, "server").ok_or_else(|| need("server"))?;
-                let s = self
-                    .catalog
-                    .server(name)?
-                    .ok_or_else(|| Error::Unknown { what: "server", name: name.to_owned() })?;
+                // Server access names its grant or its approval: the server is theirs.
+                let (name, approval) = match (
+                    find(resources, "server"),
+                    find(resources, "grant"),
+                    find(resources, "approval"),
+                ) {
+                    (Some(name), _, _) => (name.to_owned(), None),
+                    (None, Some(g), _) => {
+                        let g = self
+                            .catalog
+                            .grant(g)?
+                            .ok_or_else(|| Error::Unknown { what: "grant", name: g.to_owned() })?;
+                        (g.server, Some(g.approval))
+                    }
+                    (None, None, Some(a)) => {
+                        let row = self.catalog.approval(a)?;
+                        match row.server {
+                            Some(s) if row.kind == "server-access" => (s, Some(row.id)),
+                            // Another client's approval answers as unknown (DESIGN invariant 8).
+                            _ if actor.client.as_deref().is_some_and(|c| c != row.client) => {
+                                return Err(Error::Unknown { what: "approval", name: a.to_owned() });
+                            }
+                            _ => {
+                                return Err(Error::BadApproval(format!(
+                                    "approval {a} is for {}, not server access: a grant stands on a server-access approval",
+                                    row.kind
+                                )));
+                            }
+                        }
+                    }
+                    (None, None, None) => return Err(need("server")),
+                };
+                let s =
+                    self.catalog.server(&name)?.ok_or_else(|| Error::Unknown { what: "server", name: name.clone() })?;
+                // ACC-3: access is the approval's, in force, for this person and this server.
+                if let Some(a) = approval {
+                    let a = self.catalog.approval(&a)?;
+                    if crate::approvals::in_force(&a, &now_s)
+                        && a.kind == "server-access"
+                        && a.for_handle.as_deref() == Some(actor.handle.as_str())
+                        && a.server.as_deref() == Some(s.name.as_str())
+                        && s.client.as_deref() == Some(a.client.as_str())
+                    {
+                        ctx.approvals = vec!["server-access".to_owned()];
+                    }
+                }
                 policy::Resource::Server { name: s.name, shared: s.kind == "shared", client: s.client }
             }
             Target::Drop => {

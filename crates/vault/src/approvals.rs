@@ -78,12 +78,32 @@ impl Vault {
                 )));
             }
             let (server, maneuvers) = match (req.kind, req.server, req.maneuvers) {
-                ("server-access", Some(s), m) if !m.is_empty() && !s.trim().is_empty() => {
-                    (Some(s.to_owned()), Some(m.join("\n")))
+                ("server-access", Some(s), m) if !m.is_empty() => {
+                    // A server of the client's (another client's, or a shared one, answers as
+                    // unknown: it is no server of theirs, ACC-1), and maneuvers of the catalog,
+                    // kept as the signer reads them: program, arguments, patterns (ACC-2).
+                    let row = self
+                        .catalog
+                        .server(s)?
+                        .filter(|row| row.client.as_deref() == Some(req.client))
+                        .ok_or_else(|| Error::Unknown { what: "server", name: s.to_owned() })?;
+                    rec.resources.push(format!("server:{}", row.name));
+                    let mut lines: Vec<String> = Vec::new();
+                    for id in m {
+                        let line = self
+                            .catalog
+                            .maneuver(id)?
+                            .map(|m| crate::grants::maneuver_line(&m))
+                            .ok_or_else(|| Error::Unknown { what: "maneuver", name: id.clone() })?;
+                        if !lines.contains(&line) {
+                            lines.push(line);
+                        }
+                    }
+                    (Some(row.name), Some(lines.join("\n")))
                 }
                 ("server-access", _, _) => {
                     return Err(Error::BadApproval(
-                        "server access names the server and its catalog of maneuvers (ACC-2): --server NAME --maneuver TEXT..."
+                        "server access names the server and its catalog of maneuvers (ACC-2): --server NAME --maneuver ID... (the ids `gardien maneuver list` shows)"
                             .into(),
                     ));
                 }

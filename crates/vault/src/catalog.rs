@@ -14,6 +14,7 @@ use crate::store::{StoreInfo, StoreKind};
 mod access;
 mod auth;
 mod drops;
+mod grants;
 mod outbox;
 mod servers;
 mod sites;
@@ -21,11 +22,12 @@ mod sites;
 pub use access::{ApprovalRow, ClientKey, EnvironmentRow};
 pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
+pub use grants::{BastionRow, GrantRow, ManeuverRow, RunRow};
 pub use outbox::OutboxRow;
 pub use servers::{AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 14] = [
+const MIGRATIONS: [&str; 15] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -40,6 +42,7 @@ const MIGRATIONS: [&str; 14] = [
     include_str!("migrations/0012_webhooks.sql"),
     include_str!("migrations/0013_sites.sql"),
     include_str!("migrations/0014_servers.sql"),
+    include_str!("migrations/0015_access.sql"),
 ];
 
 /// An open catalog.

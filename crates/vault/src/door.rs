@@ -87,8 +87,13 @@ pub(crate) fn hidden(actor: &policy::Actor, resource: &policy::Resource, resourc
     // A server is theirs when dedicated to (or managed for) their client; a shared server
     // is no client's (ACC-1): to a client's people, it does not exist either.
     if let policy::Resource::Server { name, client, .. } = resource {
-        return (client.as_deref() != Some(mine))
-            .then(|| Error::Hidden(Box::new(Error::Unknown { what: "server", name: name.clone() })));
+        // Asked by the grant or the approval given, when one was.
+        let (what, name) = match (find_id(resources, "grant"), find_id(resources, "approval")) {
+            (Some(g), _) => ("grant", g),
+            (None, Some(a)) => ("approval", a),
+            (None, None) => ("server", name.clone()),
+        };
+        return (client.as_deref() != Some(mine)).then(|| Error::Hidden(Box::new(Error::Unknown { what, name })));
     }
     if let policy::Resource::Person(p) = resource {
         if p.client.as_deref() == Some(mine) {
@@ -146,11 +151,12 @@ pub(crate) fn valid_id(kind: &str, id: &str) -> bool {
         "drop" => tail("dr-", 64),
         "upload" => tail("up-", 64),
         "webhook" => tail("wh-", 64),
+        "grant" => tail("gr-", 64),
         "certificate" => tail("cert-", 64) || tail("ds-", 64),
         "entry" => !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()),
         "key" => tail("age1", 100),
         "vault" => id == "gardien",
-        "client" | "contract" | "person" | "store" | "environment" | "server" | "site" => {
+        "client" | "contract" | "person" | "store" | "environment" | "server" | "site" | "maneuver" => {
             crate::check_name("name", id).is_ok()
         }
         _ => false,
@@ -164,6 +170,10 @@ fn invalid_id(kind: &str, id: &str) -> Error {
         "copy" => ("copy id", "a copy id is cp- and 12 hex digits (`gardien copy list`)"),
         "drop" => ("drop id", "a drop id is dr- and hex digits (`gardien drop list`)"),
         "webhook" => ("webhook id", "a webhook id is wh- and hex digits (`gardien webhook list`)"),
+        "grant" => ("grant id", "a grant id is gr- and hex digits (`gardien access list`)"),
+        "maneuver" => {
+            ("maneuver id", "a maneuver's id is lowercase letters, digits and inner dashes (`gardien maneuver list`)")
+        }
         "certificate" => ("certificate id", "a certificate is named by its id (cert-...) or its dataset's (ds-...)"),
         "entry" => ("ledger entry", "an entry is its index, a number"),
         "key" => ("age recipient", "an age recipient is age1 and lowercase letters and digits"),
@@ -317,6 +327,7 @@ impl Vault {
         let outcome = match &result {
             Ok(_) => Outcome::Allowed,
             Err(Error::DropClosed | Error::UnknownUpload) => Outcome::Denied,
+            Err(e) if e.clause().is_some() => Outcome::Denied,
             Err(_) => Outcome::Failed,
         };
         let clause = rec.clause.clone();

@@ -164,6 +164,20 @@ pub enum Action {
     ServerShow,
     /// `server app add`: a web application a server hosts (WEB-2).
     ServerAppAdd,
+    /// `access grant`, the bastion's principals answer, the runner's maneuvers (ACC-1..4).
+    ServerAccess,
+    /// `access revoke`.
+    AccessRevoke,
+    /// `access list`.
+    AccessList,
+    /// `maneuver add`.
+    ManeuverAdd,
+    /// `maneuver list`.
+    ManeuverList,
+    /// `bastion set`.
+    BastionSet,
+    /// `bastion sshd-config`, `server sshd-config`.
+    SshdConfig,
     /// `drop create`: a drop opened for a client's file.
     DropCreate,
     /// `drop list`.
@@ -186,7 +200,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 86] = [
+    pub const ALL: [Action; 93] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -264,6 +278,13 @@ impl Action {
         Action::ServerList,
         Action::ServerShow,
         Action::ServerAppAdd,
+        Action::ServerAccess,
+        Action::AccessRevoke,
+        Action::AccessList,
+        Action::ManeuverAdd,
+        Action::ManeuverList,
+        Action::BastionSet,
+        Action::SshdConfig,
         Action::DropCreate,
         Action::DropList,
         Action::DropShow,
@@ -355,6 +376,13 @@ impl Action {
             Action::ServerList => "server:list",
             Action::ServerShow => "server:show",
             Action::ServerAppAdd => "server:app-add",
+            Action::ServerAccess => "server:access",
+            Action::AccessRevoke => "access:revoke",
+            Action::AccessList => "access:list",
+            Action::ManeuverAdd => "maneuver:add",
+            Action::ManeuverList => "maneuver:list",
+            Action::BastionSet => "bastion:set",
+            Action::SshdConfig => "sshd:config",
             Action::DropCreate => "drop:create",
             Action::DropList => "drop:list",
             Action::DropShow => "drop:show",
@@ -397,6 +425,8 @@ impl Action {
                 | Action::SiteShow
                 | Action::ServerList
                 | Action::ServerShow
+                | Action::AccessList
+                | Action::ManeuverList
         )
     }
 

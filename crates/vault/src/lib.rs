@@ -26,6 +26,7 @@ mod door;
 mod drops;
 mod error;
 mod event;
+mod grants;
 mod group;
 mod journal;
 mod keys;
@@ -54,7 +55,7 @@ pub use crate::auth::{
     Issued, LOCK_AFTER, LOCK_MINUTES, MIN_PASSWORD_CHARS, SECOND_FACTOR_ROLES, SESSION_HOURS, SESSION_IDLE_MINUTES,
     Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
 };
-pub use crate::catalog::{AppRow, ArchiveRow, ServerRow, SiteRow};
+pub use crate::catalog::{AppRow, ArchiveRow, BastionRow, GrantRow, ManeuverRow, RunRow, ServerRow, SiteRow};
 pub use crate::catalog::{
     ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, OutboxRow, Person, SessionRow, TokenRow,
     UploadRow,
@@ -70,6 +71,7 @@ pub use crate::drops::{
 };
 pub use crate::error::{Error, quote_input};
 pub use crate::event::{Action, Event, Outcome};
+pub use crate::grants::{Granted, NewBastion, NewManeuver, SshdFiles, maneuver_line};
 pub use crate::group::{GroupCommit, Pending};
 pub use crate::journal::{LedgerReport, bench};
 pub use crate::keys::MasterKey;

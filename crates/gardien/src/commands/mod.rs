@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches with one exhaustive match.
 
+pub mod access;
 pub mod approval;
 pub mod certificate;
 pub mod client;
@@ -54,6 +55,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Notify(cmd) => notify::run(cli, cmd),
         Command::Webhook(cmd) => webhook::run(cli, cmd),
         Command::Server(cmd) => server::run(cli, cmd),
+        Command::Access(cmd) => access::run(cli, cmd),
+        Command::Maneuver(cmd) => access::run_maneuver(cli, cmd),
+        Command::Bastion(cmd) => access::run_bastion(cli, cmd),
         Command::Site(cmd) => site::run(cli, cmd),
         Command::Restitution(cmd) => site::run_restitution(cli, cmd),
         Command::Serve(args) => serve::run(cli, args),

@@ -52,6 +52,29 @@ pub enum Cmd {
     /// The web applications a server hosts.
     #[command(subcommand)]
     App(AppCmd),
+    /// Write a dedicated or managed server's sshd configuration for the maneuvers' account
+    /// (certificates of its client's CA only, from the bastion only) and the CA it trusts.
+    #[command(
+        after_help = "Example:\n  gardien server sshd-config hugo-1 --dir /tmp/hugo-1-ssh --listen 0.0.0.0:22\n  \
+        (copy both files to the server's /etc/ssh/gardien, then: sshd -t -f /etc/ssh/gardien/sshd_config)\n\n\
+        A shared server is refused: nobody of a client's is let in there, ever (ACC-1)."
+    )]
+    SshdConfig {
+        /// The server's name.
+        name: String,
+        /// The directory to write sshd_config and user-cas.pub into.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// ADDRESS:PORT sshd listens on.
+        #[arg(long, default_value = "0.0.0.0:22")]
+        listen: String,
+        /// The server's host key.
+        #[arg(long, default_value = "/etc/ssh/ssh_host_ed25519_key")]
+        host_key: String,
+        /// Where the CA file will be on the server (default: --dir's user-cas.pub).
+        #[arg(long)]
+        user_cas: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -138,6 +161,14 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 println!("app      {} ({})", a.domain, a.kind);
             }
             Ok(())
+        }
+        Cmd::SshdConfig { name, dir, listen, host_key, user_cas } => {
+            let cas = match user_cas {
+                Some(c) => c.clone(),
+                None => std::path::absolute(dir.join("user-cas.pub"))?.to_string_lossy().into_owned(),
+            };
+            let files = v.server_sshd_config(name, listen, host_key, &cas, now)?;
+            super::access::write_files(dir, &files)
         }
         Cmd::App(AppCmd::Add { server, kind, domain }) => {
             let a = v.server_app_add(server, kind, domain, now)?;

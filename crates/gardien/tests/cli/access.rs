@@ -333,6 +333,32 @@ fn bad_approval_requests_are_refused_and_change_nothing() {
     // A client's technical staff may ask for server access, with its catalog, and nothing else.
     env.ok(&["person", "add", "tech-a", "--role", "client-tech", "--client", "acme"]);
     env.ok(&[
+        "server",
+        "add",
+        "moodle-acme-1",
+        "--site",
+        "fr-roubaix",
+        "--kind",
+        "dedicated",
+        "--client",
+        "acme",
+        "--address",
+        "192.0.2.10",
+    ]);
+    for (id, program) in [("restart-php", "/usr/bin/systemctl"), ("read-logs", "/usr/bin/journalctl")] {
+        env.ok(&[
+            "maneuver",
+            "add",
+            id,
+            "--program",
+            program,
+            "--max-ttl",
+            "1h",
+            "--description",
+            "a maneuver of the catalog",
+        ]);
+    }
+    env.ok(&[
         "--as",
         "tech-a",
         "approval",
@@ -343,9 +369,9 @@ fn bad_approval_requests_are_refused_and_change_nothing() {
         "--server",
         "moodle-acme-1",
         "--maneuver",
-        "restart php-fpm",
+        "restart-php",
         "--maneuver",
-        "read nginx logs",
+        "read-logs",
         "--scope",
         "on-call for the exam week",
     ]);

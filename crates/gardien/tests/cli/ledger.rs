@@ -185,6 +185,32 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::ServerAppAdd => {
             (v(&["server", "app", "add", "web1", "--kind", "other", "--domain", "wiki.acme.example"]), "allowed")
         }
+        // No such approval, no such grant (the key file is any file: the approval is unknown).
+        Action::ServerAccess => (v(&["access", "grant", "ap-000000000000", "--key", cp]), "failed"),
+        Action::AccessRevoke => (v(&["access", "revoke", "gr-0000000000000000"]), "failed"),
+        Action::AccessList => (v(&["access", "list"]), "allowed"),
+        Action::ManeuverAdd => (
+            v(&[
+                "maneuver",
+                "add",
+                "noop",
+                "--program",
+                "/bin/true",
+                "--max-ttl",
+                "1h",
+                "--description",
+                "does nothing at all",
+            ]),
+            "allowed",
+        ),
+        Action::ManeuverList => (v(&["maneuver", "list"]), "allowed"),
+        Action::BastionSet => (
+            v(&["bastion", "set", "--site", "fr-roubaix", "--address", "192.0.2.1", "--egress", "192.0.2.1"]),
+            "allowed",
+        ),
+        Action::SshdConfig => {
+            (v(&["bastion", "sshd-config", "--dir", &p("sshd"), "--command-user", "root"]), "allowed")
+        }
         Action::SiteShow => (v(&["site", "show", "www"]), "allowed"),
         Action::SiteCheck => (v(&["site", "check", "www"]), "failed"),
         Action::SiteRestitution => (v(&["restitution", "create", "www", "--recipient", CLIENT_KEY]), "failed"),

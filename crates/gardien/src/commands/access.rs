@@ -1,0 +1,376 @@
+//! `gardien access grant|revoke|list|run`, `gardien maneuver add|list` and `gardien bastion
+//! set|sshd-config|principals` (issue 13): access to a dedicated server, only through the
+//! bastion (ACC-4), only on the client's approval in force (ACC-3), only for the catalog of
+//! maneuvers it names (ACC-2), never on a shared server (ACC-1).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::{Cli, output};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Issue the two SSH certificates of an approved server access (ACC-3) for your key:
+    /// one for the bastion, one for the server; print the ssh_config lines that use them.
+    #[command(
+        after_help = "Example:\n  gardien --as tech-hugo access grant ap-0123456789ab --key ~/.ssh/id_ed25519.pub >> ~/.ssh/config\n  \
+        ssh hugo-1 restart-php UNIT=php8.2-fpm\n\n\
+        The certificates last the approval's window, and at most the shortest --max-ttl of its maneuvers.\n\
+        On the server, the certificate runs only gardien's runner: the maneuvers the approval names, with\n\
+        arguments matching their patterns, each recorded in the client's log. No shell, no terminal."
+    )]
+    Grant {
+        /// The server-access approval (`gardien approval list`).
+        approval: String,
+        /// Your OpenSSH public key (id_ed25519.pub).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the certificates (default: beside the key).
+        #[arg(short = 'o', long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// End a grant now: the bastion refuses its next login, the server its next maneuver.
+    Revoke {
+        /// The grant (`gardien access list`).
+        grant: String,
+    },
+    /// The grants: whose, on which server, until when, revoked or not.
+    List {
+        /// Only this client's.
+        #[arg(long)]
+        client: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The runner on a dedicated server: what a grant's certificate forces. It reads the
+    /// maneuver asked for in SSH_ORIGINAL_COMMAND; you never type this.
+    #[command(hide = true)]
+    Run {
+        /// The grant whose certificate was used.
+        grant: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ManeuverCmd {
+    /// Add a maneuver to the catalog (ACC-2): one program, fixed arguments, typed arguments.
+    /// It never changes once added (approvals name it): add another id for another version.
+    #[command(
+        after_help = "Examples:\n  gardien maneuver add restart-php --program /usr/bin/systemctl --fixed restart \\\n    \
+        --arg 'UNIT=php8\\.[1-4]-fpm' --max-ttl 1h --description \"Restart PHP-FPM after a configuration change\"\n  \
+        gardien maneuver add purge-caches --program /usr/bin/php --fixed /var/www/moodle/admin/cli/purge_caches.php \\\n    \
+        --max-ttl 30m --description \"Purge Moodle's caches\"\n\n\
+        On the server the person runs `ssh SERVER restart-php UNIT=php8.2-fpm`; the runner runs\n\
+        /usr/bin/systemctl restart php8.2-fpm, without a shell. A value matches its pattern whole and never\n\
+        starts with '-'."
+    )]
+    Add {
+        /// Its id (lowercase letters, digits, inner dashes).
+        id: String,
+        /// The program's absolute path.
+        #[arg(long)]
+        program: String,
+        /// An argument always given, before the typed ones (repeat it, in order).
+        #[arg(long = "fixed", allow_hyphen_values = true)]
+        fixed: Vec<String>,
+        /// A typed argument, NAME=REGEX (repeat it, in the program's order).
+        #[arg(long = "arg")]
+        args: Vec<String>,
+        /// The longest a grant including it lasts: 30m, 1h, 1h30m (at most 24h).
+        #[arg(long)]
+        max_ttl: String,
+        /// What it does, for the client's signer.
+        #[arg(long)]
+        description: String,
+    },
+    /// The catalog.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BastionCmd {
+    /// Set the one bastion (ACC-4): where people connect, where it connects to servers from,
+    /// its account, and the maneuvers' account and gardien's path on dedicated servers.
+    #[command(
+        after_help = "Example:\n  gardien bastion set --site fr-roubaix --address bastion.hebergeur.example:22 --egress 192.0.2.1\n"
+    )]
+    Set {
+        /// Where it is (LOC-1).
+        #[arg(long)]
+        site: String,
+        /// HOST[:PORT] people connect to.
+        #[arg(long)]
+        address: String,
+        /// The address (or CIDR, at most 256 addresses) it connects to servers from: the only
+        /// source a server's certificate accepts.
+        #[arg(long)]
+        egress: String,
+        /// Its Unix account people log in as.
+        #[arg(long, default_value = "gardien-jump")]
+        login: String,
+        /// The maneuvers' Unix account on dedicated servers.
+        #[arg(long, default_value = "gardien-maneuvers")]
+        target_login: String,
+        /// gardien's absolute path on dedicated servers.
+        #[arg(long, default_value = "/usr/local/bin/gardien")]
+        runner: String,
+    },
+    /// Write the bastion's sshd configuration and the clients' user CAs it trusts.
+    #[command(after_help = "Example:\n  gardien bastion sshd-config --dir /etc/ssh/gardien --listen 0.0.0.0:22\n  \
+        sshd -t -f /etc/ssh/gardien/sshd_config && systemctl restart ssh\n\n\
+        sshd asks gardien (AuthorizedPrincipalsCommand) at every login which grant a certificate stands\n\
+        for; gardien, its directories and the data dir must be root's and not writable by others.\n\
+        Write it again after adding a client's first dedicated server (its CA joins the list).")]
+    SshdConfig {
+        /// The directory to write sshd_config and user-cas.pub into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// ADDRESS:PORT sshd listens on.
+        #[arg(long, default_value = "0.0.0.0:22")]
+        listen: String,
+        /// The bastion's host key.
+        #[arg(long, default_value = "/etc/ssh/ssh_host_ed25519_key")]
+        host_key: String,
+        /// The account sshd runs gardien as (default: the data dir's owner).
+        #[arg(long)]
+        command_user: Option<String>,
+        /// gardien's absolute path on the bastion (default: this one).
+        #[arg(long)]
+        gardien: Option<PathBuf>,
+    },
+    /// sshd's AuthorizedPrincipalsCommand: the line for a grant in force, nothing otherwise.
+    #[command(hide = true)]
+    Principals {
+        /// %u: the account asked for.
+        user: String,
+        /// %i: the certificate's key id (the grant).
+        key_id: String,
+        /// %s: its serial.
+        serial: String,
+        /// %F: the fingerprint of the CA that signed it.
+        ca: String,
+    },
+}
+
+/// `--dir`'s `sshd_config` and `user-cas.pub`, each written whole then renamed.
+pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in [("user-cas.pub", &files.user_cas), ("sshd_config", &files.config)] {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.gardien-tmp"));
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> anyhow::Result<String> {
+    let p = std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))?;
+    Ok(p.to_string_lossy().into_owned())
+}
+
+/// The name of `dir`'s owner, from /etc/passwd.
+fn owner_name(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata(dir).ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_owned())
+    })
+}
+
+fn grant_json(g: &vault::GrantRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": g.id, "approval": g.approval, "client": g.client, "server": g.server, "person": g.person,
+        "key": g.key, "valid_after": g.valid_after, "valid_before": g.valid_before,
+        "revoked_at": g.revoked_at, "revoked_by": g.revoked_by, "created": g.created,
+    })
+}
+
+/// `HOST` and `PORT` of `HOST:PORT` (brackets off an IPv6 address).
+fn host_port(address: &str) -> (String, String) {
+    let (h, p) = address.rsplit_once(':').unwrap_or((address, "22"));
+    (h.trim_start_matches('[').trim_end_matches(']').to_owned(), p.to_owned())
+}
+
+pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
+    let now = super::now();
+    match cmd {
+        Cmd::Grant { approval, key, out_dir } => {
+            let v = super::open(cli)?;
+            let text = output::read_small_text(key)?;
+            let issued = v.access_grant(approval, &text, now)?;
+            let g = &issued.grant;
+            let dir = match out_dir {
+                Some(d) => d.clone(),
+                None => key
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            };
+            let stem =
+                key.file_name().map(|n| n.to_string_lossy().trim_end_matches(".pub").to_owned()).unwrap_or_default();
+            let bastion_cert = dir.join(format!("{stem}-{}-bastion-cert.pub", g.id));
+            let target_cert = dir.join(format!("{stem}-{}-cert.pub", g.id));
+            for (path, line) in [(&bastion_cert, &issued.bastion_cert), (&target_cert, &issued.target_cert)] {
+                std::fs::write(path, format!("{line}\n"))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            let identity = absolute(&key.with_extension(""))?;
+            let jump = format!("gardien-bastion-{}", g.id);
+            let (bh, bp) = host_port(&issued.bastion.address);
+            let (th, tp) = host_port(&issued.server.address);
+            println!(
+                "# gardien grant {} for {} on {}, until {} (ACC-2, ACC-3, ACC-4)",
+                g.id, g.person, g.server, g.valid_before
+            );
+            println!("Host {jump}");
+            println!("    HostName {bh}\n    Port {bp}\n    User {}", issued.bastion.login);
+            println!(
+                "    IdentityFile {identity}\n    CertificateFile {}\n    IdentitiesOnly yes",
+                absolute(&bastion_cert)?
+            );
+            println!("Host {}", g.server);
+            println!(
+                "    HostName {th}\n    Port {tp}\n    User {}\n    ProxyJump {jump}",
+                issued.bastion.target_login
+            );
+            println!(
+                "    IdentityFile {identity}\n    CertificateFile {}\n    IdentitiesOnly yes\n    RequestTTY no",
+                absolute(&target_cert)?
+            );
+            eprintln!(
+                "grant {} on {} until {}: certificates in {}; add the lines above to ~/.ssh/config, then `ssh {} MANEUVER NAME=VALUE...`",
+                g.id,
+                g.server,
+                output::until(&g.valid_before),
+                dir.display(),
+                g.server
+            );
+            Ok(())
+        }
+        Cmd::Revoke { grant } => {
+            let v = super::open(cli)?;
+            let g = v.access_revoke(grant, now)?;
+            eprintln!(
+                "grant {} on {} revoked: the bastion refuses its next login, the server its next maneuver",
+                g.id, g.server
+            );
+            Ok(())
+        }
+        Cmd::List { client, json } => {
+            let v = super::open(cli)?;
+            let grants = v.access_list(client.as_deref(), now)?;
+            if *json {
+                return output::json(&grants.iter().map(grant_json).collect::<Vec<_>>());
+            }
+            let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            output::table(
+                &["GRANT", "CLIENT", "SERVER", "PERSON", "UNTIL", "STATE"],
+                grants.iter().map(|g| {
+                    let state = match &g.revoked_at {
+                        Some(at) => format!("revoked {}", output::day(at)),
+                        None if g.valid_before <= now_s => "expired".into(),
+                        None => "in force".into(),
+                    };
+                    vec![
+                        g.id.clone(),
+                        g.client.clone(),
+                        g.server.clone(),
+                        g.person.clone(),
+                        g.valid_before.clone(),
+                        state,
+                    ]
+                }),
+            )
+        }
+        Cmd::Run { grant } => {
+            let mut v = super::open(cli)?;
+            let requested = std::env::var("SSH_ORIGINAL_COMMAND").ok();
+            let code = v.access_run(grant, requested.as_deref(), now)?;
+            std::process::exit(code);
+        }
+    }
+}
+
+pub fn run_maneuver(cli: &Cli, cmd: &ManeuverCmd) -> anyhow::Result<()> {
+    let v = super::open(cli)?;
+    let now = super::now();
+    match cmd {
+        ManeuverCmd::Add { id, program, fixed, args, max_ttl, description } => {
+            let m = v.maneuver_add(&vault::NewManeuver { id, program, fixed, args, max_ttl, description }, now)?;
+            eprintln!("maneuver added: {}", vault::maneuver_line(&m));
+            Ok(())
+        }
+        ManeuverCmd::List { json } => {
+            let all = v.maneuvers(now)?;
+            if *json {
+                return output::json(
+                    &all.iter()
+                        .map(|m| {
+                            serde_json::json!({
+                                "id": m.id, "program": m.program, "fixed": m.fixed,
+                                "args": m.args.iter().map(|(n, p)| serde_json::json!({"name": n, "pattern": p})).collect::<Vec<_>>(),
+                                "max_ttl_seconds": m.max_ttl, "description": m.description, "created": m.created,
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+            if all.is_empty() {
+                eprintln!("the catalog is empty: `gardien maneuver add --help`");
+            }
+            for m in &all {
+                println!("{}", vault::maneuver_line(m));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn run_bastion(cli: &Cli, cmd: &BastionCmd) -> anyhow::Result<()> {
+    let now = super::now();
+    match cmd {
+        BastionCmd::Set { site, address, egress, login, target_login, runner } => {
+            let v = super::open(cli)?;
+            let b = v.bastion_set(&vault::NewBastion { site, address, egress, login, target_login, runner }, now)?;
+            eprintln!(
+                "bastion set: {} on {}, connecting to servers from {}; accounts {} (bastion) and {} (servers)",
+                b.address, b.site, b.egress, b.login, b.target_login
+            );
+            Ok(())
+        }
+        BastionCmd::SshdConfig { dir, listen, host_key, command_user, gardien } => {
+            let v = super::open(cli)?;
+            let exe = match gardien {
+                Some(p) => absolute(p)?,
+                None => std::env::current_exe()?.to_string_lossy().into_owned(),
+            };
+            let user = match command_user {
+                Some(u) => u.clone(),
+                None => owner_name(v.dir())
+                    .context("the data dir's owner has no name in /etc/passwd: give --command-user")?,
+            };
+            let cas = absolute(&dir.join("user-cas.pub"))?;
+            let files = v.bastion_sshd_config(listen, host_key, &cas, &exe, &user, now)?;
+            write_files(dir, &files)
+        }
+        BastionCmd::Principals { user, key_id, serial, ca } => {
+            let mut v = super::open(cli)?;
+            let line = v.bastion_principals(user, key_id, serial, ca, now)?;
+            println!("{line}");
+            Ok(())
+        }
+    }
+}
