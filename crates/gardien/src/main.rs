@@ -241,7 +241,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 /// A vault error's exit code; another client's resource exits as an unknown one would.
-fn vault_exit_code(v: &vault::Error) -> u8 {
+pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
     match v {
         vault::Error::Hidden(inner) => vault_exit_code(inner),
         vault::Error::SiteNotAllowed { .. }

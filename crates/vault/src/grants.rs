@@ -271,6 +271,7 @@ impl Vault {
         host_key: &str,
         user_cas: &str,
         gardien: &str,
+        socket: Option<&str>,
         command_user: &str,
         now: DateTime<Utc>,
     ) -> Result<SshdFiles, Error> {
@@ -289,7 +290,15 @@ impl Vault {
                     crate::quote_input(&dir)
                 ))
             })?;
-            let command = format!("{gardien} --data-dir {dir} bastion principals");
+            let command = match socket {
+                Some(sock) => {
+                    access::maneuver::check_program(sock).map_err(|_| {
+                        Error::BadInput(format!("--socket {}: plain characters only", crate::quote_input(sock)))
+                    })?;
+                    format!("{gardien} --data-dir {dir} bastion principals --socket {sock}")
+                }
+                None => format!("{gardien} --data-dir {dir} bastion principals"),
+            };
             let config = access::sshd::bastion_config(listen, host_key, user_cas, &b.login, &command, command_user)
                 .map_err(bad)?;
             Ok(SshdFiles { config, user_cas: self.user_cas(now)? })

@@ -144,10 +144,33 @@ pub enum BastionCmd {
         /// gardien's absolute path on the bastion (default: this one).
         #[arg(long)]
         gardien: Option<PathBuf>,
+        /// Have sshd's command ask the daemon at this socket (`bastion serve`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Answer sshd's AuthorizedPrincipalsCommand from a daemon on a Unix socket: the data
+    /// dir and the policy stay loaded, so a login waits about a millisecond for gardien
+    /// rather than the tens a fresh process needs. Run it as the command user; write the
+    /// configuration with `bastion sshd-config --socket` to use it.
+    #[command(after_help = "Example (a systemd service, as the data dir's owner):\n  \
+        gardien --data-dir /var/lib/gardien bastion serve --socket /run/gardien/bastion.sock\n\n\
+        The socket is the daemon's user's alone (0600). If the daemon is down, logins through the bastion\n\
+        are refused (sshd gets no answer): nothing is let in without a decision. Grants, approvals and\n\
+        people are read at each login; the policy files when it starts: restart it after changing them.")]
+    Serve {
+        /// The Unix socket to answer on.
+        #[arg(long)]
+        socket: PathBuf,
+        /// How many logins are decided at once.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
     },
     /// sshd's AuthorizedPrincipalsCommand: the line for a grant in force, nothing otherwise.
     #[command(hide = true)]
     Principals {
+        /// Ask the daemon at this socket (`bastion serve`) instead of deciding here.
+        #[arg(long)]
+        socket: Option<PathBuf>,
         /// %u: the account asked for.
         user: String,
         /// %i: the certificate's key id (the grant).
@@ -351,7 +374,7 @@ pub fn run_bastion(cli: &Cli, cmd: &BastionCmd) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        BastionCmd::SshdConfig { dir, listen, host_key, command_user, gardien } => {
+        BastionCmd::SshdConfig { dir, listen, host_key, command_user, gardien, socket } => {
             let v = super::open(cli)?;
             let exe = match gardien {
                 Some(p) => absolute(p)?,
@@ -363,14 +386,149 @@ pub fn run_bastion(cli: &Cli, cmd: &BastionCmd) -> anyhow::Result<()> {
                     .context("the data dir's owner has no name in /etc/passwd: give --command-user")?,
             };
             let cas = absolute(&dir.join("user-cas.pub"))?;
-            let files = v.bastion_sshd_config(listen, host_key, &cas, &exe, &user, now)?;
+            let socket = socket.as_deref().map(absolute).transpose()?;
+            let files = v.bastion_sshd_config(listen, host_key, &cas, &exe, socket.as_deref(), &user, now)?;
             write_files(dir, &files)
         }
-        BastionCmd::Principals { user, key_id, serial, ca } => {
+        BastionCmd::Serve { socket, workers } => bastiond::serve(cli, socket, *workers),
+        BastionCmd::Principals { socket: Some(socket), user, key_id, serial, ca } => {
+            // The daemon decides; this process only carries the question and the answer.
+            let line = bastiond::ask(socket, [user, key_id, serial, ca])?;
+            println!("{line}");
+            Ok(())
+        }
+        BastionCmd::Principals { socket: None, user, key_id, serial, ca } => {
             let mut v = super::open(cli)?;
             let line = v.bastion_principals(user, key_id, serial, ca, now)?;
             println!("{line}");
             Ok(())
         }
+    }
+}
+
+/// The bastion's daemon: sshd's questions over a Unix socket, one JSON line each way.
+mod bastiond {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+
+    use crate::Cli;
+    use crate::commands::Exit;
+
+    const LIMIT: u64 = 4096;
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// Asks the daemon; the principals line, or the refusal as the in-process command says it.
+    pub fn ask(socket: &Path, args: [&String; 4]) -> anyhow::Result<String> {
+        let mut s = UnixStream::connect(socket).with_context(|| {
+            format!(
+                "the bastion's daemon does not answer at {} (`gardien bastion serve`): login refused",
+                socket.display()
+            )
+        })?;
+        s.set_read_timeout(Some(WAIT))?;
+        s.set_write_timeout(Some(WAIT))?;
+        let mut q = serde_json::to_vec(&args)?;
+        q.push(b'\n');
+        s.write_all(&q)?;
+        s.shutdown(std::net::Shutdown::Write)?;
+        let mut a = String::new();
+        s.take(LIMIT).read_to_string(&mut a).context("the bastion's daemon's answer")?;
+        let a: serde_json::Value = serde_json::from_str(&a).context("the bastion's daemon's answer is not JSON")?;
+        if let Some(line) = a["line"].as_str() {
+            return Ok(line.to_owned());
+        }
+        let code = a["code"].as_u64().and_then(|c| u8::try_from(c).ok()).unwrap_or(crate::exit::FAILED);
+        Err(Exit(code, a["error"].as_str().unwrap_or("the bastion's daemon refused").to_owned()).into())
+    }
+
+    /// One question: `[user, key id, serial, CA fingerprint]`.
+    fn answer(v: &mut vault::Vault, s: &mut UnixStream) -> anyhow::Result<()> {
+        s.set_read_timeout(Some(WAIT))?;
+        s.set_write_timeout(Some(WAIT))?;
+        let mut line = String::new();
+        BufReader::new(&mut *s).take(LIMIT).read_line(&mut line)?;
+        let reply = match serde_json::from_str::<[String; 4]>(&line) {
+            Ok([user, key_id, serial, ca]) => {
+                match v.bastion_principals(&user, &key_id, &serial, &ca, chrono::Utc::now()) {
+                    Ok(l) => serde_json::json!({ "line": l }),
+                    Err(e) => serde_json::json!({
+                        "error": vault::text::escape_lines(&e.to_string()),
+                        "code": crate::vault_exit_code(&e),
+                    }),
+                }
+            }
+            Err(_) => serde_json::json!({ "error": "not a question of sshd's", "code": crate::exit::USAGE }),
+        };
+        s.write_all(reply.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    pub fn serve(cli: &Cli, socket: &Path, workers: usize) -> anyhow::Result<()> {
+        let workers = workers.clamp(1, 64);
+        let first = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+        let group = first.start_group_commit()?;
+        let mut vaults = vec![first];
+        while vaults.len() < workers {
+            vaults.push(vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?);
+        }
+        if socket.exists() {
+            if UnixStream::connect(socket).is_ok() {
+                anyhow::bail!("another daemon answers at {}", socket.display());
+            }
+            std::fs::remove_file(socket).with_context(|| format!("cannot remove the stale {}", socket.display()))?;
+        }
+        let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen at {}", socket.display()))?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+        }
+        let (tx, rx) = mpsc::channel::<UnixStream>();
+        let rx = Arc::new(Mutex::new(rx));
+        for mut v in vaults {
+            v.use_group_commit(group.clone());
+            let rx = rx.clone();
+            let (dir, key, group) = (cli.data_dir.clone(), cli.master_key.clone(), group.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                    let Ok(mut s) = next else { return };
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&mut v, &mut s)));
+                    match ran {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!("a question of sshd's went unanswered: {e}"),
+                        Err(_) => {
+                            tracing::error!("a decision panicked; its vault is replaced");
+                            match vault::Vault::open(&dir, key.as_deref()) {
+                                Ok(mut fresh) => {
+                                    fresh.use_group_commit(group.clone());
+                                    v = fresh;
+                                }
+                                Err(e) => {
+                                    tracing::error!("cannot reopen the data dir: {e}");
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        eprintln!("answering sshd's AuthorizedPrincipalsCommand at {} ({workers} workers)", socket.display());
+        for conn in listener.incoming() {
+            match conn {
+                Ok(s) => {
+                    if tx.send(s).is_err() {
+                        anyhow::bail!("every worker stopped");
+                    }
+                }
+                Err(e) => tracing::warn!("accept: {e}"),
+            }
+        }
+        Ok(())
     }
 }

@@ -103,6 +103,16 @@ impl Drop for Sshd {
     }
 }
 
+/// `bastion serve`, killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A client with a dedicated server, a shared one, a catalog, a bastion, a signer and a
 /// technical contact; another client with its own technical contact.
 struct World {
@@ -216,7 +226,9 @@ impl World {
     }
 
     /// Starts both sshd with gardien's configuration.
-    fn sshd(&self) -> (Sshd, Sshd) {
+    /// With `daemon`, sshd's command asks `bastion serve` over a socket (killed with the
+    /// returned guard); without, it decides in its own process.
+    fn sshd(&self, daemon: bool) -> (Sshd, Sshd, Option<Daemon>) {
         let dir = self.env.path("ssh");
         std::fs::create_dir_all(&dir).expect("mkdir");
         for name in ["bastion", "target"] {
@@ -226,20 +238,36 @@ impl World {
             }
         }
         let bdir = dir.join("bastion");
-        self.env.ok(&[
-            "bastion",
-            "sshd-config",
-            "--dir",
-            &bdir.to_string_lossy(),
-            "--listen",
-            &format!("127.0.0.1:{}", self.bastion_port),
-            "--host-key",
-            &dir.join("bastion_host_key").to_string_lossy(),
-            "--command-user",
-            "root",
-            "--gardien",
-            &self.installed.gardien,
-        ]);
+        let socket = dir.join("bastion.sock").to_string_lossy().into_owned();
+        let mut args = vec![
+            "bastion".to_owned(),
+            "sshd-config".into(),
+            "--dir".into(),
+            bdir.to_string_lossy().into_owned(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", self.bastion_port),
+            "--host-key".into(),
+            dir.join("bastion_host_key").to_string_lossy().into_owned(),
+            "--command-user".into(),
+            "root".into(),
+            "--gardien".into(),
+            self.installed.gardien.clone(),
+        ];
+        let daemon = daemon.then(|| {
+            args.extend(["--socket".to_owned(), socket.clone()]);
+            let child = self
+                .gardien(&["bastion", "serve", "--socket", &socket])
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("bastion serve");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+                assert!(std::time::Instant::now() < deadline, "bastion serve did not answer");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Daemon(child)
+        });
+        self.env.ok(&strs(&args));
         let tdir = dir.join("target");
         self.env.ok(&[
             "server",
@@ -262,7 +290,7 @@ impl World {
         std::fs::write(dir.join("known_hosts"), known).expect("known_hosts");
         let b = Sshd::start(&bdir.join("sshd_config"), &dir, "bastion", self.bastion_port);
         let t = Sshd::start(&tdir.join("sshd_config"), &dir, "target", self.target_port);
-        (b, t)
+        (b, t, daemon)
     }
 
     /// `access grant` for a fresh key of `who`'s; the ssh_config it prints, completed with
@@ -359,7 +387,8 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     let shown = w.env.ok(&["--as", "signer-acme", "approval", "show", &ap]);
     assert!(shown.contains("hello: /bin/echo hello NAME (NAME: [a-z]+), at most 1h"), "{shown}");
     let (grant, cfg) = w.grant("tech-acme", &ap);
-    let (bastion, target) = w.sshd();
+    // sshd asks the daemon (`bastion serve`); the other tests let it decide in its own process.
+    let (bastion, target, _daemon) = w.sshd(true);
 
     // The certificates say exactly what is intended (ssh-keygen -L).
     let keys = cfg.parent().expect("dir");
@@ -418,6 +447,18 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     );
     assert!(runs == "hello:0,fail:1" || runs == "fail:1,hello:0", "{runs}");
 
+    // The daemon answers what is not sshd's question with an error, and goes on answering.
+    for junk in [b"not json\n".to_vec(), vec![b'['; 1 << 20], b"[\"root\",\"gr-0\",\"1\"]\n".to_vec()] {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::os::unix::net::UnixStream::connect(w.env.path("ssh/bastion.sock")).expect("socket");
+        let _ = s.write_all(&junk);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut a = String::new();
+        s.read_to_string(&mut a).expect("answer");
+        assert!(a.contains("not a question of sshd's") && !a.contains("\"line\""), "{a}");
+    }
+    assert_eq!(ssh(&cfg, &["acme-1", "hello", "NAME=still"]).status.code(), Some(0));
+
     // A shell, another program, a maneuver outside the grant, bad arguments: refused by the
     // runner (exit 4, the clause said), recorded, nothing run.
     for (args, said) in [
@@ -439,7 +480,7 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     let denied = w.events(&grant).iter().filter(|e| e.starts_with("denied step=run")).count();
     assert_eq!(denied, 8, "{:#?}", w.events(&grant));
     let runs = w.env.sql("SELECT count(*) FROM maneuver_runs");
-    assert_eq!(runs, "2", "nothing else ran");
+    assert_eq!(runs, "3", "nothing else ran");
 
     // The bastion gives no shell and forwards only to the grant's server.
     let jump = format!("gardien-bastion-{grant}");
@@ -485,7 +526,7 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"), "{}", text(&o));
     let ev = w.events(&grant);
     assert!(ev.iter().any(|e| e.starts_with("denied step=login")), "{ev:#?}");
-    assert_eq!(w.env.sql("SELECT count(*) FROM maneuver_runs"), "2");
+    assert_eq!(w.env.sql("SELECT count(*) FROM maneuver_runs"), "3");
     // The runner refuses it too (a session opened before the revocation asks again).
     let o = w
         .gardien(&["--as", "tech-acme", "access", "run", &grant])
@@ -503,7 +544,7 @@ fn a_grant_ends_with_its_window_its_approval_and_its_person() {
     let w = World::new();
     let ap = w.approved(&["hello"]);
     let (grant, cfg) = w.grant("tech-acme", &ap);
-    let (_b, _t) = w.sshd();
+    let (_b, _t, _) = w.sshd(false);
     assert_eq!(ssh(&cfg, &["acme-1", "hello", "NAME=first"]).status.code(), Some(0));
     let serial = w.env.sql(&format!("SELECT serial FROM grants WHERE id = '{grant}'"));
     let ca = {
