@@ -189,6 +189,12 @@ fn source_of(p: &Path) -> Result<policy::Source, Error> {
 }
 
 impl Vault {
+    /// Loads the policy now rather than at the first decision (a daemon's first answer
+    /// then waits for nothing); an invalid policy is an error here.
+    pub fn load_policy(&self) -> Result<(), Error> {
+        self.policy().map(|_| ())
+    }
+
     /// The effective policy: the shipped files and the operator's. If the operator's files
     /// do not validate, every request is refused with the reason (fail closed) but
     /// `policy validate`.

@@ -491,6 +491,7 @@ mod bastiond {
         let rx = Arc::new(Mutex::new(rx));
         for mut v in vaults {
             v.use_group_commit(group.clone());
+            v.load_policy()?;
             let rx = rx.clone();
             let (dir, key, group) = (cli.data_dir.clone(), cli.master_key.clone(), group.clone());
             std::thread::spawn(move || {
