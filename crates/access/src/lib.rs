@@ -6,6 +6,7 @@
 //! says how.
 
 pub mod cert;
+pub mod hygiene;
 pub mod maneuver;
 pub mod sshd;
 

@@ -108,7 +108,12 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         ],
         "server:add" => vec![Resource::Vault],
         "server:list" => vec![Resource::Vault, client],
-        "server:show" | "server:app-add" => vec![
+        "server:check" => vec![
+            Resource::Vault,
+            Resource::Server { name: "shared-1".into(), client: None, shared: true },
+            Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
+        ],
+        "server:show" | "server:app-add" | "server:ports" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],
@@ -127,7 +132,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
 fn own_server(action: &str, res: &Resource) -> Option<&'static str> {
     match (action, res) {
         ("server:list" | "access:list", Resource::Client { .. })
-        | ("server:show", Resource::Server { client: Some(_), .. }) => Some("ACC-2"),
+        | ("server:show" | "server:check", Resource::Server { client: Some(_), .. }) => Some("ACC-2"),
         _ => None,
     }
 }
@@ -267,6 +272,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
                 | "site:list"
                 | "server:list"
                 | "access:list"
+                | "server:check"
         )
     {
         return (false, "OPS-1");
@@ -357,7 +363,7 @@ fn expected(role: &str, action: &str, res: &Resource, approval: Option<&str>) ->
         "client-tech" => match action {
             "approval:request" | "approval:list" | "approval:show" if !vault_wide => Some("ACC-2"),
             "site:list" | "site:show" if !vault_wide => Some("OPS-2"),
-            "server:list" | "server:show" | "access:list" => own_server(action, res),
+            "server:list" | "server:show" | "access:list" | "server:check" => own_server(action, res),
             "server:access" => Some("ACC-2"),
             "maneuver:list" | "access:revoke" => catalog_or_revoke(action, res),
             _ => None,

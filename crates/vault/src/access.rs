@@ -72,7 +72,12 @@ fn target(action: Action) -> Target {
         Action::SiteRestore => Target::Dataset,
         Action::ServerAdd => Target::Vault,
         Action::ServerList => Target::ClientOrVault,
-        Action::ServerShow | Action::ServerAppAdd | Action::ServerAccess | Action::AccessRevoke => Target::Server,
+        Action::ServerShow
+        | Action::ServerAppAdd
+        | Action::ServerAccess
+        | Action::AccessRevoke
+        | Action::ServerPorts
+        | Action::ServerCheck => Target::Server,
         // The catalog of maneuvers, the bastion and the sshd configurations are the operator's.
         Action::ManeuverAdd | Action::ManeuverList | Action::BastionSet | Action::SshdConfig => Target::Vault,
         Action::AccessList => Target::ClientOrVault,
@@ -420,6 +425,8 @@ impl Vault {
                             }
                         }
                     }
+                    // Every server: the vault's.
+                    (None, None, None) if action == Action::ServerCheck => return Ok((policy::Resource::Vault, ctx)),
                     (None, None, None) => return Err(need("server")),
                 };
                 let s =

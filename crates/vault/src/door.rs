@@ -545,8 +545,7 @@ mod tests {
     use super::*;
 
     /// Every operation kind of the one door is a Cedar action of the schema, and the
-    /// schema has no action the door lacks but `server:access` (the server issue's); the
-    /// policy crate's table runs every schema action, so every door action is in it.
+    /// schema has no action the door lacks; the policy crate's table runs every schema action, so every door action is in it.
     #[test]
     fn every_door_action_is_a_cedar_action() {
         let engine = policy::Engine::new(vec![]).unwrap();
@@ -555,6 +554,6 @@ mod tests {
             assert!(engine.knows(a.as_str()), "{a} has no Cedar action in schema.cedarschema");
             schema.retain(|s| s != a.as_str());
         }
-        assert_eq!(schema, ["server:access"], "Cedar actions no door operation performs");
+        assert!(schema.is_empty(), "Cedar actions no door operation performs: {schema:?}");
     }
 }

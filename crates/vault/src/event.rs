@@ -164,6 +164,10 @@ pub enum Action {
     ServerShow,
     /// `server app add`: a web application a server hosts (WEB-2).
     ServerAppAdd,
+    /// `server ports`.
+    ServerPorts,
+    /// `server check`.
+    ServerCheck,
     /// `access grant`, the bastion's principals answer, the runner's maneuvers (ACC-1..4).
     ServerAccess,
     /// `access revoke`.
@@ -200,7 +204,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 93] = [
+    pub const ALL: [Action; 95] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -278,6 +282,8 @@ impl Action {
         Action::ServerList,
         Action::ServerShow,
         Action::ServerAppAdd,
+        Action::ServerPorts,
+        Action::ServerCheck,
         Action::ServerAccess,
         Action::AccessRevoke,
         Action::AccessList,
@@ -376,6 +382,8 @@ impl Action {
             Action::ServerList => "server:list",
             Action::ServerShow => "server:show",
             Action::ServerAppAdd => "server:app-add",
+            Action::ServerPorts => "server:ports",
+            Action::ServerCheck => "server:check",
             Action::ServerAccess => "server:access",
             Action::AccessRevoke => "access:revoke",
             Action::AccessList => "access:list",

@@ -78,11 +78,14 @@ pub use crate::keys::MasterKey;
 pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, Hold};
 pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
-pub use crate::servers::{APP_KINDS, NewServer, SERVER_KINDS, ServerView, check_address, check_domain};
+pub use crate::servers::{
+    APP_KINDS, CheckOptions, Finding, Health, NewServer, SERVER_KINDS, ServerView, check_address, check_domain,
+};
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 pub use crate::webhooks::WebhookRow;
+pub use ::access::hygiene::parse_ports;
 
 use crate::catalog::Catalog;
 use crate::store::Store;

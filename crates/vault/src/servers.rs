@@ -196,7 +196,14 @@ impl Vault {
 
     /// `server app add`: a web application a server hosts, by domain; another application
     /// than Moodle is refused on a shared server (WEB-2).
-    pub fn server_app_add(&self, server: &str, kind: &str, domain: &str, now: DateTime<Utc>) -> Result<AppRow, Error> {
+    pub fn server_app_add(
+        &self,
+        server: &str,
+        kind: &str,
+        domain: &str,
+        https: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AppRow, Error> {
         let details = format!("kind={kind} domain={}", crate::text::escape(domain));
         self.door(Action::ServerAppAdd, vec![format!("server:{server}")], details, now, |rec| {
             let s = self.server_row(server)?;
@@ -207,6 +214,16 @@ impl Vault {
                 )));
             }
             check_domain("--domain", domain)?;
+            let https = https
+                .map(|a| {
+                    check_address(a).map_err(|_| {
+                        Error::BadInput(format!(
+                            "--https {}: HOST:PORT where its HTTPS answers (its domain's port 443 when not given)",
+                            crate::quote_input(a)
+                        ))
+                    })
+                })
+                .transpose()?;
             if kind != "moodle" && s.kind == "shared" {
                 return Err(Error::Refused {
                     clauses: vec!["WEB-2".into()],
@@ -223,6 +240,7 @@ impl Vault {
                 server: server.to_owned(),
                 kind: kind.to_owned(),
                 created: rfc3339(now),
+                https,
             };
             self.record(rec, crate::Outcome::Allowed, |c| {
                 if c.add_app(&row)? {
@@ -235,7 +253,142 @@ impl Vault {
         })
     }
 
+    /// `server ports`: the TCP ports a server needs open to the internet (NET-1); what else
+    /// answers, `server check` reports.
+    pub fn server_ports_set(&self, server: &str, ports: &[u16], now: DateTime<Utc>) -> Result<Vec<u16>, Error> {
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let details = format!("ports={}", list.join(","));
+        self.door(Action::ServerPorts, vec![format!("server:{server}")], details, now, |rec| {
+            let s = self.server_row(server)?;
+            if let Some(c) = &s.client {
+                rec.resources.push(format!("client:{c}"));
+            }
+            if ports.len() > 64 {
+                return Err(Error::BadInput(
+                    "more than 64 ports declared necessary: NET-1 asks for as few as possible".into(),
+                ));
+            }
+            self.record(rec, crate::Outcome::Allowed, |c| c.set_server_ports(server, ports))?;
+            Ok(ports.to_vec())
+        })
+    }
+
+    /// `server check`: each server's hygiene from the outside (WEB-1 certificates, WEB-2
+    /// applications, NET-1 ports), the named one or every one the actor may see.
+    pub fn server_check(
+        &self,
+        name: Option<&str>,
+        opts: &CheckOptions,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Health>, Error> {
+        let resources = name.map(|n| vec![format!("server:{n}")]).unwrap_or_default();
+        self.door(Action::ServerCheck, resources, String::new(), now, |rec| {
+            let servers = match name {
+                Some(n) => {
+                    let s = self.server_row(n)?;
+                    if let Some(c) = &s.client {
+                        rec.resources.push(format!("client:{c}"));
+                    }
+                    vec![s]
+                }
+                None => self.catalog.servers(None)?,
+            };
+            let roots =
+                std::sync::Arc::new(access::hygiene::roots(&opts.ca).map_err(|e| Error::BadInput(e.to_string()))?);
+            let mut out = Vec::new();
+            for s in servers {
+                let apps = self.catalog.apps(&s.name)?;
+                let declared = self.catalog.server_ports(&s.name)?;
+                out.push(health(s, apps, declared, &roots, opts)?);
+            }
+            let findings: usize = out.iter().map(|h| h.findings.len()).sum();
+            rec.details = format!("servers={} findings={findings}", out.len());
+            Ok(out)
+        })
+    }
+
     fn server_row(&self, name: &str) -> Result<ServerRow, Error> {
         self.catalog.server(name)?.ok_or_else(|| Error::Unknown { what: "server", name: name.to_owned() })
     }
+}
+
+/// How `server check` looks.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// PEM files of roots trusted beside the system's (a private CA, a test one).
+    pub ca: Vec<Vec<u8>>,
+    /// The ports scanned (default: 1-1024 and services often left open, and the declared ones).
+    pub ports: Option<Vec<u16>>,
+    /// Connections at once.
+    pub workers: usize,
+    /// Each attempt's limit.
+    pub timeout: std::time::Duration,
+}
+
+/// One finding, with the clause it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// `WEB-1`, `WEB-2`, `NET-1`.
+    pub clause: &'static str,
+    /// What was found, for a person.
+    pub text: String,
+}
+
+/// A server's hygiene.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The server.
+    pub server: ServerRow,
+    /// Each application and its certificate.
+    pub apps: Vec<(AppRow, access::hygiene::Tls)>,
+    /// The ports declared necessary.
+    pub declared: Vec<u16>,
+    /// The ports that answered.
+    pub open: Vec<u16>,
+    /// What is wrong.
+    pub findings: Vec<Finding>,
+}
+
+fn health(
+    s: ServerRow,
+    apps: Vec<AppRow>,
+    declared: Vec<u16>,
+    roots: &std::sync::Arc<access::hygiene::RootStore>,
+    opts: &CheckOptions,
+) -> Result<Health, Error> {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    for a in apps {
+        if a.kind != "moodle" && s.kind == "shared" {
+            findings.push(Finding {
+                clause: "WEB-2",
+                text: format!("{} is another application than Moodle on a shared server", a.domain),
+            });
+        }
+        let at = a.https.clone().unwrap_or_else(|| format!("{}:443", a.domain));
+        let tls = access::hygiene::check_tls(&a.domain, &at, roots.clone(), opts.timeout);
+        for p in &tls.problems {
+            findings.push(Finding { clause: "WEB-1", text: format!("{}: {p}", a.domain) });
+        }
+        checked.push((a, tls));
+    }
+    let host = s.address.rsplit_once(':').map_or(s.address.as_str(), |(h, _)| h);
+    let mut ports = opts.ports.clone().unwrap_or_else(access::hygiene::default_ports);
+    ports.extend(&declared);
+    ports.sort_unstable();
+    ports.dedup();
+    let open = access::hygiene::open_ports(host, &ports, opts.workers, opts.timeout)
+        .map_err(|e| Error::BadInput(format!("{}: {e}", s.name)))?;
+    for p in &open {
+        if !declared.contains(p) {
+            findings.push(Finding {
+                clause: "NET-1",
+                text: format!(
+                    "port {p} answers and is not declared necessary (`gardien server ports {} --allow ...`)",
+                    s.name
+                ),
+            });
+        }
+    }
+    Ok(Health { server: s, apps: checked, declared, open, findings })
 }

@@ -52,6 +52,42 @@ pub enum Cmd {
     /// The web applications a server hosts.
     #[command(subcommand)]
     App(AppCmd),
+    /// Declare the TCP ports a server needs open to the internet (NET-1: as few as
+    /// possible); `server check` reports any other that answers.
+    #[command(after_help = "Example:\n  gardien server ports hugo-1 --allow 22,80,443")]
+    Ports {
+        /// The server's name.
+        name: String,
+        /// The ports: 22,80,443 (ranges as 8000-8010).
+        #[arg(long)]
+        allow: String,
+    },
+    /// Check servers from the outside: each web application's HTTPS certificate (WEB-1:
+    /// trusted chain, valid for its domain, days left), other applications than Moodle on a
+    /// shared server (WEB-2), TCP ports answering beyond the declared ones (NET-1).
+    #[command(after_help = "Examples:\n  gardien server check\n  gardien server check hugo-1 --json\n\n\
+        Exits 3 when it finds anything, 0 when all is well. Each finding names its clause. The ports\n\
+        scanned are 1-1024, services often left open (databases, caches, consoles) and the declared ones;\n\
+        a filtered port costs --timeout-ms. fail2ban (NET-2) is not checked by this version.")]
+    Check {
+        /// Only this server (default: every server).
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// A PEM file of roots to trust beside the system's (a private CA); repeatable.
+        #[arg(long)]
+        ca: Vec<std::path::PathBuf>,
+        /// The ports to scan instead (22,80,443 or 1-65535).
+        #[arg(long)]
+        ports: Option<String>,
+        /// Connections at once.
+        #[arg(long, default_value_t = 64)]
+        workers: usize,
+        /// Each connection's limit, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
     /// Write a dedicated or managed server's sshd configuration for the maneuvers' account
     /// (certificates of its client's CA only, from the bastion only) and the CA it trusts.
     #[command(
@@ -91,6 +127,9 @@ pub enum AppCmd {
         /// Its domain name (the one its HTTPS certificate is for).
         #[arg(long)]
         domain: String,
+        /// HOST:PORT where its HTTPS answers, when not at its domain's port 443.
+        #[arg(long)]
+        https: Option<String>,
     },
 }
 
@@ -170,10 +209,96 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let files = v.server_sshd_config(name, listen, host_key, &cas, now)?;
             super::access::write_files(dir, &files)
         }
-        Cmd::App(AppCmd::Add { server, kind, domain }) => {
-            let a = v.server_app_add(server, kind, domain, now)?;
+        Cmd::Ports { name, allow } => {
+            let ports = access_ports(allow)?;
+            let set = v.server_ports_set(name, &ports, now)?;
+            let list: Vec<String> = set.iter().map(u16::to_string).collect();
+            eprintln!("{name}: ports declared necessary: {}", list.join(", "));
+            Ok(())
+        }
+        Cmd::Check { name, json, ca, ports, workers, timeout_ms } => {
+            let mut pems = Vec::new();
+            for p in ca {
+                pems.push(output::read_small(p)?);
+            }
+            let opts = vault::CheckOptions {
+                ca: pems,
+                ports: ports.as_deref().map(access_ports).transpose()?,
+                workers: *workers,
+                timeout: std::time::Duration::from_millis((*timeout_ms).clamp(10, 60_000)),
+            };
+            let all = v.server_check(name.as_deref(), &opts, now)?;
+            let findings: usize = all.iter().map(|h| h.findings.len()).sum();
+            if *json {
+                output::json(&all.iter().map(health_json).collect::<Vec<_>>())?;
+            } else {
+                for h in &all {
+                    print_health(h);
+                }
+            }
+            if findings > 0 {
+                return Err(super::Exit(
+                    crate::exit::INTEGRITY,
+                    format!("{findings} findings on {} servers", all.len()),
+                )
+                .into());
+            }
+            Ok(())
+        }
+        Cmd::App(AppCmd::Add { server, kind, domain, https }) => {
+            let a = v.server_app_add(server, kind, domain, https.as_deref(), now)?;
             eprintln!("{} ({}) recorded on {}", a.domain, a.kind, a.server);
             Ok(())
         }
+    }
+}
+
+fn access_ports(s: &str) -> anyhow::Result<Vec<u16>> {
+    vault::parse_ports(s).map_err(|e| anyhow::anyhow!("--ports/--allow {e}"))
+}
+
+fn health_json(h: &vault::Health) -> serde_json::Value {
+    serde_json::json!({
+        "server": h.server.name, "site": h.server.site, "kind": h.server.kind, "client": h.server.client,
+        "address": h.server.address,
+        "apps": h.apps.iter().map(|(a, t)| serde_json::json!({
+            "domain": a.domain, "kind": a.kind, "reached": t.reached, "valid": t.valid, "days_left": t.days_left,
+            "issuer": t.issuer, "problems": t.problems,
+        })).collect::<Vec<_>>(),
+        "declared_ports": h.declared, "open_ports": h.open,
+        "findings": h.findings.iter().map(|f| serde_json::json!({"clause": f.clause, "text": f.text})).collect::<Vec<_>>(),
+        "not_checked": ["NET-2 (fail2ban)"],
+    })
+}
+
+fn print_health(h: &vault::Health) {
+    let s = &h.server;
+    println!(
+        "{} ({}{}, {}) {}",
+        s.name,
+        s.kind,
+        s.client.as_deref().map(|c| format!(" for {c}")).unwrap_or_default(),
+        s.site,
+        s.address
+    );
+    for (a, t) in &h.apps {
+        let state = if t.valid { "valid".to_owned() } else { "NOT VALID".to_owned() };
+        let days = t.days_left.map(|d| format!(", {d} days left")).unwrap_or_default();
+        let issuer = t.issuer.as_deref().map(|i| format!(", issued by {}", vault::text::escape(i))).unwrap_or_default();
+        println!("  WEB-1  {} at {}: {state}{days}{issuer}", a.domain, t.reached);
+    }
+    if h.apps.is_empty() {
+        println!("  WEB-1  no web application recorded");
+    }
+    let list = |p: &[u16]| {
+        if p.is_empty() { "none".to_owned() } else { p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ") }
+    };
+    println!("  NET-1  answering: {} (declared necessary: {})", list(&h.open), list(&h.declared));
+    println!("  NET-2  fail2ban: not checked by this version");
+    if h.findings.is_empty() {
+        println!("  no findings");
+    }
+    for f in &h.findings {
+        println!("  ! {}  {}", f.clause, vault::text::escape(&f.text));
     }
 }

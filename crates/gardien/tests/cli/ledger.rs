@@ -185,6 +185,8 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::ServerAppAdd => {
             (v(&["server", "app", "add", "web1", "--kind", "other", "--domain", "wiki.acme.example"]), "allowed")
         }
+        Action::ServerPorts => (v(&["server", "ports", "web1", "--allow", "22,443"]), "allowed"),
+        Action::ServerCheck => (v(&["server", "check", "nope"]), "failed"),
         // No such approval, no such grant (the key file is any file: the approval is unknown).
         Action::ServerAccess => (v(&["access", "grant", "ap-000000000000", "--key", cp]), "failed"),
         Action::AccessRevoke => (v(&["access", "revoke", "gr-0000000000000000"]), "failed"),

@@ -218,3 +218,251 @@ fn a_clients_people_see_its_own_servers_only_and_unknown_and_not_yours_answer_al
     env.ok(&["person", "disable", "admin-acme"]);
     env.fails(&["--as", "admin-acme", "server", "show", "acme-1"], 4);
 }
+
+/// `openssl` in `dir`: a CA, and certificates it signs or that sign themselves.
+fn openssl(dir: &std::path::Path, faketime: Option<&str>, args: &[&str]) {
+    let mut c = match faketime {
+        Some(t) => {
+            let mut c = std::process::Command::new("faketime");
+            c.args([t, "openssl"]);
+            c
+        }
+        None => std::process::Command::new("openssl"),
+    };
+    let out = c.args(args).current_dir(dir).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A leaf for `cn` in `dir/NAME.{crt,key}`: signed by `dir/ca` unless `self_signed`.
+fn leaf(dir: &std::path::Path, name: &str, cn: &str, self_signed: bool, faketime: Option<&str>) {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    let subj = format!("/CN={cn}");
+    let san = format!("subjectAltName=DNS:{cn}");
+    if self_signed {
+        openssl(
+            dir,
+            faketime,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-days",
+                "365",
+                "-subj",
+                &subj,
+                "-addext",
+                &san,
+            ],
+        );
+        return;
+    }
+    let csr = format!("{name}.csr");
+    openssl(
+        dir,
+        None,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subj,
+        ],
+    );
+    let ext = format!("{name}.ext");
+    std::fs::write(dir.join(&ext), format!("{san}\n")).unwrap();
+    openssl(
+        dir,
+        faketime,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "90",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+/// `openssl s_server` serving `name`'s certificate on a free loopback port; killed when dropped.
+struct TlsListener(std::process::Child, u16);
+
+impl TlsListener {
+    fn start(dir: &std::path::Path, name: &str) -> TlsListener {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", &format!("{name}.crt"), "-key", &format!("{name}.key")])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "s_server did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TlsListener(child, port)
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_hygiene_check_reports_certificates_and_ports_by_clause() {
+    let env = Env::new();
+    people(&env);
+    let dir = env.path("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        None,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=gardien test CA",
+        ],
+    );
+    leaf(&dir, "good", "moodle.acme.test", false, None);
+    leaf(&dir, "self", "self.acme.test", true, None);
+    leaf(&dir, "old", "old.acme.test", false, Some("2020-01-01 00:00:00"));
+    leaf(&dir, "wrong", "other.acme.test", false, None);
+    let good = TlsListener::start(&dir, "good");
+    let selfs = TlsListener::start(&dir, "self");
+    let old = TlsListener::start(&dir, "old");
+    let wrong = TlsListener::start(&dir, "wrong");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    add(&env, &format!("acme-1 fr-roubaix dedicated acme 127.0.0.1:{}", good.1));
+    for (domain, l) in
+        [("moodle.acme.test", &good), ("self.acme.test", &selfs), ("old.acme.test", &old), ("wrong.acme.test", &wrong)]
+    {
+        env.ok(&[
+            "server",
+            "app",
+            "add",
+            "acme-1",
+            "--kind",
+            "moodle",
+            "--domain",
+            domain,
+            "--https",
+            &format!("127.0.0.1:{}", l.1),
+        ]);
+    }
+    env.ok(&["server", "ports", "acme-1", "--allow", &good.1.to_string()]);
+    let ports = format!("{},{},{},{},{closed}", good.1, selfs.1, old.1, wrong.1);
+    let ca = dir.join("ca.crt").to_string_lossy().into_owned();
+    let check = |who: &str, extra: &[&str]| {
+        let mut args = vec!["--as", who, "server", "check", "acme-1", "--json", "--ports", &ports];
+        args.extend(extra);
+        let out = env.run(&args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = check("operator", &["--ca", &ca]);
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert!(err.contains("findings on 1 servers"), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let app = |d: &str| j[0]["apps"].as_array().unwrap().iter().find(|a| a["domain"] == d).unwrap().clone();
+    let g = app("moodle.acme.test");
+    assert_eq!(g["valid"], true, "{g}");
+    let days = g["days_left"].as_i64().unwrap();
+    assert!((88..=90).contains(&days), "{g}");
+    assert!(g["issuer"].as_str().unwrap().contains("gardien test CA"), "{g}");
+    for (d, said) in [
+        ("self.acme.test", "not from a trusted authority"),
+        ("old.acme.test", "has expired"),
+        ("wrong.acme.test", "not for wrong.acme.test"),
+    ] {
+        let a = app(d);
+        assert_eq!(a["valid"], false, "{a}");
+        assert!(a["problems"].to_string().contains(said), "{d}: {a}");
+    }
+    assert!(app("old.acme.test")["days_left"].as_i64().unwrap() < -365, "expired in 2020");
+    let findings = j[0]["findings"].as_array().unwrap();
+    let net1: Vec<String> = findings.iter().filter(|f| f["clause"] == "NET-1").map(|f| f["text"].to_string()).collect();
+    assert_eq!(net1.len(), 3, "{net1:?}");
+    for p in [selfs.1, old.1, wrong.1] {
+        assert!(net1.iter().any(|f| f.contains(&format!("port {p} answers"))), "{p}: {net1:?}");
+    }
+    assert!(!net1.iter().any(|f| f.contains(&format!("port {} ", good.1))), "the declared port: {net1:?}");
+    assert_eq!(j[0]["open_ports"].as_array().unwrap().len(), 4, "the closed port is not open: {}", j[0]);
+    let web1 = findings.iter().filter(|f| f["clause"] == "WEB-1").count();
+    assert_eq!(web1, 3, "{findings:?}");
+    // Without the test CA, the good one is not trusted either.
+    let (_, out, _) = check("operator", &[]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        j[0]["findings"].to_string().contains("moodle.acme.test: the certificate is not from a trusted authority"),
+        "{j}"
+    );
+    // The client's technical contact checks its own server; another client's answers as unknown.
+    let (code, _, err) = check("tech-acme", &["--ca", &ca]);
+    assert_eq!(code, Some(3), "{err}");
+    let theirs = env.fails(&["--as", "admin-beta", "server", "check", "acme-1"], 1);
+    let unknown = env.fails(&["--as", "admin-beta", "server", "check", "nope-1"], 1);
+    assert_eq!(theirs.replace("acme-1", "X"), unknown.replace("nope-1", "X"));
+    let err = env.fails(&["--as", "tech-acme", "server", "check"], 4);
+    assert!(err.contains("OPS-1"), "{err}");
+    // Declaring ports: ops only; bad lists change nothing.
+    let err = env.fails(&["--as", "tech-acme", "server", "ports", "acme-1", "--allow", "22"], 4);
+    assert!(err.contains("refused"), "{err}");
+    let before = env.snapshot();
+    for bad in ["", "0", "22,", "70000", "9-1", "22;rm"] {
+        let err = env.fails(&["server", "ports", "acme-1", &format!("--allow={bad}")], 1);
+        assert!(err.contains("--allow"), "{bad}: {err}");
+    }
+    assert_eq!(env.snapshot().1, before.1);
+    // A server with nothing wrong exits 0.
+    env.ok(&["server", "ports", "acme-1", "--allow", &ports]);
+    add(&env, &format!("quiet-1 fr-roubaix dedicated acme 127.0.0.1:{closed}"));
+    let out = env.ok(&["server", "check", "quiet-1", "--ports", &closed.to_string()]);
+    assert!(out.contains("no findings") && out.contains("NET-2  fail2ban: not checked"), "{out}");
+}

@@ -34,10 +34,12 @@ pub struct AppRow {
     pub kind: String,
     /// When it was added.
     pub created: String,
+    /// `HOST:PORT` its HTTPS answers at, when not its domain's port 443.
+    pub https: Option<String>,
 }
 
 const SERVER_COLUMNS: &str = "name, site, kind, client, address, created";
-const APP_COLUMNS: &str = "domain, server, kind, created";
+const APP_COLUMNS: &str = "domain, server, kind, created, https";
 
 fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
     Ok(ServerRow {
@@ -51,7 +53,7 @@ fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
 }
 
 fn app_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
-    Ok(AppRow { domain: r.get(0)?, server: r.get(1)?, kind: r.get(2)?, created: r.get(3)? })
+    Ok(AppRow { domain: r.get(0)?, server: r.get(1)?, kind: r.get(2)?, created: r.get(3)?, https: r.get(4)? })
 }
 
 impl Catalog {
@@ -84,8 +86,8 @@ impl Catalog {
     /// Adds a web application; false when its domain is taken.
     pub fn add_app(&self, a: &AppRow) -> Result<bool, Error> {
         let n = self.db.execute(
-            &format!("INSERT OR IGNORE INTO server_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4)"),
-            params![a.domain, a.server, a.kind, a.created],
+            &format!("INSERT OR IGNORE INTO server_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+            params![a.domain, a.server, a.kind, a.created, a.https],
         )?;
         Ok(n == 1)
     }
@@ -97,5 +99,22 @@ impl Catalog {
             .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM server_apps WHERE server = ?1 ORDER BY domain"))?;
         let rows = st.query_map([server], app_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// The ports a server needs open, in order.
+    pub fn server_ports(&self, server: &str) -> Result<Vec<u16>, Error> {
+        let mut st = self.db.prepare_cached("SELECT port FROM server_ports WHERE server = ?1 ORDER BY port")?;
+        let rows = st.query_map([server], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Replaces the ports a server needs open.
+    pub fn set_server_ports(&self, server: &str, ports: &[u16]) -> Result<(), Error> {
+        self.db.execute("DELETE FROM server_ports WHERE server = ?1", [server])?;
+        let mut st = self.db.prepare_cached("INSERT INTO server_ports (server, port) VALUES (?1, ?2)")?;
+        for p in ports {
+            st.execute(params![server, p])?;
+        }
+        Ok(())
     }
 }
