@@ -65,8 +65,15 @@ fn bad(msg: String) -> Error {
     Error::Bad(msg)
 }
 
+/// A control character, or one that hides or reorders what a person reads (zero-width,
+/// bidirectional overrides): never in what the signer is shown.
+pub fn is_hiding(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}')
+}
+
 fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+    s.chars().any(is_hiding)
 }
 
 /// An absolute path of plain characters: no `..`, no `.` component, no empty component,
@@ -88,11 +95,12 @@ pub fn check_program(p: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A fixed argument: not empty, at most `MAX_VALUE` bytes, no control character.
+/// A fixed argument: one word (the signer reads the argv as words), at most `MAX_VALUE`
+/// bytes, no control or invisible character.
 pub fn check_fixed(a: &str) -> Result<(), Error> {
-    if a.is_empty() || a.len() > MAX_VALUE || has_control(a) {
+    if a.is_empty() || a.len() > MAX_VALUE || has_control(a) || a.chars().any(char::is_whitespace) {
         return Err(bad(format!(
-            "--fixed {}: a fixed argument is 1 to {MAX_VALUE} bytes without control characters",
+            "--fixed {}: a fixed argument is one word of 1 to {MAX_VALUE} bytes, without spaces, control or invisible characters (repeat --fixed for several)",
             quote(a)
         )));
     }
@@ -114,9 +122,17 @@ pub fn parse_arg(spec: &str) -> Result<Arg, Error> {
             quote(spec)
         )));
     }
-    if pattern.is_empty() || pattern.len() > 512 || has_control(pattern) {
-        return Err(bad(format!("--arg {name}=...: the pattern is 1 to 512 characters without control characters")));
+    if pattern.is_empty() || pattern.len() > 512 || has_control(pattern) || pattern.chars().any(char::is_whitespace) {
+        return Err(bad(format!(
+            "--arg {name}=...: the pattern is 1 to 512 characters without spaces, control or invisible characters"
+        )));
     }
+    // Alone first: a pattern that only compiles inside our anchors (`a)|(.+`) would
+    // escape them and match anything.
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| bad(format!("--arg {name}: the pattern does not compile: {e}")))?;
     compile(pattern).map_err(|e| bad(format!("--arg {name}: the pattern does not compile: {e}")))?;
     Ok(Arg { name: name.to_owned(), pattern: pattern.to_owned() })
 }
@@ -346,8 +362,13 @@ mod tests {
         for p in ["systemctl", "/usr/bin/../bin/sh", "/usr//bin/x", "/bin/sh -c", "/usr/bin/", "/a/./b", "/a/b'"] {
             assert!(check_program(p).is_err(), "{p}");
         }
-        for a in ["unit=x", "UNIT", "UNIT=", "UNIT=(", "1A=x", "A-B=x"] {
+        for a in
+            ["unit=x", "UNIT", "UNIT=", "UNIT=(", "1A=x", "A-B=x", "F=/var/log/[a-z]+)|(.+", "U=php\u{202e}.*", "U=a b"]
+        {
             assert!(parse_arg(a).is_err(), "{a}");
+        }
+        for f in ["restart\u{202e}", "a b", "", "x\u{200b}"] {
+            assert!(check_fixed(f).is_err(), "{f:?}");
         }
         assert_eq!(parse_ttl("1h30m").unwrap().as_secs(), 5400);
         assert_eq!(parse_ttl("90s").unwrap().as_secs(), 90);

@@ -35,11 +35,28 @@ pub fn check_login(login: &str) -> Result<(), Error> {
     }
 }
 
+/// `ADDRESS:PORT` sshd listens on: an IP address (IPv6 in brackets) and a port of digits.
+fn check_listen(listen: &str) -> Result<(String, u16), Error> {
+    let bad = || {
+        Error::Bad(format!(
+            "--listen {}: give ADDRESS:PORT, an IP address (IPv6 in brackets) and a port from 1 to 65535",
+            crate::maneuver::quote(listen)
+        ))
+    };
+    let (host, port) = listen.rsplit_once(':').ok_or_else(bad)?;
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    let ip: std::net::IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| bad())?;
+    let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+    Ok((host, port))
+}
+
 /// What both configurations share: certificates only, nothing a maneuver or a jump does
 /// not need, logs verbose enough for fail2ban (NET-2).
 fn common(out: &mut String, listen: &str, host_key: &str, user_cas: &str, login: &str) -> Result<(), Error> {
-    let (host, port) =
-        listen.rsplit_once(':').ok_or_else(|| Error::Bad(format!("--listen {listen}: give HOST:PORT")))?;
+    let (host, port) = check_listen(listen)?;
     let _ = writeln!(out, "Port {port}");
     let _ = writeln!(out, "ListenAddress {host}");
     let _ = writeln!(out, "HostKey {}", shell_quote("--host-key", host_key)?);
@@ -95,21 +112,38 @@ pub fn bastion_config(
         "# Local forwarding only (restrict,port-forwarding in the principals answer would let remote\n\
          # forwarding in too), to the permitopen the answer names; no session, no shell.\n\
          AllowTcpForwarding local\n\
-         ForceCommand /bin/false\n",
+         ForceCommand /bin/false\n\
+         # A connection with nothing open (a multiplexing master left behind) ends after a minute:\n\
+         # sshd asks gardien again at the next one.\n\
+         UnusedConnectionTimeout 60\n",
     );
     Ok(out)
 }
 
-/// A dedicated server's `sshd_config` for the maneuvers' account.
-pub fn target_config(listen: &str, host_key: &str, user_cas: &str, login: &str) -> Result<String, Error> {
+/// A dedicated server's `sshd_config` for the maneuvers' account. `principals` is the file
+/// naming this server's principal (`server_principal`): a certificate for another server of
+/// the same client, signed by the same CA, does not log in here.
+pub fn target_config(
+    listen: &str,
+    host_key: &str,
+    user_cas: &str,
+    principals: &str,
+    login: &str,
+) -> Result<String, Error> {
     check_login(login)?;
     let mut out = String::from(
         "# A dedicated server's maneuvers (ACC-2), written by `gardien server sshd-config`. Do not edit: write it again.\n\
          # Each certificate forces gardien's runner for its grant, from the bastion's address only.\n",
     );
     common(&mut out, listen, host_key, user_cas, login)?;
+    let _ = writeln!(out, "AuthorizedPrincipalsFile {}", shell_quote("the principals file", principals)?);
     out.push_str("AllowTcpForwarding no\n");
     Ok(out)
+}
+
+/// The principal a server's certificates name: this server's, no other's.
+pub fn server_principal(server: &str) -> String {
+    format!("gardien-server-{server}")
 }
 
 /// The bastion's answer for a grant in force: its principal, restricted to forwarding one
@@ -144,6 +178,17 @@ mod tests {
             assert!(b.lines().any(|l| l == line), "{line} in\n{b}");
         }
         assert!(bastion_config("127.0.0.1:22", "/k'", "/c", "jump", "x", "gardien").is_err());
+        for listen in [
+            "127.0.0.1\nPermitTTY yes:22",
+            "1.2.3.4:notaport",
+            "host.example:22",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            ":22",
+        ] {
+            assert!(bastion_config(listen, "/k", "/c", "jump", "x", "gardien").is_err(), "{listen:?}");
+        }
+        assert!(target_config("[::1]:22", "/k", "/c", "/p", "gardien").unwrap().contains("ListenAddress [::1]\n"));
         assert!(bastion_config("127.0.0.1:22", "/k", "/c", "Jump", "x", "gardien").is_err());
         assert_eq!(
             principals_line("gr-01", "192.0.2.10:22"),

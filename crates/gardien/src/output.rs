@@ -154,3 +154,8 @@ pub fn read_small(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 pub fn read_small_text(path: &std::path::Path) -> anyhow::Result<String> {
     String::from_utf8(read_small(path)?).map_err(|_| anyhow::anyhow!("reading {}: not UTF-8 text", path.display()))
 }
+
+/// A path as a terminal may show it: control characters escaped.
+pub fn shown(p: &std::path::Path) -> String {
+    vault::text::escape(&p.to_string_lossy())
+}

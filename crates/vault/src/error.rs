@@ -203,7 +203,7 @@ pub enum Error {
     #[error("not signed in: the token or session is unknown, expired or revoked")]
     NotSignedIn,
     /// Nothing of that name.
-    #[error("unknown {what} '{name}'; `gardien {what} list` shows them")]
+    #[error("unknown {what} '{name}'; `gardien {}` shows them", lister(.what))]
     Unknown {
         /// What kind of thing.
         what: &'static str,
@@ -367,5 +367,13 @@ fn destroyed_hint(id: &str, certificate: Option<&str>) -> String {
     match certificate {
         Some(c) => format!("its destruction certificate: `gardien certificate show {c}`"),
         None => format!("its certificate is not issued yet; `gardien dataset show {id}` says under which rule"),
+    }
+}
+
+/// The command that lists things of a kind.
+fn lister(what: &str) -> String {
+    match what {
+        "grant" => "access list".into(),
+        other => format!("{other} list"),
     }
 }

@@ -70,6 +70,8 @@ pub struct SshdFiles {
     pub config: String,
     /// The user CAs it trusts (`TrustedUserCAKeys`), one line each.
     pub user_cas: String,
+    /// A server's: the one principal its certificates must name (`AuthorizedPrincipalsFile`).
+    pub principals: Option<String>,
 }
 
 /// The catalog's maneuver as the `access` crate runs it.
@@ -110,6 +112,9 @@ fn check_egress(e: &str) -> Result<String, Error> {
         ))
     };
     let mut out = Vec::new();
+    if e.split(',').count() > 4 {
+        return Err(bad());
+    }
     for part in e.split(',') {
         let (ip, bits) = part.split_once('/').map_or((part, None), |(a, b)| (a, Some(b)));
         let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
@@ -218,6 +223,12 @@ impl Vault {
         })
     }
 
+    /// `bastion serve` starting: the operator's, recorded (what answers sshd is decided).
+    pub fn bastion_serve_start(&self, socket: &str, now: DateTime<Utc>) -> Result<BastionRow, Error> {
+        let details = format!("of=daemon socket={}", crate::text::escape(socket));
+        self.door(Action::SshdConfig, vec![], details, now, |_| self.bastion_row())
+    }
+
     fn bastion_row(&self) -> Result<BastionRow, Error> {
         self.catalog.bastion()?.ok_or_else(|| {
             Error::BadInput(
@@ -301,7 +312,7 @@ impl Vault {
             };
             let config = access::sshd::bastion_config(listen, host_key, user_cas, &b.login, &command, command_user)
                 .map_err(bad)?;
-            Ok(SshdFiles { config, user_cas: self.user_cas(now)? })
+            Ok(SshdFiles { config, user_cas: self.user_cas(now)?, principals: None })
         })
     }
 
@@ -313,6 +324,7 @@ impl Vault {
         listen: &str,
         host_key: &str,
         user_cas: &str,
+        principals: &str,
         now: DateTime<Utc>,
     ) -> Result<SshdFiles, Error> {
         self.door(Action::SshdConfig, vec![format!("server:{server}")], "of=server".into(), now, |rec| {
@@ -328,9 +340,14 @@ impl Vault {
             };
             rec.resources.push(format!("client:{client}"));
             let b = self.bastion_row()?;
-            let config = access::sshd::target_config(listen, host_key, user_cas, &b.target_login).map_err(bad)?;
+            let config =
+                access::sshd::target_config(listen, host_key, user_cas, principals, &b.target_login).map_err(bad)?;
             let ca = self.client_ca(&client, now)?;
-            Ok(SshdFiles { config, user_cas: format!("{}\n", ca.public_line()) })
+            Ok(SshdFiles {
+                config,
+                user_cas: format!("{}\n", ca.public_line()),
+                principals: Some(format!("{}\n", access::sshd::server_principal(&s.name))),
+            })
         })
     }
 
@@ -381,27 +398,9 @@ impl Vault {
             rand::rngs::OsRng.fill_bytes(&mut idb);
             let id = format!("gr-{}", hex::encode(idb));
             let ca = self.client_ca(&a.client, now)?;
-            let serial = self.catalog.next_serial()?;
-            let serial_u = u64::try_from(serial).unwrap_or(0);
             let (va, vb) =
                 (u64::try_from(after.timestamp()).unwrap_or(0), u64::try_from(until.timestamp()).unwrap_or(0));
             let comment = format!("{}@{} {id}", self.actor, a.client);
-            let bastion_cert = access::cert::sign(
-                &ca,
-                &access::cert::Spec {
-                    key: &key,
-                    key_id: &id,
-                    serial: serial_u,
-                    principal: &id,
-                    valid_after: va,
-                    valid_before: vb,
-                    force_command: None,
-                    source_address: None,
-                    port_forwarding: true,
-                    comment: &comment,
-                },
-            )
-            .map_err(bad)?;
             let dir = self.dir.canonicalize().map_err(|source| Error::Io { path: self.dir.clone(), source })?;
             let force = format!(
                 "{} --data-dir {} --as {} access run {id}",
@@ -409,30 +408,43 @@ impl Vault {
                 access::sshd::shell_quote("the data dir", &dir.to_string_lossy()).map_err(bad)?,
                 self.actor
             );
-            let target_cert = access::cert::sign(
-                &ca,
-                &access::cert::Spec {
+            // The target's principal is its server's own (`server sshd-config` writes the
+            // file naming it): a certificate for another server of this client does not
+            // log in there, though the same CA signed it.
+            let principal = access::sshd::server_principal(&s.name);
+            let sign = |serial: u64| -> Result<(String, String), Error> {
+                let bastion_spec = access::cert::Spec {
                     key: &key,
                     key_id: &id,
-                    serial: serial_u + 1,
-                    principal: &b.target_login,
+                    serial,
+                    principal: &id,
                     valid_after: va,
                     valid_before: vb,
+                    force_command: None,
+                    source_address: None,
+                    port_forwarding: true,
+                    comment: &comment,
+                };
+                let target_spec = access::cert::Spec {
+                    serial: serial + 1,
+                    principal: &principal,
                     force_command: Some(&force),
                     source_address: Some(&b.egress),
                     port_forwarding: false,
-                    comment: &comment,
-                },
-            )
-            .map_err(bad)?;
-            let grant = GrantRow {
+                    ..bastion_spec
+                };
+                let bastion = access::cert::sign(&ca, &bastion_spec).map_err(bad)?;
+                let target = access::cert::sign(&ca, &target_spec).map_err(bad)?;
+                Ok((bastion, target))
+            };
+            let mut grant = GrantRow {
                 id: id.clone(),
                 approval: a.id.clone(),
                 client: a.client.clone(),
                 server: s.name.clone(),
                 person: self.actor.clone(),
                 key: access::cert::fingerprint(&key),
-                serial,
+                serial: 0,
                 valid_after: rfc3339(after),
                 valid_before: rfc3339(until),
                 revoked_at: None,
@@ -441,7 +453,14 @@ impl Vault {
             };
             rec.resources.insert(0, format!("grant:{id}"));
             rec.details = format!("step=grant key={} until={}", grant.key, grant.valid_before);
-            self.record(rec, Outcome::Allowed, |c| c.add_grant(&grant))?;
+            // The serial is taken in the transaction that records the grant: two grants at
+            // once never share one (and the schema says so too).
+            let (bastion_cert, target_cert) = self.record(rec, Outcome::Allowed, |c| {
+                grant.serial = c.next_serial()?;
+                let certs = sign(u64::try_from(grant.serial).unwrap_or(0))?;
+                c.add_grant(&grant)?;
+                Ok(certs)
+            })?;
             Ok(Granted { grant, bastion_cert, target_cert, server: s, bastion: b })
         })
     }
@@ -475,8 +494,25 @@ impl Vault {
         })
     }
 
+    /// A grant's state at `now`: `in force`, `revoked`, `expired`, or `approval withdrawn`
+    /// (its approval no longer in force).
+    fn grant_state(&self, g: &GrantRow, now: DateTime<Utc>) -> Result<&'static str, Error> {
+        if g.revoked_at.is_some() {
+            return Ok("revoked");
+        }
+        if parse_time(&g.valid_before).is_none_or(|t| now >= t) {
+            return Ok("expired");
+        }
+        let a = self.catalog.approval(&g.approval)?;
+        Ok(if crate::approvals::in_force(&a, &rfc3339(now)) { "in force" } else { "approval withdrawn" })
+    }
+
     /// `access list`: the grants the actor may see (a client's people: their client's).
-    pub fn access_list(&self, client: Option<&str>, now: DateTime<Utc>) -> Result<Vec<GrantRow>, Error> {
+    pub fn access_list(
+        &self,
+        client: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(GrantRow, &'static str)>, Error> {
         let resources = client.map(|c| vec![format!("client:{c}")]).unwrap_or_default();
         self.door(Action::AccessList, resources, String::new(), now, |_| {
             if let Some(c) = client
@@ -486,7 +522,8 @@ impl Vault {
             }
             let rows = self.catalog.grants(client)?;
             // Only what a revoke would reach: the grants of servers the actor may see.
-            self.visible(rows, Action::ServerShow, |g| format!("server:{}", g.server), now)
+            let rows = self.visible(rows, Action::ServerShow, |g| format!("server:{}", g.server), now)?;
+            rows.into_iter().map(|g| self.grant_state(&g, now).map(|st| (g, st))).collect()
         })
     }
 
@@ -584,7 +621,13 @@ impl Vault {
                 crate::text::escape(&requested.unwrap_or_default().chars().take(200).collect::<String>())
             ),
         };
-        let found = crate::door::valid_id("grant", grant).then(|| self.catalog.grant(grant)).transpose()?.flatten();
+        // The forced command names the grant's person (`--as`): run as anyone else, the
+        // grant answers as an unknown one.
+        let found = crate::door::valid_id("grant", grant)
+            .then(|| self.catalog.grant(grant))
+            .transpose()?
+            .flatten()
+            .filter(|g| g.person == self.actor);
         let Some(g) = found else {
             return self.door_sender(Action::ServerAccess, "grant:(unknown)", vec![], details, "ACC-3", now, |_| {
                 Err(Error::Refused {

@@ -162,7 +162,7 @@ pub enum BastionCmd {
         #[arg(long)]
         socket: PathBuf,
         /// How many logins are decided at once.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 8)]
         workers: usize,
     },
     /// sshd's AuthorizedPrincipalsCommand: the line for a grant in force, nothing otherwise.
@@ -185,7 +185,12 @@ pub enum BastionCmd {
 /// `--dir`'s `sshd_config` and `user-cas.pub`, each written whole then renamed.
 pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (name, text) in [("user-cas.pub", &files.user_cas), ("sshd_config", &files.config)] {
+    let mut all = vec![("user-cas.pub", &files.user_cas)];
+    if let Some(p) = &files.principals {
+        all.push(("principals", p));
+    }
+    all.push(("sshd_config", &files.config));
+    for (name, text) in all {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.gardien-tmp"));
         let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -195,6 +200,16 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// An absolute path as an ssh_config line takes it: quoted when it has spaces; a control
+/// character or a double quote refused (a newline would add lines to the person's config).
+fn ssh_path(p: &Path) -> anyhow::Result<String> {
+    let a = absolute(p)?;
+    if a.chars().any(|c| c.is_control() || c == '"') {
+        anyhow::bail!("{}: a path with a control character or a quote cannot go into ssh_config", output::shown(p));
+    }
+    Ok(if a.chars().any(char::is_whitespace) { format!("\"{a}\"") } else { a })
 }
 
 fn absolute(p: &Path) -> anyhow::Result<String> {
@@ -233,8 +248,6 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         Cmd::Grant { approval, key, out_dir } => {
             let v = super::open(cli)?;
             let text = output::read_small_text(key)?;
-            let issued = v.access_grant(approval, &text, now)?;
-            let g = &issued.grant;
             let dir = match out_dir {
                 Some(d) => d.clone(),
                 None => key
@@ -242,15 +255,30 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     .filter(|p| !p.as_os_str().is_empty())
                     .map_or_else(|| PathBuf::from("."), Path::to_owned),
             };
+            // Where the certificates go, checked before the grant is made: a grant whose
+            // certificates could not be written would stand for nothing.
+            let identity = ssh_path(&key.with_extension(""))?;
+            ssh_path(&dir)?;
+            let probe = dir.join(format!(".gardien-probe-{}", std::process::id()));
+            std::fs::write(&probe, b"")
+                .with_context(|| format!("cannot write the certificates into {}", output::shown(&dir)))?;
+            let _ = std::fs::remove_file(&probe);
+            let issued = v.access_grant(approval, &text, now)?;
+            let g = &issued.grant;
             let stem =
                 key.file_name().map(|n| n.to_string_lossy().trim_end_matches(".pub").to_owned()).unwrap_or_default();
             let bastion_cert = dir.join(format!("{stem}-{}-bastion-cert.pub", g.id));
             let target_cert = dir.join(format!("{stem}-{}-cert.pub", g.id));
             for (path, line) in [(&bastion_cert, &issued.bastion_cert), (&target_cert, &issued.target_cert)] {
-                std::fs::write(path, format!("{line}\n"))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(path, format!("{line}\n")).with_context(|| {
+                    format!(
+                        "cannot write {} (grant {} is made: `gardien access revoke {}`, then grant again)",
+                        output::shown(path),
+                        g.id,
+                        g.id
+                    )
+                })?;
             }
-            let identity = absolute(&key.with_extension(""))?;
             let jump = format!("gardien-bastion-{}", g.id);
             let (bh, bp) = host_port(&issued.bastion.address);
             let (th, tp) = host_port(&issued.server.address);
@@ -262,7 +290,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             println!("    HostName {bh}\n    Port {bp}\n    User {}", issued.bastion.login);
             println!(
                 "    IdentityFile {identity}\n    CertificateFile {}\n    IdentitiesOnly yes",
-                absolute(&bastion_cert)?
+                ssh_path(&bastion_cert)?
             );
             println!("Host {}", g.server);
             println!(
@@ -271,14 +299,14 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             );
             println!(
                 "    IdentityFile {identity}\n    CertificateFile {}\n    IdentitiesOnly yes\n    RequestTTY no",
-                absolute(&target_cert)?
+                ssh_path(&target_cert)?
             );
             eprintln!(
                 "grant {} on {} until {}: certificates in {}; add the lines above to ~/.ssh/config, then `ssh {} MANEUVER NAME=VALUE...`",
                 g.id,
                 g.server,
                 output::until(&g.valid_before),
-                dir.display(),
+                output::shown(&dir),
                 g.server
             );
             Ok(())
@@ -296,16 +324,23 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let v = super::open(cli)?;
             let grants = v.access_list(client.as_deref(), now)?;
             if *json {
-                return output::json(&grants.iter().map(grant_json).collect::<Vec<_>>());
+                return output::json(
+                    &grants
+                        .iter()
+                        .map(|(g, st)| {
+                            let mut j = grant_json(g);
+                            j["state"] = (*st).into();
+                            j
+                        })
+                        .collect::<Vec<_>>(),
+                );
             }
-            let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             output::table(
                 &["GRANT", "CLIENT", "SERVER", "PERSON", "UNTIL", "STATE"],
-                grants.iter().map(|g| {
+                grants.iter().map(|(g, st)| {
                     let state = match &g.revoked_at {
                         Some(at) => format!("revoked {}", output::day(at)),
-                        None if g.valid_before <= now_s => "expired".into(),
-                        None => "in force".into(),
+                        None => (*st).to_owned(),
                     };
                     vec![
                         g.id.clone(),
@@ -421,6 +456,9 @@ mod bastiond {
 
     const LIMIT: u64 = 4096;
     const WAIT: Duration = Duration::from_secs(5);
+    /// How long the daemon waits for sshd's question: a caller that says nothing frees its
+    /// worker after this.
+    const QUESTION: Duration = Duration::from_secs(1);
 
     /// Asks the daemon; the principals line, or the refusal as the in-process command says it.
     pub fn ask(socket: &Path, args: [&String; 4]) -> anyhow::Result<String> {
@@ -448,7 +486,7 @@ mod bastiond {
 
     /// One question: `[user, key id, serial, CA fingerprint]`.
     fn answer(v: &mut vault::Vault, s: &mut UnixStream) -> anyhow::Result<()> {
-        s.set_read_timeout(Some(WAIT))?;
+        s.set_read_timeout(Some(QUESTION))?;
         s.set_write_timeout(Some(WAIT))?;
         let mut line = String::new();
         BufReader::new(&mut *s).take(LIMIT).read_line(&mut line)?;
@@ -470,13 +508,21 @@ mod bastiond {
 
     pub fn serve(cli: &Cli, socket: &Path, workers: usize) -> anyhow::Result<()> {
         let workers = workers.clamp(1, 64);
-        let first = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+        let mut first = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+        first.act_as(&cli.act_as);
+        first.bastion_serve_start(&socket.to_string_lossy(), chrono::Utc::now())?;
         let group = first.start_group_commit()?;
         let mut vaults = vec![first];
         while vaults.len() < workers {
             vaults.push(vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?);
         }
-        if socket.exists() {
+        // Only a stale socket is replaced: anything else at the path (a file, the catalog
+        // given by mistake, a link) is refused, and left as it is.
+        if let Ok(meta) = std::fs::symlink_metadata(socket) {
+            use std::os::unix::fs::FileTypeExt as _;
+            if !meta.file_type().is_socket() {
+                anyhow::bail!("{} exists and is not a socket: give the path of a new socket", socket.display());
+            }
             if UnixStream::connect(socket).is_ok() {
                 anyhow::bail!("another daemon answers at {}", socket.display());
             }

@@ -91,9 +91,11 @@ pub enum Cmd {
     /// Write a dedicated or managed server's sshd configuration for the maneuvers' account
     /// (certificates of its client's CA only, from the bastion only) and the CA it trusts.
     #[command(
-        after_help = "Example:\n  gardien server sshd-config hugo-1 --dir /tmp/hugo-1-ssh --listen 0.0.0.0:22\n  \
-        (copy both files to the server's /etc/ssh/gardien, then: sshd -t -f /etc/ssh/gardien/sshd_config)\n\n\
-        A shared server is refused: nobody of a client's is let in there, ever (ACC-1)."
+        after_help = "Example:\n  gardien server sshd-config hugo-1 --dir ./hugo-1-ssh --at /etc/ssh/gardien --listen 0.0.0.0:22\n\n\
+        Copy the three files (sshd_config, user-cas.pub, principals) to /etc/ssh/gardien on the server, then\n\
+        `sshd -t -f /etc/ssh/gardien/sshd_config`. The server accepts certificates of its client's CA naming\n\
+        this server, from the bastion's address only. A shared server is refused: nobody of a client's is let\n\
+        in there, ever (ACC-1)."
     )]
     SshdConfig {
         /// The server's name.
@@ -107,9 +109,9 @@ pub enum Cmd {
         /// The server's host key.
         #[arg(long, default_value = "/etc/ssh/ssh_host_ed25519_key")]
         host_key: String,
-        /// Where the CA file will be on the server (default: --dir's user-cas.pub).
+        /// The directory the files will be in on the server (default: --dir).
         #[arg(long)]
-        user_cas: Option<String>,
+        at: Option<std::path::PathBuf>,
     },
 }
 
@@ -201,12 +203,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::SshdConfig { name, dir, listen, host_key, user_cas } => {
-            let cas = match user_cas {
-                Some(c) => c.clone(),
-                None => std::path::absolute(dir.join("user-cas.pub"))?.to_string_lossy().into_owned(),
-            };
-            let files = v.server_sshd_config(name, listen, host_key, &cas, now)?;
+        Cmd::SshdConfig { name, dir, listen, host_key, at } => {
+            let at = std::path::absolute(at.as_deref().unwrap_or(dir))?;
+            let cas = at.join("user-cas.pub").to_string_lossy().into_owned();
+            let principals = at.join("principals").to_string_lossy().into_owned();
+            let files = v.server_sshd_config(name, listen, host_key, &cas, &principals, now)?;
             super::access::write_files(dir, &files)
         }
         Cmd::Ports { name, allow } => {

@@ -75,6 +75,9 @@ impl Sshd {
             .arg("-o")
             .arg(format!("PidFile={}", pid_file.display()))
             .args(["-o", "UsePAM=no"])
+            // The test's files sit under /tmp (world-writable): sshd's check of the principals
+            // file's directories would refuse them, where /etc/ssh/gardien passes.
+            .args(["-o", "StrictModes=no"])
             .output()
             .expect("run sshd (Debian's openssh-server)");
         assert!(out.status.success(), "sshd {name}: {}", String::from_utf8_lossy(&out.stderr));
@@ -120,13 +123,15 @@ struct World {
     installed: Installed,
     bastion_port: u16,
     target_port: u16,
+    /// acme-2's: another dedicated server of the same client.
+    target2_port: u16,
 }
 
 impl World {
     fn new() -> World {
         let env = Env::new();
         let installed = Installed::new();
-        let (bastion_port, target_port) = (free_port(), free_port());
+        let (bastion_port, target_port, target2_port) = (free_port(), free_port(), free_port());
         env.ok(&["client", "add", "beta", "--name", "Beta"]);
         for (h, role, c) in [
             ("tech-acme", "client-tech", "acme"),
@@ -207,7 +212,21 @@ impl World {
             "--runner",
             &installed.gardien,
         ]);
-        World { env, installed, bastion_port, target_port }
+        let target2 = format!("127.0.0.1:{target2_port}");
+        env.ok(&[
+            "server",
+            "add",
+            "acme-2",
+            "--site",
+            "fr-roubaix",
+            "--kind",
+            "dedicated",
+            "--client",
+            "acme",
+            "--address",
+            &target2,
+        ]);
+        World { env, installed, bastion_port, target_port, target2_port }
     }
 
     fn gardien(&self, args: &[&str]) -> Command {
@@ -268,35 +287,50 @@ impl World {
             Daemon(child)
         });
         self.env.ok(&strs(&args));
-        let tdir = dir.join("target");
-        self.env.ok(&[
-            "server",
-            "sshd-config",
-            "acme-1",
-            "--dir",
-            &tdir.to_string_lossy(),
-            "--listen",
-            &format!("127.0.0.1:{}", self.target_port),
-            "--host-key",
-            &dir.join("target_host_key").to_string_lossy(),
-        ]);
+        let target_key = std::fs::read_to_string(dir.join("target_host_key.pub")).expect("pub");
         let known = format!(
-            "[127.0.0.1]:{} {}[127.0.0.1]:{} {}",
+            "[127.0.0.1]:{} {}[127.0.0.1]:{} {target_key}[127.0.0.1]:{} {target_key}",
             self.bastion_port,
             std::fs::read_to_string(dir.join("bastion_host_key.pub")).expect("pub"),
             self.target_port,
-            std::fs::read_to_string(dir.join("target_host_key.pub")).expect("pub"),
+            self.target2_port,
         );
         std::fs::write(dir.join("known_hosts"), known).expect("known_hosts");
         let b = Sshd::start(&bdir.join("sshd_config"), &dir, "bastion", self.bastion_port);
-        let t = Sshd::start(&tdir.join("sshd_config"), &dir, "target", self.target_port);
+        let t = self.target_sshd("acme-1", self.target_port, "target");
         (b, t, daemon)
+    }
+
+    /// A server's sshd (`name`), with the configuration gardien writes for it (every
+    /// server here has the same host key).
+    fn target_sshd(&self, server: &str, port: u16, name: &str) -> Sshd {
+        let dir = self.env.path("ssh");
+        let conf = dir.join(name);
+        self.env.ok(&[
+            "server",
+            "sshd-config",
+            server,
+            "--dir",
+            &conf.to_string_lossy(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-key",
+            &dir.join("target_host_key").to_string_lossy(),
+        ]);
+        Sshd::start(&conf.join("sshd_config"), &dir, name, port)
     }
 
     /// `access grant` for a fresh key of `who`'s; the ssh_config it prints, completed with
     /// the test's known hosts, written to a file; returns (grant id, ssh_config path).
     fn grant(&self, who: &str, ap: &str) -> (String, PathBuf) {
-        let keys = self.env.path(&format!("keys-{who}-{ap}"));
+        let mut n = 0;
+        let keys = loop {
+            let k = self.env.path(&format!("keys-{who}-{ap}-{n}"));
+            if !k.exists() {
+                break k;
+            }
+            n += 1;
+        };
         std::fs::create_dir_all(&keys).expect("mkdir");
         let key = keys.join("id_ed25519");
         keygen(&key);
@@ -412,7 +446,8 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     assert!(t.contains(&format!("force-command '{}' --data-dir '", w.installed.gardien)), "{t}");
     assert!(t.contains(&format!("--as tech-acme access run {grant}")), "{t}");
     assert!(t.contains("source-address 127.0.0.1/32") && t.contains("Extensions: (none)"), "{t}");
-    assert!(t.contains("Principals: \n                root\n"), "{t}");
+    // The principal is this server's own: the same client's other servers refuse it.
+    assert!(t.contains("Principals: \n                gardien-server-acme-1\n"), "{t}");
     // Valid for the shortest max-ttl of the approved maneuvers: 1h (hello), a minute's grace before.
     let valid = t.lines().find(|l| l.trim_start().starts_with("Valid: from")).expect("validity").to_owned();
     let times: Vec<chrono::NaiveDateTime> = valid
@@ -447,6 +482,39 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     );
     assert!(runs == "hello:0,fail:1" || runs == "fail:1,hello:0", "{runs}");
 
+    // A certificate for acme-1 does not open acme-2, though the same CA signed both and a
+    // grant for acme-2 opens the way there (the review's first finding).
+    let _t2 = w.target_sshd("acme-2", w.target2_port, "target2");
+    let out = w.env.ok(&strs(&request("acme-2 fail")));
+    let ap2 = out.lines().next().expect("id").trim().to_owned();
+    w.env.ok(&["--as", "signer-acme", "approval", "decide", &ap2, "--approve"]);
+    let (grant2, cfg2) = w.grant("tech-acme", &ap2);
+    let o = ssh(&cfg2, &["acme-2", "fail"]);
+    assert_eq!(o.status.code(), Some(1), "acme-2's own grant runs there: {}", text(&o));
+    let keys2 = cfg2.parent().expect("dir");
+    let cross = keys2.join("cross_config");
+    std::fs::write(
+        &cross,
+        format!(
+            "Host jump2\n    HostName 127.0.0.1\n    Port {}\n    User root\n    IdentityFile {}\n    CertificateFile {}\n    IdentitiesOnly yes\n\
+             Host crossed\n    HostName 127.0.0.1\n    Port {}\n    User root\n    ProxyJump jump2\n    IdentityFile {}\n    CertificateFile {}\n    IdentitiesOnly yes\n\
+             Host *\n    UserKnownHostsFile {}\n    BatchMode yes\n    LogLevel ERROR\n",
+            w.bastion_port,
+            keys2.join("id_ed25519").display(),
+            keys2.join(format!("id_ed25519-{grant2}-bastion-cert.pub")).display(),
+            w.target2_port,
+            keys.join("id_ed25519").display(),
+            keys.join(format!("id_ed25519-{grant}-cert.pub")).display(),
+            w.env.path("ssh/known_hosts").display(),
+        ),
+    )
+    .expect("cross config");
+    let runs_before = w.env.sql("SELECT count(*) FROM maneuver_runs");
+    let o = ssh(&cross, &["crossed", "hello", "NAME=crossed"]);
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("crossed"), "{}", text(&o));
+    assert_eq!(w.env.sql("SELECT count(*) FROM maneuver_runs"), runs_before, "nothing ran");
+
     // The daemon answers what is not sshd's question with an error, and goes on answering.
     for junk in [b"not json\n".to_vec(), vec![b'['; 1 << 20], b"[\"root\",\"gr-0\",\"1\"]\n".to_vec()] {
         use std::io::{Read as _, Write as _};
@@ -480,7 +548,7 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     let denied = w.events(&grant).iter().filter(|e| e.starts_with("denied step=run")).count();
     assert_eq!(denied, 8, "{:#?}", w.events(&grant));
     let runs = w.env.sql("SELECT count(*) FROM maneuver_runs");
-    assert_eq!(runs, "3", "nothing else ran");
+    assert_eq!(runs, "4", "nothing else ran");
 
     // The bastion gives no shell and forwards only to the grant's server.
     let jump = format!("gardien-bastion-{grant}");
@@ -526,7 +594,7 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"), "{}", text(&o));
     let ev = w.events(&grant);
     assert!(ev.iter().any(|e| e.starts_with("denied step=login")), "{ev:#?}");
-    assert_eq!(w.env.sql("SELECT count(*) FROM maneuver_runs"), "3");
+    assert_eq!(w.env.sql("SELECT count(*) FROM maneuver_runs"), "4");
     // The runner refuses it too (a session opened before the revocation asks again).
     let o = w
         .gardien(&["--as", "tech-acme", "access", "run", &grant])
@@ -762,6 +830,72 @@ fn grants_are_the_approved_persons_only_and_bad_input_changes_nothing() {
             ],
             "maneuver",
         ),
+        // A pattern that compiles only inside the anchors would escape them (the review's).
+        (
+            &[
+                "maneuver",
+                "add",
+                "cat-file",
+                "--program",
+                "/bin/cat",
+                "--arg",
+                "FILE=/var/log/app/[a-z]+\\.log)|(.+",
+                "--max-ttl",
+                "1h",
+                "--description",
+                "show an application log",
+            ],
+            "does not compile",
+        ),
+        // What hides or reorders the signer's reading, or makes the argv ambiguous.
+        (
+            &[
+                "maneuver",
+                "add",
+                "rst",
+                "--program",
+                "/bin/echo",
+                "--fixed",
+                "restart\u{202e}",
+                "--max-ttl",
+                "1h",
+                "--description",
+                "a hidden override",
+            ],
+            "--fixed",
+        ),
+        (
+            &[
+                "maneuver",
+                "add",
+                "rst",
+                "--program",
+                "/bin/echo",
+                "--fixed",
+                "two words",
+                "--max-ttl",
+                "1h",
+                "--description",
+                "an ambiguous argv",
+            ],
+            "one word",
+        ),
+        (
+            &[
+                "maneuver",
+                "add",
+                "rst",
+                "--program",
+                "/bin/echo",
+                "--arg",
+                "U=php\u{200b}[0-9]",
+                "--max-ttl",
+                "1h",
+                "--description",
+                "an invisible pattern",
+            ],
+            "invisible",
+        ),
     ] {
         let before = env.snapshot();
         let err = env.fails(args, 1);
@@ -791,7 +925,9 @@ fn grants_are_the_approved_persons_only_and_bad_input_changes_nothing() {
     // The bastion: an allowed site (LOC-1), a narrow egress.
     let err = env.fails(&["bastion", "set", "--site", "us-east", "--address", "192.0.2.1", "--egress", "192.0.2.1"], 4);
     assert!(err.contains("LOC-1"), "{err}");
-    for egress in ["0.0.0.0/0", "192.0.2.1/8", "nowhere", "192.0.2.1/33"] {
+    for egress in
+        ["0.0.0.0/0", "192.0.2.1/8", "nowhere", "192.0.2.1/33", "192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5"]
+    {
         let err =
             env.fails(&["bastion", "set", "--site", "fr-roubaix", "--address", "192.0.2.1", "--egress", egress], 1);
         assert!(err.contains("--egress"), "{egress}: {err}");
@@ -810,5 +946,67 @@ fn grants_are_the_approved_persons_only_and_bad_input_changes_nothing() {
     env.ok(&["--as", "signer-acme", "access", "revoke", &grant]);
     let err = env.fails(&["--as", "admin-acme", "access", "revoke", &grant], 1);
     assert!(err.contains("revoked already"), "{err}");
+
+    // A grant whose approval was withdrawn is listed as such.
+    let (grant2, _) = w.grant("tech-acme", &ap);
+    env.ok(&["--as", "signer-acme", "approval", "revoke", &ap]);
+    let list = env.ok(&["access", "list", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let row = j.as_array().unwrap().iter().find(|g| g["id"] == grant2.as_str()).unwrap().clone();
+    assert_eq!(row["state"], "approval withdrawn", "{row}");
+    // Certificates that could not be written: no grant is made.
+    let ap3 = w.approved(&["hello"]);
+    let n = env.sql("SELECT count(*) FROM grants");
+    let err = env.fails(&["--as", "tech-acme", "access", "grant", &ap3, "--key", &pubkey, "-o", "/nonexistent/dir"], 1);
+    assert!(err.contains("cannot write the certificates"), "{err}");
+    assert_eq!(env.sql("SELECT count(*) FROM grants"), n);
+    // The runner, run as another person than the grant's: answered as an unknown grant.
+    let g = env.sql("SELECT id FROM grants ORDER BY created LIMIT 1");
+    let run = |who: &str, grant: &str| {
+        let o = w
+            .gardien(&["--as", who, "access", "run", grant])
+            .env("SSH_ORIGINAL_COMMAND", "hello NAME=x")
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).replace(grant, "ID"), o.stdout)
+    };
+    let theirs = run("tech-beta", &g);
+    assert_eq!(theirs, run("tech-beta", "gr-0000000000000000"));
+    assert_eq!(theirs.0, Some(4));
+    // sshd's configuration takes no line from its options.
+    for listen in ["127.0.0.1\nPermitTTY yes:22", "1.2.3.4:notaport", "host.example:22"] {
+        let err = env.fails(
+            &[
+                "bastion",
+                "sshd-config",
+                "--dir",
+                &env.path("x").to_string_lossy(),
+                "--listen",
+                listen,
+                "--command-user",
+                "root",
+            ],
+            1,
+        );
+        assert!(err.contains("--listen"), "{listen:?}: {err}");
+        let err = env.fails(
+            &["server", "sshd-config", "acme-1", "--dir", &env.path("x").to_string_lossy(), "--listen", listen],
+            1,
+        );
+        assert!(err.contains("--listen"), "{listen:?}: {err}");
+    }
+    // The daemon replaces a stale socket, nothing else (the review's second finding).
+    let catalog = env.data.join("catalog.db");
+    let before = std::fs::read(&catalog).unwrap().len();
+    let o = w.gardien(&["bastion", "serve", "--socket", &catalog.to_string_lossy()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a socket"), "{}", text(&o));
+    assert!(std::fs::metadata(&catalog).unwrap().is_file() && std::fs::read(&catalog).unwrap().len() >= before);
+    let o = w
+        .gardien(&["--as", "tech-acme", "bastion", "serve", "--socket", &env.path("s.sock").to_string_lossy()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "a client's person runs no daemon: {}", text(&o));
+    env.ok(&["client", "list"]);
     env.ok(&["ledger", "verify"]);
 }

@@ -7,3 +7,7 @@ CREATE TABLE server_ports (
     PRIMARY KEY (server, port)
 ) STRICT;
 ALTER TABLE server_apps ADD COLUMN https TEXT;
+
+-- Server access (issue 13, after a review): a certificate serial is one grant's; two grants
+-- made at once never share one.
+CREATE UNIQUE INDEX grants_serial ON grants(serial);
