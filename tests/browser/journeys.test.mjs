@@ -387,6 +387,13 @@ test('a. client admin (FR then EN): datasets, log proofs, a certificate, offline
     assert.match(goodCert.text, new RegExp(`Certificate ${g.ids.certificate} for dataset ${g.ids.sample}`));
     await seen(page, 'a', 'verify-certificate-valid');
 
+    // The client's servers and the last check's findings, each with its clause.
+    await page.goto(`${g.base}/servers`);
+    assert.match(await page.locator('main').innerText(), /hugo-1/);
+    await page.goto(`${g.base}/servers/hugo-1`);
+    assert.match(await page.locator('main').innerText(), /WEB-1 — moodle\.lycee-hugo\.fr: HTTPS does not answer/);
+    await seen(page, 'a', 'server-en');
+
     // The client's Moodle sites: the list, the site's page with its form to hand it back to
     // a registered key, and a restitution asked for that fails (the site's database does not
     // answer here), said on the page without the operator's internals.
@@ -719,7 +726,7 @@ test('e. axe-core finds no serious or critical violation on any page, in French 
       });
       for (const l of langs) {
         await page.goto(`${g.base}/?lang=${l}`);
-        const paths = ['/', '/datasets', '/log', '/certificates', `/certificates/${g.ids.certificate}`, '/keys', '/sites', '/sites/hugo-moodle', '/approvals', `/approvals/${g.ids.approval}`, '/login/totp', '/login'];
+        const paths = ['/', '/datasets', '/log', '/certificates', `/certificates/${g.ids.certificate}`, '/keys', '/sites', '/sites/hugo-moodle', '/servers', '/servers/hugo-1', '/approvals', `/approvals/${g.ids.approval}`, '/login/totp', '/login'];
         for (const path of paths) {
           await page.goto(`${g.base}${path}`);
           assert.equal(await lang(page), l);

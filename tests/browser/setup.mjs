@@ -208,6 +208,16 @@ export function buildDataDir(bin, dir) {
   mkdirSync(join(dir, 'moodledata', 'filedir'), { recursive: true });
   g(['site', 'add', 'hugo-moodle', '--client', 'lycee-hugo', '--contract', 'hugo',
     '--db', 'postgres://moodle@/moodle?host=/nonexistent', '--moodledata', join(dir, 'moodledata')]);
+  // A server dedicated to lycee-hugo, checked once: its HTTPS does not answer (a WEB-1
+  // finding the server's page shows); `server check` exits 3 when it finds anything.
+  g(['server', 'add', 'hugo-1', '--site', 'fr-roubaix', '--kind', 'dedicated', '--client', 'lycee-hugo',
+    '--address', '127.0.0.1:1']);
+  g(['server', 'app', 'add', 'hugo-1', '--kind', 'moodle', '--domain', 'moodle.lycee-hugo.fr', '--https', '127.0.0.1:1']);
+  try {
+    g(['server', 'check', 'hugo-1', '--ports', '1', '--timeout-ms', '500']);
+  } catch (e) {
+    if (!/failed \(3\)/.test(e.message)) throw e;
+  }
   const verifierKey = g(['ledger', 'key']);
   return {
     dataDir,

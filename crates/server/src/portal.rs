@@ -130,12 +130,13 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
             ("/certificates", "nav.certificates"),
             ("/keys", "nav.keys"),
             ("/sites", "nav.sites"),
+            ("/servers", "nav.servers"),
             ("/approvals", "nav.approvals"),
             ("/drops", "nav.drops"),
             ("/verify", "nav.verify"),
         ],
         "client-signer" | "third-party" => vec![("/approvals", "nav.approvals"), ("/verify", "nav.verify")],
-        "client-tech" => vec![("/sites", "nav.sites"), ("/verify", "nav.verify")],
+        "client-tech" => vec![("/sites", "nav.sites"), ("/servers", "nav.servers"), ("/verify", "nav.verify")],
         "technical-operator" => {
             vec![("/datasets", "nav.datasets"), ("/drops", "nav.drops"), ("/verify", "nav.verify")]
         }
@@ -147,6 +148,7 @@ fn nav_for(role: &str) -> Vec<(&'static str, &'static str)> {
             ("/approvals", "nav.approvals"),
             ("/drops", "nav.drops"),
             ("/sites", "nav.sites"),
+            ("/servers", "nav.servers"),
             ("/log?outcome=denied", "nav.refusals"),
             ("/certificates", "nav.certificates"),
             ("/verify", "nav.verify"),
@@ -1420,4 +1422,106 @@ pub(crate) async fn restitution_file(
         Err(ApiError::Vault(vault::Error::NotSignedIn)) => Redirect::to("/login").into_response(),
         Err(e) => error_page(&v, None, &e),
     }
+}
+
+/// `GET /servers`: `server:list`; a client's people see their client's dedicated and
+/// managed servers (ACC-2), the operator's ops every one.
+pub(crate) async fn servers(State(state): State<Shared>, v: Visit) -> Response {
+    let l = v.lang;
+    let (rows, s) = match signed(&state, &v, |vault, me| {
+        let client = me.person.as_ref().and_then(|p| p.client.clone());
+        vault.servers(client.as_deref(), now())
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        p { (l.t("servers.intro")) }
+        @if rows.is_empty() { p { (l.t("servers.none")) } }
+        @else {
+            table {
+                thead { tr {
+                    th scope="col" { (l.t("col.server")) } th scope="col" { (l.t("col.kind")) }
+                    th scope="col" { (l.t("col.site")) } th scope="col" { (l.t("col.client")) }
+                } }
+                tbody { @for r in &rows { tr {
+                    td { a href={ "/servers/" (r.name) } { (r.name) } } td { (l.t(&format!("servers.kind.{}", r.kind))) }
+                    td { (r.site) } td { (r.client.clone().unwrap_or_else(|| "-".into())) }
+                } } }
+            }
+        }
+    };
+    page(&v, Some(&s), l.t("servers.title"), body)
+}
+
+/// `GET /servers/{name}`: `server:show`; its web applications and its last hygiene check,
+/// each finding with its clause (WEB-1, WEB-2, NET-1).
+pub(crate) async fn server(State(state): State<Shared>, v: Visit, Path(name): Path<String>) -> Response {
+    let l = v.lang;
+    let (view, s) = match signed(&state, &v, move |vault, _| vault.server(&name, now())).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let srv = &view.server;
+    let check = view.last_check.as_ref();
+    let empty = Vec::new();
+    let apps = check.and_then(|(_, r)| r["apps"].as_array()).unwrap_or(&empty);
+    let findings = check.and_then(|(_, r)| r["findings"].as_array()).unwrap_or(&empty);
+    let ports = |key: &str| -> String {
+        let list: Vec<String> = check
+            .and_then(|(_, r)| r[key].as_array())
+            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).map(|p| p.to_string()).collect())
+            .unwrap_or_default();
+        if list.is_empty() { "-".into() } else { list.join(", ") }
+    };
+    let body = html! {
+        dl {
+            dt { (l.t("col.kind")) } dd { (l.t(&format!("servers.kind.{}", srv.kind))) }
+            dt { (l.t("col.site")) } dd { (srv.site) }
+            dt { (l.t("col.client")) } dd { (srv.client.clone().unwrap_or_else(|| "-".into())) }
+        }
+        h2 { (l.t("servers.apps")) }
+        @if view.apps.is_empty() { p { (l.t("servers.apps.none")) } }
+        @else {
+            table {
+                thead { tr {
+                    th scope="col" { (l.t("col.domain")) } th scope="col" { (l.t("col.kind")) }
+                    th scope="col" { (l.t("servers.certificate")) }
+                } }
+                tbody { @for a in &view.apps { tr {
+                    td { (a.domain) } td { (a.kind) }
+                    td {
+                        @match apps.iter().find(|x| x["domain"] == a.domain.as_str()) {
+                            None => { (l.t("servers.unchecked")) }
+                            Some(x) => {
+                                @if x["valid"] == true { (l.t("servers.cert.valid")) } @else { strong { (l.t("servers.cert.invalid")) } }
+                                @if let Some(d) = x["days_left"].as_i64() { ", " (d) " " (l.t("servers.days")) }
+                            }
+                        }
+                    }
+                } } }
+            }
+        }
+        h2 { (l.t("servers.check")) }
+        @match check {
+            None => p { (l.t("servers.never")) },
+            Some((at, _)) => {
+                p { (l.t("servers.checked")) " " (lifecycle::parse_instant(at).map_or_else(|_| at.clone(), lifecycle::show_instant)) }
+                dl {
+                    dt { (l.t("servers.ports.open")) } dd { (ports("open_ports")) }
+                    dt { (l.t("servers.ports.declared")) } dd { (ports("declared_ports")) }
+                    dt { "NET-2" } dd { (l.t("servers.fail2ban")) }
+                }
+                @if findings.is_empty() { p { (l.t("servers.findings.none")) } }
+                @else {
+                    ul.findings { @for f in findings {
+                        li { strong { (f["clause"].as_str().unwrap_or("?")) } " — " (f["text"].as_str().unwrap_or("")) }
+                    } }
+                }
+            }
+        }
+    };
+    page(&v, Some(&s), &format!("{} {}", l.t("servers.server"), srv.name), body)
 }

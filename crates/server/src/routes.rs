@@ -84,6 +84,8 @@ table! {
     POST "/drops" "drop:create" => portal::create_drop,
     GET "/drops/{id}" "drop:show" => portal::drop_page,
     POST "/drops/{id}/revoke" "drop:revoke" => portal::revoke_drop,
+    GET "/servers" "server:list" => portal::servers,
+    GET "/servers/{name}" "server:show" => portal::server,
     GET "/sites" "site:list" => portal::sites,
     GET "/sites/{slug}" "site:show" => portal::site,
     POST "/sites/{slug}/restitution" "site:restitution" => portal::start_restitution,

@@ -27,7 +27,7 @@ pub use outbox::OutboxRow;
 pub use servers::{AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 16] = [
+const MIGRATIONS: [&str; 17] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -44,6 +44,7 @@ const MIGRATIONS: [&str; 16] = [
     include_str!("migrations/0014_servers.sql"),
     include_str!("migrations/0015_access.sql"),
     include_str!("migrations/0016_hygiene.sql"),
+    include_str!("migrations/0017_server_checks.sql"),
 ];
 
 /// An open catalog.

@@ -80,6 +80,7 @@ pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::servers::{
     APP_KINDS, CheckOptions, Finding, Health, NewServer, SERVER_KINDS, ServerView, check_address, check_domain,
+    health_json,
 };
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};

@@ -38,6 +38,8 @@ pub struct ServerView {
     pub server: ServerRow,
     /// Its web applications, by domain.
     pub apps: Vec<AppRow>,
+    /// Its last hygiene check: when, and the report `health_json` makes.
+    pub last_check: Option<(String, serde_json::Value)>,
 }
 
 /// A DNS name as a certificate and a browser take it: labels of lowercase letters, digits
@@ -190,7 +192,11 @@ impl Vault {
                 rec.resources.push(format!("client:{c}"));
             }
             let apps = self.catalog.apps(name)?;
-            Ok(ServerView { server, apps })
+            let last_check = self
+                .catalog
+                .last_check(name)?
+                .map(|(at, report)| (at, serde_json::from_str(&report).unwrap_or(serde_json::Value::Null)));
+            Ok(ServerView { server, apps, last_check })
         })
     }
 
@@ -303,6 +309,14 @@ impl Vault {
             }
             let findings: usize = out.iter().map(|h| h.findings.len()).sum();
             rec.details = format!("servers={} findings={findings}", out.len());
+            // Each server's report is kept with the event, for `server show` and the portal.
+            let at = rfc3339(now);
+            self.record(rec, crate::Outcome::Allowed, |c| {
+                for h in &out {
+                    c.save_check(&h.server.name, &at, &health_json(h).to_string())?;
+                }
+                Ok(())
+            })?;
             Ok(out)
         })
     }
@@ -391,4 +405,19 @@ fn health(
         }
     }
     Ok(Health { server: s, apps: checked, declared, open, findings })
+}
+
+/// A check's report, as `server check --json` prints it and the portal reads it.
+pub fn health_json(h: &Health) -> serde_json::Value {
+    serde_json::json!({
+        "server": h.server.name, "site": h.server.site, "kind": h.server.kind, "client": h.server.client,
+        "address": h.server.address,
+        "apps": h.apps.iter().map(|(a, t)| serde_json::json!({
+            "domain": a.domain, "kind": a.kind, "reached": t.reached, "valid": t.valid, "days_left": t.days_left,
+            "issuer": t.issuer, "problems": t.problems,
+        })).collect::<Vec<_>>(),
+        "declared_ports": h.declared, "open_ports": h.open,
+        "findings": h.findings.iter().map(|f| serde_json::json!({"clause": f.clause, "text": f.text})).collect::<Vec<_>>(),
+        "not_checked": ["NET-2 (fail2ban)"],
+    })
 }

@@ -187,6 +187,10 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     .map(|a| serde_json::json!({"domain": a.domain, "kind": a.kind, "created": a.created}))
                     .collect::<Vec<_>>()
                     .into();
+                j["last_check"] = view
+                    .last_check
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |(at, r)| serde_json::json!({"at": at, "report": r}));
                 return output::json(&j);
             }
             println!("server   {}", s.name);
@@ -200,6 +204,20 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             }
             for a in &view.apps {
                 println!("app      {} ({})", a.domain, a.kind);
+            }
+            match &view.last_check {
+                Some((at, report)) => {
+                    let findings = report["findings"].as_array().map_or(0, Vec::len);
+                    println!("checked  {}: {findings} findings", output::day(at));
+                    for f in report["findings"].as_array().into_iter().flatten() {
+                        println!(
+                            "  ! {}  {}",
+                            f["clause"].as_str().unwrap_or("?"),
+                            vault::text::escape(f["text"].as_str().unwrap_or(""))
+                        );
+                    }
+                }
+                None => println!("checked  never (`gardien server check {}`)", s.name),
             }
             Ok(())
         }
@@ -231,7 +249,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let all = v.server_check(name.as_deref(), &opts, now)?;
             let findings: usize = all.iter().map(|h| h.findings.len()).sum();
             if *json {
-                output::json(&all.iter().map(health_json).collect::<Vec<_>>())?;
+                output::json(&all.iter().map(vault::health_json).collect::<Vec<_>>())?;
             } else {
                 for h in &all {
                     print_health(h);
@@ -256,20 +274,6 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
 
 fn access_ports(s: &str) -> anyhow::Result<Vec<u16>> {
     vault::parse_ports(s).map_err(|e| anyhow::anyhow!("--ports/--allow {e}"))
-}
-
-fn health_json(h: &vault::Health) -> serde_json::Value {
-    serde_json::json!({
-        "server": h.server.name, "site": h.server.site, "kind": h.server.kind, "client": h.server.client,
-        "address": h.server.address,
-        "apps": h.apps.iter().map(|(a, t)| serde_json::json!({
-            "domain": a.domain, "kind": a.kind, "reached": t.reached, "valid": t.valid, "days_left": t.days_left,
-            "issuer": t.issuer, "problems": t.problems,
-        })).collect::<Vec<_>>(),
-        "declared_ports": h.declared, "open_ports": h.open,
-        "findings": h.findings.iter().map(|f| serde_json::json!({"clause": f.clause, "text": f.text})).collect::<Vec<_>>(),
-        "not_checked": ["NET-2 (fail2ban)"],
-    })
 }
 
 fn print_health(h: &vault::Health) {

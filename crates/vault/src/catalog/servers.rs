@@ -117,4 +117,23 @@ impl Catalog {
         }
         Ok(())
     }
+
+    /// Keeps a server's last check.
+    pub fn save_check(&self, server: &str, at: &str, report: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO server_checks (server, at, report) VALUES (?1, ?2, ?3)
+             ON CONFLICT (server) DO UPDATE SET at = ?2, report = ?3",
+            params![server, at, report],
+        )?;
+        Ok(())
+    }
+
+    /// A server's last check: when, and its report (JSON).
+    pub fn last_check(&self, server: &str) -> Result<Option<(String, String)>, Error> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT at, report FROM server_checks WHERE server = ?1")?
+            .query_row([server], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
 }
