@@ -604,6 +604,32 @@ impl Vault {
         })
     }
 
+    /// Whether a connection the bastion let in for `grant` may go on: the grant in force and
+    /// `server:access` still allowed to its person (the policy asked, nothing recorded: the
+    /// daemon asks this every few seconds of each open connection).
+    pub fn bastion_connection_live(&self, grant: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+        let Some(g) = self.catalog.grant(grant)? else { return Ok(false) };
+        if self.grant_in_force(&g, None, None, now).is_err() {
+            return Ok(false);
+        }
+        match self.catalog.person(&g.person)? {
+            Some(p) if p.disabled.is_none() => {}
+            _ => return Ok(false),
+        }
+        self.allowed_as(&g.person, Action::ServerAccess, &[format!("grant:{grant}")], now)
+    }
+
+    /// Records that the bastion cut a connection of `grant` (sshd's process `pid`): its
+    /// grant, approval or person no longer let it through.
+    pub fn bastion_connection_cut(&self, grant: &str, pid: u32, now: DateTime<Utc>) -> Result<(), Error> {
+        let g = self.catalog.grant(grant)?.ok_or_else(|| Error::Unknown { what: "grant", name: grant.to_owned() })?;
+        let resources = vec![format!("grant:{}", g.id), format!("server:{}", g.server), format!("client:{}", g.client)];
+        let person = format!("person:{}", g.person);
+        self.door_sender(Action::ServerAccess, &person, resources, format!("step=cut pid={pid}"), "ACC-3", now, |rec| {
+            self.record(rec, Outcome::Denied, |_| Ok(()))
+        })
+    }
+
     /// The runner, on the server, for a grant's forced command: reads the requested
     /// maneuver, refuses anything that is not one of the grant's with valid arguments,
     /// records its start, runs the fixed argv without a shell (stdin, stdout and stderr

@@ -462,6 +462,10 @@ mod bastiond {
 
     /// Asks the daemon; the principals line, or the refusal as the in-process command says it.
     pub fn ask(socket: &Path, args: [&String; 4]) -> anyhow::Result<String> {
+        // sshd runs this command from the process that holds the connection: the daemon
+        // keeps its id, to cut the connection when the grant ends.
+        let parent = std::os::unix::process::parent_id().to_string();
+        let args = [args[0], args[1], args[2], args[3], &parent];
         let mut s = UnixStream::connect(socket).with_context(|| {
             format!(
                 "the bastion's daemon does not answer at {} (`gardien bastion serve`): login refused",
@@ -484,23 +488,82 @@ mod bastiond {
         Err(Exit(code, a["error"].as_str().unwrap_or("the bastion's daemon refused").to_owned()).into())
     }
 
-    /// One question: `[user, key id, serial, CA fingerprint]`.
-    fn answer(v: &mut vault::Vault, s: &mut UnixStream) -> anyhow::Result<()> {
+    /// A connection the bastion let in: sshd's process holding it, and when it started
+    /// (a pid is reused; its start time with it is not).
+    struct Conn {
+        grant: String,
+        pid: u32,
+        start: u64,
+    }
+
+    /// A process's start time (clock ticks since boot), from /proc.
+    fn started(pid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    }
+
+    /// Every few seconds, each connection let in is asked again whether it may go on; one
+    /// whose grant was revoked or expired, whose approval was withdrawn or whose person was
+    /// disabled is cut (sshd's process for it ends), and the cut recorded.
+    fn watch(v: &vault::Vault, conns: &Mutex<Vec<Conn>>) {
+        loop {
+            std::thread::sleep(Duration::from_secs(2));
+            let now = chrono::Utc::now();
+            let mut list = conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            list.retain(|c| started(c.pid) == Some(c.start));
+            let mut keep = Vec::new();
+            for c in list.drain(..) {
+                match v.bastion_connection_live(&c.grant, now) {
+                    Ok(false) => {
+                        let killed = std::process::Command::new("kill").args(["-TERM", &c.pid.to_string()]).status();
+                        if killed.is_ok_and(|s| s.success()) {
+                            if let Err(e) = v.bastion_connection_cut(&c.grant, c.pid, now) {
+                                tracing::error!("a connection of {} was cut, but not recorded: {e}", c.grant);
+                            }
+                        } else {
+                            tracing::error!("cannot end sshd's process {} for {}", c.pid, c.grant);
+                            keep.push(c);
+                        }
+                    }
+                    Ok(true) => keep.push(c),
+                    Err(e) => {
+                        tracing::warn!("cannot check {}: {e}", c.grant);
+                        keep.push(c);
+                    }
+                }
+            }
+            *list = keep;
+        }
+    }
+
+    /// One question: `[user, key id, serial, CA fingerprint, sshd's process]` (the last
+    /// may be missing).
+    fn answer(v: &mut vault::Vault, s: &mut UnixStream, conns: &Mutex<Vec<Conn>>) -> anyhow::Result<()> {
         s.set_read_timeout(Some(QUESTION))?;
         s.set_write_timeout(Some(WAIT))?;
         let mut line = String::new();
         BufReader::new(&mut *s).take(LIMIT).read_line(&mut line)?;
-        let reply = match serde_json::from_str::<[String; 4]>(&line) {
-            Ok([user, key_id, serial, ca]) => {
-                match v.bastion_principals(&user, &key_id, &serial, &ca, chrono::Utc::now()) {
-                    Ok(l) => serde_json::json!({ "line": l }),
+        let q = serde_json::from_str::<Vec<String>>(&line).ok().filter(|q| (4..=5).contains(&q.len()));
+        let reply = match q.as_deref() {
+            Some([user, key_id, serial, ca, rest @ ..]) => {
+                match v.bastion_principals(user, key_id, serial, ca, chrono::Utc::now()) {
+                    Ok(l) => {
+                        let pid = rest.first().and_then(|p| p.parse::<u32>().ok()).filter(|p| *p > 1);
+                        if let Some((pid, start)) = pid.and_then(|p| started(p).map(|st| (p, st))) {
+                            let mut list = conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            if !list.iter().any(|c| c.pid == pid && c.start == start) {
+                                list.push(Conn { grant: key_id.clone(), pid, start });
+                            }
+                        }
+                        serde_json::json!({ "line": l })
+                    }
                     Err(e) => serde_json::json!({
                         "error": vault::text::escape_lines(&e.to_string()),
                         "code": crate::vault_exit_code(&e),
                     }),
                 }
             }
-            Err(_) => serde_json::json!({ "error": "not a question of sshd's", "code": crate::exit::USAGE }),
+            _ => serde_json::json!({ "error": "not a question of sshd's", "code": crate::exit::USAGE }),
         };
         s.write_all(reply.to_string().as_bytes())?;
         Ok(())
@@ -535,16 +598,24 @@ mod bastiond {
         }
         let (tx, rx) = mpsc::channel::<UnixStream>();
         let rx = Arc::new(Mutex::new(rx));
+        let conns: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
+        {
+            let mut watcher = vault::Vault::open(&cli.data_dir, cli.master_key.as_deref())?;
+            watcher.use_group_commit(group.clone());
+            watcher.load_policy()?;
+            let conns = conns.clone();
+            std::thread::spawn(move || watch(&watcher, &conns));
+        }
         for mut v in vaults {
             v.use_group_commit(group.clone());
             v.load_policy()?;
             let rx = rx.clone();
-            let (dir, key, group) = (cli.data_dir.clone(), cli.master_key.clone(), group.clone());
+            let (dir, key, group, conns) = (cli.data_dir.clone(), cli.master_key.clone(), group.clone(), conns.clone());
             std::thread::spawn(move || {
                 loop {
                     let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
                     let Ok(mut s) = next else { return };
-                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&mut v, &mut s)));
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&mut v, &mut s, &conns)));
                     match ran {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!("a question of sshd's went unanswered: {e}"),

@@ -587,8 +587,44 @@ fn an_approved_maneuver_runs_through_the_bastion_and_nothing_else_does() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains("hello"), "{}", text(&o));
     assert!(target.log().contains("source address"), "{}", target.log());
 
+    // A connection to the bastion kept open (a multiplexing master) before the revocation.
+    let ctl = w.env.path("ssh/master.sock");
+    let o = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-M", "-S"])
+        .arg(&ctl)
+        .args(["-f", "-N", &jump])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh -M");
+    assert!(o.success(), "the master connection");
+    let master_up = || {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .arg("-S")
+            .arg(&ctl)
+            .args(["-O", "check", &jump])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh -O check")
+            .status
+            .success()
+    };
+    assert!(master_up(), "the master runs");
+
     // Revoked: the bastion refuses the next login at once, and says why in the ledger.
     w.env.ok(&["--as", "tech-acme", "access", "revoke", &grant]);
+    // ...and the daemon cuts the connection already open, within seconds, recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while master_up() {
+        assert!(std::time::Instant::now() < deadline, "the open connection was not cut: {}", bastion.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(w.events(&grant).iter().any(|e| e.starts_with("denied step=cut")), "{:#?}", w.events(&grant));
     let o = ssh(&cfg, &["acme-1", "hello", "NAME=again"]);
     assert_eq!(o.status.code(), Some(255), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"), "{}", text(&o));
