@@ -591,7 +591,12 @@ mod bastiond {
             }
             std::fs::remove_file(socket).with_context(|| format!("cannot remove the stale {}", socket.display()))?;
         }
-        let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen at {}", socket.display()))?;
+        // The socket is its owner's alone from the moment it exists (no window in which
+        // another local user could connect before a chmod).
+        let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let bound = UnixListener::bind(socket);
+        rustix::process::umask(before);
+        let listener = bound.with_context(|| format!("cannot listen at {}", socket.display()))?;
         {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
