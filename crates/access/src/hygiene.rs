@@ -128,8 +128,11 @@ fn say(e: &rustls::Error, domain: &str) -> String {
     }
 }
 
-/// Checks `domain`'s certificate at `addr` (`HOST:PORT`), with SNI, against `roots`.
-pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Duration) -> Tls {
+/// Checks `domain`'s certificate at `addr` (`HOST:PORT`), with SNI, against `roots`. With
+/// `public_only` (the address is the domain's own, which its owner's DNS decides), an
+/// address of this network (loopback, private, link-local) is not connected to: the check
+/// cannot be turned into a probe of the operator's own machines.
+pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Duration, public_only: bool) -> Tls {
     let mut out = Tls {
         domain: domain.to_owned(),
         reached: addr.to_owned(),
@@ -163,6 +166,10 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
         out.problems.push(format!("{addr} does not resolve"));
         return out;
     };
+    if public_only && !is_public(target.ip()) {
+        out.problems.push(format!("{domain} resolves to {}, not a public address: not checked", target.ip()));
+        return out;
+    }
     let mut sock = match TcpStream::connect_timeout(&target, timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -180,16 +187,34 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
         }
     };
     // A server that trickles its handshake a byte at a time is given ten times the limit,
-    // not for ever.
+    // not for ever: each read waits at most what is left of it.
     let deadline = std::time::Instant::now() + timeout * 10;
+    let late =
+        |out: &mut Tls| out.problems.push(format!("no TLS handshake at {addr} within {} s", (timeout * 10).as_secs()));
     while conn.is_handshaking() {
-        if std::time::Instant::now() > deadline {
-            out.problems.push(format!("no TLS handshake at {addr} within {} s", (timeout * 10).as_secs()));
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            late(&mut out);
             return out;
         }
-        if let Err(e) = conn.complete_io(&mut sock) {
+        let step = if conn.wants_write() {
+            let _ = sock.set_write_timeout(Some(left.min(timeout)));
+            conn.write_tls(&mut sock).map(|_| ())
+        } else if conn.wants_read() {
+            let _ = sock.set_read_timeout(Some(left.min(timeout)));
+            match conn.read_tls(&mut sock) {
+                Ok(0) => {
+                    Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed the connection"))
+                }
+                Ok(_) => conn.process_new_packets().map(|_| ()).map_err(std::io::Error::other),
+                Err(e) => Err(e),
+            }
+        } else {
+            break;
+        };
+        if let Err(e) = step {
             if recorder.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none() {
-                out.problems.push(format!("no TLS handshake at {addr}: {e}"));
+                out.problems.push(format!("no TLS handshake at {addr}: {}", clean(&e.to_string())));
                 return out;
             }
             break;
@@ -208,11 +233,11 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
             Err(e) => -i64::try_from(e.duration().as_secs().div_ceil(86_400)).unwrap_or(i64::MAX),
         };
         out.days_left = Some(days);
-        out.issuer = Some(cert.tbs_certificate.issuer.to_string());
+        out.issuer = Some(clean(&cert.tbs_certificate.issuer.to_string()));
     }
     match verdict {
         Ok(()) => out.valid = true,
-        Err(e) => out.problems.push(say(&e, domain)),
+        Err(e) => out.problems.push(clean(&say(&e, domain))),
     }
     if let Some(d) = out.days_left
         && (0..WARN_DAYS).contains(&d)
@@ -272,6 +297,9 @@ pub fn parse_ports(s: &str) -> Result<Vec<u16>, Error> {
         }
         p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)
     };
+    if s.split(',').count() > 64 {
+        return Err(Error::Bad("at most 64 ports or ranges in a list".into()));
+    }
     let mut out = Vec::new();
     for part in s.split(',') {
         match part.split_once('-') {
@@ -290,6 +318,51 @@ pub fn parse_ports(s: &str) -> Result<Vec<u16>, Error> {
     Ok(out)
 }
 
+/// What a remote server said, made safe to print: a control, zero-width or bidirectional
+/// character is written as `\u{..}`.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if crate::maneuver::is_hiding(c) || c == '\u{00AD}' {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// An address of the internet at large: not loopback, private, link-local, shared (CGNAT),
+/// unspecified, multicast or documentation.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let [x, y, ..] = a.octets();
+            !(a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || a.is_documentation()
+                || (x == 100 && (64..128).contains(&y))
+                || x == 0)
+        }
+        std::net::IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            let first = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && a.segments()[1] == 0x0db8)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +374,21 @@ mod tests {
         for bad in ["", "0", "65536", "22,", "a", "10-5", "+22", "1-2-3"] {
             assert!(parse_ports(bad).is_err(), "{bad}");
         }
+        assert!(parse_ports(&vec!["1-65535"; 65].join(",")).is_err());
+        for (ip, public) in [
+            ("8.8.8.8", true),
+            ("127.0.0.1", false),
+            ("10.1.2.3", false),
+            ("192.168.1.1", false),
+            ("169.254.1.1", false),
+            ("100.64.0.1", false),
+            ("::1", false),
+            ("fd00::1", false),
+            ("::ffff:10.0.0.1", false),
+            ("2a01:4f8::1", true),
+        ] {
+            assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");
+        }
+        assert_eq!(clean("CN=a\u{1b}[31m\u{202e}"), "CN=a\\u{1b}[31m\\u{202e}");
     }
 }

@@ -72,8 +72,10 @@ pub fn is_hiding(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}')
 }
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(is_hiding)
+/// Printable ASCII, no space: what the signer reads is exactly what runs (no character
+/// that hides, joins or reorders).
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// An absolute path of plain characters: no `..`, no `.` component, no empty component,
@@ -98,9 +100,9 @@ pub fn check_program(p: &str) -> Result<(), Error> {
 /// A fixed argument: one word (the signer reads the argv as words), at most `MAX_VALUE`
 /// bytes, no control or invisible character.
 pub fn check_fixed(a: &str) -> Result<(), Error> {
-    if a.is_empty() || a.len() > MAX_VALUE || has_control(a) || a.chars().any(char::is_whitespace) {
+    if a.is_empty() || a.len() > MAX_VALUE || !printable_ascii(a) {
         return Err(bad(format!(
-            "--fixed {}: a fixed argument is one word of 1 to {MAX_VALUE} bytes, without spaces, control or invisible characters (repeat --fixed for several)",
+            "--fixed {}: a fixed argument is one word of 1 to {MAX_VALUE} printable ASCII characters, without spaces, control or invisible characters (repeat --fixed for several)",
             quote(a)
         )));
     }
@@ -122,9 +124,9 @@ pub fn parse_arg(spec: &str) -> Result<Arg, Error> {
             quote(spec)
         )));
     }
-    if pattern.is_empty() || pattern.len() > 512 || has_control(pattern) || pattern.chars().any(char::is_whitespace) {
+    if pattern.is_empty() || pattern.len() > 512 || !printable_ascii(pattern) {
         return Err(bad(format!(
-            "--arg {name}=...: the pattern is 1 to 512 characters without spaces, control or invisible characters"
+            "--arg {name}=...: the pattern is 1 to 512 printable ASCII characters, without spaces, control or invisible characters"
         )));
     }
     // Alone first: a pattern that only compiles inside our anchors (`a)|(.+`) would
@@ -253,8 +255,10 @@ impl Maneuver {
                 return Err(Refusal(format!("{name} is given twice")));
             }
             let a = &self.args[i];
-            if value.len() > MAX_VALUE || value.starts_with('-') {
-                return Err(Refusal(format!("{name}: a value is at most {MAX_VALUE} bytes and never starts with '-'")));
+            if value.len() > MAX_VALUE || value.starts_with('-') || (!value.is_empty() && !printable_ascii(value)) {
+                return Err(Refusal(format!(
+                    "{name}: a value is at most {MAX_VALUE} printable ASCII characters and never starts with '-'"
+                )));
             }
             let re =
                 compile(&a.pattern).map_err(|e| Refusal(format!("{name}: the catalog's pattern is broken: {e}")))?;
@@ -367,7 +371,7 @@ mod tests {
         {
             assert!(parse_arg(a).is_err(), "{a}");
         }
-        for f in ["restart\u{202e}", "a b", "", "x\u{200b}"] {
+        for f in ["restart\u{202e}", "a b", "", "x\u{200b}", "a\u{ad}b", "a\u{3164}b", "a\u{e0041}", "e\u{301}"] {
             assert!(check_fixed(f).is_err(), "{f:?}");
         }
         assert_eq!(parse_ttl("1h30m").unwrap().as_secs(), 5400);

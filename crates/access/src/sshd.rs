@@ -10,7 +10,8 @@ use crate::Error;
 /// Quotes `s` for sshd's configuration and for the login shell that runs a forced command
 /// (`sh -c`): single quotes around a string that holds none, nor a control character.
 pub fn shell_quote(what: &str, s: &str) -> Result<String, Error> {
-    if s.contains('\'') || s.chars().any(char::is_control) || s.is_empty() {
+    // `%` too: sshd expands `%h`, `%u`... in the paths of its configuration.
+    if s.contains('\'') || s.contains('%') || s.chars().any(crate::maneuver::is_hiding) || s.is_empty() {
         return Err(Error::Bad(format!(
             "{what} {}: it goes into sshd's configuration and a forced command; it may hold no quote or control character",
             crate::maneuver::quote(s)
@@ -59,6 +60,11 @@ fn common(out: &mut String, listen: &str, host_key: &str, user_cas: &str, login:
     let (host, port) = check_listen(listen)?;
     let _ = writeln!(out, "Port {port}");
     let _ = writeln!(out, "ListenAddress {host}");
+    for (what, p) in [("--host-key", host_key), ("the CA file", user_cas)] {
+        if !p.starts_with('/') {
+            return Err(Error::Bad(format!("{what} {}: give an absolute path", crate::maneuver::quote(p))));
+        }
+    }
     let _ = writeln!(out, "HostKey {}", shell_quote("--host-key", host_key)?);
     out.push_str(
         "# Certificates signed by the clients' user CAs, nothing else (ACC-3: no standing access).\n\
@@ -178,6 +184,8 @@ mod tests {
             assert!(b.lines().any(|l| l == line), "{line} in\n{b}");
         }
         assert!(bastion_config("127.0.0.1:22", "/k'", "/c", "jump", "x", "gardien").is_err());
+        assert!(bastion_config("127.0.0.1:22", "k", "/c", "jump", "x", "gardien").is_err(), "relative");
+        assert!(target_config("127.0.0.1:22", "/k", "/c", "/etc/ssh/%h/p", "gardien").is_err(), "a token");
         for listen in [
             "127.0.0.1\nPermitTTY yes:22",
             "1.2.3.4:notaport",

@@ -184,7 +184,21 @@ pub enum BastionCmd {
 
 /// `--dir`'s `sshd_config` and `user-cas.pub`, each written whole then renamed.
 pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", output::shown(dir)))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    // sshd trusts what these files say: nobody but their owner may change them, whatever
+    // the umask (a writable CA list lets anyone add a CA).
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o022 != 0 {
+        anyhow::bail!(
+            "{} is writable by others than its owner (mode {:o}): sshd would trust what anyone puts there; chmod go-w it",
+            output::shown(dir),
+            mode & 0o777
+        );
+    }
     let mut all = vec![("user-cas.pub", &files.user_cas)];
     if let Some(p) = &files.principals {
         all.push(("principals", p));
@@ -193,7 +207,14 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
     for (name, text) in all {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.gardien-tmp"));
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", output::shown(&tmp)))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -206,7 +227,7 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
 /// character or a double quote refused (a newline would add lines to the person's config).
 fn ssh_path(p: &Path) -> anyhow::Result<String> {
     let a = absolute(p)?;
-    if a.chars().any(|c| c.is_control() || c == '"') {
+    if a.chars().any(|c| c.is_control() || c == '"' || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}' | '\u{00AD}')) {
         anyhow::bail!("{}: a path with a control character or a quote cannot go into ssh_config", output::shown(p));
     }
     Ok(if a.chars().any(char::is_whitespace) { format!("\"{a}\"") } else { a })

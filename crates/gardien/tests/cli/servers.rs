@@ -465,4 +465,69 @@ fn the_hygiene_check_reports_certificates_and_ports_by_clause() {
     add(&env, &format!("quiet-1 fr-roubaix dedicated acme 127.0.0.1:{closed}"));
     let out = env.ok(&["server", "check", "quiet-1", "--ports", &closed.to_string()]);
     assert!(out.contains("no findings") && out.contains("NET-2  fail2ban: not checked"), "{out}");
+
+    // The kept report is the operator's: a client's contact checking with its own options
+    // gets its answer, and the record stays (the second review's first finding).
+    let kept = |env: &Env| -> serde_json::Value {
+        let j: serde_json::Value = serde_json::from_str(&env.ok(&["server", "show", "acme-1", "--json"])).unwrap();
+        j["last_check"].clone()
+    };
+    env.ok(&["server", "ports", "acme-1", "--allow", &good.1.to_string()]);
+    let _ = check("operator", &["--ca", &ca]);
+    let before = kept(&env);
+    assert_eq!(before["report"]["by"], "operator", "{before}");
+    let n = before["report"]["findings"].as_array().unwrap().len();
+    assert_eq!(n, 6, "{before}");
+    let out = env.run(&["--as", "tech-acme", "server", "check", "acme-1", "--ca", &ca, "--ports", &closed.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(kept(&env), before, "a client's check leaves the record as it was");
+    // A list of ports is at most 64 items.
+    let many = vec!["1-65535"; 65].join(",");
+    let err = env.fails(&["server", "ports", "acme-1", "--allow", &many], 1);
+    assert!(err.contains("at most 64"), "{err}");
+    // A server whose address does not resolve is a finding; the others are checked all the same.
+    add(&env, "lost-1 fr-roubaix shared - nowhere.invalid");
+    let out = env.run(&["server", "check", "--ports", &closed.to_string(), "--timeout-ms", "200"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lost-1") && text.contains("its ports could not be checked"), "{text}");
+    assert!(text.contains("quiet-1 (dedicated"), "{text}");
+    // A server that trickles its handshake is given ten times the limit, not for ever.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_port = slow.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        if let Ok((mut c, _)) = slow.accept() {
+            let mut hello = [0u8; 512];
+            let _ = c.read(&mut hello);
+            let _ = c.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+            for _ in 0..200 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if c.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    add(&env, &format!("slow-1 fr-roubaix dedicated acme 127.0.0.1:{closed}"));
+    env.ok(&[
+        "server",
+        "app",
+        "add",
+        "slow-1",
+        "--kind",
+        "moodle",
+        "--domain",
+        "slow.acme.test",
+        "--https",
+        &format!("127.0.0.1:{slow_port}"),
+    ]);
+    let t = std::time::Instant::now();
+    let out = env.run(&["server", "check", "slow-1", "--ports", &closed.to_string(), "--timeout-ms", "200"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(8), "{:?}", t.elapsed());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no TLS handshake"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
