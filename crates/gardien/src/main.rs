@@ -2,6 +2,7 @@
 //! codes live here; every operation is the vault's.
 #![forbid(unsafe_code)]
 
+mod ask;
 mod commands;
 mod output;
 

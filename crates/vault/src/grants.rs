@@ -306,7 +306,14 @@ impl Vault {
                     access::maneuver::check_program(sock).map_err(|_| {
                         Error::BadInput(format!("--socket {}: plain characters only", crate::quote_input(sock)))
                     })?;
-                    format!("{gardien} --data-dir {dir} bastion principals --socket {sock}")
+                    // The small binary beside gardien when it is there: sshd starts it at
+                    // every login, in about a millisecond.
+                    let small = std::path::Path::new(gardien).with_file_name("gardien-principals");
+                    if small.is_file() {
+                        format!("{} {sock}", small.to_string_lossy())
+                    } else {
+                        format!("{gardien} --data-dir {dir} bastion principals --socket {sock}")
+                    }
                 }
                 None => format!("{gardien} --data-dir {dir} bastion principals"),
             };

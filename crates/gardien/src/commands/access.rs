@@ -483,30 +483,10 @@ mod bastiond {
 
     /// Asks the daemon; the principals line, or the refusal as the in-process command says it.
     pub fn ask(socket: &Path, args: [&String; 4]) -> anyhow::Result<String> {
-        // sshd runs this command from the process that holds the connection: the daemon
-        // keeps its id, to cut the connection when the grant ends.
-        let parent = std::os::unix::process::parent_id().to_string();
-        let args = [args[0], args[1], args[2], args[3], &parent];
-        let mut s = UnixStream::connect(socket).with_context(|| {
-            format!(
-                "the bastion's daemon does not answer at {} (`gardien bastion serve`): login refused",
-                socket.display()
-            )
-        })?;
-        s.set_read_timeout(Some(WAIT))?;
-        s.set_write_timeout(Some(WAIT))?;
-        let mut q = serde_json::to_vec(&args)?;
-        q.push(b'\n');
-        s.write_all(&q)?;
-        s.shutdown(std::net::Shutdown::Write)?;
-        let mut a = String::new();
-        s.take(LIMIT).read_to_string(&mut a).context("the bastion's daemon's answer")?;
-        let a: serde_json::Value = serde_json::from_str(&a).context("the bastion's daemon's answer is not JSON")?;
-        if let Some(line) = a["line"].as_str() {
-            return Ok(line.to_owned());
+        match crate::ask::ask(socket, [args[0], args[1], args[2], args[3]]).map_err(|e| Exit(crate::exit::FAILED, e))? {
+            crate::ask::Answer::Line(line) => Ok(line),
+            crate::ask::Answer::Refused(code, why) => Err(Exit(code, why).into()),
         }
-        let code = a["code"].as_u64().and_then(|c| u8::try_from(c).ok()).unwrap_or(crate::exit::FAILED);
-        Err(Exit(code, a["error"].as_str().unwrap_or("the bastion's daemon refused").to_owned()).into())
     }
 
     /// A connection the bastion let in: sshd's process holding it, and when it started

@@ -39,6 +39,10 @@ impl Installed {
         let gardien = dir.join("gardien");
         std::fs::copy(bin(), &gardien).expect("copy gardien");
         std::fs::set_permissions(&gardien, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // The small binary sshd runs with the daemon, beside it as installed.
+        let small = dir.join("gardien-principals");
+        std::fs::copy(env!("CARGO_BIN_EXE_gardien-principals"), &small).expect("copy gardien-principals");
+        std::fs::set_permissions(&small, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         Installed { gardien: gardien.to_string_lossy().into_owned(), dir }
     }
 }
@@ -287,6 +291,15 @@ impl World {
             Daemon(child)
         });
         self.env.ok(&strs(&args));
+        let written = std::fs::read_to_string(bdir.join("sshd_config")).expect("sshd_config");
+        assert_eq!(
+            written.contains(&format!(
+                "AuthorizedPrincipalsCommand {}-principals {socket} %u %i %s %F",
+                self.installed.gardien
+            )),
+            daemon.is_some(),
+            "with the daemon, sshd runs the small binary: {written}"
+        );
         let target_key = std::fs::read_to_string(dir.join("target_host_key.pub")).expect("pub");
         let known = format!(
             "[127.0.0.1]:{} {}[127.0.0.1]:{} {target_key}[127.0.0.1]:{} {target_key}",
