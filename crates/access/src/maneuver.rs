@@ -65,13 +65,6 @@ fn bad(msg: String) -> Error {
     Error::Bad(msg)
 }
 
-/// A control character, or one that hides or reorders what a person reads (zero-width,
-/// bidirectional overrides): never in what the signer is shown.
-pub fn is_hiding(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}')
-}
-
 /// Printable ASCII, no space: what the signer reads is exactly what runs (no character
 /// that hides, joins or reorders).
 fn printable_ascii(s: &str) -> bool {

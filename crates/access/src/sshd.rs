@@ -11,7 +11,7 @@ use crate::Error;
 /// (`sh -c`): single quotes around a string that holds none, nor a control character.
 pub fn shell_quote(what: &str, s: &str) -> Result<String, Error> {
     // `%` too: sshd expands `%h`, `%u`... in the paths of its configuration.
-    if s.contains('\'') || s.contains('%') || s.chars().any(crate::maneuver::is_hiding) || s.is_empty() {
+    if s.contains('\'') || s.contains('%') || s.chars().any(char::is_control) || s.is_empty() {
         return Err(Error::Bad(format!(
             "{what} {}: it goes into sshd's configuration and a forced command; it may hold no quote or control character",
             crate::maneuver::quote(s)

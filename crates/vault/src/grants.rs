@@ -317,6 +317,8 @@ impl Vault {
                 }
                 None => format!("{gardien} --data-dir {dir} bastion principals"),
             };
+            crate::text::check("--host-key", host_key, false)?;
+            crate::text::check("the CA file", user_cas, false)?;
             let config = access::sshd::bastion_config(listen, host_key, user_cas, &b.login, &command, command_user)
                 .map_err(bad)?;
             Ok(SshdFiles { config, user_cas: self.user_cas(now)?, principals: None })
@@ -347,6 +349,8 @@ impl Vault {
             };
             rec.resources.push(format!("client:{client}"));
             let b = self.bastion_row()?;
+            crate::text::check("--host-key", host_key, false)?;
+            crate::text::check("--at", principals, false)?;
             let config =
                 access::sshd::target_config(listen, host_key, user_cas, principals, &b.target_login).map_err(bad)?;
             let ca = self.client_ca(&client, now)?;

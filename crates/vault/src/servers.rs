@@ -393,7 +393,10 @@ fn health(
         let at = a.https.clone().unwrap_or_else(|| format!("{}:443", a.domain));
         // The domain's own address is its owner's DNS to decide: only a public one is
         // connected to (an address the operator gave, `--https`, is taken as is).
-        let tls = access::hygiene::check_tls(&a.domain, &at, roots.clone(), opts.timeout, a.https.is_none());
+        let mut tls = access::hygiene::check_tls(&a.domain, &at, roots.clone(), opts.timeout, a.https.is_none());
+        // What a remote certificate says is the remote's: escaped before anyone reads it.
+        tls.issuer = tls.issuer.as_deref().map(crate::text::escape);
+        tls.problems = tls.problems.iter().map(|p| crate::text::escape(p)).collect();
         for p in &tls.problems {
             findings.push(Finding { clause: "WEB-1", text: format!("{}: {p}", a.domain) });
         }

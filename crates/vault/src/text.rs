@@ -11,7 +11,7 @@ use crate::Error;
 /// reorder what follows (U+061C, U+200E/F, U+202A-E, U+2066-9); line and paragraph
 /// separators (U+2028/9); invisible format characters (soft hyphen, zero-width spaces and
 /// joiners, word joiner, BOM, tags, interlinear annotations) and blank fillers.
-fn is_hiding(c: char) -> bool {
+pub fn is_hiding(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

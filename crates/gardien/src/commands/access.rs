@@ -227,7 +227,7 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
 /// character or a double quote refused (a newline would add lines to the person's config).
 fn ssh_path(p: &Path) -> anyhow::Result<String> {
     let a = absolute(p)?;
-    if a.chars().any(|c| c.is_control() || c == '"' || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{061C}' | '\u{FEFF}' | '\u{00AD}')) {
+    if a.chars().any(|c| vault::text::is_hiding(c) || c == '"') {
         anyhow::bail!("{}: a path with a control character or a quote cannot go into ssh_config", output::shown(p));
     }
     Ok(if a.chars().any(char::is_whitespace) { format!("\"{a}\"") } else { a })
