@@ -2,9 +2,11 @@
 //! vault. The catalog's maneuvers and the runner's reading of a requested command
 //! (`maneuver`), the clients' user CAs and the certificates of a grant (`cert`), the
 //! configuration of stock OpenSSH servers, the bastion's and the dedicated servers', and
-//! the bastion's principals answer (`sshd`). The vault decides and records; this crate
+//! the bastion's principals answer (`sshd`), the hygiene checks of a server from outside
+//! (`hygiene`), and Let's Encrypt certificates for its applications (`acme`). The vault decides and records; this crate
 //! says how.
 
+pub mod acme;
 pub mod cert;
 pub mod hygiene;
 pub mod maneuver;

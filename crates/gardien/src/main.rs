@@ -307,6 +307,7 @@ pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::UnknownUpload
         | vault::Error::UploadBusy
         | vault::Error::TooLarge(_)
+        | vault::Error::Acme(_)
         | vault::Error::Corrupt(_) => exit::FAILED,
     }
 }

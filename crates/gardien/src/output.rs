@@ -130,6 +130,28 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Replaces `dir/name` whole or not at all (a temporary file beside it, synced, renamed),
+/// with `mode` whatever the umask; says what it wrote.
+pub fn replace_file(dir: &std::path::Path, name: &str, text: &str, mode: u32) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.gardien-tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", shown(&tmp)))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", shown(&path)))?;
+    eprintln!("wrote {}", shown(&path));
+    Ok(())
+}
+
 /// Reads a small input file (a certificate, a checkpoint, a proof, an entry): a regular
 /// file of at most 16 MiB, so that a FIFO or a device given by mistake fails at once
 /// instead of hanging or filling memory.

@@ -108,7 +108,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
         ],
         "server:add" => vec![Resource::Vault],
         "server:list" => vec![Resource::Vault, client],
-        "server:check" => vec![
+        "server:check" | "server:app-cert" => vec![
             Resource::Vault,
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },

@@ -158,6 +158,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::Store { .. }
         | E::Catalog(_)
         | E::LedgerWrite(_)
+        | E::Acme(_)
         | E::Corrupt(_) => {
             // Details go to the operator's log (secrets redacted by the vault), not to
             // the client.

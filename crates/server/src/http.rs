@@ -111,7 +111,8 @@ pub(crate) async fn serve(opts: Options, state: Shared) -> anyhow::Result<()> {
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            // A client has 10 s to send its headers (slowloris).
+            // A client has 10 s to send its headers (slowloris); a keep-alive connection idle for
+            // 10 s is closed the same way.
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
             let result = match tls {
                 Some(tls) => match tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await {

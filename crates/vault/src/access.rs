@@ -77,7 +77,8 @@ fn target(action: Action) -> Target {
         | Action::ServerAccess
         | Action::AccessRevoke
         | Action::ServerPorts
-        | Action::ServerCheck => Target::Server,
+        | Action::ServerCheck
+        | Action::ServerAppCert => Target::Server,
         // The catalog of maneuvers, the bastion and the sshd configurations are the operator's.
         Action::ManeuverAdd | Action::ManeuverList | Action::BastionSet | Action::SshdConfig => Target::Vault,
         Action::AccessList => Target::ClientOrVault,
@@ -426,7 +427,9 @@ impl Vault {
                         }
                     }
                     // Every server: the vault's.
-                    (None, None, None) if action == Action::ServerCheck => return Ok((policy::Resource::Vault, ctx)),
+                    (None, None, None) if matches!(action, Action::ServerCheck | Action::ServerAppCert) => {
+                        return Ok((policy::Resource::Vault, ctx));
+                    }
                     (None, None, None) => return Err(need("server")),
                 };
                 let s =

@@ -24,10 +24,10 @@ pub use auth::{CredentialRow, SessionRow, TokenRow};
 pub use drops::{DropRow, UploadRow};
 pub use grants::{BastionRow, GrantRow, ManeuverRow, RunRow};
 pub use outbox::OutboxRow;
-pub use servers::{AppRow, ServerRow};
+pub use servers::{AppCertRow, AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 17] = [
+const MIGRATIONS: [&str; 18] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -45,6 +45,7 @@ const MIGRATIONS: [&str; 17] = [
     include_str!("migrations/0015_access.sql"),
     include_str!("migrations/0016_hygiene.sql"),
     include_str!("migrations/0017_server_checks.sql"),
+    include_str!("migrations/0018_app_certificates.sql"),
 ];
 
 /// An open catalog.

@@ -358,6 +358,9 @@ pub enum Error {
     /// the upload was refused and nothing of it was kept.
     #[error("the file was refused and nothing was kept: {0}")]
     DropFile(String),
+    /// An ACME order that did not give a certificate (WEB-1).
+    #[error("no certificate: {0}")]
+    Acme(String),
     /// The data dir holds something that cannot be right.
     #[error("data dir inconsistency: {0}")]
     Corrupt(String),
@@ -374,6 +377,7 @@ fn destroyed_hint(id: &str, certificate: Option<&str>) -> String {
 fn lister(what: &str) -> String {
     match what {
         "grant" => "access list".into(),
+        "application" => "server show SERVER".into(),
         other => format!("{other} list"),
     }
 }

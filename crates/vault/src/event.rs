@@ -168,6 +168,8 @@ pub enum Action {
     ServerPorts,
     /// `server check`.
     ServerCheck,
+    /// `server app cert`, `server app renew`: an application's certificate over ACME (WEB-1).
+    ServerAppCert,
     /// `access grant`, the bastion's principals answer, the runner's maneuvers (ACC-1..4).
     ServerAccess,
     /// `access revoke`.
@@ -204,7 +206,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 95] = [
+    pub const ALL: [Action; 96] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -284,6 +286,7 @@ impl Action {
         Action::ServerAppAdd,
         Action::ServerPorts,
         Action::ServerCheck,
+        Action::ServerAppCert,
         Action::ServerAccess,
         Action::AccessRevoke,
         Action::AccessList,
@@ -384,6 +387,7 @@ impl Action {
             Action::ServerAppAdd => "server:app-add",
             Action::ServerPorts => "server:ports",
             Action::ServerCheck => "server:check",
+            Action::ServerAppCert => "server:app-cert",
             Action::ServerAccess => "server:access",
             Action::AccessRevoke => "access:revoke",
             Action::AccessList => "access:list",

@@ -55,7 +55,9 @@ pub use crate::auth::{
     Issued, LOCK_AFTER, LOCK_MINUTES, MIN_PASSWORD_CHARS, SECOND_FACTOR_ROLES, SESSION_HOURS, SESSION_IDLE_MINUTES,
     Session, SignInFailure, TOKEN_PREFIX, TotpEnrolment, check_password,
 };
-pub use crate::catalog::{AppRow, ArchiveRow, BastionRow, GrantRow, ManeuverRow, RunRow, ServerRow, SiteRow};
+pub use crate::catalog::{
+    AppCertRow, AppRow, ArchiveRow, BastionRow, GrantRow, ManeuverRow, RunRow, ServerRow, SiteRow,
+};
 pub use crate::catalog::{
     ApprovalRow, ClientKey, ContractRow, DropRow, EnvironmentRow, OutCopy, OutboxRow, Person, SessionRow, TokenRow,
     UploadRow,
@@ -79,8 +81,8 @@ pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, H
 pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::servers::{
-    APP_KINDS, CheckOptions, Finding, Health, NewServer, SERVER_KINDS, ServerView, check_address, check_domain,
-    health_json,
+    APP_KINDS, CertOrder, CheckOptions, Finding, Health, IssuedCert, NewServer, Renewals, SERVER_KINDS, ServerView,
+    check_address, check_domain, health_json,
 };
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};

@@ -40,6 +40,8 @@ pub struct ServerView {
     pub apps: Vec<AppRow>,
     /// Its last hygiene check: when, and the report `health_json` makes.
     pub last_check: Option<(String, serde_json::Value)>,
+    /// The certificates kept for its applications (WEB-1), without their keys.
+    pub certs: Vec<crate::catalog::AppCertRow>,
 }
 
 /// A DNS name as a certificate and a browser take it: labels of lowercase letters, digits
@@ -196,7 +198,8 @@ impl Vault {
                 .catalog
                 .last_check(name)?
                 .map(|(at, report)| (at, serde_json::from_str(&report).unwrap_or(serde_json::Value::Null)));
-            Ok(ServerView { server, apps, last_check })
+            let certs = self.app_certs(name)?;
+            Ok(ServerView { server, apps, last_check, certs })
         })
     }
 
@@ -447,4 +450,173 @@ pub fn health_json(h: &Health) -> serde_json::Value {
         "ports_scanned": h.scope, "extra_roots": h.extra_roots,
         "not_checked": ["NET-2 (fail2ban)"],
     })
+}
+
+/// What `server app cert` and `server app renew` ask of a CA (WEB-1).
+pub struct CertOrder<'a> {
+    /// The CA: its directory (Let's Encrypt by default), a root for a test CA, a contact.
+    pub ca: access::acme::Ca<'a>,
+    /// Where the CA's HTTP-01 request is answered.
+    pub responder: access::acme::Responder,
+    /// The whole order's limit.
+    pub timeout: std::time::Duration,
+}
+
+/// A certificate obtained: what the catalog keeps, and its key for the web server.
+pub struct IssuedCert {
+    /// The kept row (its key wrapped).
+    pub row: crate::catalog::AppCertRow,
+    /// The private key, PEM, to install beside the chain.
+    pub key_pem: zeroize::Zeroizing<String>,
+}
+
+/// What `server app renew` did.
+pub struct Renewals {
+    /// The certificates kept.
+    pub kept: usize,
+    /// Each one due, and what its renewal gave.
+    pub done: Vec<(String, Result<IssuedCert, Error>)>,
+    /// When the next one not yet due will be (its end less `RENEW_DAYS`).
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+impl Vault {
+    /// `server app cert DOMAIN`: a certificate for one application over ACME HTTP-01, kept in
+    /// the catalog (its key wrapped to the master key), in place of the one before.
+    pub fn app_cert(
+        &self,
+        domain: &str,
+        order: &CertOrder<'_>,
+        progress: &(dyn Fn(&str) + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<IssuedCert, Error> {
+        // The operator's alone: asked of the vault, so that a domain unknown and one of
+        // another's server answer alike; the server and its client join the event after.
+        let details = format!("domain={}", crate::text::escape(domain));
+        self.door(Action::ServerAppCert, vec![], details, now, |rec| {
+            let app = self.app_of(domain, rec)?;
+            let master = self.master_key()?;
+            let directory = order.ca.directory;
+            let acme = |e: access::acme::AcmeError| match e {
+                access::acme::AcmeError::Bad(m) => Error::BadInput(m),
+                other => Error::Acme(crate::text::escape(&other.to_string())),
+            };
+            let recipient = master.recipient();
+            // A new account is kept as soon as it is made, before its first order: one that
+            // fails after does not leave an account at the CA that gardien forgot.
+            let kept = match self.catalog.acme_account(directory)? {
+                Some(w) => Some(crate::keys::unwrap_secret(&master, "the ACME account", &w)?),
+                None => None,
+            };
+            let mut keep = |json: &str| -> Result<(), String> {
+                let wrapped = crate::keys::wrap_secret(&recipient, json.as_bytes()).map_err(|e| e.to_string())?;
+                self.catalog
+                    .write(|c| {
+                        c.add_acme_account(directory, &wrapped, &rfc3339(now))?;
+                        Ok(())
+                    })
+                    .map_err(|e| e.to_string())
+            };
+            let account = match &kept {
+                Some(k) => access::acme::AccountSource::Kept(
+                    std::str::from_utf8(k).map_err(|_| Error::Corrupt("the ACME account is not text".into()))?,
+                ),
+                None => access::acme::AccountSource::New(&mut keep),
+            };
+            let issued =
+                access::acme::obtain(&order.ca, account, &app.domain, &order.responder, order.timeout, progress)
+                    .map_err(acme)?;
+            let not_after = DateTime::<Utc>::from_timestamp(issued.not_after, 0)
+                .ok_or_else(|| Error::Acme("the certificate's end is out of range".into()))?;
+            let row = crate::catalog::AppCertRow {
+                domain: domain.to_owned(),
+                directory: directory.to_owned(),
+                chain: issued.chain_pem,
+                key: crate::keys::wrap_secret(&recipient, issued.key_pem.as_bytes())?,
+                serial: issued.serial,
+                not_after: rfc3339(not_after),
+                issued: rfc3339(now),
+            };
+            rec.details = format!("{} serial={} not_after={}", rec.details, row.serial, row.not_after);
+            self.record(rec, crate::Outcome::Allowed, |c| c.save_app_cert(&row))?;
+            Ok(IssuedCert { row, key_pem: issued.key_pem })
+        })
+    }
+
+    /// `server app renew`: every kept certificate that ends within `RENEW_DAYS` obtained
+    /// anew, each through the door on its own; one failing does not stop the others.
+    pub fn app_certs_renew(
+        &self,
+        order: &CertOrder<'_>,
+        progress: &(dyn Fn(&str) + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<Renewals, Error> {
+        let due_before = now + chrono::Duration::days(access::acme::RENEW_DAYS);
+        let (kept, due, next_due) = self.door(Action::ServerAppCert, vec![], "renew".into(), now, |rec| {
+            let all = self.catalog.app_certs(None)?;
+            let mut due = Vec::new();
+            let mut next: Option<DateTime<Utc>> = None;
+            for c in &all {
+                let end = DateTime::parse_from_rfc3339(&c.not_after)
+                    .map_err(|_| Error::Corrupt(format!("the certificate of {} has no readable end", c.domain)))?
+                    .with_timezone(&Utc);
+                if end <= due_before {
+                    due.push(c.domain.clone());
+                } else {
+                    let at = end - chrono::Duration::days(access::acme::RENEW_DAYS);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            rec.details = format!("renew kept={} due={}", all.len(), due.len());
+            self.record(rec, crate::Outcome::Allowed, |_| Ok(()))?;
+            Ok((all.len(), due, next))
+        })?;
+        let done = due.into_iter().map(|d| (d.clone(), self.app_cert(&d, order, progress, now))).collect();
+        Ok(Renewals { kept, done, next_due })
+    }
+
+    /// The kept certificate of an application, with its key (for `server app cert --export`).
+    pub fn app_cert_export(&self, domain: &str, now: DateTime<Utc>) -> Result<IssuedCert, Error> {
+        let details = format!("export domain={}", crate::text::escape(domain));
+        self.door(Action::ServerAppCert, vec![], details, now, |rec| {
+            let app = self.app_of(domain, rec)?;
+            let row = self.catalog.app_certs(Some(&app.domain))?.into_iter().next().ok_or_else(|| {
+                Error::BadInput(format!(
+                    "no certificate is kept for {domain}: `gardien server app cert {domain}` obtains one"
+                ))
+            })?;
+            let master = self.master_key()?;
+            let plain = crate::keys::unwrap_secret(&master, "the certificate key", &row.key)?;
+            let key_pem = zeroize::Zeroizing::new(
+                String::from_utf8(plain.to_vec())
+                    .map_err(|_| Error::Corrupt("a certificate key is not text".into()))?,
+            );
+            self.record(rec, crate::Outcome::Allowed, |_| Ok(()))?;
+            Ok(IssuedCert { row, key_pem })
+        })
+    }
+
+    /// An application by its domain, its server and client joined to the event.
+    fn app_of(&self, domain: &str, rec: &mut crate::door::Record) -> Result<AppRow, Error> {
+        check_domain("the domain", domain)?;
+        let app =
+            self.catalog.app(domain)?.ok_or_else(|| Error::Unknown { what: "application", name: domain.to_owned() })?;
+        rec.resources.push(format!("server:{}", app.server));
+        if let Some(c) = self.server_row(&app.server)?.client {
+            rec.resources.push(format!("client:{c}"));
+        }
+        Ok(app)
+    }
+
+    /// The kept certificates of a server's applications, without their keys (`server show`).
+    fn app_certs(&self, server: &str) -> Result<Vec<crate::catalog::AppCertRow>, Error> {
+        let mut out = Vec::new();
+        for a in self.catalog.apps(server)? {
+            out.extend(self.catalog.app_certs(Some(&a.domain))?.into_iter().map(|mut c| {
+                c.key = String::new();
+                c
+            }));
+        }
+        Ok(out)
+    }
 }

@@ -3,7 +3,6 @@
 //! bastion (ACC-4), only on the client's approval in force (ACC-3), only for the catalog of
 //! maneuvers it names (ACC-2), never on a shared server (ACC-1).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -184,7 +183,7 @@ pub enum BastionCmd {
 
 /// `--dir`'s `sshd_config` and `user-cas.pub`, each written whole then renamed.
 pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::PermissionsExt as _;
     if !dir.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", output::shown(dir)))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
@@ -205,20 +204,7 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
     }
     all.push(("sshd_config", &files.config));
     for (name, text) in all {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.gardien-tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", output::shown(&tmp)))?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+        output::replace_file(dir, name, text, 0o644)?;
     }
     Ok(())
 }

@@ -133,6 +133,71 @@ pub enum AppCmd {
         #[arg(long)]
         https: Option<String>,
     },
+    /// Obtain a certificate for an application from Let's Encrypt (WEB-1), over ACME
+    /// HTTP-01, keep it (its key wrapped to the master key) and write it for the web server.
+    #[command(after_help = "Examples:\n  \
+        gardien server app cert moodle.lycee-hugo.fr --webroot /var/www/moodle --out /etc/gardien/certs\n  \
+        gardien server app cert moodle.lycee-hugo.fr --http-listen 0.0.0.0:80 --out /etc/gardien/certs\n\n\
+        The CA asks for http://DOMAIN/.well-known/acme-challenge/TOKEN. With --webroot, gardien writes the\n\
+        answer in the document root the domain's web server serves, and removes it after; with --http-listen,\n\
+        gardien answers itself, on an address the domain's port 80 reaches (for the time of the order only).\n\
+        --out DIR writes DIR/DOMAIN/fullchain.pem (0644) and DIR/DOMAIN/privkey.pem (0600); point the web\n\
+        server at them and reload it. `gardien server app renew` renews every certificate due (30 days before\n\
+        its end): run it daily from a timer.")]
+    Cert {
+        /// The application's domain (`server app add` recorded it).
+        domain: String,
+        #[command(flatten)]
+        acme: AcmeArgs,
+    },
+    /// Renew every kept certificate that ends within 30 days (WEB-1); the others are left.
+    #[command(after_help = "Example (daily, from a systemd timer or cron):\n  \
+        gardien server app renew --webroot /var/www/moodle --out /etc/gardien/certs\n\n\
+        Exits 1 when a renewal failed (the others are still done), 0 otherwise; prints when the next one is due.")]
+    Renew {
+        #[command(flatten)]
+        acme: AcmeArgs,
+    },
+    /// Write an application's kept certificate and key again (a new web server, a lost file).
+    #[command(after_help = "Example:\n  gardien server app export moodle.lycee-hugo.fr --out /etc/gardien/certs")]
+    Export {
+        /// The application's domain.
+        domain: String,
+        /// Writes OUT/DOMAIN/fullchain.pem and OUT/DOMAIN/privkey.pem.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+/// How to reach the CA and answer its HTTP-01 challenge.
+#[derive(Debug, clap::Args)]
+pub struct AcmeArgs {
+    /// The document root the domain's web server serves over HTTP: the answer is written
+    /// under DIR/.well-known/acme-challenge/ and removed after.
+    #[arg(long, value_name = "DIR", required_unless_present = "http_listen", conflicts_with = "http_listen")]
+    webroot: Option<std::path::PathBuf>,
+    /// Answer the challenge here (an address the domain's port 80 reaches).
+    #[arg(long, value_name = "ADDR:PORT")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// Writes OUT/DOMAIN/fullchain.pem and OUT/DOMAIN/privkey.pem (0600).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// The ACME directory (Let's Encrypt's by default).
+    #[arg(long, env = "GARDIEN_ACME_DIRECTORY", default_value = vault_acme_default())]
+    acme_directory: String,
+    /// A PEM root to trust for the ACME directory's own HTTPS (a test or private CA).
+    #[arg(long, value_name = "PEM")]
+    acme_root: Option<std::path::PathBuf>,
+    /// A contact address for a new ACME account (the CA's expiry notices).
+    #[arg(long)]
+    email: Option<String>,
+    /// The order's limit, in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+const fn vault_acme_default() -> &'static str {
+    access::acme::LETS_ENCRYPT
 }
 
 fn server_json(s: &vault::ServerRow) -> serde_json::Value {
@@ -187,6 +252,15 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     .map(|a| serde_json::json!({"domain": a.domain, "kind": a.kind, "created": a.created}))
                     .collect::<Vec<_>>()
                     .into();
+                j["certificates"] = view
+                    .certs
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({"domain": c.domain, "serial": c.serial, "not_after": c.not_after,
+                            "issued": c.issued, "directory": c.directory})
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
                 j["last_check"] = view
                     .last_check
                     .as_ref()
@@ -204,6 +278,16 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             }
             for a in &view.apps {
                 println!("app      {} ({})", a.domain, a.kind);
+                match view.certs.iter().find(|c| c.domain == a.domain) {
+                    Some(c) => println!(
+                        "  cert   serial {}, until {} (renewal from {}), obtained {}",
+                        c.serial,
+                        output::day(&c.not_after),
+                        renewal_day(&c.not_after),
+                        output::day(&c.issued)
+                    ),
+                    None => println!("  cert   none obtained by gardien (`gardien server app cert {}`)", a.domain),
+                }
             }
             match &view.last_check {
                 Some((at, report)) => {
@@ -269,7 +353,94 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             eprintln!("{} ({}) recorded on {}", a.domain, a.kind, a.server);
             Ok(())
         }
+        Cmd::App(AppCmd::Cert { domain, acme }) => {
+            let order = cert_order(acme)?;
+            let issued = v.app_cert(domain, &order, &|m| eprintln!("{m}"), now)?;
+            eprintln!(
+                "certificate for {domain}: serial {}, valid until {} (renewal from {})",
+                issued.row.serial,
+                output::day(&issued.row.not_after),
+                renewal_day(&issued.row.not_after)
+            );
+            if let Some(out) = &acme.out {
+                write_cert(out, &issued)?;
+            }
+            Ok(())
+        }
+        Cmd::App(AppCmd::Renew { acme }) => {
+            let order = cert_order(acme)?;
+            let r = v.app_certs_renew(&order, &|m| eprintln!("{m}"), now)?;
+            let mut failed = 0;
+            for (domain, result) in &r.done {
+                match result {
+                    Ok(issued) => {
+                        eprintln!(
+                            "{domain}: renewed, serial {}, valid until {}",
+                            issued.row.serial,
+                            output::day(&issued.row.not_after)
+                        );
+                        if let Some(out) = &acme.out {
+                            write_cert(out, issued)?;
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{domain}: NOT renewed: {e}");
+                    }
+                }
+            }
+            let next = r.next_due.map(|d| format!("; the next is due on {}", d.format("%Y-%m-%d"))).unwrap_or_default();
+            eprintln!("{} certificates kept, {} due, {} renewed{next}", r.kept, r.done.len(), r.done.len() - failed);
+            if failed > 0 {
+                return Err(super::Exit(crate::exit::FAILED, format!("{failed} renewals failed")).into());
+            }
+            Ok(())
+        }
+        Cmd::App(AppCmd::Export { domain, out }) => {
+            let issued = v.app_cert_export(domain, now)?;
+            write_cert(out, &issued)
+        }
     }
+}
+
+fn cert_order(a: &AcmeArgs) -> anyhow::Result<vault::CertOrder<'_>> {
+    let responder = match (&a.webroot, a.http_listen) {
+        (Some(dir), _) => access::acme::Responder::Webroot(std::path::absolute(dir)?),
+        (None, Some(addr)) => access::acme::Responder::Listen(addr),
+        (None, None) => {
+            anyhow::bail!("--webroot DIR or --http-listen ADDR:PORT: where the CA's HTTP-01 request is answered")
+        }
+    };
+    Ok(vault::CertOrder {
+        ca: access::acme::Ca { directory: &a.acme_directory, root: a.acme_root.as_deref(), email: a.email.as_deref() },
+        responder,
+        timeout: std::time::Duration::from_secs(a.timeout.clamp(10, 3600)),
+    })
+}
+
+fn renewal_day(not_after: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(not_after)
+        .map(|d| (d - chrono::Duration::days(access::acme::RENEW_DAYS)).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Writes OUT/DOMAIN/fullchain.pem (0644) and privkey.pem (0600), each whole or not at all.
+fn write_cert(out: &std::path::Path, issued: &vault::IssuedCert) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::DirBuilderExt as _;
+    if !out.is_dir() {
+        anyhow::bail!("--out {}: not a directory", output::shown(out));
+    }
+    let dir = out.join(&issued.row.domain);
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&dir)
+            .with_context(|| format!("cannot create {}", output::shown(&dir)))?;
+    }
+    // The key is its owner's alone, whatever the umask.
+    output::replace_file(&dir, "privkey.pem", &issued.key_pem, 0o600)?;
+    output::replace_file(&dir, "fullchain.pem", &issued.row.chain, 0o644)
 }
 
 fn access_ports(s: &str) -> anyhow::Result<Vec<u16>> {

@@ -187,6 +187,8 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         }
         Action::ServerPorts => (v(&["server", "ports", "web1", "--allow", "22,443"]), "allowed"),
         Action::ServerCheck => (v(&["server", "check", "nope"]), "failed"),
+        // Nothing kept, nothing due: the renewal asks no CA.
+        Action::ServerAppCert => (v(&["server", "app", "renew", "--http-listen", "127.0.0.1:1"]), "allowed"),
         // No such approval, no such grant (the key file is any file: the approval is unknown).
         Action::ServerAccess => (v(&["access", "grant", "ap-000000000000", "--key", cp]), "failed"),
         Action::AccessRevoke => (v(&["access", "revoke", "gr-0000000000000000"]), "failed"),

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed test is a panic
 mod access;
+mod acme;
 mod bastion;
 mod common;
 mod crash;

@@ -152,18 +152,22 @@ impl Server {
         let addr = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| {
             panic!("the server did not start: {}", log.lock().unwrap());
         });
+        Server { child, base: format!("{scheme}://{addr}"), log, agent: Server::new_agent() }
+    }
+
+    /// An agent trusting the test CA, with its own pool of connections.
+    pub fn new_agent() -> ureq::Agent {
         let (ca, _, _) = test_cert();
         let pem = std::fs::read(ca).unwrap();
         let root = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
         let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&[root])).build();
-        let agent = ureq::Agent::config_builder()
+        ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(std::time::Duration::from_secs(60)))
             .build()
-            .new_agent();
-        Server { child, base: format!("{scheme}://{addr}"), log, agent }
+            .new_agent()
     }
 
     pub fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
@@ -701,14 +705,18 @@ fn bad_bodies_get_a_clear_json_error_and_change_nothing() {
         "{}".to_owned(),
         format!("{{\"approve\": true, \"comment\": \"{}\"}}", "x".repeat(200_000)),
     ] {
-        let sent = Server::with(s.agent.post(&url), Auth::Bearer(&t.acme))
+        // The huge body goes on a connection of its own: the server answers 413 and closes it
+        // before reading it all, and that must not touch the connections of the requests after.
+        let agent = if body.len() > 65_536 { Server::new_agent() } else { s.agent.clone() };
+        let sent = Server::with(agent.post(&url), Auth::Bearer(&t.acme))
             .header("Content-Type", "application/json")
             .send(body.as_bytes());
         // Past the 64 KiB limit the server may answer 413 and close before reading it all.
         if body.len() > 65_536
             && let Err(e) = &sent
         {
-            assert!(e.to_string().contains("Broken pipe") || e.to_string().contains("reset"), "{e}");
+            let e = e.to_string();
+            assert!(["Broken pipe", "reset", "Peer disconnected"].iter().any(|m| e.contains(m)), "{e}");
             continue;
         }
         let a = Server::answer(sent);

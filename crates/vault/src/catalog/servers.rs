@@ -38,6 +38,25 @@ pub struct AppRow {
     pub https: Option<String>,
 }
 
+/// The last certificate obtained for an application (WEB-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCertRow {
+    /// The application's domain.
+    pub domain: String,
+    /// The ACME directory it came from.
+    pub directory: String,
+    /// The leaf and its chain, PEM.
+    pub chain: String,
+    /// Its private key, wrapped to the master key.
+    pub key: String,
+    /// The leaf's serial, hex.
+    pub serial: String,
+    /// Its end (RFC 3339).
+    pub not_after: String,
+    /// When it was obtained.
+    pub issued: String,
+}
+
 const SERVER_COLUMNS: &str = "name, site, kind, client, address, created";
 const APP_COLUMNS: &str = "domain, server, kind, created, https";
 
@@ -134,6 +153,67 @@ impl Catalog {
             .db
             .prepare_cached("SELECT at, report FROM server_checks WHERE server = ?1")?
             .query_row([server], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// The ACME account kept for a directory (its credentials, wrapped).
+    pub fn acme_account(&self, directory: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT wrapped FROM acme_accounts WHERE directory = ?1")?
+            .query_row([directory], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Keeps an ACME account; false when the directory has one already.
+    pub fn add_acme_account(&self, directory: &str, wrapped: &str, created: &str) -> Result<bool, Error> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO acme_accounts (directory, wrapped, created) VALUES (?1, ?2, ?3)",
+            params![directory, wrapped, created],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Keeps an application's new certificate in place of the one before.
+    pub fn save_app_cert(&self, c: &AppCertRow) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO app_certificates (domain, directory, chain, key, serial, not_after, issued)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (domain) DO UPDATE SET directory = ?2, chain = ?3, key = ?4, serial = ?5,
+                 not_after = ?6, issued = ?7",
+            params![c.domain, c.directory, c.chain, c.key, c.serial, c.not_after, c.issued],
+        )?;
+        Ok(())
+    }
+
+    /// The certificates kept, by domain; one domain's, or every one.
+    pub fn app_certs(&self, domain: Option<&str>) -> Result<Vec<AppCertRow>, Error> {
+        let mut st = self.db.prepare_cached(
+            "SELECT domain, directory, chain, key, serial, not_after, issued FROM app_certificates
+             WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain",
+        )?;
+        let rows = st
+            .query_map([domain], |r| {
+                Ok(AppCertRow {
+                    domain: r.get(0)?,
+                    directory: r.get(1)?,
+                    chain: r.get(2)?,
+                    key: r.get(3)?,
+                    serial: r.get(4)?,
+                    not_after: r.get(5)?,
+                    issued: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// An application, by its domain.
+    pub fn app(&self, domain: &str) -> Result<Option<AppRow>, Error> {
+        Ok(self
+            .db
+            .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM server_apps WHERE domain = ?1"))?
+            .query_row([domain], app_row)
             .optional()?)
     }
 }
