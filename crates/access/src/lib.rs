@@ -8,6 +8,7 @@
 
 pub mod acme;
 pub mod cert;
+pub mod fail2ban;
 pub mod hygiene;
 pub mod maneuver;
 pub mod sshd;

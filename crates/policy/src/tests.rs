@@ -113,7 +113,7 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],
-        "server:show" | "server:app-add" | "server:ports" => vec![
+        "server:show" | "server:app-add" | "server:ports" | "server:fail2ban" => vec![
             Resource::Server { name: "shared-1".into(), client: None, shared: true },
             Resource::Server { name: "dedicated-a".into(), client: Some("a".into()), shared: false },
         ],

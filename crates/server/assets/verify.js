@@ -57,7 +57,7 @@ export const EVENT_ACTIONS = Object.freeze([
   'drop:terminate', 'drop:expire', 'person:contact', 'notify:config', 'notify:list', 'notify:flush',
   'webhook:add', 'webhook:list', 'webhook:remove', 'site:add', 'site:list', 'site:show', 'site:check',
   'site:restitution', 'site:backup', 'site:restore', 'server:add', 'server:list', 'server:show',
-  'server:app-add', 'server:ports', 'server:check', 'server:app-cert', 'server:access', 'access:revoke', 'access:list', 'maneuver:add', 'maneuver:list',
+  'server:app-add', 'server:ports', 'server:check', 'server:app-cert', 'server:fail2ban', 'server:access', 'access:revoke', 'access:list', 'maneuver:add', 'maneuver:list',
   'bastion:set', 'sshd:config',
 ]);
 const ACTIONS = new Set(EVENT_ACTIONS);

@@ -110,7 +110,10 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("servers.checked", "Vérifié le", "Checked on"),
     ("servers.ports.open", "Ports ouverts", "Open ports"),
     ("servers.ports.declared", "Ports déclarés nécessaires", "Ports declared necessary"),
-    ("servers.fail2ban", "fail2ban : pas vérifié par cette version", "fail2ban: not checked by this version"),
+    ("servers.fail2ban.none", "fail2ban : jamais signalé par le serveur", "fail2ban: never reported by the server"),
+    ("servers.fail2ban.running", "fail2ban actif, prisons", "fail2ban running, jails"),
+    ("servers.fail2ban.stopped", "fail2ban arrêté", "fail2ban not running"),
+    ("servers.fail2ban.reported", "signalé le", "reported"),
     ("servers.findings.none", "Rien à signaler.", "Nothing to report."),
     ("sites.title", "Vos sites Moodle", "Your Moodle sites"),
     (

@@ -1507,12 +1507,26 @@ pub(crate) async fn server(State(state): State<Shared>, v: Visit, Path(name): Pa
         h2 { (l.t("servers.check")) }
         @match check {
             None => p { (l.t("servers.never")) },
-            Some((at, _)) => {
+            Some((at, report)) => {
                 p { (l.t("servers.checked")) " " (lifecycle::parse_instant(at).map_or_else(|_| at.clone(), lifecycle::show_instant)) }
                 dl {
                     dt { (l.t("servers.ports.open")) } dd { (ports("open_ports")) }
                     dt { (l.t("servers.ports.declared")) } dd { (ports("declared_ports")) }
-                    dt { "NET-2" } dd { (l.t("servers.fail2ban")) }
+                    dt { "NET-2" } dd {
+                        @match report.get("fail2ban").filter(|f| !f.is_null()) {
+                            None => { (l.t("servers.fail2ban.none")) }
+                            Some(f) => {
+                                @if f["running"] == true {
+                                    (l.t("servers.fail2ban.running")) " "
+                                    (f["jails"].as_array().map(|j| j.iter().map(|j| format!("{} ({})",
+                                        j["name"].as_str().unwrap_or("?"), j["ports"].as_str().unwrap_or("?")))
+                                        .collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into()))
+                                } @else { strong { (l.t("servers.fail2ban.stopped")) } }
+                                ", " (l.t("servers.fail2ban.reported")) " "
+                                (f["reported"].as_str().map(|at| lifecycle::parse_instant(at).map_or_else(|_| at.to_owned(), lifecycle::show_instant)).unwrap_or_default())
+                            }
+                        }
+                    }
                 }
                 @if findings.is_empty() { p { (l.t("servers.findings.none")) } }
                 @else {

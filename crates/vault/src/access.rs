@@ -78,7 +78,8 @@ fn target(action: Action) -> Target {
         | Action::AccessRevoke
         | Action::ServerPorts
         | Action::ServerCheck
-        | Action::ServerAppCert => Target::Server,
+        | Action::ServerAppCert
+        | Action::ServerFail2ban => Target::Server,
         // The catalog of maneuvers, the bastion and the sshd configurations are the operator's.
         Action::ManeuverAdd | Action::ManeuverList | Action::BastionSet | Action::SshdConfig => Target::Vault,
         Action::AccessList => Target::ClientOrVault,

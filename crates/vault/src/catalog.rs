@@ -27,7 +27,7 @@ pub use outbox::OutboxRow;
 pub use servers::{AppCertRow, AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 18] = [
+const MIGRATIONS: [&str; 19] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -46,6 +46,7 @@ const MIGRATIONS: [&str; 18] = [
     include_str!("migrations/0016_hygiene.sql"),
     include_str!("migrations/0017_server_checks.sql"),
     include_str!("migrations/0018_app_certificates.sql"),
+    include_str!("migrations/0019_fail2ban.sql"),
 ];
 
 /// An open catalog.

@@ -170,6 +170,8 @@ pub enum Action {
     ServerCheck,
     /// `server app cert`, `server app renew`: an application's certificate over ACME (WEB-1).
     ServerAppCert,
+    /// `server fail2ban`: what fail2ban watches on a server, as it reports it (NET-2).
+    ServerFail2ban,
     /// `access grant`, the bastion's principals answer, the runner's maneuvers (ACC-1..4).
     ServerAccess,
     /// `access revoke`.
@@ -206,7 +208,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 96] = [
+    pub const ALL: [Action; 97] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -287,6 +289,7 @@ impl Action {
         Action::ServerPorts,
         Action::ServerCheck,
         Action::ServerAppCert,
+        Action::ServerFail2ban,
         Action::ServerAccess,
         Action::AccessRevoke,
         Action::AccessList,
@@ -388,6 +391,7 @@ impl Action {
             Action::ServerPorts => "server:ports",
             Action::ServerCheck => "server:check",
             Action::ServerAppCert => "server:app-cert",
+            Action::ServerFail2ban => "server:fail2ban",
             Action::ServerAccess => "server:access",
             Action::AccessRevoke => "access:revoke",
             Action::AccessList => "access:list",

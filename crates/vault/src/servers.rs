@@ -262,6 +262,28 @@ impl Vault {
         })
     }
 
+    /// `server fail2ban`: what fail2ban watches on a server, as the server reports it
+    /// (`contrib/fail2ban/gardien-fail2ban-report`), kept for `server check` (NET-2).
+    pub fn server_fail2ban(
+        &self,
+        server: &str,
+        report: &str,
+        now: DateTime<Utc>,
+    ) -> Result<access::fail2ban::Report, Error> {
+        self.door(Action::ServerFail2ban, vec![format!("server:{server}")], String::new(), now, |rec| {
+            let s = self.server_row(server)?;
+            if let Some(c) = &s.client {
+                rec.resources.push(format!("client:{c}"));
+            }
+            let r =
+                access::fail2ban::parse(report).map_err(|e| Error::BadInput(crate::text::escape(&e.to_string())))?;
+            rec.details = format!("running={} jails={}", r.running, r.jails.len());
+            let at = rfc3339(now);
+            self.record(rec, crate::Outcome::Allowed, |c| c.save_fail2ban(server, &at, &self.actor, &r.to_text()))?;
+            Ok(r)
+        })
+    }
+
     /// `server ports`: the TCP ports a server needs open to the internet (NET-1); what else
     /// answers, `server check` reports.
     pub fn server_ports_set(&self, server: &str, ports: &[u16], now: DateTime<Utc>) -> Result<Vec<u16>, Error> {
@@ -308,7 +330,17 @@ impl Vault {
             for s in servers {
                 let apps = self.catalog.apps(&s.name)?;
                 let declared = self.catalog.server_ports(&s.name)?;
-                out.push(health(s, apps, declared, &roots, opts)?);
+                // What was kept was read when it came: a report that no longer reads is the
+                // catalog's inconsistency, not the server's finding.
+                let fail2ban = match self.catalog.fail2ban(&s.name)? {
+                    Some((at, text)) => Some((
+                        at,
+                        access::fail2ban::parse(&text)
+                            .map_err(|e| Error::Corrupt(format!("the fail2ban report of {}: {e}", s.name)))?,
+                    )),
+                    None => None,
+                };
+                out.push(health(s, apps, declared, fail2ban, &roots, opts, now)?);
             }
             let findings: usize = out.iter().map(|h| h.findings.len()).sum();
             rec.details = format!("servers={} findings={findings}", out.len());
@@ -373,6 +405,8 @@ pub struct Health {
     pub findings: Vec<Finding>,
     /// The ports looked at, said.
     pub scope: String,
+    /// fail2ban as the server last reported it (NET-2): when, and the report.
+    pub fail2ban: Option<(String, access::fail2ban::Report)>,
     /// Roots trusted beside the system's (`--ca`).
     pub extra_roots: usize,
 }
@@ -381,8 +415,10 @@ fn health(
     s: ServerRow,
     apps: Vec<AppRow>,
     declared: Vec<u16>,
+    fail2ban: Option<(String, access::fail2ban::Report)>,
     roots: &std::sync::Arc<access::hygiene::RootStore>,
     opts: &CheckOptions,
+    now: DateTime<Utc>,
 ) -> Result<Health, Error> {
     let mut findings = Vec::new();
     let mut checked = Vec::new();
@@ -429,11 +465,48 @@ fn health(
             });
         }
     }
+    findings.extend(fail2ban_findings(&s.name, fail2ban.as_ref(), &open, now));
     let scope = match &opts.ports {
         None => "1-1024, services often left open, the declared ports".to_owned(),
         Some(p) => format!("{} ports given", p.len()),
     };
-    Ok(Health { server: s, apps: checked, declared, open, findings, scope, extra_roots: opts.ca.len() })
+    Ok(Health { server: s, apps: checked, declared, open, findings, scope, extra_roots: opts.ca.len(), fail2ban })
+}
+
+/// A fail2ban report older than this is a finding: the server's word must be recent.
+pub const FAIL2BAN_REPORT_DAYS: i64 = 7;
+
+/// NET-2: fail2ban running on the server, a jail for each port that answers, as its last
+/// report (at most `FAIL2BAN_REPORT_DAYS` old) says.
+fn fail2ban_findings(
+    server: &str,
+    report: Option<&(String, access::fail2ban::Report)>,
+    open: &[u16],
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let finding = |text: String| Finding { clause: "NET-2", text };
+    let Some((at, r)) = report else {
+        return vec![finding(format!(
+            "no fail2ban report: run contrib/fail2ban/gardien-fail2ban-report on the server and give its output to `gardien server fail2ban {server} --report -`"
+        ))];
+    };
+    let mut out = Vec::new();
+    let age = DateTime::parse_from_rfc3339(at).map(|t| (now - t.with_timezone(&Utc)).num_days()).unwrap_or(i64::MAX);
+    if age > FAIL2BAN_REPORT_DAYS {
+        out.push(finding(format!(
+            "the last fail2ban report is {age} days old (one a week at least: `gardien server fail2ban {server} --report -`)"
+        )));
+    }
+    if !r.running {
+        out.push(finding("fail2ban is not running".into()));
+        return out;
+    }
+    for p in open {
+        if r.watching(*p).is_empty() {
+            out.push(finding(format!("port {p} answers and no fail2ban jail bans on it")));
+        }
+    }
+    out
 }
 
 /// A check's report, as `server check --json` prints it and the portal reads it.
@@ -448,7 +521,10 @@ pub fn health_json(h: &Health) -> serde_json::Value {
         "declared_ports": h.declared, "open_ports": h.open,
         "findings": h.findings.iter().map(|f| serde_json::json!({"clause": f.clause, "text": f.text})).collect::<Vec<_>>(),
         "ports_scanned": h.scope, "extra_roots": h.extra_roots,
-        "not_checked": ["NET-2 (fail2ban)"],
+        "fail2ban": h.fail2ban.as_ref().map(|(at, r)| serde_json::json!({
+            "reported": at, "running": r.running,
+            "jails": r.jails.iter().map(|j| serde_json::json!({"name": j.name, "ports": j.ports_text()})).collect::<Vec<_>>(),
+        })),
     })
 }
 

@@ -68,7 +68,8 @@ pub enum Cmd {
     #[command(after_help = "Examples:\n  gardien server check\n  gardien server check hugo-1 --json\n\n\
         Exits 3 when it finds anything, 0 when all is well. Each finding names its clause. The ports\n\
         scanned are 1-1024, services often left open (databases, caches, consoles) and the declared ones;\n\
-        a filtered port costs --timeout-ms. fail2ban (NET-2) is not checked by this version.")]
+        a filtered port costs --timeout-ms. fail2ban (NET-2) is judged on the server's last report\n\
+        (`gardien server fail2ban`): running, at most 7 days old, a jail banning on each port that answers.")]
     Check {
         /// Only this server (default: every server).
         name: Option<String>,
@@ -87,6 +88,21 @@ pub enum Cmd {
         /// Each connection's limit, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
+    },
+    /// Keep what fail2ban watches on a server, as the server reports it (NET-2): `server
+    /// check` then finds each port that answers without a jail banning on it.
+    #[command(after_help = "Example (from the operator's machine):\n  \
+        ssh root@hugo-1 sh -s < contrib/fail2ban/gardien-fail2ban-report | gardien server fail2ban hugo-1 --report -\n\n\
+        gardien checks servers from the outside and cannot see fail2ban: the report script runs on the\n\
+        server (fail2ban-client and getent, nothing changed) and prints `running yes|no` and one\n\
+        `jail NAME PORTS` line per jail. A report older than 7 days is a finding of its own: send one\n\
+        at least weekly (a timer on the server, or the operator's configuration management).")]
+    Fail2ban {
+        /// The server's name.
+        name: String,
+        /// The report file, or - for stdin.
+        #[arg(long)]
+        report: std::path::PathBuf,
     },
     /// Write a dedicated or managed server's sshd configuration for the maneuvers' account
     /// (certificates of its client's CA only, from the bastion only) and the CA it trusts.
@@ -312,6 +328,32 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let files = v.server_sshd_config(name, listen, host_key, &cas, &principals, now)?;
             super::access::write_files(dir, &files)
         }
+        Cmd::Fail2ban { name, report } => {
+            let text = if report.as_os_str() == "-" {
+                use std::io::Read as _;
+                let mut buf = String::new();
+                let limit = access::fail2ban::MAX_BYTES as u64 + 1;
+                std::io::stdin()
+                    .take(limit)
+                    .read_to_string(&mut buf)
+                    .map_err(|e| anyhow::anyhow!("reading the report from stdin: {e}"))?;
+                buf
+            } else {
+                output::read_small_text(report)?
+            };
+            let r = v.server_fail2ban(name, &text, now)?;
+            if r.running {
+                let jails: Vec<String> = r.jails.iter().map(|j| format!("{} ({})", j.name, j.ports_text())).collect();
+                eprintln!(
+                    "{name}: fail2ban running, {} jails: {}",
+                    r.jails.len(),
+                    if jails.is_empty() { "none".into() } else { jails.join(", ") }
+                );
+            } else {
+                eprintln!("{name}: fail2ban NOT running (kept; `gardien server check {name}` reports it)");
+            }
+            Ok(())
+        }
         Cmd::Ports { name, allow } => {
             let ports = access_ports(allow)?;
             let set = v.server_ports_set(name, &ports, now)?;
@@ -470,7 +512,18 @@ fn print_health(h: &vault::Health) {
         if p.is_empty() { "none".to_owned() } else { p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ") }
     };
     println!("  NET-1  answering: {} (declared necessary: {})", list(&h.open), list(&h.declared));
-    println!("  NET-2  fail2ban: not checked by this version");
+    match &h.fail2ban {
+        None => println!("  NET-2  fail2ban: never reported"),
+        Some((at, r)) if r.running => {
+            let jails: Vec<String> = r.jails.iter().map(|j| format!("{} ({})", j.name, j.ports_text())).collect();
+            println!(
+                "  NET-2  fail2ban: running, jails {} (reported {})",
+                if jails.is_empty() { "none".into() } else { jails.join(", ") },
+                output::day(at)
+            );
+        }
+        Some((at, _)) => println!("  NET-2  fail2ban: NOT running (reported {})", output::day(at)),
+    }
     if h.findings.is_empty() {
         println!("  no findings");
     }

@@ -95,19 +95,7 @@ fn a_certificate_from_the_test_ca_is_validated_kept_renewed_and_the_operators_al
     env.ok(&["client", "add", "beta", "--name", "Beta"]);
     env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
     env.ok(&["person", "add", "admin-beta", "--role", "client-admin", "--client", "beta"]);
-    env.ok(&[
-        "server",
-        "add",
-        "hugo-1",
-        "--site",
-        "fr-roubaix",
-        "--kind",
-        "dedicated",
-        "--client",
-        "acme",
-        "--address",
-        "192.0.2.10",
-    ]);
+    crate::servers::add(&env, "hugo-1 fr-roubaix dedicated acme 192.0.2.10");
     env.ok(&["server", "app", "add", "hugo-1", "--kind", "moodle", "--domain", DOMAIN]);
     let out = env.path("certs");
     std::fs::create_dir(&out).unwrap();

@@ -188,6 +188,17 @@ fn command(env: &Env, action: Action, id: &str, exp: &str, cp: &str) -> (Vec<Str
         Action::ServerPorts => (v(&["server", "ports", "web1", "--allow", "22,443"]), "allowed"),
         Action::ServerCheck => (v(&["server", "check", "nope"]), "failed"),
         // Nothing kept, nothing due: the renewal asks no CA.
+        Action::ServerFail2ban => (
+            v(&[
+                "<gardien-fail2ban-report/v1\nrunning yes\njail sshd 22\n",
+                "server",
+                "fail2ban",
+                "web1",
+                "--report",
+                "-",
+            ]),
+            "allowed",
+        ),
         Action::ServerAppCert => (v(&["server", "app", "renew", "--http-listen", "127.0.0.1:1"]), "allowed"),
         // No such approval, no such grant (the key file is any file: the approval is unknown).
         Action::ServerAccess => (v(&["access", "grant", "ap-000000000000", "--key", cp]), "failed"),

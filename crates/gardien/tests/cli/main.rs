@@ -10,6 +10,7 @@ mod crash;
 mod dataset;
 mod demo;
 mod drop;
+mod fail2ban;
 mod failures;
 mod hardening;
 mod init;

@@ -18,7 +18,7 @@ fn people(env: &Env) {
 }
 
 /// `server add` from "NAME SITE KIND CLIENT|- ADDRESS".
-fn add(env: &Env, spec: &str) {
+pub fn add(env: &Env, spec: &str) {
     let f: Vec<&str> = spec.split_whitespace().collect();
     let mut args = vec!["server", "add", f[0], "--site", f[1], "--kind", f[2], "--address", f[4]];
     if f[3] != "-" {
@@ -463,8 +463,9 @@ fn the_hygiene_check_reports_certificates_and_ports_by_clause() {
     // A server with nothing wrong exits 0.
     env.ok(&["server", "ports", "acme-1", "--allow", &ports]);
     add(&env, &format!("quiet-1 fr-roubaix dedicated acme 127.0.0.1:{closed}"));
+    crate::fail2ban::report(&env, "quiet-1", "gardien-fail2ban-report/v1\nrunning yes\njail sshd 22\n");
     let out = env.ok(&["server", "check", "quiet-1", "--ports", &closed.to_string()]);
-    assert!(out.contains("no findings") && out.contains("NET-2  fail2ban: not checked"), "{out}");
+    assert!(out.contains("no findings") && out.contains("NET-2  fail2ban: running, jails sshd (22)"), "{out}");
 
     // The kept report is the operator's: a client's contact checking with its own options
     // gets its answer, and the record stays (the second review's first finding).
@@ -477,7 +478,7 @@ fn the_hygiene_check_reports_certificates_and_ports_by_clause() {
     let before = kept(&env);
     assert_eq!(before["report"]["by"], "operator", "{before}");
     let n = before["report"]["findings"].as_array().unwrap().len();
-    assert_eq!(n, 6, "{before}");
+    assert_eq!(n, 7, "3 WEB-1, 3 NET-1, NET-2 (never reported): {before}");
     let out = env.run(&["--as", "tech-acme", "server", "check", "acme-1", "--ca", &ca, "--ports", &closed.to_string()]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(kept(&env), before, "a client's check leaves the record as it was");

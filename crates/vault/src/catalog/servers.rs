@@ -208,6 +208,25 @@ impl Catalog {
         Ok(rows)
     }
 
+    /// Keeps a server's fail2ban report in place of the one before.
+    pub fn save_fail2ban(&self, server: &str, at: &str, by: &str, report: &str) -> Result<(), Error> {
+        self.db.execute(
+            "INSERT INTO server_fail2ban (server, at, by, report) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (server) DO UPDATE SET at = ?2, by = ?3, report = ?4",
+            params![server, at, by, report],
+        )?;
+        Ok(())
+    }
+
+    /// A server's last fail2ban report: when, and the report.
+    pub fn fail2ban(&self, server: &str) -> Result<Option<(String, String)>, Error> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT at, report FROM server_fail2ban WHERE server = ?1")?
+            .query_row([server], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
     /// An application, by its domain.
     pub fn app(&self, domain: &str) -> Result<Option<AppRow>, Error> {
         Ok(self
