@@ -36,6 +36,25 @@ pub enum Responder {
     Webroot(PathBuf),
 }
 
+impl Responder {
+    /// As kept with a certificate: `webroot:/abs/dir` or `listen:ADDR:PORT`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Responder::Listen(a) => format!("listen:{a}"),
+            Responder::Webroot(d) => format!("webroot:{}", d.display()),
+        }
+    }
+
+    /// Reads what `to_text` wrote.
+    pub fn from_text(s: &str) -> Option<Responder> {
+        match s.split_once(':')? {
+            ("listen", a) => a.parse().ok().map(Responder::Listen),
+            ("webroot", d) if d.starts_with('/') => Some(Responder::Webroot(PathBuf::from(d))),
+            _ => None,
+        }
+    }
+}
+
 /// The CA to ask.
 #[derive(Clone, Debug)]
 pub struct Ca<'a> {
@@ -110,12 +129,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, AcmeError> {
         .map_err(|e| AcmeError::Responder(format!("could not start: {e}")))
 }
 
-fn check_directory(ca: &Ca<'_>) -> Result<(), AcmeError> {
-    if ca.directory.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(AcmeError::Bad(format!("--acme-directory {}: an https:// URL", ca.directory)))
+/// A directory URL: https, printable ASCII, no user or password in it (it would be printed
+/// and kept), one that the HTTP client takes.
+pub fn check_directory(url: &str) -> Result<(), AcmeError> {
+    // Said back without what could be a password (userinfo) or hide what follows.
+    let mut shown: String = url.chars().take(200).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
+    if let Some(at) = shown.find('@')
+        && let Some(start) = shown.find("://")
+        && start + 3 <= at
+    {
+        shown.replace_range(start + 3..at, "***");
     }
+    let bad = || {
+        AcmeError::Bad(format!(
+            "--acme-directory {shown}: an https:// URL of printable characters, without user or password"
+        ))
+    };
+    let rest = url.strip_prefix("https://").ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) || authority.is_empty() || authority.contains('@')
+    {
+        return Err(bad());
+    }
+    url.parse::<hyper::Uri>().map(|_| ()).map_err(|_| bad())
 }
 
 fn builder(ca: &Ca<'_>) -> Result<instant_acme::AccountBuilder, AcmeError> {
@@ -146,7 +182,19 @@ pub fn obtain(
     timeout: Duration,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Issued, AcmeError> {
-    check_directory(ca)?;
+    check_directory(ca.directory)?;
+    if let Some(root) = ca.root {
+        // A regular file of a PEM's size: a FIFO or a device would hang or fill memory.
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_file() && m.len() <= 1 << 20 => {}
+            _ => {
+                return Err(AcmeError::Bad(format!(
+                    "--acme-root {}: not a PEM file (a regular file of at most 1 MiB)",
+                    root.display()
+                )));
+            }
+        }
+    }
     runtime()?.block_on(async {
         // The responder first: a port in use or a webroot missing fails before any order.
         let answers: Answers = Arc::default();
@@ -201,6 +249,13 @@ async fn order(
     let mut authorizations = order.authorizations();
     while let Some(a) = authorizations.next().await {
         let mut authz = a.map_err(server)?;
+        // Only the name asked for is answered for: an authorization for another is the CA's
+        // error, not gardien's to prove.
+        let asked = Identifier::Dns(domain.to_owned());
+        let id = authz.identifier();
+        if *id.identifier != asked || id.wildcard {
+            return Err(AcmeError::Server(format!("the CA asks to prove {:?}, not {domain}", id.identifier)));
+        }
         match authz.status {
             AuthorizationStatus::Pending => {}
             AuthorizationStatus::Valid => continue,
@@ -232,8 +287,8 @@ async fn order(
     drop(written);
     progress("finalizing the order");
     let key_pem = Zeroizing::new(order.finalize().await.map_err(server)?);
-    let chain_pem = order.poll_certificate(&retries).await.map_err(server)?;
-    let (not_after, serial) = leaf(&chain_pem, domain)?;
+    let returned = order.poll_certificate(&retries).await.map_err(server)?;
+    let (chain_pem, not_after, serial) = leaf(&returned, domain, &key_pem, SystemTime::now())?;
     Ok(Issued { chain_pem, key_pem, not_after, serial })
 }
 
@@ -251,28 +306,64 @@ async fn problems(order: &mut instant_acme::Order) -> String {
     out
 }
 
-/// The leaf of a PEM chain: its end and serial, and that it names `domain`.
-pub fn leaf(chain_pem: &str, domain: &str) -> Result<(i64, String), AcmeError> {
+/// The longest a certificate may last (the CA/Browser Forum's limit): one for longer, or
+/// already ended, or not yet begun, is the CA's error and would never be renewed in time.
+const MAX_DAYS: u64 = 398;
+
+/// The chain a CA returned, checked: its certificates only (anything else between or
+/// around them is dropped), the leaf for `domain`, for the key `key_pem`, in force at `now`
+/// and for at most `MAX_DAYS`. Gives the chain as kept (PEM), the leaf's end (seconds since
+/// the epoch) and serial (hex).
+pub fn leaf(returned: &str, domain: &str, key_pem: &str, now: SystemTime) -> Result<(String, i64, String), AcmeError> {
+    use base64::Engine as _;
     use x509_cert::der::Decode as _;
     let bad = |what: &str| AcmeError::Server(format!("the certificate returned {what}"));
-    let first = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .next()
-        .ok_or_else(|| bad("is not PEM"))?
-        .map_err(|_| bad("is not PEM"))?;
-    let cert = x509_cert::Certificate::from_der(&first).map_err(|_| bad("does not parse"))?;
+    let ders: Vec<CertificateDer<'_>> =
+        CertificateDer::pem_slice_iter(returned.as_bytes()).collect::<Result<_, _>>().map_err(|_| bad("is not PEM"))?;
+    let first = ders.first().ok_or_else(|| bad("is not PEM"))?;
+    let cert = x509_cert::Certificate::from_der(first).map_err(|_| bad("does not parse"))?;
     let tbs = &cert.tbs_certificate;
     let names = dns_names(tbs);
     if !names.iter().any(|n| n.eq_ignore_ascii_case(domain)) {
         return Err(bad(&format!("names {names:?}, not {domain}")));
     }
-    let not_after = tbs
-        .validity
-        .not_after
-        .to_system_time()
+    // The key the certificate is for is the one generated for it.
+    let key = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|_| AcmeError::Server("the key generated for the order does not read".into()))?;
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        key.secret_pkcs8_der(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .map_err(|_| AcmeError::Server("the key generated for the order is not P-256".into()))?;
+    use ring::signature::KeyPair as _;
+    if tbs.subject_public_key_info.subject_public_key.raw_bytes() != pair.public_key().as_ref() {
+        return Err(bad("is for another key than the one generated for it"));
+    }
+    let begins = tbs.validity.not_before.to_system_time();
+    let ends = tbs.validity.not_after.to_system_time();
+    let hour = Duration::from_secs(3600);
+    if begins > now + hour || ends <= now + hour {
+        return Err(bad("is not in force now"));
+    }
+    if ends.duration_since(begins).unwrap_or_default() > Duration::from_secs(MAX_DAYS * 86_400) {
+        return Err(bad(&format!("lasts more than {MAX_DAYS} days")));
+    }
+    let not_after = ends
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    Ok((not_after, hex(tbs.serial_number.as_bytes())))
+    let mut chain = String::new();
+    for der in &ders {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        chain.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            chain.push_str(std::str::from_utf8(line).unwrap_or_default());
+            chain.push('\n');
+        }
+        chain.push_str("-----END CERTIFICATE-----\n");
+    }
+    Ok((chain, not_after, hex(tbs.serial_number.as_bytes())))
 }
 
 fn dns_names(tbs: &x509_cert::TbsCertificate) -> Vec<String> {
@@ -305,7 +396,21 @@ impl Written {
     fn new(root: &Path, token: &str, answer: &str) -> Result<Written, AcmeError> {
         let dir = root.join(".well-known").join("acme-challenge");
         let fail = |e: std::io::Error| AcmeError::Responder(format!("{}: {e}", dir.display()));
-        std::fs::create_dir_all(&dir).map_err(fail)?;
+        // Inside the document root only: a link there (the site's own content) could send
+        // gardien's file anywhere.
+        for d in [root.join(".well-known"), dir.clone()] {
+            match std::fs::symlink_metadata(&d) {
+                Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                    return Err(AcmeError::Responder(format!(
+                        "{} is a link or not a directory: the answer is written in the document root only",
+                        d.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&d).map_err(fail)?,
+                Err(e) => return Err(fail(e)),
+            }
+        }
         let path = dir.join(token);
         {
             use std::io::Write as _;
@@ -374,6 +479,25 @@ async fn listen(addr: SocketAddr, answers: Answers) -> Result<Listening, AcmeErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_is_an_https_url_without_secrets_or_control_characters() {
+        check_directory("https://acme-v02.api.letsencrypt.org/directory").unwrap();
+        check_directory("https://localhost:14000/dir").unwrap();
+        for bad in [
+            "http://localhost/dir",
+            "https://",
+            "https:///dir",
+            "https://user:s3cret@localhost/dir",
+            "https://localhost/dir\u{1b}[31m",
+            "https://localhost/d ir",
+            "https://localh\u{f6}st/dir",
+            "ftp://localhost/dir",
+        ] {
+            let e = check_directory(bad).unwrap_err().to_string();
+            assert!(!e.contains("s3cret") && !e.contains('\u{1b}'), "{e}");
+        }
+    }
 
     #[test]
     fn tokens_that_could_name_another_file_are_refused() {

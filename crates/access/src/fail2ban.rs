@@ -84,7 +84,8 @@ fn port(s: &str) -> Option<u16> {
     if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok().filter(|p| *p > 0)
+    // 0 is fail2ban's own way to start "every port" (Debian's default `port = 0:65535`).
+    s.parse().ok()
 }
 
 fn ports(s: &str) -> Option<Option<Vec<(u16, u16)>>> {
@@ -165,6 +166,8 @@ mod tests {
     fn a_report_reads_its_jails_and_what_they_cover() {
         let r = parse("gardien-fail2ban-report/v1\nrunning yes\njail sshd 22\njail web 80,443,8000:8010\njail recidive all\njail mail -\n")
             .unwrap();
+        let debian = parse("gardien-fail2ban-report/v1\nrunning yes\njail apache-auth 0:65535\n").unwrap();
+        assert_eq!(debian.watching(443), ["apache-auth"]);
         assert!(r.running);
         assert_eq!(r.watching(22), ["sshd", "recidive"]);
         assert_eq!(r.watching(8005), ["web", "recidive"]);
@@ -184,7 +187,6 @@ mod tests {
             format!("{h}jail sshd\n"),
             format!("{h}jail ../etc 22\n"),
             format!("{h}jail ssh\u{1b}[31m 22\n"),
-            format!("{h}jail sshd 0\n"),
             format!("{h}jail sshd 65536\n"),
             format!("{h}jail sshd 30:20\n"),
             format!("{h}jail sshd 22,\n"),

@@ -136,7 +136,8 @@ pub fn replace_file(dir: &std::path::Path, name: &str, text: &str, mode: u32) ->
     use anyhow::Context as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.gardien-tmp"));
+    // Its own name per process: two writers at once do not remove each other's.
+    let tmp = dir.join(format!(".{name}.{}.gardien-tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -491,8 +491,9 @@ fn fail2ban_findings(
         ))];
     };
     let mut out = Vec::new();
-    let age = DateTime::parse_from_rfc3339(at).map(|t| (now - t.with_timezone(&Utc)).num_days()).unwrap_or(i64::MAX);
-    if age > FAIL2BAN_REPORT_DAYS {
+    let age = DateTime::parse_from_rfc3339(at).map(|t| now - t.with_timezone(&Utc)).unwrap_or(chrono::TimeDelta::MAX);
+    if age > chrono::Duration::days(FAIL2BAN_REPORT_DAYS) {
+        let age = age.num_days();
         out.push(finding(format!(
             "the last fail2ban report is {age} days old (one a week at least: `gardien server fail2ban {server} --report -`)"
         )));
@@ -529,11 +530,20 @@ pub fn health_json(h: &Health) -> serde_json::Value {
 }
 
 /// What `server app cert` and `server app renew` ask of a CA (WEB-1).
+///
+/// What is not given is the certificate's own, as it was last obtained (a renewal does what
+/// the first order did), or else the default: Let's Encrypt, no files written.
 pub struct CertOrder<'a> {
-    /// The CA: its directory (Let's Encrypt by default), a root for a test CA, a contact.
-    pub ca: access::acme::Ca<'a>,
+    /// The ACME directory.
+    pub directory: Option<&'a str>,
+    /// A PEM root to trust for the directory's own HTTPS (a test or private CA).
+    pub root: Option<&'a std::path::Path>,
+    /// A contact for a new account.
+    pub email: Option<&'a str>,
     /// Where the CA's HTTP-01 request is answered.
-    pub responder: access::acme::Responder,
+    pub responder: Option<access::acme::Responder>,
+    /// The directory the files are written into (absolute), by the command.
+    pub out: Option<&'a std::path::Path>,
     /// The whole order's limit.
     pub timeout: std::time::Duration,
 }
@@ -571,8 +581,41 @@ impl Vault {
         let details = format!("domain={}", crate::text::escape(domain));
         self.door(Action::ServerAppCert, vec![], details, now, |rec| {
             let app = self.app_of(domain, rec)?;
+            let before = self.catalog.app_certs(Some(&app.domain))?.into_iter().next();
+            let directory = order
+                .directory
+                .or(before.as_ref().map(|b| b.directory.as_str()))
+                .unwrap_or(access::acme::LETS_ENCRYPT)
+                .to_owned();
+            let directory = directory.as_str();
+            let responder = match (&order.responder, &before) {
+                (Some(r), _) => r.clone(),
+                (None, Some(b)) => access::acme::Responder::from_text(&b.responder).ok_or_else(|| {
+                    Error::Corrupt(format!("the certificate of {domain}: its responder does not read"))
+                })?,
+                (None, None) => {
+                    return Err(Error::BadInput(
+                        "--webroot DIR or --http-listen ADDR:PORT: where the CA's HTTP-01 request is answered".into(),
+                    ));
+                }
+            };
+            let responder_text = responder.to_text();
+            crate::text::check("the webroot", &responder_text, false)?;
+            let out = match order.out {
+                Some(o) => {
+                    let o = o.to_str().filter(|o| o.starts_with('/')).ok_or_else(|| {
+                        Error::BadInput(format!(
+                            "--out {}: an absolute path in UTF-8",
+                            crate::quote_input(&o.to_string_lossy())
+                        ))
+                    })?;
+                    crate::text::check("--out", o, false)?;
+                    Some(o.to_owned())
+                }
+                None => before.as_ref().and_then(|b| b.out.clone()),
+            };
+            let ca = access::acme::Ca { directory, root: order.root, email: order.email };
             let master = self.master_key()?;
-            let directory = order.ca.directory;
             let acme = |e: access::acme::AcmeError| match e {
                 access::acme::AcmeError::Bad(m) => Error::BadInput(m),
                 other => Error::Acme(crate::text::escape(&other.to_string())),
@@ -600,8 +643,7 @@ impl Vault {
                 None => access::acme::AccountSource::New(&mut keep),
             };
             let issued =
-                access::acme::obtain(&order.ca, account, &app.domain, &order.responder, order.timeout, progress)
-                    .map_err(acme)?;
+                access::acme::obtain(&ca, account, &app.domain, &responder, order.timeout, progress).map_err(acme)?;
             let not_after = DateTime::<Utc>::from_timestamp(issued.not_after, 0)
                 .ok_or_else(|| Error::Acme("the certificate's end is out of range".into()))?;
             let row = crate::catalog::AppCertRow {
@@ -612,6 +654,8 @@ impl Vault {
                 serial: issued.serial,
                 not_after: rfc3339(not_after),
                 issued: rfc3339(now),
+                responder: responder_text,
+                out,
             };
             rec.details = format!("{} serial={} not_after={}", rec.details, row.serial, row.not_after);
             self.record(rec, crate::Outcome::Allowed, |c| c.save_app_cert(&row))?;

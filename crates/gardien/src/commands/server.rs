@@ -185,12 +185,14 @@ pub enum AppCmd {
     },
 }
 
-/// How to reach the CA and answer its HTTP-01 challenge.
+/// How to reach the CA and answer its HTTP-01 challenge. Each certificate keeps what its
+/// last order used (directory, --webroot or --http-listen, --out): a renewal does the same
+/// unless told otherwise.
 #[derive(Debug, clap::Args)]
 pub struct AcmeArgs {
     /// The document root the domain's web server serves over HTTP: the answer is written
     /// under DIR/.well-known/acme-challenge/ and removed after.
-    #[arg(long, value_name = "DIR", required_unless_present = "http_listen", conflicts_with = "http_listen")]
+    #[arg(long, value_name = "DIR", conflicts_with = "http_listen")]
     webroot: Option<std::path::PathBuf>,
     /// Answer the challenge here (an address the domain's port 80 reaches).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -198,9 +200,10 @@ pub struct AcmeArgs {
     /// Writes OUT/DOMAIN/fullchain.pem and OUT/DOMAIN/privkey.pem (0600).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// The ACME directory (Let's Encrypt's by default).
-    #[arg(long, env = "GARDIEN_ACME_DIRECTORY", default_value = vault_acme_default())]
-    acme_directory: String,
+    /// The ACME directory [default: the certificate's own, else Let's Encrypt's,
+    /// https://acme-v02.api.letsencrypt.org/directory].
+    #[arg(long, env = "GARDIEN_ACME_DIRECTORY")]
+    acme_directory: Option<String>,
     /// A PEM root to trust for the ACME directory's own HTTPS (a test or private CA).
     #[arg(long, value_name = "PEM")]
     acme_root: Option<std::path::PathBuf>,
@@ -210,10 +213,6 @@ pub struct AcmeArgs {
     /// The order's limit, in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
-}
-
-const fn vault_acme_default() -> &'static str {
-    access::acme::LETS_ENCRYPT
 }
 
 fn server_json(s: &vault::ServerRow) -> serde_json::Value {
@@ -396,7 +395,8 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::App(AppCmd::Cert { domain, acme }) => {
-            let order = cert_order(acme)?;
+            let (mut order, out) = cert_order(acme)?;
+            order.out = out.as_deref();
             let issued = v.app_cert(domain, &order, &|m| eprintln!("{m}"), now)?;
             eprintln!(
                 "certificate for {domain}: serial {}, valid until {} (renewal from {})",
@@ -404,13 +404,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 output::day(&issued.row.not_after),
                 renewal_day(&issued.row.not_after)
             );
-            if let Some(out) = &acme.out {
-                write_cert(out, &issued)?;
-            }
-            Ok(())
+            write_issued(&issued)
         }
         Cmd::App(AppCmd::Renew { acme }) => {
-            let order = cert_order(acme)?;
+            let (mut order, out) = cert_order(acme)?;
+            order.out = out.as_deref();
             let r = v.app_certs_renew(&order, &|m| eprintln!("{m}"), now)?;
             let mut failed = 0;
             for (domain, result) in &r.done {
@@ -421,8 +419,10 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                             issued.row.serial,
                             output::day(&issued.row.not_after)
                         );
-                        if let Some(out) = &acme.out {
-                            write_cert(out, issued)?;
+                        // A file not written is a failure of this renewal, not of the others.
+                        if let Err(e) = write_issued(issued) {
+                            failed += 1;
+                            eprintln!("{domain}: renewed and kept, but its files were NOT written: {e:#}");
                         }
                     }
                     Err(e) => {
@@ -445,19 +445,38 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     }
 }
 
-fn cert_order(a: &AcmeArgs) -> anyhow::Result<vault::CertOrder<'_>> {
+fn cert_order(a: &AcmeArgs) -> anyhow::Result<(vault::CertOrder<'_>, Option<std::path::PathBuf>)> {
     let responder = match (&a.webroot, a.http_listen) {
-        (Some(dir), _) => access::acme::Responder::Webroot(std::path::absolute(dir)?),
-        (None, Some(addr)) => access::acme::Responder::Listen(addr),
-        (None, None) => {
-            anyhow::bail!("--webroot DIR or --http-listen ADDR:PORT: where the CA's HTTP-01 request is answered")
-        }
+        (Some(dir), _) => Some(access::acme::Responder::Webroot(std::path::absolute(dir)?)),
+        (None, Some(addr)) => Some(access::acme::Responder::Listen(addr)),
+        (None, None) => None,
     };
-    Ok(vault::CertOrder {
-        ca: access::acme::Ca { directory: &a.acme_directory, root: a.acme_root.as_deref(), email: a.email.as_deref() },
+    let out = a.out.as_deref().map(std::path::absolute).transpose()?;
+    if let Some(o) = &out
+        && !o.is_dir()
+    {
+        anyhow::bail!("--out {}: not a directory", output::shown(o));
+    }
+    let order = vault::CertOrder {
+        directory: a.acme_directory.as_deref(),
+        root: a.acme_root.as_deref(),
+        email: a.email.as_deref(),
         responder,
+        out: None,
         timeout: std::time::Duration::from_secs(a.timeout.clamp(10, 3600)),
-    })
+    };
+    Ok((order, out))
+}
+
+/// Writes a certificate obtained where it says its files go.
+fn write_issued(issued: &vault::IssuedCert) -> anyhow::Result<()> {
+    match &issued.row.out {
+        Some(out) => write_cert(std::path::Path::new(out), issued),
+        None => {
+            eprintln!("no files written (--out DIR writes them; `gardien server app export` does later)");
+            Ok(())
+        }
+    }
 }
 
 fn renewal_day(not_after: &str) -> String {
@@ -474,6 +493,10 @@ fn write_cert(out: &std::path::Path, issued: &vault::IssuedCert) -> anyhow::Resu
         anyhow::bail!("--out {}: not a directory", output::shown(out));
     }
     let dir = out.join(&issued.row.domain);
+    // The key goes where the operator said, never where a link there points.
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!("{} is a link: the certificate's files are written in --out itself", output::shown(&dir));
+    }
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .mode(0o755)

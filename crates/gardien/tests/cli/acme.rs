@@ -135,6 +135,11 @@ fn a_certificate_from_the_test_ca_is_validated_kept_renewed_and_the_operators_al
         (vec!["server", "app", "cert", "x\u{1b}[31m.fr", "--http-listen", a.http.as_str()], "not a domain name"),
         (vec!["server", "app", "cert", "nope.example.fr", "--http-listen", a.http.as_str()], "unknown application"),
         (vec!["server", "app", "cert", DOMAIN, "--webroot", "/nonexistent"], "not a directory"),
+        (vec!["server", "app", "cert", DOMAIN], "--webroot DIR or --http-listen"),
+        (
+            vec!["server", "app", "cert", DOMAIN, "--http-listen", a.http.as_str(), "--out", "/nonexistent"],
+            "not a directory",
+        ),
     ] {
         let text = run(None, &args, &[], 1);
         assert!(text.contains(says), "{args:?}: {text}");
@@ -205,13 +210,12 @@ fn a_certificate_from_the_test_ca_is_validated_kept_renewed_and_the_operators_al
     assert!(text.contains("0 due") && text.contains("the next is due on"), "{text}");
     assert_eq!(serial(&env), first);
 
-    // 70 days on, 20 are left: renewed through the web server's document root, the answer
-    // removed after, the files replaced.
+    // 70 days on, 20 are left: renewed through the web server's document root this time, the
+    // answer removed after, the files replaced where the first order wrote them.
     let webroot = env.path("www");
     std::fs::create_dir(&webroot).unwrap();
     let web = web_server(&webroot, &a.http);
-    let text =
-        run(Some("70 days"), &["server", "app", "renew"], &["--webroot", webroot.to_str().unwrap(), "--out", out_s], 0);
+    let text = run(Some("70 days"), &["server", "app", "renew"], &["--webroot", webroot.to_str().unwrap()], 0);
     assert!(text.contains(&format!("{DOMAIN}: renewed")) && text.contains("1 renewed"), "{text}");
     let second = serial(&env);
     assert_ne!(second, first);
@@ -227,14 +231,13 @@ fn a_certificate_from_the_test_ca_is_validated_kept_renewed_and_the_operators_al
     assert_eq!(std::fs::read(again.join(DOMAIN).join("fullchain.pem")).unwrap(), std::fs::read(&chain).unwrap());
 
     // Nobody serves the webroot: the CA's refusal is said, the certificate kept is the one
-    // before, no answer is left behind.
+    // before, no answer is left behind. Nothing given but the test CA's root: the renewal
+    // asks the certificate's own directory (pebble, not Let's Encrypt) through its own
+    // webroot (the last order's).
     drop(web);
-    let text = run(Some("70 days"), &["server", "app", "renew"], &["--webroot", webroot.to_str().unwrap()], 1);
+    let text = expect(&env, Some("70 days"), &["server", "app", "renew", "--acme-root", &a.ca], 1);
     assert!(text.contains("NOT renewed") && text.contains("1 renewals failed"), "{text}");
-    assert!(
-        text.contains("Invalid") || text.contains("connection refused") || text.contains("Connection refused"),
-        "{text}"
-    );
+    assert!(text.contains("/.well-known/acme-challenge/") && text.contains("connection refused"), "{text}");
     assert_eq!(serial(&env), second);
     assert_eq!(std::fs::read_dir(&challenges).unwrap().count(), 0);
     assert!(events(&env, "failed", "resource client:acme") >= 1);
@@ -261,4 +264,84 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// What a broken or malicious CA answers (tests/acme/hostile_ca.py, signing with the test
+/// CA's key) is checked before anything is kept or written: the leaf for the key generated
+/// for it and the name ordered, in force for at most 398 days, only the name ordered proven,
+/// a token that is a word; and of what it returns, only certificates are kept.
+#[test]
+fn what_a_hostile_ca_returns_is_checked_before_anything_is_kept() {
+    let a = acme();
+    let pki = Path::new(&a.ca).parent().unwrap();
+    let port = free_addr().rsplit_once(':').unwrap().1.to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/acme/hostile_ca.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(&port)
+        .args(["cert.pem", "key.pem", "ca.pem", "ca.key"].map(|f| pki.join(f)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut ready).unwrap();
+    let _ca = Killed(child);
+    assert_eq!(ready.trim(), "ready");
+
+    let env = Env::new();
+    crate::servers::add(&env, "hugo-1 fr-roubaix dedicated acme 192.0.2.10");
+    env.ok(&["server", "app", "add", "hugo-1", "--kind", "moodle", "--domain", DOMAIN]);
+    let out = env.path("certs");
+    std::fs::create_dir(&out).unwrap();
+    let webroot = env.path("www/site");
+    std::fs::create_dir_all(&webroot).unwrap();
+    let listen = free_addr();
+    let cert = |mode: &str, responder: [&str; 2], code: i32| {
+        let directory = format!("https://localhost:{port}/{mode}/dir");
+        let args = ["server", "app", "cert", DOMAIN, responder[0], responder[1], "--acme-directory", &directory];
+        let mut args = args.to_vec();
+        args.extend(["--acme-root", &a.ca, "--out", out.to_str().unwrap(), "--timeout", "20"]);
+        expect(&env, None, &args, code)
+    };
+    for (mode, says) in [
+        ("other-key", "is for another key than the one generated for it"),
+        ("other-name", "evil.example.com"),
+        ("long", "lasts more than 398 days"),
+    ] {
+        let text = cert(mode, ["--http-listen", &listen], 1);
+        assert!(text.contains(says), "{mode}: {text}");
+        assert_eq!(serial(&env), "", "{mode}: nothing kept");
+        assert!(!out.join(DOMAIN).exists(), "{mode}: nothing written");
+    }
+    // A token naming a path: refused before any file is named.
+    let text = cert("bad-token", ["--webroot", webroot.to_str().unwrap()], 1);
+    assert!(text.contains("not base64url"), "{text}");
+    assert!(!env.path("www/x").exists() && !env.path("x").exists());
+    assert_eq!(std::fs::read_dir(webroot.join(".well-known/acme-challenge")).map_or(0, |d| d.count()), 0);
+
+    // Links in the document root or the output directory are not followed (gardien runs as
+    // root; the site's own content could point them anywhere).
+    let linked = env.path("www/linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, linked.join(".well-known")).unwrap();
+    let text = cert("good", ["--webroot", linked.to_str().unwrap()], 1);
+    assert!(text.contains("is a link"), "{text}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert_eq!(serial(&env), "");
+
+    // A good certificate with junk around it: only the certificates are kept and written.
+    let text = cert("good", ["--http-listen", &listen], 0);
+    assert!(text.contains("valid until"), "{text}");
+    let chain = std::fs::read_to_string(out.join(DOMAIN).join("fullchain.pem")).unwrap();
+    assert_eq!(chain.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{chain}");
+    assert!(!chain.contains("PRIVATE") && !chain.contains('\u{1b}') && !chain.contains("junk"), "{chain}");
+    assert_eq!(env.sql(&format!("SELECT chain FROM app_certificates WHERE domain = '{DOMAIN}'")), chain.trim_end());
 }

@@ -75,6 +75,10 @@ impl Fail2ban {
                 "[{name}]\nenabled = true\nfilter = {filter}\nport = {port}\nlogpath = {}\n",
                 log.display()
             ));
+            // A jail named udp-* bans UDP only: it closes no TCP port.
+            if name.starts_with("udp-") {
+                text.push_str("protocol = udp\n");
+            }
         }
         std::fs::write(self.dir.join("conf/jail.local"), text).unwrap();
     }
@@ -160,11 +164,12 @@ fn the_fail2ban_check_wants_a_jail_on_each_answering_port_from_a_recent_report()
     let dir = env.path("f2b");
     std::fs::create_dir(&dir).unwrap();
     let ssh_port = p_ssh.to_string();
-    let f2b = Fail2ban::start(&dir, &[("sshd", &ssh_port)]);
+    let web_port = p_web.to_string();
+    let f2b = Fail2ban::start(&dir, &[("sshd", &ssh_port), ("udp-web", &web_port)]);
     let text = f2b.report();
-    assert_eq!(text, format!("gardien-fail2ban-report/v1\nrunning yes\njail sshd {p_ssh}\n"));
+    assert_eq!(text, format!("gardien-fail2ban-report/v1\nrunning yes\njail sshd {p_ssh}\njail udp-web -\n"));
     let said = report(&env, "acme-1", &text);
-    assert!(said.contains("fail2ban running, 1 jails: sshd"), "{said}");
+    assert!(said.contains("fail2ban running, 2 jails: sshd"), "{said}");
     let (code, j) = check(&env, None, "acme-1", &ports);
     assert_eq!(code, Some(3));
     assert_eq!(net2(&j), [format!("port {p_web} answers and no fail2ban jail bans on it")]);

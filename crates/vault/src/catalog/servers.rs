@@ -55,6 +55,10 @@ pub struct AppCertRow {
     pub not_after: String,
     /// When it was obtained.
     pub issued: String,
+    /// Where the CA's request was answered (`access::acme::Responder::to_text`).
+    pub responder: String,
+    /// The directory its files were written into, if any.
+    pub out: Option<String>,
 }
 
 const SERVER_COLUMNS: &str = "name, site, kind, client, address, created";
@@ -177,11 +181,11 @@ impl Catalog {
     /// Keeps an application's new certificate in place of the one before.
     pub fn save_app_cert(&self, c: &AppCertRow) -> Result<(), Error> {
         self.db.execute(
-            "INSERT INTO app_certificates (domain, directory, chain, key, serial, not_after, issued)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO app_certificates (domain, directory, chain, key, serial, not_after, issued, responder, out)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (domain) DO UPDATE SET directory = ?2, chain = ?3, key = ?4, serial = ?5,
-                 not_after = ?6, issued = ?7",
-            params![c.domain, c.directory, c.chain, c.key, c.serial, c.not_after, c.issued],
+                 not_after = ?6, issued = ?7, responder = ?8, out = ?9",
+            params![c.domain, c.directory, c.chain, c.key, c.serial, c.not_after, c.issued, c.responder, c.out],
         )?;
         Ok(())
     }
@@ -189,7 +193,7 @@ impl Catalog {
     /// The certificates kept, by domain; one domain's, or every one.
     pub fn app_certs(&self, domain: Option<&str>) -> Result<Vec<AppCertRow>, Error> {
         let mut st = self.db.prepare_cached(
-            "SELECT domain, directory, chain, key, serial, not_after, issued FROM app_certificates
+            "SELECT domain, directory, chain, key, serial, not_after, issued, responder, out FROM app_certificates
              WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain",
         )?;
         let rows = st
@@ -202,6 +206,8 @@ impl Catalog {
                     serial: r.get(4)?,
                     not_after: r.get(5)?,
                     issued: r.get(6)?,
+                    responder: r.get(7)?,
+                    out: r.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -1,6 +1,8 @@
 -- Let's Encrypt by default (WEB-1, issue 13): the ACME accounts gardien orders with, one per
 -- directory, and the last certificate obtained for each application, renewed 30 days before
--- its end. Account credentials and certificate keys are wrapped to the master key.
+-- its end. Account credentials and certificate keys are wrapped to the master key. Each
+-- certificate keeps how it was obtained (its directory, where the CA's request was answered,
+-- where its files were written), so that a renewal does the same.
 CREATE TABLE acme_accounts (
     directory TEXT PRIMARY KEY,
     wrapped   TEXT NOT NULL,
@@ -14,5 +16,7 @@ CREATE TABLE app_certificates (
     key       TEXT NOT NULL,
     serial    TEXT NOT NULL,
     not_after TEXT NOT NULL,
-    issued    TEXT NOT NULL
+    issued    TEXT NOT NULL,
+    responder TEXT NOT NULL,
+    out       TEXT
 ) STRICT;
