@@ -8,6 +8,9 @@ certificate) and then lies, in the way the path's first segment says:
   other-name  asks to prove another name than the one ordered
   bad-token   gives a challenge token that names a path (../../x)
   long        signs the CSR for 9999 days
+  short       signs the CSR for 2 days
+  ca-leaf     signs the CSR as an authority's certificate (CA:TRUE)
+  not-x509    adds a CERTIFICATE block that is not a certificate
 
 Usage: hostile_ca.py PORT TLS_CERT TLS_KEY CA_CERT CA_KEY
 The directory of a mode is https://localhost:PORT/MODE/dir. Verifies no signature: it is
@@ -36,14 +39,14 @@ def openssl(*args, data=None):
     return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout
 
 
-def sign(csr_der, days):
+def sign(csr_der, days, ca=False):
     with tempfile.TemporaryDirectory() as d:
         csr = os.path.join(d, "csr.der")
         ext = os.path.join(d, "ext.cnf")
         with open(csr, "wb") as f:
             f.write(csr_der)
         with open(ext, "w") as f:
-            f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n" % orders["domain"])
+            f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:%s\n" % (orders["domain"], "TRUE" if ca else "FALSE"))
         return openssl("x509", "-req", "-inform", "DER", "-in", csr, "-CA", CA_CERT, "-CAkey", CA_KEY,
                        "-CAcreateserial", "-CAserial", os.path.join(d, "serial"), "-days", str(days),
                        "-extfile", ext).decode()
@@ -125,6 +128,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 orders["chain"] = other_key_cert()
             elif mode == "long":
                 orders["chain"] = sign(csr, 9999)
+            elif mode == "short":
+                orders["chain"] = sign(csr, 2)
+            elif mode == "ca-leaf":
+                orders["chain"] = sign(csr, 90, ca=True)
+            elif mode == "not-x509":
+                orders["chain"] = sign(csr, 90) + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
             else:
                 leaf = sign(csr, 90)
                 with open(CA_CERT) as f:

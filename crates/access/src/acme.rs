@@ -132,23 +132,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, AcmeError> {
 /// A directory URL: https, printable ASCII, no user or password in it (it would be printed
 /// and kept), one that the HTTP client takes.
 pub fn check_directory(url: &str) -> Result<(), AcmeError> {
-    // Said back without what could be a password (userinfo) or hide what follows.
-    let mut shown: String = url.chars().take(200).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
-    if let Some(at) = shown.find('@')
-        && let Some(start) = shown.find("://")
-        && start + 3 <= at
-    {
-        shown.replace_range(start + 3..at, "***");
-    }
+    // Not said back: a refused URL may hold a password, however it is spelled.
     let bad = || {
         AcmeError::Bad(format!(
-            "--acme-directory {shown}: an https:// URL of printable characters, without user or password"
+            "--acme-directory (the {} characters given): an https:// URL of printable characters, without `@` (no user or password)",
+            url.chars().count()
         ))
     };
     let rest = url.strip_prefix("https://").ok_or_else(bad)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) || authority.is_empty() || authority.contains('@')
-    {
+    if url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) || authority.is_empty() || url.contains('@') {
         return Err(bad());
     }
     url.parse::<hyper::Uri>().map(|_| ()).map_err(|_| bad())
@@ -204,6 +197,7 @@ pub fn obtain(
                 if !dir.is_dir() {
                     return Err(AcmeError::Bad(format!("--webroot {}: not a directory", dir.display())));
                 }
+                challenge_dir(dir, false)?;
                 None
             }
         };
@@ -320,9 +314,17 @@ pub fn leaf(returned: &str, domain: &str, key_pem: &str, now: SystemTime) -> Res
     let bad = |what: &str| AcmeError::Server(format!("the certificate returned {what}"));
     let ders: Vec<CertificateDer<'_>> =
         CertificateDer::pem_slice_iter(returned.as_bytes()).collect::<Result<_, _>>().map_err(|_| bad("is not PEM"))?;
-    let first = ders.first().ok_or_else(|| bad("is not PEM"))?;
-    let cert = x509_cert::Certificate::from_der(first).map_err(|_| bad("does not parse"))?;
+    // Each certificate of the chain parses: a web server would refuse the file otherwise.
+    let certs: Vec<x509_cert::Certificate> = ders
+        .iter()
+        .map(|d| x509_cert::Certificate::from_der(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("holds a certificate that does not parse"))?;
+    let cert = certs.first().ok_or_else(|| bad("is not PEM"))?;
     let tbs = &cert.tbs_certificate;
+    if is_ca(tbs) {
+        return Err(bad("is an authority's certificate, not a site's"));
+    }
     let names = dns_names(tbs);
     if !names.iter().any(|n| n.eq_ignore_ascii_case(domain)) {
         return Err(bad(&format!("names {names:?}, not {domain}")));
@@ -346,6 +348,11 @@ pub fn leaf(returned: &str, domain: &str, key_pem: &str, now: SystemTime) -> Res
     if begins > now + hour || ends <= now + hour {
         return Err(bad("is not in force now"));
     }
+    // Renewed a third of its life before its end, one lasting less than 3 days would be
+    // ordered again at once: the CA's mistake, and a loop on its rate limits.
+    if ends.duration_since(begins).unwrap_or_default() < Duration::from_secs(3 * 86_400) {
+        return Err(bad("lasts less than 3 days"));
+    }
     if ends.duration_since(begins).unwrap_or_default() > Duration::from_secs(MAX_DAYS * 86_400) {
         return Err(bad(&format!("lasts more than {MAX_DAYS} days")));
     }
@@ -364,6 +371,28 @@ pub fn leaf(returned: &str, domain: &str, key_pem: &str, now: SystemTime) -> Res
         chain.push_str("-----END CERTIFICATE-----\n");
     }
     Ok((chain, not_after, hex(tbs.serial_number.as_bytes())))
+}
+
+/// When a kept chain's leaf is due for renewal: `RENEW_DAYS` before its end, or a third of
+/// its life before it if that is sooner (Let's Encrypt's advice for short certificates).
+pub fn renew_from(chain_pem: &str) -> Option<SystemTime> {
+    use x509_cert::der::Decode as _;
+    let der = CertificateDer::pem_slice_iter(chain_pem.as_bytes()).next()?.ok()?;
+    let cert = x509_cert::Certificate::from_der(&der).ok()?;
+    let v = &cert.tbs_certificate.validity;
+    let (begins, ends) = (v.not_before.to_system_time(), v.not_after.to_system_time());
+    let third = ends.duration_since(begins).unwrap_or_default() / 3;
+    let days = Duration::from_secs(u64::try_from(RENEW_DAYS).unwrap_or(30) * 86_400);
+    Some(ends - third.min(days))
+}
+
+fn is_ca(tbs: &x509_cert::TbsCertificate) -> bool {
+    use x509_cert::der::Decode as _;
+    use x509_cert::ext::pkix::BasicConstraints;
+    tbs.extensions.iter().flatten().any(|ext| {
+        ext.extn_id == <BasicConstraints as x509_cert::der::oid::AssociatedOid>::OID
+            && BasicConstraints::from_der(ext.extn_value.as_bytes()).is_ok_and(|b| b.ca)
+    })
 }
 
 fn dns_names(tbs: &x509_cert::TbsCertificate) -> Vec<String> {
@@ -389,28 +418,36 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `ROOT/.well-known/acme-challenge`, made if `make` and missing: inside the document root
+/// only, since a link there (the site's own content) could send gardien's file anywhere.
+fn challenge_dir(root: &Path, make: bool) -> Result<PathBuf, AcmeError> {
+    let dir = root.join(".well-known").join("acme-challenge");
+    for d in [root.join(".well-known"), dir.clone()] {
+        match std::fs::symlink_metadata(&d) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(AcmeError::Bad(format!(
+                    "{} is a link or not a directory: the answer is written in the document root only",
+                    d.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !make => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&d).map_err(|e| AcmeError::Responder(format!("{}: {e}", d.display())))?
+            }
+            Err(e) => return Err(AcmeError::Responder(format!("{}: {e}", d.display()))),
+        }
+    }
+    Ok(dir)
+}
+
 /// An answer written in a webroot, removed when dropped (whatever happens to the order).
 struct Written(PathBuf);
 
 impl Written {
     fn new(root: &Path, token: &str, answer: &str) -> Result<Written, AcmeError> {
-        let dir = root.join(".well-known").join("acme-challenge");
+        let dir = challenge_dir(root, true)?;
         let fail = |e: std::io::Error| AcmeError::Responder(format!("{}: {e}", dir.display()));
-        // Inside the document root only: a link there (the site's own content) could send
-        // gardien's file anywhere.
-        for d in [root.join(".well-known"), dir.clone()] {
-            match std::fs::symlink_metadata(&d) {
-                Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
-                    return Err(AcmeError::Responder(format!(
-                        "{} is a link or not a directory: the answer is written in the document root only",
-                        d.display()
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&d).map_err(fail)?,
-                Err(e) => return Err(fail(e)),
-            }
-        }
         let path = dir.join(token);
         {
             use std::io::Write as _;
@@ -493,6 +530,9 @@ mod tests {
             "https://localhost/d ir",
             "https://localh\u{f6}st/dir",
             "ftp://localhost/dir",
+            "https://user:s3c?ret@localhost/dir",
+            "https://localhost/dir?u=s3cret@x",
+            "https//user:s3cret@localhost/dir",
         ] {
             let e = check_directory(bad).unwrap_err().to_string();
             assert!(!e.contains("s3cret") && !e.contains('\u{1b}'), "{e}");

@@ -149,7 +149,7 @@ pub fn parse(text: &str) -> Result<Report, Error> {
             return Err(bad(n, &format!("jail {name} twice")));
         }
         let ports =
-            ports(spec).ok_or_else(|| bad(n, "ports are 1-65535 and FROM:TO ranges joined by commas, `all` or `-`"))?;
+            ports(spec).ok_or_else(|| bad(n, "ports are 0-65535 and FROM:TO ranges joined by commas, `all` or `-`"))?;
         jails.push(Jail { name: name.to_owned(), ports });
         if jails.len() > MAX_JAILS {
             return Err(bad(n, &format!("more than {MAX_JAILS} jails")));

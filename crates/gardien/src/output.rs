@@ -130,26 +130,65 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Replaces `dir/name` whole or not at all (a temporary file beside it, synced, renamed),
-/// with `mode` whatever the umask; says what it wrote.
-pub fn replace_file(dir: &std::path::Path, name: &str, text: &str, mode: u32) -> anyhow::Result<()> {
+/// Replaces the files `dir/name` (text, mode whatever the umask) together: each is written
+/// and synced beside its place first, then each renamed into place; if one rename fails,
+/// those already renamed are put back as they were. Nothing half-written is left, nor a
+/// copy (a key's) beside them. Says what it wrote.
+pub fn replace_files(dir: &std::path::Path, files: &[(&str, &str, u32)]) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let path = dir.join(name);
-    // Its own name per process: two writers at once do not remove each other's.
-    let tmp = dir.join(format!(".{name}.{}.gardien-tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", shown(&tmp)))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", shown(&path)))?;
-    eprintln!("wrote {}", shown(&path));
+    // Names of this process's own: two writers at once do not remove each other's.
+    let pid = std::process::id();
+    let tmp = |name: &str| dir.join(format!(".{name}.{pid}.gardien-tmp"));
+    let old = |name: &str| dir.join(format!(".{name}.{pid}.gardien-old"));
+    let cleanup = || {
+        for (name, _, _) in files {
+            let _ = std::fs::remove_file(tmp(name));
+            let _ = std::fs::remove_file(old(name));
+        }
+    };
+    let stage = || -> anyhow::Result<()> {
+        for (name, text, mode) in files {
+            let t = tmp(name);
+            let _ = std::fs::remove_file(&t);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(*mode)
+                .open(&t)
+                .with_context(|| format!("cannot write {}", shown(&t)))?;
+            f.set_permissions(std::fs::Permissions::from_mode(*mode))?;
+            f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", shown(&t)))?;
+            f.sync_all()?;
+        }
+        Ok(())
+    };
+    if let Err(e) = stage() {
+        cleanup();
+        return Err(e);
+    }
+    let mut done: Vec<(&str, bool)> = Vec::new();
+    for (name, _, _) in files {
+        let path = dir.join(name);
+        // What was there, kept (a second name for the same file) until all are in place.
+        let had = std::fs::hard_link(&path, old(name)).is_ok();
+        if let Err(e) = std::fs::rename(tmp(name), &path) {
+            for (n, had) in done.iter().rev() {
+                if *had {
+                    let _ = std::fs::rename(old(n), dir.join(n));
+                } else {
+                    let _ = std::fs::remove_file(dir.join(n));
+                }
+            }
+            cleanup();
+            return Err(anyhow::anyhow!("cannot write {}: {e}; the files there are as they were", shown(&path)));
+        }
+        done.push((name, had));
+    }
+    cleanup();
+    for (name, _, _) in files {
+        eprintln!("wrote {}", shown(&dir.join(name)));
+    }
     Ok(())
 }
 

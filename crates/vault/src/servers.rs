@@ -562,8 +562,11 @@ pub struct Renewals {
     pub kept: usize,
     /// Each one due, and what its renewal gave.
     pub done: Vec<(String, Result<IssuedCert, Error>)>,
-    /// When the next one not yet due will be (its end less `RENEW_DAYS`).
+    /// When the next one not yet due will be.
     pub next_due: Option<DateTime<Utc>>,
+    /// The others whose files are written somewhere: domain, directory, the chain kept (for
+    /// the command to write them again when they are not what the catalog keeps).
+    pub files: Vec<(String, String, String)>,
 }
 
 impl Vault {
@@ -599,22 +602,48 @@ impl Vault {
                     ));
                 }
             };
+            if let access::acme::Responder::Webroot(d) = &responder
+                && d.to_str().is_none()
+            {
+                return Err(Error::BadInput(format!(
+                    "--webroot {}: a path in UTF-8",
+                    crate::quote_input(&d.to_string_lossy())
+                )));
+            }
             let responder_text = responder.to_text();
             crate::text::check("the webroot", &responder_text, false)?;
+            let path_text = |what: &'static str, p: &std::path::Path| -> Result<String, Error> {
+                let t = p.to_str().filter(|t| t.starts_with('/')).ok_or_else(|| {
+                    Error::BadInput(format!(
+                        "{what} {}: an absolute path in UTF-8",
+                        crate::quote_input(&p.to_string_lossy())
+                    ))
+                })?;
+                crate::text::check(what, t, false)?;
+                Ok(t.to_owned())
+            };
             let out = match order.out {
-                Some(o) => {
-                    let o = o.to_str().filter(|o| o.starts_with('/')).ok_or_else(|| {
-                        Error::BadInput(format!(
-                            "--out {}: an absolute path in UTF-8",
-                            crate::quote_input(&o.to_string_lossy())
-                        ))
-                    })?;
-                    crate::text::check("--out", o, false)?;
-                    Some(o.to_owned())
-                }
+                Some(o) => Some(path_text("--out", o)?),
                 None => before.as_ref().and_then(|b| b.out.clone()),
             };
-            let ca = access::acme::Ca { directory, root: order.root, email: order.email };
+            // Where the files go must be there before anything is asked of the CA.
+            if let Some(o) = &out
+                && !std::path::Path::new(o).is_dir()
+            {
+                return Err(Error::BadInput(format!(
+                    "--out {}: not a directory (the certificate's files go there)",
+                    crate::quote_input(o)
+                )));
+            }
+            let root = match order.root {
+                Some(r) => Some(path_text(
+                    "--acme-root",
+                    &std::path::absolute(r).map_err(|e| Error::BadInput(format!("--acme-root: {e}")))?,
+                )?),
+                None => before.as_ref().and_then(|b| b.root.clone()),
+            };
+            let ca =
+                access::acme::Ca { directory, root: root.as_deref().map(std::path::Path::new), email: order.email };
             let master = self.master_key()?;
             let acme = |e: access::acme::AcmeError| match e {
                 access::acme::AcmeError::Bad(m) => Error::BadInput(m),
@@ -656,6 +685,7 @@ impl Vault {
                 issued: rfc3339(now),
                 responder: responder_text,
                 out,
+                root,
             };
             rec.details = format!("{} serial={} not_after={}", rec.details, row.serial, row.not_after);
             self.record(rec, crate::Outcome::Allowed, |c| c.save_app_cert(&row))?;
@@ -671,28 +701,30 @@ impl Vault {
         progress: &(dyn Fn(&str) + Sync),
         now: DateTime<Utc>,
     ) -> Result<Renewals, Error> {
-        let due_before = now + chrono::Duration::days(access::acme::RENEW_DAYS);
-        let (kept, due, next_due) = self.door(Action::ServerAppCert, vec![], "renew".into(), now, |rec| {
+        let (kept, due, next_due, files) = self.door(Action::ServerAppCert, vec![], "renew".into(), now, |rec| {
             let all = self.catalog.app_certs(None)?;
             let mut due = Vec::new();
+            let mut files = Vec::new();
             let mut next: Option<DateTime<Utc>> = None;
             for c in &all {
-                let end = DateTime::parse_from_rfc3339(&c.not_after)
-                    .map_err(|_| Error::Corrupt(format!("the certificate of {} has no readable end", c.domain)))?
-                    .with_timezone(&Utc);
-                if end <= due_before {
+                let from = access::acme::renew_from(&c.chain)
+                    .map(DateTime::<Utc>::from)
+                    .ok_or_else(|| Error::Corrupt(format!("the certificate of {} does not read", c.domain)))?;
+                if from <= now {
                     due.push(c.domain.clone());
                 } else {
-                    let at = end - chrono::Duration::days(access::acme::RENEW_DAYS);
-                    next = Some(next.map_or(at, |n| n.min(at)));
+                    next = Some(next.map_or(from, |n| n.min(from)));
+                    if let Some(out) = &c.out {
+                        files.push((c.domain.clone(), out.clone(), c.chain.clone()));
+                    }
                 }
             }
             rec.details = format!("renew kept={} due={}", all.len(), due.len());
             self.record(rec, crate::Outcome::Allowed, |_| Ok(()))?;
-            Ok((all.len(), due, next))
+            Ok((all.len(), due, next, files))
         })?;
         let done = due.into_iter().map(|d| (d.clone(), self.app_cert(&d, order, progress, now))).collect();
-        Ok(Renewals { kept, done, next_due })
+        Ok(Renewals { kept, done, next_due, files })
     }
 
     /// The kept certificate of an application, with its key (for `server app cert --export`).

@@ -198,15 +198,12 @@ pub fn write_files(dir: &Path, files: &vault::SshdFiles) -> anyhow::Result<()> {
             mode & 0o777
         );
     }
-    let mut all = vec![("user-cas.pub", &files.user_cas)];
+    let mut all = vec![("user-cas.pub", files.user_cas.as_str(), 0o644)];
     if let Some(p) = &files.principals {
-        all.push(("principals", p));
+        all.push(("principals", p.as_str(), 0o644));
     }
-    all.push(("sshd_config", &files.config));
-    for (name, text) in all {
-        output::replace_file(dir, name, text, 0o644)?;
-    }
-    Ok(())
+    all.push(("sshd_config", files.config.as_str(), 0o644));
+    output::replace_files(dir, &all)
 }
 
 /// An absolute path as an ssh_config line takes it: quoted when it has spaces; a control

@@ -410,16 +410,18 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let (mut order, out) = cert_order(acme)?;
             order.out = out.as_deref();
             let r = v.app_certs_renew(&order, &|m| eprintln!("{m}"), now)?;
-            let mut failed = 0;
+            let (mut renewed, mut failed) = (0, 0);
             for (domain, result) in &r.done {
                 match result {
                     Ok(issued) => {
+                        renewed += 1;
                         eprintln!(
                             "{domain}: renewed, serial {}, valid until {}",
                             issued.row.serial,
                             output::day(&issued.row.not_after)
                         );
-                        // A file not written is a failure of this renewal, not of the others.
+                        // A file not written is a failure of this renewal, not of the others;
+                        // the next run writes it again (below).
                         if let Err(e) = write_issued(issued) {
                             failed += 1;
                             eprintln!("{domain}: renewed and kept, but its files were NOT written: {e:#}");
@@ -431,10 +433,25 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                     }
                 }
             }
+            // The files of the others are the catalog's certificate, or written again: a
+            // renewal whose files failed before is finished here, at the next run.
+            for (domain, out, chain) in &r.files {
+                let path = std::path::Path::new(out).join(domain).join("fullchain.pem");
+                if std::fs::read_to_string(&path).is_ok_and(|on_disk| on_disk == *chain) {
+                    continue;
+                }
+                eprintln!("{domain}: {} is not the kept certificate: written again", output::shown(&path));
+                if let Err(e) =
+                    v.app_cert_export(domain, now).map_err(anyhow::Error::from).and_then(|i| write_issued(&i))
+                {
+                    failed += 1;
+                    eprintln!("{domain}: its files were NOT written: {e:#}");
+                }
+            }
             let next = r.next_due.map(|d| format!("; the next is due on {}", d.format("%Y-%m-%d"))).unwrap_or_default();
-            eprintln!("{} certificates kept, {} due, {} renewed{next}", r.kept, r.done.len(), r.done.len() - failed);
+            eprintln!("{} certificates kept, {} due, {renewed} renewed{next}", r.kept, r.done.len());
             if failed > 0 {
-                return Err(super::Exit(crate::exit::FAILED, format!("{failed} renewals failed")).into());
+                return Err(super::Exit(crate::exit::FAILED, format!("{failed} renewals or their files failed")).into());
             }
             Ok(())
         }
@@ -503,9 +520,8 @@ fn write_cert(out: &std::path::Path, issued: &vault::IssuedCert) -> anyhow::Resu
             .create(&dir)
             .with_context(|| format!("cannot create {}", output::shown(&dir)))?;
     }
-    // The key is its owner's alone, whatever the umask.
-    output::replace_file(&dir, "privkey.pem", &issued.key_pem, 0o600)?;
-    output::replace_file(&dir, "fullchain.pem", &issued.row.chain, 0o644)
+    // The key is its owner's alone, whatever the umask; both replaced together or neither.
+    output::replace_files(&dir, &[("privkey.pem", &issued.key_pem, 0o600), ("fullchain.pem", &issued.row.chain, 0o644)])
 }
 
 fn access_ports(s: &str) -> anyhow::Result<Vec<u16>> {

@@ -59,6 +59,8 @@ pub struct AppCertRow {
     pub responder: String,
     /// The directory its files were written into, if any.
     pub out: Option<String>,
+    /// The PEM root the directory's HTTPS was trusted with (a test or private CA), if any.
+    pub root: Option<String>,
 }
 
 const SERVER_COLUMNS: &str = "name, site, kind, client, address, created";
@@ -181,11 +183,11 @@ impl Catalog {
     /// Keeps an application's new certificate in place of the one before.
     pub fn save_app_cert(&self, c: &AppCertRow) -> Result<(), Error> {
         self.db.execute(
-            "INSERT INTO app_certificates (domain, directory, chain, key, serial, not_after, issued, responder, out)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO app_certificates (domain, directory, chain, key, serial, not_after, issued, responder, out, root)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (domain) DO UPDATE SET directory = ?2, chain = ?3, key = ?4, serial = ?5,
-                 not_after = ?6, issued = ?7, responder = ?8, out = ?9",
-            params![c.domain, c.directory, c.chain, c.key, c.serial, c.not_after, c.issued, c.responder, c.out],
+                 not_after = ?6, issued = ?7, responder = ?8, out = ?9, root = ?10",
+            params![c.domain, c.directory, c.chain, c.key, c.serial, c.not_after, c.issued, c.responder, c.out, c.root],
         )?;
         Ok(())
     }
@@ -193,7 +195,7 @@ impl Catalog {
     /// The certificates kept, by domain; one domain's, or every one.
     pub fn app_certs(&self, domain: Option<&str>) -> Result<Vec<AppCertRow>, Error> {
         let mut st = self.db.prepare_cached(
-            "SELECT domain, directory, chain, key, serial, not_after, issued, responder, out FROM app_certificates
+            "SELECT domain, directory, chain, key, serial, not_after, issued, responder, out, root FROM app_certificates
              WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain",
         )?;
         let rows = st
@@ -208,6 +210,7 @@ impl Catalog {
                     issued: r.get(6)?,
                     responder: r.get(7)?,
                     out: r.get(8)?,
+                    root: r.get(9)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
