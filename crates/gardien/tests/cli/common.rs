@@ -184,7 +184,14 @@ impl Env {
     pub fn snapshot(&self) -> (String, BTreeMap<PathBuf, String>) {
         let dump = Command::new("sqlite3")
             .arg(self.data.join("catalog.db"))
-            .arg(".dump meta stores clients datasets copies persons environments approvals approval_datasets") // not the ledger: refusals are recorded there, on purpose
+            // Not the ledger (refusals are recorded there, on purpose), nor what a refusal counts
+            // on purpose (sign-in failures, a drop's wrong passwords, queued alerts).
+            .arg(concat!(
+                ".dump meta stores clients datasets copies persons environments approvals approval_datasets ",
+                "contracts holds client_keys certificates out_copies sites site_archives servers server_apps ",
+                "server_ports server_checks server_fail2ban app_certificates acme_accounts maneuvers bastion ",
+                "client_cas grants maneuver_runs webhooks"
+            ))
             .output()
             .expect("sqlite3 (scripts/test installs it)");
         assert!(dump.status.success(), "sqlite3 .dump: {}", String::from_utf8_lossy(&dump.stderr));
