@@ -33,6 +33,36 @@ pub struct Tls {
     pub issuer: Option<String>,
     /// Each problem, said for a person.
     pub problems: Vec<String>,
+    /// Each problem's code (one of `PROBLEM_CODES`), in the same order: what a portal in
+    /// another language says instead.
+    pub codes: Vec<&'static str>,
+}
+
+/// The codes of a certificate's problems (`Tls::codes`).
+pub const PROBLEM_CODES: [&str; 16] = [
+    "no-roots",
+    "tls",
+    "bad-name",
+    "no-resolve",
+    "not-public",
+    "no-answer",
+    "slow",
+    "no-handshake",
+    "no-certificate",
+    "expired",
+    "not-yet-valid",
+    "wrong-name",
+    "untrusted",
+    "revoked",
+    "refused",
+    "expires-soon",
+];
+
+impl Tls {
+    fn problem(&mut self, code: &'static str, text: String) {
+        self.codes.push(code);
+        self.problems.push(text);
+    }
 }
 
 /// The leaf presented, and whether the chain and name verified.
@@ -103,28 +133,31 @@ pub fn roots(extra: &[Vec<u8>]) -> Result<RootStore, Error> {
     Ok(store)
 }
 
-fn say(e: &rustls::Error, domain: &str) -> String {
+/// A refused certificate's problem: its code (`PROBLEM_CODES`) and what it is, said.
+fn say(e: &rustls::Error, domain: &str) -> (&'static str, String) {
     use rustls::CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
-            "the certificate has expired".into()
+            ("expired", "the certificate has expired".into())
         }
         rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-            "the certificate is not valid yet".into()
+            ("not-yet-valid", "the certificate is not valid yet".into())
         }
         rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            format!("the certificate is not for {domain}")
+            ("wrong-name", format!("the certificate is not for {domain}"))
         }
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "the certificate is not from a trusted authority (self-signed, or its chain is incomplete)".into()
-        }
-        rustls::Error::InvalidCertificate(C::Revoked) => "the certificate is revoked".into(),
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => (
+            "untrusted",
+            "the certificate is not from a trusted authority (self-signed, or its chain is incomplete)".into(),
+        ),
+        rustls::Error::InvalidCertificate(C::Revoked) => ("revoked", "the certificate is revoked".into()),
         // webpki's name for a certificate that signed itself as an authority (`openssl req -x509`).
-        other if other.to_string().contains("CaUsedAsEndEntity") => {
+        other if other.to_string().contains("CaUsedAsEndEntity") => (
+            "untrusted",
             "the certificate is not from a trusted authority (self-signed: an authority's certificate serves the site)"
-                .into()
-        }
-        other => format!("the certificate is refused: {other}"),
+                .into(),
+        ),
+        other => ("refused", format!("the certificate is refused: {other}")),
     }
 }
 
@@ -140,12 +173,13 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
         days_left: None,
         issuer: None,
         problems: Vec::new(),
+        codes: Vec::new(),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = match rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build() {
         Ok(v) => v,
         Err(e) => {
-            out.problems.push(format!("no trusted roots to check against: {e}"));
+            out.problem("no-roots", format!("no trusted roots to check against: {e}"));
             return out;
         }
     };
@@ -153,27 +187,27 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
     let config = match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
         Ok(b) => b.dangerous().with_custom_certificate_verifier(recorder.clone()).with_no_client_auth(),
         Err(e) => {
-            out.problems.push(format!("TLS: {e}"));
+            out.problem("tls", format!("TLS: {e}"));
             return out;
         }
     };
     let Ok(name) = ServerName::try_from(domain.to_owned()) else {
-        out.problems.push(format!("{domain} is not a name a certificate is for"));
+        out.problem("bad-name", format!("{domain} is not a name a certificate is for"));
         return out;
     };
     let target: Option<SocketAddr> = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
     let Some(target) = target else {
-        out.problems.push(format!("{addr} does not resolve"));
+        out.problem("no-resolve", format!("{addr} does not resolve"));
         return out;
     };
     if public_only && !is_public(target.ip()) {
-        out.problems.push(format!("{domain} resolves to {}, not a public address: not checked", target.ip()));
+        out.problem("not-public", format!("{domain} resolves to {}, not a public address: not checked", target.ip()));
         return out;
     }
     let mut sock = match TcpStream::connect_timeout(&target, timeout) {
         Ok(s) => s,
         Err(e) => {
-            out.problems.push(format!("HTTPS does not answer at {addr}: {e}"));
+            out.problem("no-answer", format!("HTTPS does not answer at {addr}: {e}"));
             return out;
         }
     };
@@ -182,15 +216,16 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
     let mut conn = match rustls::ClientConnection::new(Arc::new(config), name) {
         Ok(c) => c,
         Err(e) => {
-            out.problems.push(format!("TLS: {e}"));
+            out.problem("tls", format!("TLS: {e}"));
             return out;
         }
     };
     // A server that trickles its handshake a byte at a time is given ten times the limit,
     // not for ever: each read waits at most what is left of it.
     let deadline = std::time::Instant::now() + timeout * 10;
-    let late =
-        |out: &mut Tls| out.problems.push(format!("no TLS handshake at {addr} within {} s", (timeout * 10).as_secs()));
+    let late = |out: &mut Tls| {
+        out.problem("slow", format!("no TLS handshake at {addr} within {} s", (timeout * 10).as_secs()))
+    };
     while conn.is_handshaking() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
@@ -214,7 +249,7 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
         };
         if let Err(e) = step {
             if recorder.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none() {
-                out.problems.push(format!("no TLS handshake at {addr}: {}", e));
+                out.problem("no-handshake", format!("no TLS handshake at {addr}: {}", e));
                 return out;
             }
             break;
@@ -222,7 +257,7 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
     }
     let seen = recorder.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     let Some((leaf, verdict)) = seen else {
-        out.problems.push(format!("no certificate presented at {addr}"));
+        out.problem("no-certificate", format!("no certificate presented at {addr}"));
         return out;
     };
     if let Ok(cert) = <x509_cert::Certificate as x509_cert::der::Decode>::from_der(&leaf) {
@@ -237,12 +272,15 @@ pub fn check_tls(domain: &str, addr: &str, roots: Arc<RootStore>, timeout: Durat
     }
     match verdict {
         Ok(()) => out.valid = true,
-        Err(e) => out.problems.push(say(&e, domain)),
+        Err(e) => {
+            let (code, text) = say(&e, domain);
+            out.problem(code, text);
+        }
     }
     if let Some(d) = out.days_left
         && (0..WARN_DAYS).contains(&d)
     {
-        out.problems.push(format!("the certificate expires in {d} days (renew {WARN_DAYS} days before)"));
+        out.problem("expires-soon", format!("the certificate expires in {d} days (renew {WARN_DAYS} days before)"));
     }
     out
 }

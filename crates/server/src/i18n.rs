@@ -110,6 +110,49 @@ pub(crate) const TEXTS: &[(&str, &str, &str)] = &[
     ("servers.checked", "Vérifié le", "Checked on"),
     ("servers.ports.open", "Ports ouverts", "Open ports"),
     ("servers.ports.declared", "Ports déclarés nécessaires", "Ports declared necessary"),
+    (
+        "finding.web2-app",
+        "une autre application que Moodle sur un serveur mutualisé",
+        "another application than Moodle on a shared server",
+    ),
+    (
+        "finding.web1-no-roots",
+        "aucune autorité de confiance pour vérifier le certificat",
+        "no trusted roots to check the certificate against",
+    ),
+    ("finding.web1-tls", "erreur TLS", "TLS error"),
+    ("finding.web1-bad-name", "ce nom ne peut pas porter de certificat", "not a name a certificate is for"),
+    ("finding.web1-no-resolve", "le nom ne se résout pas", "the name does not resolve"),
+    (
+        "finding.web1-not-public",
+        "le nom pointe vers une adresse non publique : non vérifié",
+        "it resolves to an address that is not public: not checked",
+    ),
+    ("finding.web1-no-answer", "HTTPS ne répond pas", "HTTPS does not answer"),
+    ("finding.web1-slow", "la négociation TLS n'aboutit pas dans le délai", "no TLS handshake in time"),
+    ("finding.web1-no-handshake", "la négociation TLS a échoué", "no TLS handshake"),
+    ("finding.web1-no-certificate", "aucun certificat présenté", "no certificate presented"),
+    ("finding.web1-expired", "le certificat a expiré", "the certificate has expired"),
+    ("finding.web1-not-yet-valid", "le certificat n'est pas encore valide", "the certificate is not valid yet"),
+    ("finding.web1-wrong-name", "le certificat n'est pas pour ce domaine", "the certificate is not for this domain"),
+    (
+        "finding.web1-untrusted",
+        "le certificat ne vient pas d'une autorité reconnue (auto-signé, ou chaîne incomplète)",
+        "the certificate is not from a trusted authority (self-signed, or its chain is incomplete)",
+    ),
+    ("finding.web1-revoked", "le certificat est révoqué", "the certificate is revoked"),
+    ("finding.web1-refused", "le certificat est refusé", "the certificate is refused"),
+    ("finding.web1-expires-soon", "le certificat expire dans {arg} jours", "the certificate expires in {arg} days"),
+    ("finding.net1-unchecked", "ses ports n'ont pas pu être vérifiés", "its ports could not be checked"),
+    ("finding.net1-port", "répond sans être déclaré nécessaire", "answers and is not declared necessary"),
+    ("finding.net2-none", "aucun rapport fail2ban du serveur", "no fail2ban report from the server"),
+    (
+        "finding.net2-old",
+        "le dernier rapport fail2ban date de {arg} jours",
+        "the last fail2ban report is {arg} days old",
+    ),
+    ("finding.net2-stopped", "fail2ban ne tourne pas", "fail2ban is not running"),
+    ("finding.net2-port", "répond et aucune prison fail2ban ne le bannit", "answers and no fail2ban jail bans on it"),
     ("servers.fail2ban.none", "fail2ban : jamais signalé par le serveur", "fail2ban: never reported by the server"),
     ("servers.fail2ban.running", "fail2ban actif, prisons", "fail2ban running, jails"),
     ("servers.fail2ban.stopped", "fail2ban arrêté", "fail2ban not running"),
@@ -320,6 +363,14 @@ mod tests {
         assert_eq!(keys.len(), n, "a key is defined twice");
         for (k, fr, en) in TEXTS {
             assert!(!fr.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+
+    #[test]
+    fn every_finding_of_a_server_check_is_said_in_both_languages() {
+        let web1 = vault::CERT_PROBLEM_CODES.iter().map(|c| format!("web1-{c}"));
+        for code in vault::FINDING_CODES.iter().map(|c| c.to_string()).chain(web1) {
+            assert_ne!(Lang::Fr.t(&format!("finding.{code}")), "??", "finding {code} has no text");
         }
     }
 }

@@ -1456,6 +1456,23 @@ pub(crate) async fn servers(State(state): State<Shared>, v: Visit) -> Response {
     page(&v, Some(&s), l.t("servers.title"), body)
 }
 
+/// A finding in the page's language: its code's words (with its number), after what it is
+/// about; the text as the check said it for a report kept before findings had codes.
+fn finding_text(l: Lang, f: &serde_json::Value) -> String {
+    let words = f["code"].as_str().map(|c| l.t(&format!("finding.{c}"))).filter(|w| *w != "??");
+    match words {
+        Some(w) => {
+            let w = w.replace("{arg}", f["arg"].as_str().unwrap_or(""));
+            let sep = if l == Lang::Fr { " : " } else { ": " };
+            match f["subject"].as_str().filter(|s| !s.is_empty()) {
+                Some(s) => format!("{s}{sep}{w}"),
+                None => w,
+            }
+        }
+        None => f["text"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
 /// `GET /servers/{name}`: `server:show`; its web applications and its last hygiene check,
 /// each finding with its clause (WEB-1, WEB-2, NET-1).
 pub(crate) async fn server(State(state): State<Shared>, v: Visit, Path(name): Path<String>) -> Response {
@@ -1531,7 +1548,7 @@ pub(crate) async fn server(State(state): State<Shared>, v: Visit, Path(name): Pa
                 @if findings.is_empty() { p { (l.t("servers.findings.none")) } }
                 @else {
                     ul.findings { @for f in findings {
-                        li { strong { (f["clause"].as_str().unwrap_or("?")) } " — " (f["text"].as_str().unwrap_or("")) }
+                        li { strong { (f["clause"].as_str().unwrap_or("?")) } " — " (finding_text(l, f)) }
                     } }
                 }
             }

@@ -81,13 +81,14 @@ pub use crate::model::{Client, Copy, Dataset, DatasetClass, Destruction, Fate, H
 pub use crate::notify::{FlushReport, MAX_ATTEMPTS, NotifyConfig};
 pub use crate::people::{Contact, LANGS, check_email};
 pub use crate::servers::{
-    APP_KINDS, CertOrder, CheckOptions, Finding, Health, IssuedCert, NewServer, Renewals, SERVER_KINDS, ServerView,
-    check_address, check_domain, health_json,
+    APP_KINDS, CertOrder, CheckOptions, FINDING_CODES, Finding, Health, IssuedCert, NewServer, Renewals, SERVER_KINDS,
+    ServerView, check_address, check_domain, health_json,
 };
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
 pub use crate::store::{StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 pub use crate::webhooks::WebhookRow;
+pub use ::access::hygiene::PROBLEM_CODES as CERT_PROBLEM_CODES;
 pub use ::access::hygiene::parse_ports;
 
 use crate::catalog::Catalog;

@@ -384,11 +384,28 @@ pub struct CheckOptions {
 /// One finding, with the clause it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// `WEB-1`, `WEB-2`, `NET-1`.
+    /// `WEB-1`, `WEB-2`, `NET-1`, `NET-2`.
     pub clause: &'static str,
-    /// What was found, for a person.
+    /// What kind of finding (one of `FINDING_CODES`): what a portal in another language says.
+    pub code: String,
+    /// What it is about: a domain, `port N`, or nothing (the server).
+    pub subject: String,
+    /// A number the finding's words hold (days), or nothing.
+    pub arg: String,
+    /// What was found, for a person (English, with the operator's next command).
     pub text: String,
 }
+
+impl Finding {
+    fn new(clause: &'static str, code: &str, subject: String, arg: String, text: String) -> Finding {
+        Finding { clause, code: code.to_owned(), subject, arg, text }
+    }
+}
+
+/// Every code a finding may have: `web1-` and a certificate problem's code
+/// (`access::hygiene::PROBLEM_CODES`), or one of these.
+pub const FINDING_CODES: [&str; 7] =
+    ["web2-app", "net1-unchecked", "net1-port", "net2-none", "net2-old", "net2-stopped", "net2-port"];
 
 /// A server's hygiene.
 #[derive(Debug, Clone)]
@@ -424,10 +441,13 @@ fn health(
     let mut checked = Vec::new();
     for a in apps {
         if a.kind != "moodle" && s.kind == "shared" {
-            findings.push(Finding {
-                clause: "WEB-2",
-                text: format!("{} is another application than Moodle on a shared server", a.domain),
-            });
+            findings.push(Finding::new(
+                "WEB-2",
+                "web2-app",
+                a.domain.clone(),
+                String::new(),
+                format!("{} is another application than Moodle on a shared server", a.domain),
+            ));
         }
         let at = a.https.clone().unwrap_or_else(|| format!("{}:443", a.domain));
         // The domain's own address is its owner's DNS to decide: only a public one is
@@ -436,8 +456,19 @@ fn health(
         // What a remote certificate says is the remote's: escaped before anyone reads it.
         tls.issuer = tls.issuer.as_deref().map(crate::text::escape);
         tls.problems = tls.problems.iter().map(|p| crate::text::escape(p)).collect();
-        for p in &tls.problems {
-            findings.push(Finding { clause: "WEB-1", text: format!("{}: {p}", a.domain) });
+        for (p, code) in tls.problems.iter().zip(&tls.codes) {
+            let arg = if *code == "expires-soon" {
+                tls.days_left.map(|d| d.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            findings.push(Finding::new(
+                "WEB-1",
+                &format!("web1-{code}"),
+                a.domain.clone(),
+                arg,
+                format!("{}: {p}", a.domain),
+            ));
         }
         checked.push((a, tls));
     }
@@ -450,19 +481,28 @@ fn health(
     let open = match access::hygiene::open_ports(host, &ports, opts.workers, opts.timeout) {
         Ok(open) => open,
         Err(e) => {
-            findings.push(Finding { clause: "NET-1", text: format!("its ports could not be checked: {e}") });
+            findings.push(Finding::new(
+                "NET-1",
+                "net1-unchecked",
+                String::new(),
+                String::new(),
+                format!("its ports could not be checked: {e}"),
+            ));
             Vec::new()
         }
     };
     for p in &open {
         if !declared.contains(p) {
-            findings.push(Finding {
-                clause: "NET-1",
-                text: format!(
+            findings.push(Finding::new(
+                "NET-1",
+                "net1-port",
+                format!("port {p}"),
+                String::new(),
+                format!(
                     "port {p} answers and is not declared necessary (`gardien server ports {} --allow ...`)",
                     s.name
                 ),
-            });
+            ));
         }
     }
     findings.extend(fail2ban_findings(&s.name, fail2ban.as_ref(), &open, now));
@@ -484,27 +524,38 @@ fn fail2ban_findings(
     open: &[u16],
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
-    let finding = |text: String| Finding { clause: "NET-2", text };
+    let finding =
+        |code: &str, subject: String, arg: String, text: String| Finding::new("NET-2", code, subject, arg, text);
     let Some((at, r)) = report else {
-        return vec![finding(format!(
-            "no fail2ban report: run contrib/fail2ban/gardien-fail2ban-report on the server and give its output to `gardien server fail2ban {server} --report -`"
-        ))];
+        return vec![finding(
+            "net2-none",
+            String::new(),
+            String::new(),
+            format!(
+                "no fail2ban report: run contrib/fail2ban/gardien-fail2ban-report on the server and give its output to `gardien server fail2ban {server} --report -`"
+            ),
+        )];
     };
     let mut out = Vec::new();
     let age = DateTime::parse_from_rfc3339(at).map(|t| now - t.with_timezone(&Utc)).unwrap_or(chrono::TimeDelta::MAX);
     if age > chrono::Duration::days(FAIL2BAN_REPORT_DAYS) {
         let age = age.num_days();
-        out.push(finding(format!(
+        out.push(finding("net2-old", String::new(), age.to_string(), format!(
             "the last fail2ban report is {age} days old (one a week at least: `gardien server fail2ban {server} --report -`)"
         )));
     }
     if !r.running {
-        out.push(finding("fail2ban is not running".into()));
+        out.push(finding("net2-stopped", String::new(), String::new(), "fail2ban is not running".into()));
         return out;
     }
     for p in open {
         if r.watching(*p).is_empty() {
-            out.push(finding(format!("port {p} answers and no fail2ban jail bans on it")));
+            out.push(finding(
+                "net2-port",
+                format!("port {p}"),
+                String::new(),
+                format!("port {p} answers and no fail2ban jail bans on it"),
+            ));
         }
     }
     out
@@ -520,7 +571,9 @@ pub fn health_json(h: &Health) -> serde_json::Value {
             "issuer": t.issuer, "problems": t.problems,
         })).collect::<Vec<_>>(),
         "declared_ports": h.declared, "open_ports": h.open,
-        "findings": h.findings.iter().map(|f| serde_json::json!({"clause": f.clause, "text": f.text})).collect::<Vec<_>>(),
+        "findings": h.findings.iter().map(|f| serde_json::json!({
+            "clause": f.clause, "code": f.code, "subject": f.subject, "arg": f.arg, "text": f.text,
+        })).collect::<Vec<_>>(),
         "ports_scanned": h.scope, "extra_roots": h.extra_roots,
         "fail2ban": h.fail2ban.as_ref().map(|(at, r)| serde_json::json!({
             "reported": at, "running": r.running,

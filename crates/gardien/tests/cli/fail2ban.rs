@@ -173,6 +173,13 @@ fn the_fail2ban_check_wants_a_jail_on_each_answering_port_from_a_recent_report()
     let (code, j) = check(&env, None, "acme-1", &ports);
     assert_eq!(code, Some(3));
     assert_eq!(net2(&j), [format!("port {p_web} answers and no fail2ban jail bans on it")]);
+    // Each finding has its code and subject, for the portal to say it in French.
+    let f = j["findings"].as_array().unwrap().iter().find(|f| f["clause"] == "NET-2").unwrap().clone();
+    assert_eq!(
+        (f["code"].as_str(), f["subject"].as_str()),
+        (Some("net2-port"), Some(&*format!("port {p_web}"))),
+        "{f}"
+    );
     assert_eq!(j["fail2ban"]["running"], true, "{j}");
     assert_eq!(j["fail2ban"]["jails"][0]["name"], "sshd");
 
