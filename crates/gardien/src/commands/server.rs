@@ -298,7 +298,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                         "  cert   serial {}, until {} (renewal from {}), obtained {}",
                         c.serial,
                         output::day(&c.not_after),
-                        renewal_day(&c.not_after),
+                        renewal_day(&c.chain),
                         output::day(&c.issued)
                     ),
                     None => println!("  cert   none obtained by gardien (`gardien server app cert {}`)", a.domain),
@@ -402,7 +402,7 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
                 "certificate for {domain}: serial {}, valid until {} (renewal from {})",
                 issued.row.serial,
                 output::day(&issued.row.not_after),
-                renewal_day(&issued.row.not_after)
+                renewal_day(&issued.row.chain)
             );
             write_issued(&issued)
         }
@@ -468,12 +468,8 @@ fn cert_order(a: &AcmeArgs) -> anyhow::Result<(vault::CertOrder<'_>, Option<std:
         (None, Some(addr)) => Some(access::acme::Responder::Listen(addr)),
         (None, None) => None,
     };
+    // Whether it is a directory is the vault's to check, through the door, before ordering.
     let out = a.out.as_deref().map(std::path::absolute).transpose()?;
-    if let Some(o) = &out
-        && !o.is_dir()
-    {
-        anyhow::bail!("--out {}: not a directory", output::shown(o));
-    }
     let order = vault::CertOrder {
         directory: a.acme_directory.as_deref(),
         root: a.acme_root.as_deref(),
@@ -496,10 +492,11 @@ fn write_issued(issued: &vault::IssuedCert) -> anyhow::Result<()> {
     }
 }
 
-fn renewal_day(not_after: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(not_after)
-        .map(|d| (d - chrono::Duration::days(access::acme::RENEW_DAYS)).format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|_| "?".into())
+/// When a kept certificate is due for renewal, by the rule `server app renew` follows.
+fn renewal_day(chain: &str) -> String {
+    access::acme::renew_from(chain)
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Writes OUT/DOMAIN/fullchain.pem (0644) and privkey.pem (0600), each whole or not at all.
