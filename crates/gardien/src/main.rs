@@ -281,6 +281,7 @@ pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::Input(_)
         | vault::Error::Output(_)
         | vault::Error::Store { .. }
+        | vault::Error::StoreSetup { .. }
         | vault::Error::Catalog(_)
         | vault::Error::LedgerWrite(_)
         | vault::Error::UnknownContract(_)

@@ -42,7 +42,13 @@ pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> anyhow
 
 /// The JSON shape of a store.
 pub fn store_json(s: &vault::StoreInfo) -> serde_json::Value {
-    serde_json::json!({"name": s.name, "site": s.site, "kind": s.kind_name(), "location": s.location(), "created": s.created})
+    let mut v = serde_json::json!({"name": s.name, "site": s.site, "kind": s.kind_name(), "location": s.location(), "created": s.created});
+    if let vault::StoreKind::S3(b) = &s.kind {
+        v["endpoint"] = b.endpoint.clone().into();
+        v["region"] = b.region.clone().into();
+        v["credentials"] = b.credentials.as_ref().map_or("environment".to_owned(), |p| p.display().to_string()).into();
+    }
+    v
 }
 
 /// The JSON shape of a dataset (the published one: see the README).

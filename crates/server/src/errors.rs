@@ -156,6 +156,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::Input(_)
         | E::Output(_)
         | E::Store { .. }
+        | E::StoreSetup { .. }
         | E::Catalog(_)
         | E::LedgerWrite(_)
         | E::Acme(_)

@@ -27,7 +27,7 @@ pub use outbox::OutboxRow;
 pub use servers::{AppCertRow, AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
 
-const MIGRATIONS: [&str; 19] = [
+const MIGRATIONS: [&str; 20] = [
     include_str!("migrations/0001_vault.sql"),
     include_str!("migrations/0002_ledger.sql"),
     include_str!("migrations/0003_lifecycle.sql"),
@@ -47,6 +47,7 @@ const MIGRATIONS: [&str; 19] = [
     include_str!("migrations/0017_server_checks.sql"),
     include_str!("migrations/0018_app_certificates.sql"),
     include_str!("migrations/0019_fail2ban.sql"),
+    include_str!("migrations/0020_s3_stores.sql"),
 ];
 
 /// An open catalog.
@@ -76,6 +77,19 @@ pub struct NewDataset<'a> {
     pub addressed_to: Option<&'a str>,
     /// Who supplied a sample (PRE-4).
     pub provider: Option<&'a str>,
+}
+
+/// A copy as fsck sees it: (store, object, its dataset's state, the tag its store gave it).
+pub type ObjectRow = (String, String, String, Option<String>);
+
+/// A copy just written, as `activate` records it.
+pub struct Written {
+    /// Its store.
+    pub store: String,
+    /// Its object's name.
+    pub object: String,
+    /// The tag a remote store gave it (fsck compares it later).
+    pub etag: Option<String>,
 }
 
 /// A dataset row not yet active: an ingest under way, or one that died.
@@ -168,9 +182,18 @@ impl Catalog {
 
     /// Records a store; an existing name is an error.
     pub fn add_store(&self, s: &StoreInfo) -> Result<(), Error> {
+        let (endpoint, region, credentials) = match &s.kind {
+            StoreKind::Local { .. } => (None, None, None),
+            StoreKind::S3(b) => (
+                Some(b.endpoint.as_str()),
+                Some(b.region.as_str()),
+                b.credentials.as_ref().map(|p| p.to_string_lossy()),
+            ),
+        };
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO stores (name, kind, site, location, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![s.name, s.kind_name(), s.site, s.location(), s.created],
+            "INSERT OR IGNORE INTO stores (name, kind, site, location, endpoint, region, credentials, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![s.name, s.kind_name(), s.site, s.location(), endpoint, region, credentials, s.created],
         )?;
         if n == 0 {
             return Err(Error::StoreExists(s.name.clone()));
@@ -180,16 +203,32 @@ impl Catalog {
 
     /// All stores, by name.
     pub fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
-        let mut st = self.db.prepare("SELECT name, kind, site, location, created FROM stores ORDER BY name")?;
+        let mut st = self.db.prepare(
+            "SELECT name, kind, site, location, created, endpoint, region, credentials FROM stores ORDER BY name",
+        )?;
         let rows = st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?),
+                (r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?),
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, kind, site, location, created) = row?;
-            let kind = match kind.as_str() {
-                "local" => StoreKind::Local { root: PathBuf::from(location) },
-                other => return Err(Error::Corrupt(format!("store {name} has unknown kind {other}"))),
+            let ((name, kind, site, location, created), (endpoint, region, credentials)) = row?;
+            let kind = match (kind.as_str(), endpoint, region) {
+                ("local", ..) => StoreKind::Local { root: PathBuf::from(location) },
+                ("s3", Some(endpoint), Some(region)) => {
+                    let (bucket, prefix) = crate::store::parse_s3_url(&location)
+                        .map_err(|e| Error::Corrupt(format!("store {name}: {e}")))?;
+                    StoreKind::S3(crate::store::S3Bucket {
+                        endpoint,
+                        region,
+                        bucket,
+                        prefix,
+                        credentials: credentials.map(PathBuf::from),
+                    })
+                }
+                (other, ..) => return Err(Error::Corrupt(format!("store {name} has unknown kind {other}"))),
             };
             out.push(StoreInfo { name, site, kind, created });
         }
@@ -237,11 +276,11 @@ impl Catalog {
 
     /// Makes a pending dataset active with its digest and copies. Call it inside `write`,
     /// so that it is atomic (and recorded with its event).
-    pub fn activate(&self, id: &str, size: u64, sha256: &str, copies: &[(String, String)]) -> Result<(), Error> {
-        for (store, object) in copies {
+    pub fn activate(&self, id: &str, size: u64, sha256: &str, copies: &[Written]) -> Result<(), Error> {
+        for w in copies {
             self.db.execute(
-                "INSERT INTO copies (dataset, store, object) VALUES (?1, ?2, ?3)",
-                params![id, store, object],
+                "INSERT INTO copies (dataset, store, object, etag) VALUES (?1, ?2, ?3, ?4)",
+                params![id, w.store, w.object, w.etag],
             )?;
         }
         let n = self.db.execute(
@@ -576,11 +615,13 @@ impl Catalog {
         key.ok_or_else(|| Error::Destroyed { id: id.to_owned(), at: destroyed.unwrap_or_default(), certificate: None })
     }
 
-    /// Every copy the catalog knows: (store, object, its dataset's state), for fsck.
-    pub fn objects(&self) -> Result<Vec<(String, String, String)>, Error> {
-        let mut st =
-            self.db.prepare("SELECT c.store, c.object, d.state FROM copies c JOIN datasets d ON d.id = c.dataset")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    /// Every copy the catalog knows: (store, object, its dataset's state, the tag its store
+    /// gave it), for fsck.
+    pub fn objects(&self) -> Result<Vec<ObjectRow>, Error> {
+        let mut st = self
+            .db
+            .prepare("SELECT c.store, c.object, d.state, c.etag FROM copies c JOIN datasets d ON d.id = c.dataset")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

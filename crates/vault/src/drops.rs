@@ -609,10 +609,14 @@ impl Vault {
             })?;
             let src = part_path(&self.uploads_dir(), upload);
             let mut placed = Vec::new();
+            let mut copies = Vec::new();
             let mut outcome = Ok(());
             for s in &stores {
                 match s.adopt(&object, &src) {
-                    Ok(()) => placed.push(s),
+                    Ok(etag) => {
+                        placed.push(s);
+                        copies.push(crate::catalog::Written { store: s.info().name.clone(), object: object.clone(), etag });
+                    }
                     Err(e) => {
                         outcome = Err(e);
                         break;
@@ -620,8 +624,6 @@ impl Vault {
                 }
             }
             let outcome = outcome.and_then(|()| {
-                let copies: Vec<(String, String)> =
-                    stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
                 self.record(rec, Outcome::Allowed, |c| {
                     if !c.drop_received(&drop.id, &ds_id, &created)? {
                         return Err(Error::DropClosed);

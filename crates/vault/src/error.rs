@@ -317,6 +317,14 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// A store cannot be set up or reached as described (an S3 address, its credentials).
+    #[error("store '{store}': {reason}")]
+    StoreSetup {
+        /// The store.
+        store: String,
+        /// What is wrong, never a secret.
+        reason: String,
+    },
     /// The catalog database failed.
     #[error("catalog: {0}")]
     Catalog(#[from] rusqlite::Error),

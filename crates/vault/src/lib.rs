@@ -85,7 +85,7 @@ pub use crate::servers::{
     ServerView, check_address, check_domain, health_json,
 };
 pub use crate::sites::{ByteRange, Download, Made, NewSite, SiteView};
-pub use crate::store::{StoreInfo, StoreKind};
+pub use crate::store::{S3Bucket, StoreInfo, StoreKind};
 pub use crate::sweep::{DueItem, SweepReport};
 pub use crate::webhooks::WebhookRow;
 pub use ::access::hygiene::PROBLEM_CODES as CERT_PROBLEM_CODES;
@@ -178,6 +178,23 @@ pub struct CopyCheck {
     pub result: Result<(), Error>,
 }
 
+/// Where a new store is.
+pub enum NewStore<'a> {
+    /// A directory on this machine.
+    Dir(&'a Path),
+    /// A bucket of an S3-compatible service.
+    S3 {
+        /// `s3://BUCKET/PREFIX`.
+        url: &'a str,
+        /// `http(s)://HOST[:PORT]`.
+        endpoint: &'a str,
+        /// The provider's region name.
+        region: &'a str,
+        /// A file with the keys; `None`: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+        credentials: Option<&'a Path>,
+    },
+}
+
 /// What `fsck` found.
 #[derive(Debug, Default)]
 pub struct FsckReport {
@@ -189,12 +206,15 @@ pub struct FsckReport {
     pub missing: Vec<(String, String)>,
     /// Objects in a store that no dataset lists: (object, store).
     pub orphans: Vec<(String, String)>,
+    /// Copies whose object is not the one written (a remote store's entity tag differs
+    /// from the one recorded): replaced behind gardien's back. (object, store).
+    pub changed: Vec<(String, String)>,
 }
 
 impl FsckReport {
     /// Whether anything needs a person's attention.
     pub fn has_problems(&self) -> bool {
-        !self.missing.is_empty() || !self.orphans.is_empty()
+        !self.missing.is_empty() || !self.orphans.is_empty() || !self.changed.is_empty()
     }
 }
 
@@ -310,8 +330,9 @@ impl Vault {
                 created: now_s.clone(),
             })?;
         }
-        for s in catalog.stores()? {
-            Store::open(&s)?;
+        // Local stores' directories are made now; an S3 store is reached when used.
+        for s in catalog.stores()?.iter().filter(|s| matches!(s.kind, StoreKind::Local { .. })) {
+            Store::open(s, &dir.join("run").join("uploads"))?;
         }
         fs::create_dir_all(dir.join("run")).map_err(io(&dir.join("run")))?;
         let cfg_path = dir.join("gardien.toml");
@@ -348,7 +369,9 @@ impl Vault {
             group: None,
             deferred: Mutex::new(None),
         };
-        let (cleaned, _) = v.recover()?;
+        // A store out of reach does not stop every command: what it holds of a dead
+        // ingest is cleaned by a later open or by fsck, which insists.
+        let (cleaned, _) = v.recover(false)?;
         v.recovered = cleaned;
         Ok(v)
     }
@@ -417,32 +440,86 @@ impl Vault {
         Ok(key)
     }
 
-    /// Adds a local store on `site` (refused outside the allowed sites, LOC-1).
-    pub fn add_store(&self, name: &str, site: &str, path: &Path, now: DateTime<Utc>) -> Result<StoreInfo, Error> {
-        let details = format!("site={site} path={}", path.display());
+    /// Adds a store on `site` (refused outside the allowed sites, LOC-1): a local
+    /// directory, or an S3 bucket, which is asked for a listing first (the bucket is there
+    /// and the keys open it).
+    pub fn add_store(&self, name: &str, site: &str, at: &NewStore<'_>, now: DateTime<Utc>) -> Result<StoreInfo, Error> {
+        let details = match at {
+            NewStore::Dir(path) => format!("site={site} path={}", path.display()),
+            NewStore::S3 { url, endpoint, region, .. } => {
+                // A malformed endpoint may hold a secret: only a checked one is recorded.
+                let endpoint = if store::check_s3_endpoint(endpoint).is_ok() { endpoint } else { "(invalid)" };
+                format!("site={site} s3={} endpoint={endpoint} region={}", text::escape(url), text::escape(region))
+            }
+        };
         self.door(Action::StoreAdd, vec![format!("store:{name}")], details, now, |rec| {
             check_name("store name", name)?;
-            text::check("store path", &path.to_string_lossy(), false)?;
             self.config.check_site(site)?;
             if self.catalog.stores()?.iter().any(|s| s.name == name) {
                 return Err(Error::StoreExists(name.to_owned()));
             }
-            let root = std::path::absolute(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-            // Two stores on one directory would be one copy counted twice.
-            let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-            if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
-                StoreKind::Local { root: r } => canonical(r) == canonical(&root),
-            }) {
-                return Err(Error::StorePathTaken { path: root, store: other.name });
-            }
-            let info = StoreInfo {
-                name: name.to_owned(),
-                site: site.to_owned(),
-                kind: StoreKind::Local { root },
-                created: rfc3339(now),
+            let setup = |reason: String| Error::StoreSetup { store: name.to_owned(), reason };
+            let kind = match at {
+                NewStore::Dir(path) => {
+                    text::check("store path", &path.to_string_lossy(), false)?;
+                    let root =
+                        std::path::absolute(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+                    // Two stores on one directory would be one copy counted twice.
+                    let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+                    if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
+                        StoreKind::Local { root: r } => canonical(r) == canonical(&root),
+                        StoreKind::S3(_) => false,
+                    }) {
+                        return Err(Error::StorePathTaken { path: root, store: other.name });
+                    }
+                    StoreKind::Local { root }
+                }
+                NewStore::S3 { url, endpoint, region, credentials } => {
+                    store::check_s3_endpoint(endpoint).map_err(setup)?;
+                    store::check_s3_region(region).map_err(setup)?;
+                    let (bucket, prefix) = store::parse_s3_url(url).map_err(setup)?;
+                    let credentials = match credentials {
+                        Some(p) => {
+                            text::check("credentials path", &p.to_string_lossy(), false)?;
+                            Some(std::path::absolute(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?)
+                        }
+                        None => None,
+                    };
+                    let b = store::S3Bucket {
+                        endpoint: endpoint.trim_end_matches('/').to_owned(),
+                        region: (*region).to_owned(),
+                        bucket,
+                        prefix,
+                        credentials,
+                    };
+                    // Two stores on one place (or one inside the other) would be one copy
+                    // counted twice, and each would see the other's objects as orphans.
+                    let nested = |a: &str, b: &str| {
+                        a.is_empty()
+                            || b.is_empty()
+                            || a == b
+                            || b.starts_with(&format!("{a}/"))
+                            || a.starts_with(&format!("{b}/"))
+                    };
+                    if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
+                        StoreKind::S3(o) => {
+                            o.endpoint == b.endpoint && o.bucket == b.bucket && nested(&o.prefix, &b.prefix)
+                        }
+                        StoreKind::Local { .. } => false,
+                    }) {
+                        return Err(setup(format!(
+                            "{} is already store '{}' (or inside it); a second copy must be in another bucket or site",
+                            b.url(),
+                            other.name
+                        )));
+                    }
+                    StoreKind::S3(b)
+                }
             };
-            // Open first: a directory that cannot be created is refused before anything is recorded.
-            Store::open(&info)?;
+            let info = StoreInfo { name: name.to_owned(), site: site.to_owned(), kind, created: rfc3339(now) };
+            // Open first: a directory that cannot be created, a bucket that cannot be listed,
+            // is refused before anything is recorded.
+            self.open_store(&info)?.probe()?;
             self.record(rec, Outcome::Allowed, |c| c.add_store(&info))?;
             Ok(info)
         })
@@ -538,6 +615,11 @@ impl Vault {
         }
     }
 
+    /// Opens a store; an S3 store journals its uploads in `run/uploads`.
+    pub(crate) fn open_store(&self, info: &StoreInfo) -> Result<Store, Error> {
+        Store::open(info, &self.dir.join("run").join("uploads"))
+    }
+
     /// The stores a request names, each checked against the allowed sites (LOC-1).
     fn placement(&self, names: &[String]) -> Result<Vec<Store>, Error> {
         let names = if names.is_empty() { &self.config.default_stores } else { names };
@@ -549,7 +631,7 @@ impl Vault {
             }
             let info = self.catalog.store(name)?;
             self.config.check_site(&info.site)?;
-            out.push(Store::open(&info)?);
+            out.push(self.open_store(&info)?);
         }
         if out.is_empty() {
             return Err(Error::Config {
@@ -706,9 +788,12 @@ impl Vault {
         }
 
         let result = write_copies(&stores, &object, input, &key.recipient, progress);
-        let outcome = result.and_then(|digest| {
-            let copies: Vec<(String, String)> =
-                stores.iter().map(|s| (s.info().name.clone(), object.clone())).collect();
+        let outcome = result.and_then(|(digest, tags)| {
+            let copies: Vec<catalog::Written> = stores
+                .iter()
+                .zip(tags)
+                .map(|(s, etag)| catalog::Written { store: s.info().name.clone(), object: object.clone(), etag })
+                .collect();
             // The dataset becomes visible in the same transaction that records it.
             self.record(rec, Outcome::Allowed, |c| {
                 c.activate(&id, digest.size, &hex::encode(digest.sha256), &copies)?;
@@ -729,15 +814,23 @@ impl Vault {
         self.catalog.dataset(&id)
     }
 
-    /// Cleans up ingests whose process died; returns (cleaned, still in progress).
-    fn recover(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+    /// Cleans up ingests whose process died; returns (cleaned, still in progress). Unless
+    /// `strict`, a store that cannot be reached is passed over with a warning.
+    fn recover(&self, strict: bool) -> Result<(Vec<String>, Vec<String>), Error> {
         let mut cleaned = Vec::new();
         let mut alive = Vec::new();
         let pending = self.catalog.pending()?;
         if pending.is_empty() {
             return Ok((cleaned, alive));
         }
-        let stores: Vec<Store> = self.catalog.stores()?.iter().map(Store::open).collect::<Result<_, _>>()?;
+        let mut stores = Vec::new();
+        for info in self.catalog.stores()? {
+            match self.open_store(&info) {
+                Ok(s) => stores.push(s),
+                Err(e) if !strict => tracing::warn!("an interrupted ingest's leftovers wait: {e}"),
+                Err(e) => return Err(e),
+            }
+        }
         for p in pending {
             let lock_path = self.dir.join("run").join(format!("{}.lock", p.id));
             let lock = match fs::File::open(&lock_path) {
@@ -759,8 +852,11 @@ impl Vault {
             }
             let object = format!("{DATASETS_PREFIX}/{}.age", p.id);
             for s in &stores {
-                s.remove_partial(&object)?;
-                s.delete(&object)?;
+                match s.remove_partial(&object).and_then(|_| s.delete(&object)) {
+                    Ok(()) => {}
+                    Err(e) if !strict => tracing::warn!("an interrupted ingest's leftovers wait: {e}"),
+                    Err(e) => return Err(e),
+                }
             }
             let _ = fs::remove_file(&lock_path);
             drop(lock);
@@ -777,34 +873,51 @@ impl Vault {
     }
 
     fn fsck_inner(&self) -> Result<FsckReport, Error> {
-        let (cleaned, in_progress) = self.recover()?;
+        let (cleaned, in_progress) = self.recover(true)?;
         let mut report =
             FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
         // A live dataset's copies must be there; a destroyed one's must not (a leftover is
         // reported as an orphan); a destruction under way is the next sweep's to finish.
         let objects = self.catalog.objects()?;
-        let known: std::collections::HashSet<(String, String)> =
-            objects.iter().filter(|o| o.2 == "active").map(|o| (o.0.clone(), o.1.clone())).collect();
+        let known: std::collections::HashMap<(String, String), Option<String>> =
+            objects.iter().filter(|o| o.2 == "active").map(|o| ((o.0.clone(), o.1.clone()), o.3.clone())).collect();
         let destroying: std::collections::HashSet<(String, String)> =
             objects.iter().filter(|o| o.2 == "destroying").map(|o| (o.0.clone(), o.1.clone())).collect();
         let pending: std::collections::HashSet<String> =
             report.in_progress.iter().map(|id| format!("{DATASETS_PREFIX}/{id}.age")).collect();
         for info in self.catalog.stores()? {
-            let store = Store::open(&info)?;
+            let store = self.open_store(&info)?;
+            // Uploads a dead process left on an S3 store whose dataset is gone already.
+            for object in store.journaled()? {
+                if !pending.contains(&object) {
+                    store.remove_partial(&object)?;
+                }
+            }
             for object in store.list(DATASETS_PREFIX)? {
                 let key = (info.name.clone(), object.clone());
-                if !known.contains(&key) && !destroying.contains(&key) && !pending.contains(&object) {
+                if !known.contains_key(&key) && !destroying.contains(&key) && !pending.contains(&object) {
                     report.orphans.push((object, info.name.clone()));
                 }
             }
-            for (s, object) in known.iter().filter(|(s, _)| *s == info.name) {
-                if !store.exists(object)? {
-                    report.missing.push((object.clone(), s.clone()));
+            for ((s, object), tag) in known.iter().filter(|((s, _), _)| *s == info.name) {
+                match tag {
+                    // A remote copy: one HEAD says whether it is there and still the one written.
+                    Some(tag) => match store.etag(object)? {
+                        None => report.missing.push((object.clone(), s.clone())),
+                        Some(now) if now != *tag => report.changed.push((object.clone(), s.clone())),
+                        Some(_) => {}
+                    },
+                    None => {
+                        if !store.exists(object)? {
+                            report.missing.push((object.clone(), s.clone()));
+                        }
+                    }
                 }
             }
         }
         report.missing.sort();
         report.orphans.sort();
+        report.changed.sort();
         Ok(report)
     }
 
@@ -1053,7 +1166,7 @@ impl Vault {
         identity: &age::x25519::Identity,
     ) -> Result<(Box<dyn Read + Send>, age_core::format::FileKey), Error> {
         let info = self.catalog.store(&copy.store)?;
-        let mut reader = Store::open(&info)?.reader(&copy.object).map_err(|e| match e {
+        let mut reader = self.open_store(&info)?.reader(&copy.object).map_err(|e| match e {
             Error::Store { source: object_store::Error::NotFound { .. }, .. } => copy_error(
                 ds,
                 copy,
@@ -1172,14 +1285,15 @@ impl agefile::WriteAt for Copies<'_, '_> {
     }
 }
 
-/// Seals `input` once and writes the same ciphertext to every store, then syncs each.
+/// Seals `input` once and writes the same ciphertext to every store, then syncs each;
+/// returns the digest and each copy's entity tag (remote stores).
 fn write_copies(
     stores: &[Store],
     object: &str,
     input: &mut (dyn Read + Send),
     recipient: &age::x25519::Recipient,
     progress: &dyn Progress,
-) -> Result<agefile::Digest, Error> {
+) -> Result<(agefile::Digest, Vec<Option<String>>), Error> {
     let file_key = agefile::new_file_key();
     let header = agefile::header_for(&file_key, recipient).map_err(|e| Error::Corrupt(e.to_string()))?;
     let writers = stores.iter().map(|s| s.writer(object)).collect::<Result<Vec<_>, _>>()?;
@@ -1196,10 +1310,11 @@ fn write_copies(
             });
         }
     };
+    let mut tags = Vec::with_capacity(writers.len());
     for w in writers {
-        w.finish()?;
+        tags.push(w.finish()?);
     }
-    Ok(digest)
+    Ok((digest, tags))
 }
 
 /// Which bytes of an opened copy go to the output.

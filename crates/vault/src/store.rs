@@ -1,18 +1,17 @@
-//! Blob stores, through the `object_store` crate: a local directory today, an
-//! S3-compatible bucket (Garage, OVHcloud, MinIO) later by adding a `StoreKind`. Every
-//! store has a site; the vault checks it against the allowed sites (LOC-1) before every
-//! write.
+//! Blob stores, through the `object_store` crate: a local directory, or an S3-compatible
+//! bucket (`s3`: OVHcloud, Scaleway, Garage, MinIO...). Every store has a site; the vault
+//! checks it against the allowed sites (LOC-1) before every write.
 //!
 //! The vault's side is synchronous: `object_store`'s local backend runs its blocking work
-//! inline when no Tokio runtime is around, so `futures::executor::block_on` drives it.
-//! A remote backend will need a runtime handle here (one runtime, owned by the binary).
+//! inline when no Tokio runtime is around, so `futures::executor::block_on` drives it; the
+//! S3 backend runs on a runtime of its own (`s3.rs`).
 //!
 //! Writes: `object_store`'s local upload renames its staging file into place but never
 //! syncs it, and takes its parts one at a time in order. A local store's writer is ours:
 //! positional writes from every sealing thread into a staging file, write-back started in
-//! the background as it grows, then fsync, rename, and fsync of the directory. A remote
-//! store's writer will put the same blocks as multipart parts, in order. A dataset is
-//! made visible only after every copy's `finish` returned.
+//! the background as it grows, then fsync, rename, and fsync of the directory. An S3
+//! store's writer puts the same blocks into fixed-size multipart parts, several on the
+//! wire at once. A dataset is made visible only after every copy's `finish` returned.
 
 use std::fs;
 use std::io::{self, Read};
@@ -29,6 +28,11 @@ use object_store::{GetResultPayload, ObjectStore};
 
 use crate::Error;
 
+mod s3;
+
+pub(crate) use s3::parse_url as parse_s3_url;
+pub(crate) use s3::{check_endpoint as check_s3_endpoint, check_region as check_s3_region};
+
 /// What kind of backend a store is, with what it needs to be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
@@ -37,6 +41,34 @@ pub enum StoreKind {
         /// The directory holding the objects.
         root: PathBuf,
     },
+    /// A bucket (and a prefix in it) of an S3-compatible service.
+    S3(S3Bucket),
+}
+
+/// Where an S3 store is; its keys are not here (see `s3.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Bucket {
+    /// `http(s)://HOST[:PORT]`.
+    pub endpoint: String,
+    /// The provider's region name.
+    pub region: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The prefix objects go under, without slashes at its ends (may be empty).
+    pub prefix: String,
+    /// The file holding the keys; `None`: the environment's `AWS_*` variables.
+    pub credentials: Option<PathBuf>,
+}
+
+impl S3Bucket {
+    /// `s3://BUCKET/PREFIX`.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
 }
 
 /// A store as the catalog records it.
@@ -53,17 +85,19 @@ pub struct StoreInfo {
 }
 
 impl StoreInfo {
-    /// `local` or, later, `s3`.
+    /// `local` or `s3`.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             StoreKind::Local { .. } => "local",
+            StoreKind::S3(_) => "s3",
         }
     }
 
-    /// The directory or URL it lives at.
+    /// The directory or `s3://BUCKET/PREFIX` it lives at.
     pub fn location(&self) -> String {
         match &self.kind {
             StoreKind::Local { root } => root.to_string_lossy().into_owned(),
+            StoreKind::S3(b) => b.url(),
         }
     }
 }
@@ -71,7 +105,12 @@ impl StoreInfo {
 /// An opened store.
 pub struct Store {
     info: StoreInfo,
-    inner: Arc<dyn ObjectStore>,
+    backend: Backend,
+}
+
+enum Backend {
+    Local(Arc<dyn ObjectStore>),
+    S3(s3::S3),
 }
 
 /// Makes a directory its owner's alone (0700) if it is looser.
@@ -86,18 +125,37 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), Error> {
 }
 
 impl Store {
-    /// Opens the backend of `info`; a local store's directory is created if missing.
-    pub fn open(info: &StoreInfo) -> Result<Store, Error> {
-        let inner: Arc<dyn ObjectStore> = match &info.kind {
+    /// Opens the backend of `info`; a local store's directory is created if missing. An S3
+    /// store journals its uploads' ids in `uploads` (the data dir's `run/uploads`).
+    pub fn open(info: &StoreInfo, uploads: &Path) -> Result<Store, Error> {
+        let backend = match &info.kind {
             StoreKind::Local { root } => {
                 fs::create_dir_all(root).map_err(|source| Error::Io { path: root.clone(), source })?;
                 // Blobs are ciphertext, but whoever could write here could replace or delete
                 // them: a store's directory is gardien's alone, whatever the umask.
                 private_dir(root)?;
-                Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?)
+                Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?))
             }
+            StoreKind::S3(b) => Backend::S3(s3::S3::open(&info.name, b, uploads)?),
         };
-        Ok(Store { info: info.clone(), inner })
+        Ok(Store { info: info.clone(), backend })
+    }
+
+    /// Asks an S3 store for one page of its listing (the bucket is there and the keys open
+    /// it); nothing for a local one.
+    pub fn probe(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Local(_) => Ok(()),
+            Backend::S3(s) => s.probe(),
+        }
+    }
+
+    /// The entity tag of a remote object (`None`: a local store, or no such object).
+    pub fn etag(&self, object: &str) -> Result<Option<String>, Error> {
+        match &self.backend {
+            Backend::Local(_) => Ok(None),
+            Backend::S3(s) => s.etag(object),
+        }
     }
 
     /// The catalog's view of this store.
@@ -108,6 +166,10 @@ impl Store {
     /// Starts writing `object`; nothing is visible under that name until `finish`.
     pub fn writer(&self, object: &str) -> Result<StoreWriter<'_>, Error> {
         match &self.info.kind {
+            StoreKind::S3(_) => {
+                let Backend::S3(s) = &self.backend else { return Err(mismatch(&self.info)) };
+                Ok(StoreWriter(WriterKind::S3(s.writer(object))))
+            }
             StoreKind::Local { root } => {
                 let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
@@ -129,7 +191,7 @@ impl Store {
                         let _ = syncer.sync_data();
                     }
                 });
-                Ok(StoreWriter {
+                Ok(StoreWriter(WriterKind::Local(LocalWriter {
                     store: self,
                     file,
                     staging,
@@ -137,16 +199,33 @@ impl Store {
                     written: AtomicU64::new(0),
                     flush: Mutex::new(Some((tx, flusher))),
                     done: false,
-                })
+                })))
             }
         }
     }
 
     /// Makes the complete file at `src` the object `object`: a hard link when the store is
     /// on the same filesystem (no copy), else a copy; synced, then renamed into place and
-    /// its directory synced, as `writer` does. `src` is left where it is.
-    pub fn adopt(&self, object: &str, src: &Path) -> Result<(), Error> {
+    /// its directory synced, as `writer` does. `src` is left where it is. An S3 store
+    /// uploads it. Returns the object's entity tag on a remote store.
+    pub fn adopt(&self, object: &str, src: &Path) -> Result<Option<String>, Error> {
         match &self.info.kind {
+            StoreKind::S3(_) => {
+                let mut from = fs::File::open(src).map_err(|source| Error::Io { path: src.to_owned(), source })?;
+                let w = self.writer(object)?;
+                let mut buf = vec![0; s3::PART];
+                let mut at = 0u64;
+                loop {
+                    let n = crate::agefile::read_full(&mut from, &mut buf)
+                        .map_err(|source| Error::Io { path: src.to_owned(), source })?;
+                    if n == 0 {
+                        break;
+                    }
+                    w.write_at(at, &buf[..n])?;
+                    at += n as u64;
+                }
+                w.finish()
+            }
             StoreKind::Local { root } => {
                 let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
@@ -177,25 +256,36 @@ impl Store {
                 if let Some(dir) = dest.parent() {
                     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
                 }
-                Ok(())
+                Ok(None)
             }
+        }
+    }
+
+    fn local(&self) -> Result<&Arc<dyn ObjectStore>, Error> {
+        match &self.backend {
+            Backend::Local(l) => Ok(l),
+            Backend::S3(_) => Err(mismatch(&self.info)),
         }
     }
 
     /// Reads `object` from its start.
     pub fn reader(&self, object: &str) -> Result<Box<dyn Read + Send>, Error> {
-        let got = block_on(self.inner.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
+        if let Backend::S3(s) = &self.backend {
+            return s.reader(object);
+        }
+        let got = block_on(self.local()?.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
         Ok(match got.payload {
             GetResultPayload::File(file, _) => Box::new(io::BufReader::with_capacity(1 << 20, file)),
-            GetResultPayload::Stream(stream) => {
-                Box::new(StreamReader { inner: futures::executor::block_on_stream(stream), buf: bytes::Bytes::new() })
-            }
+            GetResultPayload::Stream(stream) => Box::new(StreamReader::new(stream, None)),
         })
     }
 
     /// Whether `object` exists.
     pub fn exists(&self, object: &str) -> Result<bool, Error> {
-        match block_on(self.inner.head(&ObjectPath::from(object))) {
+        if let Backend::S3(s) = &self.backend {
+            return Ok(s.etag(object)?.is_some());
+        }
+        match block_on(self.local()?.head(&ObjectPath::from(object))) {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(err(&self.info, e)),
@@ -204,16 +294,24 @@ impl Store {
 
     /// Deletes `object`; deleting what is not there is not an error.
     pub fn delete(&self, object: &str) -> Result<(), Error> {
-        match block_on(self.inner.delete(&ObjectPath::from(object))) {
+        if let Backend::S3(s) = &self.backend {
+            return s.delete(object);
+        }
+        match block_on(self.local()?.delete(&ObjectPath::from(object))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(err(&self.info, e)),
         }
     }
 
     /// Removes what an interrupted upload of `object` left behind (a local store's
-    /// staging files `<object>#N`). Returns how many were removed.
+    /// staging files `<object>#N`, an S3 store's journaled multipart upload). Returns how
+    /// many were removed.
     pub fn remove_partial(&self, object: &str) -> Result<usize, Error> {
         match &self.info.kind {
+            StoreKind::S3(_) => match &self.backend {
+                Backend::S3(s) => s.remove_partial(object),
+                Backend::Local(_) => Err(mismatch(&self.info)),
+            },
             StoreKind::Local { root } => {
                 let path = root.join(object);
                 let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -238,12 +336,24 @@ impl Store {
         }
     }
 
+    /// The objects whose upload a process journaled and did not finish (S3 stores; a
+    /// local store's leftovers are found by name).
+    pub fn journaled(&self) -> Result<Vec<String>, Error> {
+        match &self.backend {
+            Backend::Local(_) => Ok(Vec::new()),
+            Backend::S3(s) => s.journaled(),
+        }
+    }
+
     /// Every object name under `prefix`.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         use futures::StreamExt as _;
+        if let Backend::S3(s) = &self.backend {
+            return s.list(prefix);
+        }
         let prefix = ObjectPath::from(prefix);
         let mut out = Vec::new();
-        let mut stream = self.inner.list(Some(&prefix));
+        let mut stream = self.local()?.list(Some(&prefix));
         while let Some(meta) = block_on(stream.next()) {
             out.push(meta.map_err(|e| err(&self.info, e))?.location.to_string());
         }
@@ -268,12 +378,43 @@ fn err(info: &StoreInfo, source: object_store::Error) -> Error {
     Error::Store { store: info.name.clone(), source }
 }
 
+fn mismatch(info: &StoreInfo) -> Error {
+    Error::Corrupt(format!("store {} was opened as another kind", info.name))
+}
+
 /// Bytes written between two background write-backs.
 const FLUSH_EVERY: u64 = 128 << 20;
 
 /// An object being written, by positional writes from several threads. Dropped without
-/// `finish`, its staging file is removed.
-pub struct StoreWriter<'a> {
+/// `finish`, nothing of it stays.
+pub struct StoreWriter<'a>(WriterKind<'a>);
+
+enum WriterKind<'a> {
+    Local(LocalWriter<'a>),
+    S3(s3::Writer<'a>),
+}
+
+impl StoreWriter<'_> {
+    /// Writes `data` at `offset`; each range is written once.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        match &self.0 {
+            WriterKind::Local(w) => w.write_at(offset, data),
+            WriterKind::S3(w) => w.write_at(offset, data),
+        }
+    }
+
+    /// Makes the object durable, then visible under its name; returns a remote object's
+    /// entity tag.
+    pub fn finish(self) -> Result<Option<String>, Error> {
+        match self.0 {
+            WriterKind::Local(w) => w.finish().map(|()| None),
+            WriterKind::S3(w) => w.finish().map(Some),
+        }
+    }
+}
+
+/// A local object being written: a staging file, removed if dropped without `finish`.
+struct LocalWriter<'a> {
     store: &'a Store,
     file: fs::File,
     staging: PathBuf,
@@ -283,9 +424,9 @@ pub struct StoreWriter<'a> {
     done: bool,
 }
 
-impl StoreWriter<'_> {
+impl LocalWriter<'_> {
     /// Writes `data` at `offset`; each range is written once.
-    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.file.write_all_at(data, offset).map_err(|source| Error::Io { path: self.staging.clone(), source })?;
         let before = self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
         if before / FLUSH_EVERY != (before + data.len() as u64) / FLUSH_EVERY
@@ -299,7 +440,7 @@ impl StoreWriter<'_> {
     }
 
     /// Makes the object durable, then visible under its name.
-    pub fn finish(mut self) -> Result<(), Error> {
+    fn finish(mut self) -> Result<(), Error> {
         if let Some((tx, flusher)) = self.flush.lock().ok().and_then(|mut f| f.take()) {
             drop(tx);
             let _ = flusher.join();
@@ -319,7 +460,7 @@ impl StoreWriter<'_> {
     }
 }
 
-impl Drop for StoreWriter<'_> {
+impl Drop for LocalWriter<'_> {
     fn drop(&mut self) {
         if let Some((tx, flusher)) = self.flush.lock().ok().and_then(|mut f| f.take()) {
             drop(tx);
@@ -331,16 +472,32 @@ impl Drop for StoreWriter<'_> {
     }
 }
 
-/// A blocking `Read` over a remote object's byte stream.
-struct StreamReader {
-    inner: futures::executor::BlockingStream<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>>,
+/// A blocking `Read` over an object's byte stream: polled inline (the local backend's
+/// stream payloads), or on the S3 client's runtime.
+pub(crate) struct StreamReader {
+    stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    runtime: Option<&'static tokio::runtime::Runtime>,
     buf: bytes::Bytes,
+}
+
+impl StreamReader {
+    pub(crate) fn new(
+        stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+        runtime: Option<&'static tokio::runtime::Runtime>,
+    ) -> StreamReader {
+        StreamReader { stream, runtime, buf: bytes::Bytes::new() }
+    }
 }
 
 impl Read for StreamReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use futures::StreamExt as _;
         while self.buf.is_empty() {
-            match self.inner.next() {
+            let next = match self.runtime {
+                Some(rt) => rt.block_on(self.stream.next()),
+                None => block_on(self.stream.next()),
+            };
+            match next {
                 Some(Ok(b)) => self.buf = b,
                 Some(Err(e)) => return Err(io::Error::other(e)),
                 None => return Ok(0),

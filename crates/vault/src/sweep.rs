@@ -63,7 +63,7 @@ impl Vault {
                 .catalog
                 .stores()?
                 .iter()
-                .map(|s| Ok((s.name.clone(), Store::open(s)?)))
+                .map(|s| Ok((s.name.clone(), self.open_store(s)?)))
                 .collect::<Result<_, Error>>()?;
             for item in &report.due {
                 match self.destroy(item, &stores, now) {

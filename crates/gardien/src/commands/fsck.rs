@@ -5,7 +5,9 @@ use crate::{Cli, exit};
 /// Check the data dir.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Interrupted ingests (their process is gone) are removed: they never became visible.\n\
-Copies whose blob is missing and blobs no dataset lists are reported, never deleted.\n\
+Copies whose blob is missing and blobs no dataset lists are reported, never deleted;\n\
+so are copies on an S3 store that are not the object written (their entity tag changed).\n\
+Uploads a killed process left unfinished on an S3 store are aborted.\n\
 Exit code 3 when something is reported.")]
 pub struct Args {}
 
@@ -21,10 +23,18 @@ pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
     for (object, store) in &r.orphans {
         println!("orphan: {object} on store {store} (no dataset lists it)");
     }
+    for (object, store) in &r.changed {
+        println!("changed: {object} on store {store} (not the object gardien wrote; `gardien verify` reads it)");
+    }
     if r.has_problems() {
         return Err(super::Exit(
             exit::INTEGRITY,
-            format!("{} missing copies, {} orphan blobs", r.missing.len(), r.orphans.len()),
+            format!(
+                "{} missing copies, {} orphan blobs, {} changed copies",
+                r.missing.len(),
+                r.orphans.len(),
+                r.changed.len()
+            ),
         )
         .into());
     }

@@ -21,5 +21,6 @@ mod moodle;
 mod notify;
 mod people;
 mod readme;
+mod s3;
 mod serve;
 mod servers;
