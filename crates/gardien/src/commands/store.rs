@@ -19,6 +19,7 @@ AWS_SECRET_ACCESS_KEY in the environment of every gardien command that uses the 
 The bucket is listed once before the store is recorded: a wrong endpoint, bucket or key is\n\
 refused then, not at the first ingest."
     )]
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["path", "s3"])))]
     Add {
         /// The store's name (lowercase letters, digits, dashes).
         name: String,
@@ -26,7 +27,7 @@ refused then, not at the first ingest."
         #[arg(long)]
         site: String,
         /// The directory the blobs go to (created if missing).
-        #[arg(long, required_unless_present = "s3", conflicts_with = "s3")]
+        #[arg(long, conflicts_with = "s3")]
         path: Option<PathBuf>,
         /// The bucket and prefix the blobs go under: s3://BUCKET or s3://BUCKET/PREFIX.
         #[arg(long, value_name = "s3://BUCKET/PREFIX", requires = "endpoint")]

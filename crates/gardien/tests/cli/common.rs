@@ -35,11 +35,15 @@ impl Env {
         Env { root, data, tmp }
     }
 
-    /// An initialised data dir with one client, `acme`.
+    /// An initialised data dir with one client, `acme`. Under `GARDIEN_TEST_STORE=s3`
+    /// (scripts/test's second pass), its default store `local` is an S3 bucket instead.
     pub fn new() -> Env {
         let env = Env::bare();
         env.ok(&["init", "--operator", "hebergeur.example"]);
         env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
+        if let Some(s3) = S3Test::selected() {
+            s3.repoint_default_store(&env);
+        }
         env
     }
 
@@ -174,9 +178,40 @@ impl Env {
         serde_json::from_str(&self.ok(&["dataset", "show", id, "--json"])).expect("json")
     }
 
-    /// The blob of a dataset in the default local store.
+    /// The blob of a dataset in the default store, as a file: the file itself for a local
+    /// store; under the S3 pass, a copy fetched from the bucket (`write_blob` puts one back).
     pub fn blob(&self, id: &str) -> PathBuf {
-        self.data.join("stores/local/datasets").join(format!("{id}.age"))
+        match S3Test::selected() {
+            None => self.data.join("stores/local/datasets").join(format!("{id}.age")),
+            Some(s3) => {
+                let path = self.path(&format!("fetched-{id}.age"));
+                let _ = std::fs::remove_file(&path);
+                s3.fetch(self, id, &path);
+                path
+            }
+        }
+    }
+
+    /// Whether the default store holds a dataset's blob.
+    pub fn blob_exists(&self, id: &str) -> bool {
+        match S3Test::selected() {
+            None => self.blob(id).exists(),
+            Some(s3) => s3.exists(self, id),
+        }
+    }
+
+    /// Replaces a dataset's blob in the default store by the file at `from`, behind
+    /// gardien's back.
+    pub fn write_blob(&self, id: &str, from: &Path) {
+        match S3Test::selected() {
+            None => {
+                let to = self.blob(id);
+                if from != to {
+                    std::fs::copy(from, to).expect("replace the blob");
+                }
+            }
+            Some(s3) => s3.put(self, id, from),
+        }
     }
 
     /// The catalog's content as SQL text (through the real sqlite3), plus every file's
@@ -298,4 +333,102 @@ pub fn age_keygen(path: &Path) -> String {
 /// Whether `hay` contains `needle`.
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The S3 pass of the tests (`GARDIEN_TEST_STORE=s3`, set by scripts/test for the modules
+/// whose behaviour must not depend on the store): the default store of every `Env::new`
+/// is a prefix of its own in the SeaweedFS bucket `tests/s3/seaweed` started. The harness
+/// points the catalog's `local` row there (what `store add --s3` records), so the tests'
+/// expectations, which name the store `local`, read the same on both passes.
+pub struct S3Test {
+    pub endpoint: String,
+    pub bucket: String,
+    pub key: String,
+    pub secret: String,
+}
+
+impl S3Test {
+    pub fn from_env() -> S3Test {
+        let var = |k: &str| {
+            std::env::var(k)
+                .unwrap_or_else(|_| panic!("{k}: run scripts/test, or eval \"$(tests/s3/seaweed start DIR WEED)\""))
+        };
+        S3Test {
+            endpoint: var("GARDIEN_TEST_S3"),
+            bucket: var("GARDIEN_TEST_S3_BUCKET"),
+            key: var("GARDIEN_TEST_S3_KEY"),
+            secret: var("GARDIEN_TEST_S3_SECRET"),
+        }
+    }
+
+    pub fn selected() -> Option<S3Test> {
+        (std::env::var("GARDIEN_TEST_STORE").as_deref() == Ok("s3")).then(S3Test::from_env)
+    }
+
+    /// A prefix no other test (or run) uses.
+    pub fn fresh_prefix(tag: &str) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        format!("t{nanos}-{}/{tag}", std::process::id())
+    }
+
+    /// A credentials file for the test key in `env`'s temp dir, the owner's alone.
+    pub fn credentials(&self, env: &Env) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = env.path("s3.toml");
+        std::fs::write(&path, format!("access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n", self.key, self.secret))
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn repoint_default_store(&self, env: &Env) {
+        let creds = self.credentials(env);
+        let prefix = S3Test::fresh_prefix("default");
+        std::fs::write(env.path("s3-prefix"), &prefix).unwrap();
+        env.sql(&format!(
+            "UPDATE stores SET kind = 's3', location = 's3://{}/{prefix}', endpoint = '{}', region = 'us-east-1', \
+             credentials = '{}' WHERE name = 'local'",
+            self.bucket,
+            self.endpoint,
+            creds.display()
+        ));
+    }
+
+    fn object(&self, env: &Env, id: &str) -> String {
+        let prefix = std::fs::read_to_string(env.path("s3-prefix")).expect("the S3 pass's prefix");
+        format!("s3://{}/{prefix}/datasets/{id}.age", self.bucket)
+    }
+
+    /// The AWS CLI (PyPI awscli, in the tests' venv), to look at and tamper with the bucket
+    /// from outside gardien.
+    pub fn aws(&self, args: &[&str]) -> Output {
+        let python = std::env::var("GARDIEN_TEST_PYTHON").expect("GARDIEN_TEST_PYTHON: run scripts/test");
+        let aws = Path::new(&python).with_file_name("aws");
+        Command::new(aws)
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .expect("aws (scripts/test installs awscli in its venv)")
+    }
+
+    fn fetch(&self, env: &Env, id: &str, to: &Path) {
+        let out = self.aws(&["s3", "cp", "--only-show-errors", &self.object(env, id), to.to_str().unwrap()]);
+        // A missing object leaves no file, as a local store's missing blob would.
+        let _ = out;
+    }
+
+    fn exists(&self, env: &Env, id: &str) -> bool {
+        let object = self.object(env, id);
+        let (bucket, key) = object.trim_start_matches("s3://").split_once('/').unwrap();
+        self.aws(&["s3api", "head-object", "--bucket", bucket, "--key", key]).status.success()
+    }
+
+    fn put(&self, env: &Env, id: &str, from: &Path) {
+        let out = self.aws(&["s3", "cp", "--only-show-errors", from.to_str().unwrap(), &self.object(env, id)]);
+        assert!(out.status.success(), "aws s3 cp: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -103,6 +103,7 @@ fn a_flipped_byte_fails_get_and_verify_naming_dataset_and_copy() {
     let n = bytes.len();
     bytes[n / 2] ^= 0x01;
     std::fs::write(&blob, &bytes).unwrap();
+    env.write_blob(&id, &blob);
     let expect = format!("dataset {id}, copy on store 'local'");
     refused(&env, &["dataset", "verify", &id], 3, &expect);
     let out = env.path("out.bin");
@@ -115,6 +116,7 @@ fn a_flipped_byte_fails_get_and_verify_naming_dataset_and_copy() {
     bytes[n / 2] ^= 0x01;
     bytes[30] ^= 0x01;
     std::fs::write(&blob, &bytes).unwrap();
+    env.write_blob(&id, &blob);
     refused(&env, &["dataset", "verify", &id], 3, &expect);
 }
 
@@ -130,6 +132,7 @@ fn a_bad_copy_is_skipped_when_another_is_good() {
     let n = bytes.len();
     bytes[n - 10] ^= 0x80;
     std::fs::write(&blob, &bytes).unwrap();
+    env.write_blob(&id, &blob);
     let out = env.run(&["dataset", "verify", &id]);
     assert_eq!(out.status.code(), Some(3));
     let stdout = String::from_utf8_lossy(&out.stdout);

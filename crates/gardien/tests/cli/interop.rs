@@ -69,8 +69,10 @@ fn files_written_by_the_age_cli_are_the_same_format() {
     let data = pseudo_random(3 * 65536 + 5, 9);
     let plain = env.path("plain.bin");
     std::fs::write(&plain, &data).unwrap();
-    let st = tool("age").args(["-r", recipient.trim(), "-o"]).arg(env.blob(&id)).arg(&plain).status().unwrap();
+    let written = env.path("written.age");
+    let st = tool("age").args(["-r", recipient.trim(), "-o"]).arg(&written).arg(&plain).status().unwrap();
     assert!(st.success());
+    env.write_blob(&id, &written);
     // Our reader opens it; the record then says the content changed, and says which copy.
     let err = env.fails(&["dataset", "verify", &id], 3);
     assert!(err.contains("1 of 1 copies failed verification: dataset"), "{err}");

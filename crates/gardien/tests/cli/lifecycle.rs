@@ -77,8 +77,7 @@ fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
     let id = env.ingest(sample, &["--class", "presales-sample", "--contract", "trial"]);
     let kept = env.ingest(b"unrelated", &[]);
     let wrapped = env.sql(&format!("SELECT wrapped_key FROM datasets WHERE id = '{id}'"));
-    let blob = env.blob(&id);
-    assert!(blob.exists());
+    assert!(env.blob_exists(&id));
 
     // Before the end of pre-sales, and with the deal undecided: nothing due.
     assert_eq!(sweep_json(&env, &["--at", "2099-06-30T23:59:59Z", "--dry-run"])["due"], serde_json::json!([]));
@@ -96,7 +95,7 @@ fn a_lost_case_is_swept_on_the_date_and_nothing_of_the_sample_remains() {
     assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
     let event = done["destroyed"][0]["event"].as_u64().unwrap();
 
-    assert!(!blob.exists(), "the blob is gone");
+    assert!(!env.blob_exists(&id), "the blob is gone");
     let leftovers: Vec<_> =
         walk(&env.data.join("stores")).into_iter().filter(|p| p.to_string_lossy().contains(&id)).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -156,10 +155,10 @@ fn a_sweep_interrupted_after_the_shred_is_finished_by_the_next() {
     env.sql(&format!(
         "UPDATE datasets SET wrapped_key = NULL, state = 'destroying', destroyed = '2026-01-01T00:00:00Z', rule = 'export kept N days after creation', clause = 'OPS-2' WHERE id = '{id}'"
     ));
-    assert!(env.blob(&id).exists());
+    assert!(env.blob_exists(&id));
     let done = sweep_json(&env, &[]);
     assert_eq!(done["destroyed"][0]["dataset"], id.as_str());
-    assert!(!env.blob(&id).exists());
+    assert!(!env.blob_exists(&id));
     assert_eq!(env.show(&id)["destroyed"]["clause"], "OPS-2");
     env.ok(&["ledger", "verify"]);
 }
@@ -197,7 +196,7 @@ fn a_copy_on_a_test_machine_blocks_the_destruction_until_attested() {
         "{stdout}"
     );
     // In the vault it is gone already: on the date, whatever happens outside.
-    assert!(!env.blob(&id).exists());
+    assert!(!env.blob_exists(&id));
     let err = env.fails(&["dataset", "get", &id], 4);
     assert!(err.contains("refused (PRE-6") && err.contains("was destroyed"), "{err}");
     assert_eq!(env.show(&id)["state"], "destroying");
@@ -308,7 +307,7 @@ fn a_sweep_killed_at_any_point_is_finished_by_the_next() {
         assert!(done["blocked"].as_array().unwrap().is_empty(), "{done}");
         for id in &ids {
             assert_eq!(env.show(id)["state"], "destroyed", "round {round}: {id}");
-            assert!(!env.blob(id).exists());
+            assert!(!env.blob_exists(id));
         }
         let certs: serde_json::Value = serde_json::from_str(&env.ok(&["certificate", "list", "--json"])).unwrap();
         assert_eq!(certs.as_array().unwrap().len(), ids.len(), "round {round}: one certificate each");

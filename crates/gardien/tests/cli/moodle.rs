@@ -925,6 +925,7 @@ fn attack_a_damaged_backup_restores_nothing() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
     std::fs::write(&blob, &bytes).unwrap();
+    env.write_blob(&id, &blob);
     let fresh = new_db(Engine::Pg);
     let md = env.path("restored/moodledata");
     let err =

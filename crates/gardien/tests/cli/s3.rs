@@ -6,57 +6,15 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-struct S3 {
-    endpoint: String,
-    bucket: String,
-    key: String,
-    secret: String,
-}
-
-fn s3() -> S3 {
-    let var = |k: &str| {
-        std::env::var(k)
-            .unwrap_or_else(|_| panic!("{k}: run scripts/test, or eval \"$(tests/s3/seaweed start DIR WEED)\""))
-    };
-    S3 {
-        endpoint: var("GARDIEN_TEST_S3"),
-        bucket: var("GARDIEN_TEST_S3_BUCKET"),
-        key: var("GARDIEN_TEST_S3_KEY"),
-        secret: var("GARDIEN_TEST_S3_SECRET"),
-    }
-}
-
-/// A prefix no other test (or run) uses.
-fn fresh_prefix(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("t{nanos}-{}/{tag}", std::process::id())
-}
-
-/// The AWS CLI (PyPI awscli, in the tests' venv), to look at and tamper with the bucket
-/// from outside gardien.
-fn aws(s: &S3, args: &[&str]) -> std::process::Output {
-    let python = std::env::var("GARDIEN_TEST_PYTHON").expect("GARDIEN_TEST_PYTHON: run scripts/test");
-    let aws = Path::new(&python).with_file_name("aws");
-    Command::new(aws)
-        .args(args)
-        .args(["--endpoint-url", &s.endpoint, "--region", "us-east-1"])
-        .env("AWS_ACCESS_KEY_ID", &s.key)
-        .env("AWS_SECRET_ACCESS_KEY", &s.secret)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("aws (scripts/test installs awscli in its venv)")
-}
-
 /// The object names under `prefix`.
-fn objects(s: &S3, prefix: &str) -> Vec<String> {
-    let out = aws(s, &["s3api", "list-objects-v2", "--bucket", &s.bucket, "--prefix", prefix, "--output", "json"]);
+fn objects(s: &S3Test, prefix: &str) -> Vec<String> {
+    let out = s.aws(&["s3api", "list-objects-v2", "--bucket", &s.bucket, "--prefix", prefix, "--output", "json"]);
     assert!(out.status.success(), "aws list: {}", String::from_utf8_lossy(&out.stderr));
     if out.stdout.is_empty() {
         return Vec::new();
@@ -66,9 +24,9 @@ fn objects(s: &S3, prefix: &str) -> Vec<String> {
 }
 
 /// Multipart uploads under `prefix` that were neither completed nor aborted.
-fn open_uploads(s: &S3, prefix: &str) -> usize {
+fn open_uploads(s: &S3Test, prefix: &str) -> usize {
     let out =
-        aws(s, &["s3api", "list-multipart-uploads", "--bucket", &s.bucket, "--prefix", prefix, "--output", "json"]);
+        s.aws(&["s3api", "list-multipart-uploads", "--bucket", &s.bucket, "--prefix", prefix, "--output", "json"]);
     assert!(out.status.success(), "aws list-multipart-uploads: {}", String::from_utf8_lossy(&out.stderr));
     if out.stdout.is_empty() {
         return 0;
@@ -77,15 +35,7 @@ fn open_uploads(s: &S3, prefix: &str) -> usize {
     v["Uploads"].as_array().map_or(0, Vec::len)
 }
 
-/// A credentials file for the test key, the owner's alone.
-fn credentials(env: &Env, s: &S3) -> PathBuf {
-    let path = env.path("s3.toml");
-    std::fs::write(&path, format!("access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n", s.key, s.secret)).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
-fn add_store(env: &Env, s: &S3, name: &str, endpoint: &str, prefix: &str, creds: &Path) {
+fn add_store(env: &Env, s: &S3Test, name: &str, endpoint: &str, prefix: &str, creds: &Path) {
     env.ok(&[
         "store",
         "add",
@@ -107,10 +57,10 @@ fn journals(env: &Env) -> usize {
 
 #[test]
 fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
-    let s = s3();
+    let s = S3Test::from_env();
     let env = Env::new();
-    let creds = credentials(&env, &s);
-    let prefix = fresh_prefix("vault");
+    let creds = s.credentials(&env);
+    let prefix = S3Test::fresh_prefix("vault");
     let url = format!("s3://{}/{prefix}", s.bucket);
     let add = |extra: &[&str]| {
         let mut args = vec!["store", "add", "rbx-s3", "--site", "fr-roubaix", "--s3", &url, "--endpoint", &s.endpoint];
@@ -262,10 +212,8 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     }
     // The same bytes as the local copy, and a standard age file for the client.
     let fetched = env.path("fetched.age");
-    let got = aws(
-        &s,
-        &["s3", "cp", &format!("s3://{}/{prefix}/datasets/{large_id}.age", s.bucket), fetched.to_str().unwrap()],
-    );
+    let got =
+        s.aws(&["s3", "cp", &format!("s3://{}/{prefix}/datasets/{large_id}.age", s.bucket), fetched.to_str().unwrap()]);
     assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
     assert_eq!(sha256_file(&fetched), sha256_file(&env.blob(&large_id)));
     let key = env.path("client.key");
@@ -282,12 +230,14 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     other[n / 2] ^= 1;
     let tampered = env.path("tampered.age");
     std::fs::write(&tampered, &other).unwrap();
-    let put = aws(
-        &s,
-        &["s3", "cp", tampered.to_str().unwrap(), &format!("s3://{}/{prefix}/datasets/{large_id}.age", s.bucket)],
-    );
+    let put = s.aws(&[
+        "s3",
+        "cp",
+        tampered.to_str().unwrap(),
+        &format!("s3://{}/{prefix}/datasets/{large_id}.age", s.bucket),
+    ]);
     assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
-    let del = aws(&s, &["s3", "rm", &format!("s3://{}/{prefix}/datasets/{small_id}.age", s.bucket)]);
+    let del = s.aws(&["s3", "rm", &format!("s3://{}/{prefix}/datasets/{small_id}.age", s.bucket)]);
     assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
     let out = env.run(&["fsck"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -342,10 +292,10 @@ fn no_dataset_visible(env: &Env) {
 
 #[test]
 fn an_s3_store_out_of_reach_or_a_killed_ingest_leaves_nothing() {
-    let s = s3();
+    let s = S3Test::from_env();
     let env = Env::new();
-    let creds = credentials(&env, &s);
-    let prefix = fresh_prefix("flaky");
+    let creds = s.credentials(&env);
+    let prefix = S3Test::fresh_prefix("flaky");
     // The store is reached through a relay the test kills mid-ingest.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
