@@ -47,6 +47,7 @@ pub fn store_json(s: &vault::StoreInfo) -> serde_json::Value {
         v["endpoint"] = b.endpoint.clone().into();
         v["region"] = b.region.clone().into();
         v["credentials"] = b.credentials.as_ref().map_or("environment".to_owned(), |p| p.display().to_string()).into();
+        v["ca"] = b.ca.as_ref().map(|p| p.display().to_string()).into();
     }
     v
 }

@@ -182,18 +182,19 @@ impl Catalog {
 
     /// Records a store; an existing name is an error.
     pub fn add_store(&self, s: &StoreInfo) -> Result<(), Error> {
-        let (endpoint, region, credentials) = match &s.kind {
-            StoreKind::Local { .. } => (None, None, None),
+        let (endpoint, region, credentials, ca) = match &s.kind {
+            StoreKind::Local { .. } => (None, None, None, None),
             StoreKind::S3(b) => (
                 Some(b.endpoint.as_str()),
                 Some(b.region.as_str()),
                 b.credentials.as_ref().map(|p| p.to_string_lossy()),
+                b.ca.as_ref().map(|p| p.to_string_lossy()),
             ),
         };
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO stores (name, kind, site, location, endpoint, region, credentials, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![s.name, s.kind_name(), s.site, s.location(), endpoint, region, credentials, s.created],
+            "INSERT OR IGNORE INTO stores (name, kind, site, location, endpoint, region, credentials, ca, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![s.name, s.kind_name(), s.site, s.location(), endpoint, region, credentials, ca, s.created],
         )?;
         if n == 0 {
             return Err(Error::StoreExists(s.name.clone()));
@@ -204,17 +205,22 @@ impl Catalog {
     /// All stores, by name.
     pub fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
         let mut st = self.db.prepare(
-            "SELECT name, kind, site, location, created, endpoint, region, credentials FROM stores ORDER BY name",
+            "SELECT name, kind, site, location, created, endpoint, region, credentials, ca FROM stores ORDER BY name",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?),
-                (r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?),
+                (
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let ((name, kind, site, location, created), (endpoint, region, credentials)) = row?;
+            let ((name, kind, site, location, created), (endpoint, region, credentials, ca)) = row?;
             let kind = match (kind.as_str(), endpoint, region) {
                 ("local", ..) => StoreKind::Local { root: PathBuf::from(location) },
                 ("s3", Some(endpoint), Some(region)) => {
@@ -226,6 +232,7 @@ impl Catalog {
                         bucket,
                         prefix,
                         credentials: credentials.map(PathBuf::from),
+                        ca: ca.map(PathBuf::from),
                     })
                 }
                 (other, ..) => return Err(Error::Corrupt(format!("store {name} has unknown kind {other}"))),

@@ -308,8 +308,9 @@ pub enum Error {
     /// Writing the output failed.
     #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
-    /// A store refused an operation.
-    #[error("store '{store}': {source}")]
+    /// A store refused an operation. A remote store's answer is the server's text: shown
+    /// on one line and cut short (it could forge lines, or fill a terminal).
+    #[error("store '{store}': {}", one_line(source))]
     Store {
         /// The store.
         store: String,
@@ -388,4 +389,10 @@ fn lister(what: &str) -> String {
         "application" => "server show SERVER".into(),
         other => format!("{other} list"),
     }
+}
+
+/// An error's text on one line, at most 600 characters.
+fn one_line(e: &object_store::Error) -> String {
+    let text: String = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() > 600 { format!("{}...", text.chars().take(600).collect::<String>()) } else { text }
 }

@@ -192,6 +192,8 @@ pub enum NewStore<'a> {
         region: &'a str,
         /// A file with the keys; `None`: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
         credentials: Option<&'a Path>,
+        /// A PEM file of certificate authorities for an https endpoint, besides the system's.
+        ca: Option<&'a Path>,
     },
 }
 
@@ -209,6 +211,19 @@ pub struct FsckReport {
     /// Copies whose object is not the one written (a remote store's entity tag differs
     /// from the one recorded): replaced behind gardien's back. (object, store).
     pub changed: Vec<(String, String)>,
+    /// Stores that could not be checked (out of reach, no credentials): (store, why).
+    pub unchecked: Vec<(String, String)>,
+}
+
+/// What `recover` did.
+#[derive(Default)]
+struct Recovery {
+    /// Interrupted ingests cleaned up (dataset ids).
+    cleaned: Vec<String>,
+    /// Ingests under way in another process.
+    alive: Vec<String>,
+    /// Stores that could not be cleaned now: (store, why).
+    unreachable: Vec<(String, String)>,
 }
 
 impl FsckReport {
@@ -371,8 +386,8 @@ impl Vault {
         };
         // A store out of reach does not stop every command: what it holds of a dead
         // ingest is cleaned by a later open or by fsck, which insists.
-        let (cleaned, _) = v.recover(false)?;
-        v.recovered = cleaned;
+        let recovery = v.recover(true)?;
+        v.recovered = recovery.cleaned;
         Ok(v)
     }
 
@@ -444,12 +459,14 @@ impl Vault {
     /// directory, or an S3 bucket, which is asked for a listing first (the bucket is there
     /// and the keys open it).
     pub fn add_store(&self, name: &str, site: &str, at: &NewStore<'_>, now: DateTime<Utc>) -> Result<StoreInfo, Error> {
+        // What was asked, escaped and cut short: a refusal is recorded with it.
+        let shown = |v: &str| text::escape(&v.chars().take(200).collect::<String>());
         let details = match at {
-            NewStore::Dir(path) => format!("site={site} path={}", path.display()),
+            NewStore::Dir(path) => format!("site={} path={}", shown(site), shown(&path.to_string_lossy())),
             NewStore::S3 { url, endpoint, region, .. } => {
                 // A malformed endpoint may hold a secret: only a checked one is recorded.
-                let endpoint = if store::check_s3_endpoint(endpoint).is_ok() { endpoint } else { "(invalid)" };
-                format!("site={site} s3={} endpoint={endpoint} region={}", text::escape(url), text::escape(region))
+                let endpoint = store::check_s3_endpoint(endpoint).unwrap_or_else(|_| "(invalid)".into());
+                format!("site={} s3={} endpoint={endpoint} region={}", shown(site), shown(url), shown(region))
             }
         };
         self.door(Action::StoreAdd, vec![format!("store:{name}")], details, now, |rec| {
@@ -474,26 +491,25 @@ impl Vault {
                     }
                     StoreKind::Local { root }
                 }
-                NewStore::S3 { url, endpoint, region, credentials } => {
-                    store::check_s3_endpoint(endpoint).map_err(setup)?;
+                NewStore::S3 { url, endpoint, region, credentials, ca } => {
+                    let endpoint = store::check_s3_endpoint(endpoint).map_err(setup)?;
                     store::check_s3_region(region).map_err(setup)?;
                     let (bucket, prefix) = store::parse_s3_url(url).map_err(setup)?;
-                    let credentials = match credentials {
-                        Some(p) => {
-                            text::check("credentials path", &p.to_string_lossy(), false)?;
-                            Some(std::path::absolute(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?)
-                        }
-                        None => None,
+                    let file = |what: &'static str, p: &Option<&Path>| -> Result<Option<PathBuf>, Error> {
+                        let Some(p) = p else { return Ok(None) };
+                        text::check(what, &p.to_string_lossy(), false)?;
+                        Ok(Some(std::path::absolute(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?))
                     };
-                    let b = store::S3Bucket {
-                        endpoint: endpoint.trim_end_matches('/').to_owned(),
-                        region: (*region).to_owned(),
-                        bucket,
-                        prefix,
-                        credentials,
-                    };
+                    let credentials = file("credentials path", credentials)?;
+                    let ca = file("CA file path", ca)?;
+                    if ca.is_some() && !endpoint.starts_with("https://") {
+                        return Err(setup("--ca is for an https endpoint".into()));
+                    }
+                    let b = store::S3Bucket { endpoint, region: (*region).to_owned(), bucket, prefix, credentials, ca };
                     // Two stores on one place (or one inside the other) would be one copy
-                    // counted twice, and each would see the other's objects as orphans.
+                    // counted twice, and each would see the other's objects as orphans. One
+                    // service answers under several names (IP, host names, aliases), so the
+                    // same bucket and an overlapping prefix are refused whatever the endpoint.
                     let nested = |a: &str, b: &str| {
                         a.is_empty()
                             || b.is_empty()
@@ -502,13 +518,12 @@ impl Vault {
                             || a.starts_with(&format!("{b}/"))
                     };
                     if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
-                        StoreKind::S3(o) => {
-                            o.endpoint == b.endpoint && o.bucket == b.bucket && nested(&o.prefix, &b.prefix)
-                        }
+                        StoreKind::S3(o) => o.bucket == b.bucket && nested(&o.prefix, &b.prefix),
                         StoreKind::Local { .. } => false,
                     }) {
                         return Err(setup(format!(
-                            "{} is already store '{}' (or inside it); a second copy must be in another bucket or site",
+                            "{} is already store '{}' (or overlaps it, on whatever endpoint); a second copy must be \
+                             in another bucket or under another prefix",
                             b.url(),
                             other.name
                         )));
@@ -814,21 +829,22 @@ impl Vault {
         self.catalog.dataset(&id)
     }
 
-    /// Cleans up ingests whose process died; returns (cleaned, still in progress). Unless
-    /// `strict`, a store that cannot be reached is passed over with a warning.
-    fn recover(&self, strict: bool) -> Result<(Vec<String>, Vec<String>), Error> {
-        let mut cleaned = Vec::new();
-        let mut alive = Vec::new();
+    /// Cleans up ingests whose process died: (cleaned, still in progress, stores that
+    /// could not be cleaned now and why). A store out of reach is passed over: its
+    /// leftovers (an S3 upload, journaled) wait for the next try, and the ingest is not
+    /// counted as cleaned. `quick`: when the vault opens, an S3 store gets one short try
+    /// (every command opens the vault; none should wait on a store that does not answer).
+    fn recover(&self, quick: bool) -> Result<Recovery, Error> {
+        let mut r = Recovery::default();
         let pending = self.catalog.pending()?;
         if pending.is_empty() {
-            return Ok((cleaned, alive));
+            return Ok(r);
         }
         let mut stores = Vec::new();
         for info in self.catalog.stores()? {
-            match self.open_store(&info) {
+            match Store::open_with(&info, &self.dir.join("run").join("uploads"), quick) {
                 Ok(s) => stores.push(s),
-                Err(e) if !strict => tracing::warn!("an interrupted ingest's leftovers wait: {e}"),
-                Err(e) => return Err(e),
+                Err(e) => r.unreachable.push((info.name.clone(), e.to_string())),
             }
         }
         for p in pending {
@@ -837,7 +853,7 @@ impl Vault {
                 Ok(f) => match f.try_lock() {
                     Ok(()) => Some(f),
                     Err(fs::TryLockError::WouldBlock) => {
-                        alive.push(p.id);
+                        r.alive.push(p.id);
                         continue;
                     }
                     Err(fs::TryLockError::Error(source)) => return Err(Error::Io { path: lock_path, source }),
@@ -851,31 +867,40 @@ impl Vault {
                 continue;
             }
             let object = format!("{DATASETS_PREFIX}/{}.age", p.id);
+            let mut whole = r.unreachable.is_empty();
             for s in &stores {
-                match s.remove_partial(&object).and_then(|_| s.delete(&object)) {
-                    Ok(()) => {}
-                    Err(e) if !strict => tracing::warn!("an interrupted ingest's leftovers wait: {e}"),
-                    Err(e) => return Err(e),
+                if let Err(e) = s.remove_partial(&object).and_then(|_| s.delete(&object)) {
+                    // fsck aborts the journaled upload later, and reports a complete
+                    // object no dataset lists as an orphan.
+                    tracing::warn!(dataset = %p.id, "an interrupted ingest's leftovers wait: {e}");
+                    r.unreachable.push((s.info().name.clone(), e.to_string()));
+                    whole = false;
                 }
             }
             let _ = fs::remove_file(&lock_path);
             drop(lock);
-            tracing::info!(dataset = %p.id, "cleaned up an interrupted ingest");
-            cleaned.push(p.id);
+            if whole {
+                tracing::info!(dataset = %p.id, "cleaned up an interrupted ingest");
+                r.cleaned.push(p.id);
+            }
         }
-        Ok((cleaned, alive))
+        Ok(r)
     }
 
     /// Checks the data dir: cleans interrupted ingests, and reports copies whose object
-    /// is missing and objects no dataset lists. It deletes no committed object.
+    /// is missing, changed, and objects no dataset lists. It deletes no committed object.
+    /// A store it cannot reach is reported unchecked; the others are checked all the same.
     pub fn fsck(&self, now: DateTime<Utc>) -> Result<FsckReport, Error> {
         self.door(Action::Fsck, vec![], String::new(), now, |_| self.fsck_inner())
     }
 
     fn fsck_inner(&self) -> Result<FsckReport, Error> {
-        let (cleaned, in_progress) = self.recover(true)?;
-        let mut report =
-            FsckReport { cleaned: [self.recovered.clone(), cleaned].concat(), in_progress, ..Default::default() };
+        let recovery = self.recover(false)?;
+        let mut report = FsckReport {
+            cleaned: [self.recovered.clone(), recovery.cleaned].concat(),
+            in_progress: recovery.alive,
+            ..Default::default()
+        };
         // A live dataset's copies must be there; a destroyed one's must not (a leftover is
         // reported as an orphan); a destruction under way is the next sweep's to finish.
         let objects = self.catalog.objects()?;
@@ -886,33 +911,51 @@ impl Vault {
         let pending: std::collections::HashSet<String> =
             report.in_progress.iter().map(|id| format!("{DATASETS_PREFIX}/{id}.age")).collect();
         for info in self.catalog.stores()? {
-            let store = self.open_store(&info)?;
-            // Uploads a dead process left on an S3 store whose dataset is gone already.
-            for object in store.journaled()? {
-                if !pending.contains(&object) {
-                    store.remove_partial(&object)?;
+            let checked = (|| -> Result<(), Error> {
+                let store = self.open_store(&info)?;
+                // Uploads a dead process left on an S3 store whose dataset is gone already.
+                for object in store.journaled()? {
+                    if !pending.contains(&object) {
+                        store.remove_partial(&object)?;
+                    }
                 }
-            }
-            for object in store.list(DATASETS_PREFIX)? {
-                let key = (info.name.clone(), object.clone());
-                if !known.contains_key(&key) && !destroying.contains(&key) && !pending.contains(&object) {
-                    report.orphans.push((object, info.name.clone()));
+                let listed: std::collections::HashMap<String, Option<String>> =
+                    store.list_tagged(DATASETS_PREFIX)?.into_iter().collect();
+                let mut found = FsckReport::default();
+                for object in listed.keys() {
+                    let key = (info.name.clone(), object.clone());
+                    if !known.contains_key(&key) && !destroying.contains(&key) && !pending.contains(object) {
+                        found.orphans.push((object.clone(), info.name.clone()));
+                    }
                 }
-            }
-            for ((s, object), tag) in known.iter().filter(|((s, _), _)| *s == info.name) {
-                match tag {
-                    // A remote copy: one HEAD says whether it is there and still the one written.
-                    Some(tag) => match store.etag(object)? {
-                        None => report.missing.push((object.clone(), s.clone())),
-                        Some(now) if now != *tag => report.changed.push((object.clone(), s.clone())),
-                        Some(_) => {}
-                    },
-                    None => {
-                        if !store.exists(object)? {
-                            report.missing.push((object.clone(), s.clone()));
+                for ((s, object), tag) in known.iter().filter(|((s, _), _)| *s == info.name) {
+                    match tag {
+                        // A remote copy: the listing says whether it is there and still the
+                        // one written (its tag), 1,000 copies per request.
+                        Some(tag) => match listed.get(object) {
+                            None => found.missing.push((object.clone(), s.clone())),
+                            Some(now) if now.as_deref() != Some(tag.as_str()) => {
+                                found.changed.push((object.clone(), s.clone()))
+                            }
+                            Some(_) => {}
+                        },
+                        None => {
+                            if !listed.contains_key(object) {
+                                found.missing.push((object.clone(), s.clone()));
+                            }
                         }
                     }
                 }
+                report.orphans.append(&mut found.orphans);
+                report.missing.append(&mut found.missing);
+                report.changed.append(&mut found.changed);
+                Ok(())
+            })();
+            match checked {
+                Ok(()) => {}
+                // The catalog failing is not one store's problem.
+                Err(e @ Error::Catalog(_)) => return Err(e),
+                Err(e) => report.unchecked.push((info.name.clone(), e.to_string())),
             }
         }
         report.missing.sort();
@@ -1398,7 +1441,28 @@ fn no_readable_copy(ds: &Dataset, mut failures: Vec<Error>) -> Error {
     Error::NoReadableCopy { dataset: ds.id.clone(), failures: failures.iter().map(ToString::to_string).collect() }
 }
 
+/// A copy that failed to read: an integrity error, unless its store could not be reached
+/// (a remote store's error under the read: exit 1, not 3). A copy replaced or gone while
+/// it was read is an integrity error.
 fn copy_error(ds: &Dataset, copy: &Copy, e: agefile::AgeError) -> Error {
+    let e = match e {
+        agefile::AgeError::Io(io) if io.get_ref().is_some_and(|r| r.is::<object_store::Error>()) => {
+            match io.into_inner().map(|inner| inner.downcast::<object_store::Error>()) {
+                Some(Ok(source))
+                    if !matches!(
+                        *source,
+                        object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. }
+                    ) =>
+                {
+                    return Error::Store { store: copy.store.clone(), source: *source };
+                }
+                Some(Ok(source)) => agefile::AgeError::Io(io::Error::other(source)),
+                Some(Err(other)) => agefile::AgeError::Io(io::Error::other(other)),
+                None => agefile::AgeError::Io(io::Error::other("read failed")),
+            }
+        }
+        other => other,
+    };
     Error::CopyCorrupt { dataset: ds.id.clone(), store: copy.store.clone(), reason: e.to_string() }
 }
 

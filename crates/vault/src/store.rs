@@ -58,6 +58,9 @@ pub struct S3Bucket {
     pub prefix: String,
     /// The file holding the keys; `None`: the environment's `AWS_*` variables.
     pub credentials: Option<PathBuf>,
+    /// A PEM file of certificate authorities trusted for an https endpoint, besides the
+    /// system's.
+    pub ca: Option<PathBuf>,
 }
 
 impl S3Bucket {
@@ -128,6 +131,12 @@ impl Store {
     /// Opens the backend of `info`; a local store's directory is created if missing. An S3
     /// store journals its uploads' ids in `uploads` (the data dir's `run/uploads`).
     pub fn open(info: &StoreInfo, uploads: &Path) -> Result<Store, Error> {
+        Store::open_with(info, uploads, false)
+    }
+
+    /// `open`; `quick`: an S3 store's requests get one short try (a few seconds), for work
+    /// that may wait for a later run rather than hold up a command.
+    pub fn open_with(info: &StoreInfo, uploads: &Path, quick: bool) -> Result<Store, Error> {
         let backend = match &info.kind {
             StoreKind::Local { root } => {
                 fs::create_dir_all(root).map_err(|source| Error::Io { path: root.clone(), source })?;
@@ -136,7 +145,7 @@ impl Store {
                 private_dir(root)?;
                 Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?))
             }
-            StoreKind::S3(b) => Backend::S3(s3::S3::open(&info.name, b, uploads)?),
+            StoreKind::S3(b) => Backend::S3(s3::S3::open(&info.name, b, uploads, quick)?),
         };
         Ok(Store { info: info.clone(), backend })
     }
@@ -147,14 +156,6 @@ impl Store {
         match &self.backend {
             Backend::Local(_) => Ok(()),
             Backend::S3(s) => s.probe(),
-        }
-    }
-
-    /// The entity tag of a remote object (`None`: a local store, or no such object).
-    pub fn etag(&self, object: &str) -> Result<Option<String>, Error> {
-        match &self.backend {
-            Backend::Local(_) => Ok(None),
-            Backend::S3(s) => s.etag(object),
         }
     }
 
@@ -276,7 +277,7 @@ impl Store {
         let got = block_on(self.local()?.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
         Ok(match got.payload {
             GetResultPayload::File(file, _) => Box::new(io::BufReader::with_capacity(1 << 20, file)),
-            GetResultPayload::Stream(stream) => Box::new(StreamReader::new(stream, None)),
+            GetResultPayload::Stream(stream) => Box::new(StreamReader { stream, buf: bytes::Bytes::new() }),
         })
     }
 
@@ -345,17 +346,18 @@ impl Store {
         }
     }
 
-    /// Every object name under `prefix`.
-    pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+    /// Every object under `prefix`, with its entity tag on a remote store (`None` on a
+    /// local one).
+    pub fn list_tagged(&self, prefix: &str) -> Result<Vec<(String, Option<String>)>, Error> {
         use futures::StreamExt as _;
         if let Backend::S3(s) = &self.backend {
-            return s.list(prefix);
+            return Ok(s.list(prefix)?.into_iter().map(|(name, tag)| (name, Some(tag))).collect());
         }
         let prefix = ObjectPath::from(prefix);
         let mut out = Vec::new();
         let mut stream = self.local()?.list(Some(&prefix));
         while let Some(meta) = block_on(stream.next()) {
-            out.push(meta.map_err(|e| err(&self.info, e))?.location.to_string());
+            out.push((meta.map_err(|e| err(&self.info, e))?.location.to_string(), None));
         }
         Ok(out)
     }
@@ -472,32 +474,17 @@ impl Drop for LocalWriter<'_> {
     }
 }
 
-/// A blocking `Read` over an object's byte stream: polled inline (the local backend's
-/// stream payloads), or on the S3 client's runtime.
-pub(crate) struct StreamReader {
+/// A blocking `Read` over a local object's byte stream, polled inline.
+struct StreamReader {
     stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-    runtime: Option<&'static tokio::runtime::Runtime>,
     buf: bytes::Bytes,
-}
-
-impl StreamReader {
-    pub(crate) fn new(
-        stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-        runtime: Option<&'static tokio::runtime::Runtime>,
-    ) -> StreamReader {
-        StreamReader { stream, runtime, buf: bytes::Bytes::new() }
-    }
 }
 
 impl Read for StreamReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         use futures::StreamExt as _;
         while self.buf.is_empty() {
-            let next = match self.runtime {
-                Some(rt) => rt.block_on(self.stream.next()),
-                None => block_on(self.stream.next()),
-            };
-            match next {
+            match block_on(self.stream.next()) {
                 Some(Ok(b)) => self.buf = b,
                 Some(Err(e)) => return Err(io::Error::other(e)),
                 None => return Ok(0),

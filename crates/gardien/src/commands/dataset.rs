@@ -259,12 +259,17 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             let pb = output::progress(Some(0), "verifying");
             let checks = v.verify(id, &output::Bar(&pb), super::now())?;
             pb.finish_and_clear();
-            let mut bad = Vec::new();
+            let (mut bad, mut unread) = (Vec::new(), Vec::new());
             for c in &checks {
                 match &c.result {
                     Ok(()) => println!("ok      {} copy on store {} ({})", id, c.copy.store, c.copy.site),
+                    // A store out of reach says nothing of the copy: not an integrity failure.
+                    Err(e @ (vault::Error::Store { .. } | vault::Error::StoreSetup { .. })) => {
+                        println!("UNREAD  {}", vault::text::escape(&e.to_string()));
+                        unread.push(e.to_string());
+                    }
                     Err(e) => {
-                        println!("FAILED  {e}");
+                        println!("FAILED  {}", vault::text::escape(&e.to_string()));
                         bad.push(e.to_string());
                     }
                 }
@@ -272,6 +277,11 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
             if !bad.is_empty() {
                 let msg = format!("{} of {} copies failed verification: {}", bad.len(), checks.len(), bad.join("; "));
                 return Err(super::Exit(exit::INTEGRITY, msg).into());
+            }
+            if !unread.is_empty() {
+                let msg =
+                    format!("{} of {} copies could not be read: {}", unread.len(), checks.len(), unread.join("; "));
+                return Err(super::Exit(exit::FAILED, msg).into());
             }
             Ok(())
         }

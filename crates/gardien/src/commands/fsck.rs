@@ -17,14 +17,22 @@ pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
     for id in &r.in_progress {
         println!("in progress: ingest {id} (another process is writing it)");
     }
+    // Object names come from the stores: shown escaped.
+    let esc = |s: &str| vault::text::escape(s);
     for (object, store) in &r.missing {
-        println!("missing: {object} on store {store}");
+        println!("missing: {} on store {store}", esc(object));
     }
     for (object, store) in &r.orphans {
-        println!("orphan: {object} on store {store} (no dataset lists it)");
+        println!("orphan: {} on store {store} (no dataset lists it)", esc(object));
     }
     for (object, store) in &r.changed {
-        println!("changed: {object} on store {store} (not the object gardien wrote; `gardien verify` reads it)");
+        println!(
+            "changed: {} on store {store} (not the object gardien wrote; `gardien dataset verify` reads it)",
+            esc(object)
+        );
+    }
+    for (store, why) in &r.unchecked {
+        println!("unchecked: store {store}: {}", esc(why));
     }
     if r.has_problems() {
         return Err(super::Exit(
@@ -37,6 +45,9 @@ pub fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
             ),
         )
         .into());
+    }
+    if !r.unchecked.is_empty() {
+        return Err(super::Exit(exit::FAILED, format!("{} stores could not be checked", r.unchecked.len())).into());
     }
     // `open` already reported what it cleaned; fsck cleans only what died since.
     for id in r.cleaned.iter().filter(|id| !v.recovered().contains(id)) {

@@ -41,6 +41,10 @@ refused then, not at the first ingest."
         /// A file holding the keys (see below); without it, the AWS_* environment variables.
         #[arg(long, requires = "s3")]
         credentials: Option<PathBuf>,
+        /// A PEM file of the certificate authorities an https endpoint is checked against,
+        /// besides the system's (a private S3 service).
+        #[arg(long, requires = "s3")]
+        ca: Option<PathBuf>,
     },
     /// List the stores.
     List {
@@ -53,12 +57,16 @@ refused then, not at the first ingest."
 pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
     let v = super::open(cli)?;
     match cmd {
-        Cmd::Add { name, site, path, s3, endpoint, region, credentials } => {
+        Cmd::Add { name, site, path, s3, endpoint, region, credentials, ca } => {
             let at = match (path, s3, endpoint) {
                 (Some(path), ..) => vault::NewStore::Dir(path),
-                (None, Some(url), Some(endpoint)) => {
-                    vault::NewStore::S3 { url, endpoint, region, credentials: credentials.as_deref() }
-                }
+                (None, Some(url), Some(endpoint)) => vault::NewStore::S3 {
+                    url,
+                    endpoint,
+                    region,
+                    credentials: credentials.as_deref(),
+                    ca: ca.as_deref(),
+                },
                 // clap requires --path or --s3 with --endpoint.
                 _ => anyhow::bail!("name the store's --path, or its --s3 address with --endpoint"),
             };

@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -36,19 +36,16 @@ fn open_uploads(s: &S3Test, prefix: &str) -> usize {
 }
 
 fn add_store(env: &Env, s: &S3Test, name: &str, endpoint: &str, prefix: &str, creds: &Path) {
-    env.ok(&[
-        "store",
-        "add",
-        name,
-        "--site",
-        "fr-roubaix",
-        "--s3",
-        &format!("s3://{}/{prefix}", s.bucket),
-        "--endpoint",
-        endpoint,
-        "--credentials",
-        creds.to_str().unwrap(),
-    ]);
+    let out = try_add(env, name, "fr-roubaix", &format!("s3://{}/{prefix}", s.bucket), endpoint, creds, &[]);
+    assert!(out.status.success(), "store add {name}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `store add NAME --site SITE --s3 URL --endpoint ENDPOINT --credentials CREDS EXTRA...`.
+fn try_add(env: &Env, name: &str, site: &str, url: &str, endpoint: &str, creds: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["store", "add", name, "--site", site, "--s3", url, "--endpoint", endpoint, "--credentials"];
+    args.push(creds.to_str().unwrap());
+    args.extend_from_slice(extra);
+    env.run(&args)
 }
 
 fn journals(env: &Env) -> usize {
@@ -62,18 +59,14 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     let creds = s.credentials(&env);
     let prefix = S3Test::fresh_prefix("vault");
     let url = format!("s3://{}/{prefix}", s.bucket);
-    let add = |extra: &[&str]| {
-        let mut args = vec!["store", "add", "rbx-s3", "--site", "fr-roubaix", "--s3", &url, "--endpoint", &s.endpoint];
-        args.extend_from_slice(extra);
-        env.run(&args)
-    };
+    let add = |creds: &Path| try_add(&env, "rbx-s3", "fr-roubaix", &url, &s.endpoint, creds, &[]);
 
     // Abuse first: each refused, with a clear message, nothing recorded.
     let before = env.sql("SELECT count(*) FROM stores");
     let loose = env.path("loose.toml");
     std::fs::copy(&creds, &loose).unwrap();
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = add(&["--credentials", loose.to_str().unwrap()]);
+    let out = add(&loose);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("readable by others") && err.contains("chmod 600"), "{err}");
@@ -82,7 +75,7 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     let wrong = env.path("wrong.toml");
     std::fs::write(&wrong, format!("access_key_id = \"{}\"\nsecret_access_key = \"not-the-secret\"\n", s.key)).unwrap();
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = add(&["--credentials", wrong.to_str().unwrap()]);
+    let out = add(&wrong);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a key the bucket refuses is refused when the store is added: {err}");
     assert!(!err.contains("not-the-secret"), "{err}");
@@ -90,7 +83,7 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     let garbled = env.path("garbled.toml");
     std::fs::write(&garbled, format!("secret_access_key = {}\n", s.secret)).unwrap();
     std::fs::set_permissions(&garbled, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = add(&["--credentials", garbled.to_str().unwrap()]);
+    let out = add(&garbled);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -111,19 +104,7 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
 
     // A password in the endpoint is refused and never echoed, nor recorded.
     let with_user = s.endpoint.replacen("http://", "http://admin:hunter2@", 1);
-    let out = env.run(&[
-        "store",
-        "add",
-        "rbx-s3",
-        "--site",
-        "fr-roubaix",
-        "--s3",
-        &url,
-        "--endpoint",
-        &with_user,
-        "--credentials",
-        creds.to_str().unwrap(),
-    ]);
+    let out = try_add(&env, "rbx-s3", "fr-roubaix", &url, &with_user, &creds, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
@@ -132,57 +113,41 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     for bad in
         ["s3://Bad_Bucket/x", "s3://ok-bucket/../x", "s3://ok-bucket/a//b", "s3://ok-bucket/a\u{1b}[2J", "http://x/y"]
     {
-        let out = env.run(&[
-            "store",
-            "add",
-            "rbx-s3",
-            "--site",
-            "fr-roubaix",
-            "--s3",
-            bad,
-            "--endpoint",
-            &s.endpoint,
-            "--credentials",
-            creds.to_str().unwrap(),
-        ]);
+        let out = try_add(&env, "rbx-s3", "fr-roubaix", bad, &s.endpoint, &creds, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
         assert!(!err.contains('\u{1b}'), "a control character reached the terminal: {err:?}");
     }
     // LOC-1: a site outside the allowed list, as for a local store.
-    let out = env.run(&[
-        "store",
-        "add",
-        "us-s3",
-        "--site",
-        "us-east",
-        "--s3",
-        &url,
-        "--endpoint",
-        &s.endpoint,
-        "--credentials",
-        creds.to_str().unwrap(),
-    ]);
+    let out = try_add(&env, "us-s3", "us-east", &url, &s.endpoint, &creds, &[]);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LOC-1"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(env.sql("SELECT count(*) FROM stores"), before, "a refused store was recorded");
 
     // The store, then a second one on the same place is refused (one copy counted twice).
     add_store(&env, &s, "rbx-s3", &s.endpoint, &prefix, &creds);
-    let out = env.run(&[
-        "store",
-        "add",
-        "rbx-s3-bis",
-        "--site",
-        "fr-roubaix",
-        "--s3",
-        &format!("{url}/inner"),
-        "--endpoint",
-        &s.endpoint,
-        "--credentials",
-        creds.to_str().unwrap(),
-    ]);
+    let out = try_add(&env, "rbx-s3-bis", "fr-roubaix", &format!("{url}/inner"), &s.endpoint, &creds, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same service under another name: the same bucket and prefix, refused all the same.
+    let port = s.endpoint.rsplit(':').next().unwrap();
+    for alias in [format!("http://LOCALHOST:{port}/"), format!("http://localhost.:0{port}")] {
+        let out = try_add(&env, "alias", "fr-roubaix", &url, &alias, &creds, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{alias}: {err}");
+        assert!(err.contains("already store 'rbx-s3'"), "{err}");
+    }
+    // What the HTTP client would panic on is refused first: a port out of range, a key
+    // that cannot be a header.
+    let out = try_add(&env, "bad", "fr-roubaix", "s3://gardien/other", "http://127.0.0.1:99999", &creds, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let newline = env.path("newline.toml");
+    std::fs::write(&newline, format!("access_key_id = \"{}\\n\"\nsecret_access_key = \"{}\"\n", s.key, s.secret))
+        .unwrap();
+    std::fs::set_permissions(&newline, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = try_add(&env, "bad", "fr-roubaix", "s3://gardien/other", &s.endpoint, &newline, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("access key id must be printable") && !err.contains(&s.key), "{err}");
     let list: serde_json::Value = serde_json::from_str(&env.ok(&["store", "list", "--json"])).unwrap();
     let store = list.as_array().unwrap().iter().find(|s| s["name"] == "rbx-s3").unwrap();
     assert_eq!(store["kind"], "s3");
@@ -254,6 +219,27 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     assert!(!env.run(&["dataset", "get", &small_id]).status.success());
 }
 
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `tests/s3/proxy.py` on `port` in front of the test store's port `target` (in TLS
+/// with `tls`'s certificate and key); returns once it listens.
+fn relay(port: u16, target: &str, tls: Option<(&Path, &Path)>) -> Child {
+    let mut cmd = Command::new("python3");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/s3/proxy.py"))
+        .args([port.to_string(), target.to_owned()]);
+    if let Some((cert, key)) = tls {
+        cmd.arg(cert).arg(key);
+    }
+    let mut c = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(c.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    c
+}
+
 /// Feeds `mib` MiB of pseudo-random data to an ingest through a pipe, returning the child.
 fn ingest_child(env: &Env, stores: &[&str]) -> (Child, std::process::ChildStdin) {
     let mut args = vec!["dataset", "ingest", "-", "--client", "acme", "--class", "other"];
@@ -297,23 +283,9 @@ fn an_s3_store_out_of_reach_or_a_killed_ingest_leaves_nothing() {
     let creds = s.credentials(&env);
     let prefix = S3Test::fresh_prefix("flaky");
     // The store is reached through a relay the test kills mid-ingest.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let target = s.endpoint.rsplit(':').next().unwrap().to_owned();
-    let relay = |port: u16| -> Child {
-        let mut c = Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/s3/proxy.py"))
-            .args([port.to_string(), target.clone()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(c.stdout.take().unwrap()), &mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-        c
-    };
+    let relay = |port: u16| relay(port, &target, None);
     let mut proxy = relay(port);
     add_store(&env, &s, "flaky", &format!("http://127.0.0.1:{port}"), &prefix, &creds);
 
@@ -362,6 +334,65 @@ fn an_s3_store_out_of_reach_or_a_killed_ingest_leaves_nothing() {
     let data = pseudo_random(9 << 20, 11);
     let id = env.ingest(&data, &["--store", "flaky"]);
     assert_eq!(env.get(&id), data);
+
+    // 3. Out of reach for good: verify says it could not read (exit 1, not an integrity
+    //    failure); fsck checks the other stores all the same and says which it could not.
+    proxy.kill().unwrap();
+    proxy.wait().unwrap();
+    let out = env.run(&["dataset", "verify", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("UNREAD  store 'flaky'"), "{text}");
+    let local_id = env.ingest(b"on the local store", &["--store", "local"]);
+    std::fs::remove_file(env.data.join(format!("stores/local/datasets/{local_id}.age"))).unwrap();
+    let out = env.run(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains(&format!("missing: datasets/{local_id}.age on store local")), "{text}");
+    assert!(text.contains("unchecked: store flaky: store 'flaky'"), "{text}");
+    // A command that has nothing to do with the store does not wait for it.
+    let started = Instant::now();
+    env.ok(&["dataset", "list"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+/// An https endpoint is checked against the system's authorities, or the store's own
+/// (`--ca`, a private service); the test store sits behind a TLS relay with a test CA.
+#[test]
+fn an_https_endpoint_is_checked_against_the_authorities_the_store_names() {
+    let s = S3Test::from_env();
+    let env = Env::new();
+    let creds = s.credentials(&env);
+    // The server tests' CA and its certificate for 127.0.0.1.
+    let (ca, cert, key) = crate::serve::test_cert();
+    let port = free_port();
+    let target = s.endpoint.rsplit(':').next().unwrap().to_owned();
+    let mut proxy = relay(port, &target, Some((cert, key)));
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let url = format!("s3://{}/{}", s.bucket, S3Test::fresh_prefix("tls"));
+    let add = |extra: &[&str]| try_add(&env, "private", "fr-roubaix", &url, &endpoint, &creds, extra);
+    // Not a certificate the system trusts: refused when the store is added.
+    let out = add(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("store 'private'"), "{err}");
+    // A CA file that is no CA file, and a CA for a plain-HTTP endpoint.
+    let out = add(&["--ca", creds.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds no PEM certificate") && !err.contains(&s.secret), "{err}");
+    let ca = ca.to_str().unwrap();
+    let out = try_add(&env, "private", "fr-roubaix", &url, &s.endpoint, &creds, &["--ca", ca]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.sql("SELECT count(*) FROM stores WHERE name = 'private'"), "0");
+    // With its CA: a copy goes there and back in TLS.
+    let out = add(&["--ca", ca]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = pseudo_random(9 << 20, 12);
+    let id = env.ingest(&data, &["--store", "private"]);
+    assert_eq!(env.get(&id), data);
+    env.ok(&["dataset", "verify", &id]);
+    env.ok(&["fsck"]);
     proxy.kill().unwrap();
     proxy.wait().unwrap();
 }

@@ -11,8 +11,11 @@ CREATE TABLE stores_new (
     endpoint    TEXT,
     region      TEXT,
     credentials TEXT,
+    -- The certificate authorities an https endpoint is checked against besides the
+    -- system's (a PEM file's path), for a private service.
+    ca          TEXT,
     created     TEXT NOT NULL,
-    CHECK ((kind = 'local') = (endpoint IS NULL AND region IS NULL AND credentials IS NULL)),
+    CHECK ((kind = 'local') = (endpoint IS NULL AND region IS NULL AND credentials IS NULL AND ca IS NULL)),
     CHECK (kind = 'local' OR (endpoint IS NOT NULL AND region IS NOT NULL))
 ) STRICT;
 INSERT INTO stores_new (name, kind, site, location, created)

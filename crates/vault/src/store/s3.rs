@@ -31,7 +31,7 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, PutPayload, RetryConfig};
+use object_store::{Certificate, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -70,9 +70,15 @@ pub(crate) fn parse_url(url: &str) -> Result<(String, String), String> {
         && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && bucket.as_bytes()[0].is_ascii_alphanumeric()
         && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric()
-        && !bucket.contains("..");
+        && !bucket.contains("..")
+        // S3's rules: not an IP address, none of the reserved prefixes and suffixes.
+        && bucket.parse::<std::net::Ipv4Addr>().is_err()
+        && !["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| bucket.starts_with(p))
+        && !["-s3alias", "--ol-s3", "--x-s3", "--table-s3"].iter().any(|s| bucket.ends_with(s));
     if !bucket_ok {
-        return Err("the bucket name must be 3 to 63 lowercase letters, digits, dots and dashes".into());
+        return Err("the bucket name must be 3 to 63 lowercase letters, digits, dots and dashes, \
+                    not an IP address nor a name S3 reserves"
+            .into());
     }
     if prefix.len() > 512 {
         return Err("the prefix is longer than 512 characters".into());
@@ -92,18 +98,56 @@ pub(crate) fn parse_url(url: &str) -> Result<(String, String), String> {
     Ok((bucket.to_owned(), prefix.to_owned()))
 }
 
-/// An endpoint is `http(s)://HOST[:PORT]` with printable ASCII, no user or password in it
-/// (credentials come from elsewhere), no path, query or fragment. Never echoed when wrong:
-/// what was typed might hold a secret.
-pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let rest = endpoint.strip_prefix("https://").or_else(|| endpoint.strip_prefix("http://"));
-    let ok = rest.is_some_and(|host| {
-        let host = host.strip_suffix('/').unwrap_or(host);
-        !host.is_empty()
-            && host.len() <= 255
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-    });
-    if ok { Ok(()) } else { Err("the endpoint must be http(s)://HOST[:PORT], nothing more".into()) }
+/// An endpoint is `http(s)://HOST[:PORT]`: a host name, an IPv4 address or a bracketed
+/// IPv6 one, a port from 1 to 65535; no user or password (credentials come from
+/// elsewhere), no path, query or fragment. Returned in one spelling (host in lowercase,
+/// no trailing dot or slash, the scheme's default port left out). Never echoed when
+/// wrong: what was typed might hold a secret.
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<String, String> {
+    let bad = || "the endpoint must be http(s)://HOST[:PORT] (a port from 1 to 65535), nothing more".to_owned();
+    let (scheme, rest) = if let Some(r) = endpoint.strip_prefix("https://") {
+        ("https", r)
+    } else if let Some(r) = endpoint.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        return Err(bad());
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+        let addr: std::net::Ipv6Addr = addr.parse().map_err(|_| bad())?;
+        (format!("[{addr}]"), after)
+    } else {
+        let (h, p) = rest.find(':').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+        let h = h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if h.len() > 253 || !h.split('.').all(label_ok) {
+            return Err(bad());
+        }
+        (h, p)
+    };
+    let port = match port {
+        "" => None,
+        p => {
+            let digits = p.strip_prefix(':').ok_or_else(bad)?;
+            if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            match digits.trim_start_matches('0').parse::<u16>() {
+                Ok(0) | Err(_) => return Err(bad()),
+                Ok(n) => Some(n),
+            }
+        }
+    };
+    Ok(match port {
+        Some(p) if !(scheme == "https" && p == 443 || scheme == "http" && p == 80) => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 /// A region is what the provider calls it (`gra`, `fr-par`, `us-east-1`).
@@ -111,7 +155,7 @@ pub(crate) fn check_region(region: &str) -> Result<(), String> {
     if (1..=64).contains(&region.len()) && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         Ok(())
     } else {
-        Err("the region must be letters, digits and dashes".into())
+        Err("the region must be 1 to 64 letters, digits and dashes".into())
     }
 }
 
@@ -119,6 +163,24 @@ struct Keys {
     id: String,
     secret: String,
     token: Option<String>,
+}
+
+impl Keys {
+    /// Keys go into HTTP headers: printable ASCII only (the client would panic otherwise).
+    /// Says which one is wrong, never what it holds.
+    fn check(&self) -> Result<(), &'static str> {
+        let ok = |v: &str| !v.is_empty() && v.len() <= 4096 && v.bytes().all(|b| b.is_ascii_graphic());
+        if !ok(&self.id) {
+            return Err("the access key id must be printable ASCII without spaces");
+        }
+        if !ok(&self.secret) {
+            return Err("the secret access key must be printable ASCII without spaces");
+        }
+        if self.token.as_deref().is_some_and(|t| !ok(t)) {
+            return Err("the session token must be printable ASCII without spaces");
+        }
+        Ok(())
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -139,8 +201,17 @@ fn keys(name: &str, b: &S3Bucket) -> Result<Keys, Error> {
             let shown = path.display();
             let meta =
                 fs::symlink_metadata(path).map_err(|e| setup(format!("credentials file {shown}: {}", e.kind())))?;
+            if meta.file_type().is_symlink() {
+                return Err(setup(format!("credentials file {shown} is a symbolic link; name the file itself")));
+            }
             if !meta.is_file() {
                 return Err(setup(format!("credentials file {shown} is not a regular file")));
+            }
+            if meta.uid() != rustix::process::geteuid().as_raw() {
+                return Err(setup(format!(
+                    "credentials file {shown} belongs to another user (uid {}); it must be gardien's own",
+                    meta.uid()
+                )));
             }
             if meta.mode() & 0o077 != 0 {
                 return Err(setup(format!(
@@ -162,12 +233,18 @@ fn keys(name: &str, b: &S3Bucket) -> Result<Keys, Error> {
                      secret_access_key = \"...\" (and optionally session_token), in TOML"
                 ))
             })?;
-            Ok(Keys { id: k.access_key_id, secret: k.secret_access_key, token: k.session_token })
+            let keys = Keys { id: k.access_key_id, secret: k.secret_access_key, token: k.session_token };
+            keys.check().map_err(|what| setup(format!("credentials file {shown}: {what}")))?;
+            Ok(keys)
         }
         None => {
             let var = |v: &str| std::env::var(v).ok().filter(|s| !s.is_empty());
             match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => Ok(Keys { id, secret, token: var("AWS_SESSION_TOKEN") }),
+                (Some(id), Some(secret)) => {
+                    let keys = Keys { id, secret, token: var("AWS_SESSION_TOKEN") };
+                    keys.check().map_err(|what| setup(format!("the AWS_* environment variables: {what}")))?;
+                    Ok(keys)
+                }
                 _ => Err(setup(
                     "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add the store \
                      with --credentials FILE"
@@ -175,6 +252,21 @@ fn keys(name: &str, b: &S3Bucket) -> Result<Keys, Error> {
                 )),
             }
         }
+    }
+}
+
+/// The certificate authorities of a PEM file (a regular file of at most 1 MiB).
+fn authorities(name: &str, path: &Path) -> Result<Vec<Certificate>, Error> {
+    let setup = |reason: String| Error::StoreSetup { store: name.to_owned(), reason };
+    let shown = path.display();
+    let meta = fs::metadata(path).map_err(|e| setup(format!("CA file {shown}: {}", e.kind())))?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return Err(setup(format!("CA file {shown} must be a regular file of at most 1 MiB")));
+    }
+    let pem = fs::read(path).map_err(|e| setup(format!("CA file {shown}: {}", e.kind())))?;
+    match Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(setup(format!("CA file {shown} holds no PEM certificate"))),
     }
 }
 
@@ -188,15 +280,29 @@ pub(crate) struct S3 {
 
 impl S3 {
     /// Builds the client; nothing is sent yet. `uploads` is where upload ids are journaled.
-    pub(crate) fn open(name: &str, b: &S3Bucket, uploads: &Path) -> Result<S3, Error> {
+    /// `quick`: one short try per request (3 s to connect, 10 s in all), for cleanups
+    /// that can wait.
+    pub(crate) fn open(name: &str, b: &S3Bucket, uploads: &Path, quick: bool) -> Result<S3, Error> {
         let k = keys(name, b)?;
-        let options = ClientOptions::new()
+        // Every request is bounded, body included (reads go in ranges of `RANGE`, so a
+        // large object never needs one long request): a store that stops answering fails
+        // the operation within about a minute.
+        let (connect, request) = if quick { (3, 10) } else { (10, 30) };
+        let mut options = ClientOptions::new()
             .with_allow_http(b.endpoint.starts_with("http://"))
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(120));
-        // A store that stops answering fails the operation within about a minute, rather
-        // than retrying for the client's default three.
-        let retry = RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(60), ..RetryConfig::default() };
+            .with_connect_timeout(Duration::from_secs(connect))
+            .with_timeout(Duration::from_secs(request));
+        if let Some(path) = &b.ca {
+            for cert in authorities(name, path)? {
+                options = options.with_root_certificate(cert);
+            }
+        }
+        // Retries stop 30 s after the first try (the client's default is three minutes).
+        let retry = if quick {
+            RetryConfig { max_retries: 0, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() }
+        } else {
+            RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(30), ..RetryConfig::default() }
+        };
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&b.bucket)
             .with_region(&b.region)
@@ -237,12 +343,24 @@ impl S3 {
         runtime().block_on(self.client.list_with_delimiter(Some(&prefix))).map(|_| ()).map_err(|e| self.err(e))
     }
 
+    /// Reads `object` in ranges of `RANGE` bytes, the next fetched while this one is read,
+    /// each asked only if the object is still the one the first look found (`If-Match`):
+    /// requests stay short whatever the object's size, and an object replaced mid-read
+    /// fails the read rather than mixing two.
     pub(crate) fn reader(&self, object: &str) -> Result<Box<dyn Read + Send>, Error> {
-        let got = runtime().block_on(self.client.get(&self.path(object))).map_err(|e| self.err(e))?;
-        Ok(Box::new(io::BufReader::with_capacity(
-            1 << 20,
-            super::StreamReader::new(got.into_stream(), Some(runtime())),
-        )))
+        let path = self.path(object);
+        let meta = runtime().block_on(self.client.head(&path)).map_err(|e| self.err(e))?;
+        let mut r = RangedReader {
+            client: Arc::clone(&self.client),
+            path,
+            tag: meta.e_tag,
+            size: meta.size,
+            next: 0,
+            current: bytes::Bytes::new(),
+            ahead: None,
+        };
+        r.fetch_next();
+        Ok(Box::new(r))
     }
 
     /// The object's entity tag, or `None` if it is not there.
@@ -261,7 +379,9 @@ impl S3 {
         }
     }
 
-    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+    /// Every object under `prefix`, with its entity tag (1,000 per request: what fsck
+    /// compares, without a HEAD per copy).
+    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<(String, String)>, Error> {
         use futures::StreamExt as _;
         let full = self.path(prefix);
         let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
@@ -269,8 +389,12 @@ impl S3 {
             let mut out = Vec::new();
             let mut stream = self.client.list(Some(&full));
             while let Some(meta) = stream.next().await {
-                let location = meta.map_err(|e| self.err(e))?.location.to_string();
-                out.push(location.strip_prefix(&strip).unwrap_or(&location).to_owned());
+                let meta = meta.map_err(|e| self.err(e))?;
+                let location = meta.location.to_string();
+                out.push((
+                    location.strip_prefix(&strip).unwrap_or(&location).to_owned(),
+                    meta.e_tag.unwrap_or_default(),
+                ));
             }
             Ok(out)
         })
@@ -332,6 +456,64 @@ impl S3 {
             path: self.path(object),
             state: Mutex::new(State::default()),
             done: false,
+        }
+    }
+}
+
+/// The size of each ranged read.
+const RANGE: u64 = 16 << 20;
+
+/// An object read range after range (see `S3::reader`).
+struct RangedReader {
+    client: Arc<AmazonS3>,
+    path: ObjectPath,
+    tag: Option<String>,
+    size: u64,
+    /// Where the next range to fetch starts.
+    next: u64,
+    current: bytes::Bytes,
+    ahead: Option<JoinHandle<object_store::Result<bytes::Bytes>>>,
+}
+
+impl RangedReader {
+    fn fetch_next(&mut self) {
+        if self.next >= self.size {
+            return;
+        }
+        let end = (self.next + RANGE).min(self.size);
+        let options = object_store::GetOptions {
+            if_match: self.tag.clone(),
+            range: Some(object_store::GetRange::Bounded(self.next..end)),
+            ..Default::default()
+        };
+        let (client, path) = (Arc::clone(&self.client), self.path.clone());
+        self.ahead = Some(runtime().spawn(async move { client.get_opts(&path, options).await?.bytes().await }));
+        self.next = end;
+    }
+}
+
+impl Read for RangedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            let Some(task) = self.ahead.take() else { return Ok(0) };
+            let got = runtime().block_on(task).map_err(io::Error::other)?.map_err(io::Error::other)?;
+            if got.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the store sent an empty range"));
+            }
+            self.current = got;
+            self.fetch_next();
+        }
+        let n = out.len().min(self.current.len());
+        out[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
+    }
+}
+
+impl Drop for RangedReader {
+    fn drop(&mut self) {
+        if let Some(task) = self.ahead.take() {
+            task.abort();
         }
     }
 }
@@ -466,10 +648,10 @@ impl Writer<'_> {
                     b.truncate(tail as usize);
                     b
                 });
-                runtime()
+                let put = runtime()
                     .block_on(self.s3.client.put(&self.path, PutPayload::from(data.unwrap_or_default())))
                     .map_err(|e| self.s3.err(e))?;
-                return Ok(());
+                return Ok(put.e_tag);
             }
             if let Some((mut b, _)) = st.filling.remove(&(last as usize)) {
                 b.truncate(tail as usize);
@@ -486,18 +668,27 @@ impl Writer<'_> {
                 )));
             }
             let id = st.upload.clone().unwrap_or_default();
-            runtime()
+            let done = runtime()
                 .block_on(self.s3.client.complete_multipart(&self.path, &id, parts))
                 .map_err(|e| self.s3.err(e))?;
             st.upload = None;
-            Ok(())
+            Ok(done.e_tag)
         })();
-        if let Err(e) = result {
-            *self.lock()? = st;
-            return Err(e);
-        }
+        let answered = match result {
+            Ok(tag) => tag,
+            Err(e) => {
+                *self.lock()? = st;
+                return Err(e);
+            }
+        };
         self.done = true;
         let _ = fs::remove_file(self.s3.journal(&self.object));
+        // The tag S3 answered with (what its listings say too); a service that gave none
+        // is asked.
+        if let Some(tag) = answered {
+            tracing::debug!(store = %self.s3.name, object = %self.object, "copy uploaded");
+            return Ok(tag);
+        }
         let tag = self.s3.etag(&self.object)?.ok_or_else(|| {
             Error::Corrupt(format!(
                 "the copy of {} on store {} is not there after its upload",
@@ -524,5 +715,72 @@ impl Drop for Writer<'_> {
                 let _ = fs::remove_file(self.s3.journal(&self.object));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_has_one_spelling_and_nothing_but_a_host_and_a_port() {
+        for (given, spelled) in [
+            ("http://127.0.0.1:14790", "http://127.0.0.1:14790"),
+            ("http://LOCALHOST:014790/", "http://localhost:14790"),
+            ("https://s3.rbx.io.cloud.ovh.net.", "https://s3.rbx.io.cloud.ovh.net"),
+            ("https://s3.example:443", "https://s3.example"),
+            ("http://s3.example:80", "http://s3.example"),
+            ("https://s3.example:80", "https://s3.example:80"),
+            ("http://[::1]:9000", "http://[::1]:9000"),
+            ("http://[0:0::1]", "http://[::1]"),
+        ] {
+            assert_eq!(check_endpoint(given).as_deref(), Ok(spelled), "{given}");
+        }
+        for bad in [
+            "ftp://h",
+            "http://",
+            "http://h:",
+            "http://h:0",
+            "http://h:65536",
+            "http://h:99999",
+            "http://h:x",
+            "http://user:pw@h",
+            "http://h/path",
+            "http://h?q",
+            "http://h#f",
+            "http://-h",
+            "http://h_h",
+            "http://[::1",
+            "http://[zz]",
+            "http://h\u{1b}[2J",
+            "HTTP://h",
+        ] {
+            let e = check_endpoint(bad).unwrap_err();
+            assert!(!e.contains("user") && !e.contains("pw"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_address_is_a_bucket_s3_allows_and_a_clean_prefix() {
+        assert_eq!(parse_url("s3://gardien"), Ok(("gardien".into(), String::new())));
+        assert_eq!(parse_url("s3://gardien/a/b/"), Ok(("gardien".into(), "a/b".into())));
+        for bad in [
+            "gardien/a",
+            "s3://ab",
+            "s3://Gardien",
+            "s3://-gardien",
+            "s3://gar..dien",
+            "s3://192.168.1.1",
+            "s3://xn--gardien",
+            "s3://gardien-s3alias",
+            "s3://gardien/a//b",
+            "s3://gardien/../b",
+            "s3://gardien/./b",
+            "s3://gardien/a b",
+            "s3://gardien/a%2f",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_region("rbx").is_ok() && check_region("").is_err() && check_region(&"a".repeat(65)).is_err());
     }
 }
