@@ -461,7 +461,7 @@ impl S3 {
 }
 
 /// The size of each ranged read.
-const RANGE: u64 = 16 << 20;
+const RANGE: u64 = 8 << 20;
 
 /// An object read range after range (see `S3::reader`).
 struct RangedReader {
