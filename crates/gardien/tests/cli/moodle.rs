@@ -1005,7 +1005,9 @@ fn attack_a_restore_killed_mid_way_commits_nothing() {
     let id = env.ok(&["site", "backup", "acme-moodle"]).trim().to_owned();
     // How long a whole restore takes here, so that the kills land mid-way on any machine
     // (the last instants, between the COMMIT and the files' rename, are not this test's:
-    // see ARCHITECTURE.md).
+    // see ARCHITECTURE.md). The kills stay in the first half: on a loaded machine the timed
+    // run can be twice as slow as a killed one, and a kill in the second half then landed after the
+    // COMMIT (CI at 05dfe6f: "killed at 208 ms: tables committed").
     let timed = new_db(Engine::Pg);
     let t = std::time::Instant::now();
     let md_timed = env.path("timed/moodledata");
@@ -1013,7 +1015,7 @@ fn attack_a_restore_killed_mid_way_commits_nothing() {
     let whole = u64::try_from(t.elapsed().as_millis()).unwrap();
     let fresh = new_db(Engine::Pg);
     let md = env.path("restored/moodledata");
-    for delay in [whole / 10, whole / 4, whole / 2, whole * 7 / 10] {
+    for delay in [whole / 10, whole / 6, whole / 4, whole / 3] {
         let status = killed_after(
             &env,
             &["site", "restore", &id, "--db", &url(Engine::Pg, &fresh), "--moodledata", md.to_str().unwrap()],
