@@ -256,6 +256,8 @@ pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
         // Files the database references, missing or corrupt: the site is not whole.
         vault::Error::Site { source: moodle::Error::Inconsistent(_), .. } => exit::INTEGRITY,
         vault::Error::Site { .. } | vault::Error::RangeNotSatisfiable { .. } => exit::FAILED,
+        // Every copy's store out of reach: nothing is known of the copies.
+        vault::Error::NoReadableCopy { unreachable: true, .. } => exit::FAILED,
         vault::Error::CopyCorrupt { .. }
         | vault::Error::NoReadableCopy { .. }
         | vault::Error::LedgerInconsistent(_)

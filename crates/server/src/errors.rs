@@ -136,7 +136,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::Pending(_)
         | E::Destroyed { .. }
         | E::OutputExists(_) => p(StatusCode::CONFLICT, "conflict"),
-        E::CopyCorrupt { .. } | E::NoReadableCopy { .. } | E::LedgerInconsistent(_) => {
+        E::CopyCorrupt { .. } | E::NoReadableCopy { unreachable: false, .. } | E::LedgerInconsistent(_) => {
             tracing::error!("integrity: {e}");
             Problem {
                 reason: "an integrity check failed; the operator was alerted".into(),
@@ -157,6 +157,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::Output(_)
         | E::Store { .. }
         | E::StoreSetup { .. }
+        | E::NoReadableCopy { unreachable: true, .. }
         | E::Catalog(_)
         | E::LedgerWrite(_)
         | E::Acme(_)

@@ -280,6 +280,9 @@ pub enum Error {
         dataset: String,
         /// One line per copy tried.
         failures: Vec<String>,
+        /// Every copy's store was out of reach: nothing is known of the copies (not an
+        /// integrity failure).
+        unreachable: bool,
     },
     /// Not an age X25519 recipient. `value` is what was given, redacted if it looked
     /// like a secret (`Error::bad_recipient`).
@@ -309,14 +312,14 @@ pub enum Error {
     #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
     /// A store refused an operation. A remote store's answer is the server's text: shown
-    /// on one line and cut short (it could forge lines, or fill a terminal).
-    #[error("store '{store}': {}", one_line(source))]
+    /// on one line and cut short (it could forge lines, or fill a terminal), and not
+    /// chained as a source (which would print it again as it came).
+    #[error("store '{store}': {}", one_line(&error.to_string()))]
     Store {
         /// The store.
         store: String,
         /// The object store's error.
-        #[source]
-        source: object_store::Error,
+        error: object_store::Error,
     },
     /// A store cannot be set up or reached as described (an S3 address, its credentials).
     #[error("store '{store}': {reason}")]
@@ -391,8 +394,8 @@ fn lister(what: &str) -> String {
     }
 }
 
-/// An error's text on one line, at most 600 characters.
-fn one_line(e: &object_store::Error) -> String {
-    let text: String = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+/// A text on one line, at most 600 characters (what a store's server said).
+pub(crate) fn one_line(text: &str) -> String {
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.chars().count() > 600 { format!("{}...", text.chars().take(600).collect::<String>()) } else { text }
 }

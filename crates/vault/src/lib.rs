@@ -178,6 +178,28 @@ pub struct CopyCheck {
     pub result: Result<(), Error>,
 }
 
+/// Refuses an S3 store on the bucket of another with an overlapping prefix.
+fn s3_overlap(name: &str, stores: &[StoreInfo], b: &store::S3Bucket) -> Result<(), Error> {
+    let nested = |a: &str, b: &str| {
+        a.is_empty() || b.is_empty() || a == b || b.starts_with(&format!("{a}/")) || a.starts_with(&format!("{b}/"))
+    };
+    if let Some(other) = stores.iter().find(|s| match &s.kind {
+        StoreKind::S3(o) => o.bucket == b.bucket && nested(&o.prefix, &b.prefix),
+        StoreKind::Local { .. } => false,
+    }) {
+        return Err(Error::StoreSetup {
+            store: name.to_owned(),
+            reason: format!(
+                "{} is already store '{}' (or overlaps it, on whatever endpoint); a second copy must be in \
+                 another bucket or under another prefix",
+                b.url(),
+                other.name
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Where a new store is.
 pub enum NewStore<'a> {
     /// A directory on this machine.
@@ -510,24 +532,7 @@ impl Vault {
                     // counted twice, and each would see the other's objects as orphans. One
                     // service answers under several names (IP, host names, aliases), so the
                     // same bucket and an overlapping prefix are refused whatever the endpoint.
-                    let nested = |a: &str, b: &str| {
-                        a.is_empty()
-                            || b.is_empty()
-                            || a == b
-                            || b.starts_with(&format!("{a}/"))
-                            || a.starts_with(&format!("{b}/"))
-                    };
-                    if let Some(other) = self.catalog.stores()?.into_iter().find(|s| match &s.kind {
-                        StoreKind::S3(o) => o.bucket == b.bucket && nested(&o.prefix, &b.prefix),
-                        StoreKind::Local { .. } => false,
-                    }) {
-                        return Err(setup(format!(
-                            "{} is already store '{}' (or overlaps it, on whatever endpoint); a second copy must be \
-                             in another bucket or under another prefix",
-                            b.url(),
-                            other.name
-                        )));
-                    }
+                    s3_overlap(name, &self.catalog.stores()?, &b)?;
                     StoreKind::S3(b)
                 }
             };
@@ -535,7 +540,14 @@ impl Vault {
             // Open first: a directory that cannot be created, a bucket that cannot be listed,
             // is refused before anything is recorded.
             self.open_store(&info)?.probe()?;
-            self.record(rec, Outcome::Allowed, |c| c.add_store(&info))?;
+            self.record(rec, Outcome::Allowed, |c| {
+                // Again in the recording transaction: two `store add` at once both passed
+                // the first look while the other probed the network.
+                if let StoreKind::S3(b) = &info.kind {
+                    s3_overlap(name, &c.stores()?, b)?;
+                }
+                c.add_store(&info)
+            })?;
             Ok(info)
         })
     }
@@ -817,8 +829,7 @@ impl Vault {
         });
         if let Err(e) = outcome {
             for s in &stores {
-                let _ = s.delete(&object);
-                let _ = s.remove_partial(&object);
+                s.discard(&object);
             }
             let _ = self.catalog.delete_pending(&id);
             let _ = fs::remove_file(&lock_path);
@@ -869,6 +880,11 @@ impl Vault {
             let object = format!("{DATASETS_PREFIX}/{}.age", p.id);
             let mut whole = r.unreachable.is_empty();
             for s in &stores {
+                // A store that failed once is not asked again in this pass.
+                if r.unreachable.iter().any(|(name, _)| *name == s.info().name) {
+                    whole = false;
+                    continue;
+                }
                 if let Err(e) = s.remove_partial(&object).and_then(|_| s.delete(&object)) {
                     // fsck aborts the journaled upload later, and reports a complete
                     // object no dataset lists as an orphan.
@@ -885,6 +901,27 @@ impl Vault {
             }
         }
         Ok(r)
+    }
+
+    /// Whether the ingest writing `object` (`datasets/<id>.age`) is alive: its lock file
+    /// is held by a process.
+    fn ingest_alive(&self, object: &str) -> Result<bool, Error> {
+        let Some(id) = object.strip_prefix(&format!("{DATASETS_PREFIX}/")).and_then(|o| o.strip_suffix(".age")) else {
+            return Ok(false);
+        };
+        if !door::valid_id("dataset", id) {
+            return Ok(false);
+        }
+        let lock_path = self.dir.join("run").join(format!("{id}.lock"));
+        match fs::File::open(&lock_path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => Ok(false),
+                Err(fs::TryLockError::WouldBlock) => Ok(true),
+                Err(fs::TryLockError::Error(source)) => Err(Error::Io { path: lock_path, source }),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(Error::Io { path: lock_path, source }),
+        }
     }
 
     /// Checks the data dir: cleans interrupted ingests, and reports copies whose object
@@ -914,8 +951,9 @@ impl Vault {
             let checked = (|| -> Result<(), Error> {
                 let store = self.open_store(&info)?;
                 // Uploads a dead process left on an S3 store whose dataset is gone already.
+                // An ingest that began after this fsck did holds its lock: left alone.
                 for object in store.journaled()? {
-                    if !pending.contains(&object) {
+                    if !pending.contains(&object) && !self.ingest_alive(&object)? {
                         store.remove_partial(&object)?;
                     }
                 }
@@ -1210,7 +1248,7 @@ impl Vault {
     ) -> Result<(Box<dyn Read + Send>, age_core::format::FileKey), Error> {
         let info = self.catalog.store(&copy.store)?;
         let mut reader = self.open_store(&info)?.reader(&copy.object).map_err(|e| match e {
-            Error::Store { source: object_store::Error::NotFound { .. }, .. } => copy_error(
+            Error::Store { error: object_store::Error::NotFound { .. }, .. } => copy_error(
                 ds,
                 copy,
                 agefile::AgeError::Io(io::Error::new(io::ErrorKind::NotFound, "the object is missing")),
@@ -1438,7 +1476,12 @@ fn no_readable_copy(ds: &Dataset, mut failures: Vec<Error>) -> Error {
     if failures.len() == 1 {
         return failures.remove(0);
     }
-    Error::NoReadableCopy { dataset: ds.id.clone(), failures: failures.iter().map(ToString::to_string).collect() }
+    let unreachable = failures.iter().all(|e| matches!(e, Error::Store { .. } | Error::StoreSetup { .. }));
+    Error::NoReadableCopy {
+        dataset: ds.id.clone(),
+        failures: failures.iter().map(|e| error::one_line(&e.to_string())).collect(),
+        unreachable,
+    }
 }
 
 /// A copy that failed to read: an integrity error, unless its store could not be reached
@@ -1454,7 +1497,7 @@ fn copy_error(ds: &Dataset, copy: &Copy, e: agefile::AgeError) -> Error {
                         object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. }
                     ) =>
                 {
-                    return Error::Store { store: copy.store.clone(), source: *source };
+                    return Error::Store { store: copy.store.clone(), error: *source };
                 }
                 Some(Ok(source)) => agefile::AgeError::Io(io::Error::other(source)),
                 Some(Err(other)) => agefile::AgeError::Io(io::Error::other(other)),
@@ -1463,7 +1506,7 @@ fn copy_error(ds: &Dataset, copy: &Copy, e: agefile::AgeError) -> Error {
         }
         other => other,
     };
-    Error::CopyCorrupt { dataset: ds.id.clone(), store: copy.store.clone(), reason: e.to_string() }
+    Error::CopyCorrupt { dataset: ds.id.clone(), store: copy.store.clone(), reason: error::one_line(&e.to_string()) }
 }
 
 fn check_digest(ds: &Dataset, copy: &Copy, d: agefile::Digest) -> Result<(), Error> {

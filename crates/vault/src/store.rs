@@ -304,6 +304,18 @@ impl Store {
         }
     }
 
+    /// After a failed write: removes `object` and what its upload left, with one short try
+    /// on a remote store (what fails there stays journaled, for fsck). Errors are logged.
+    pub fn discard(&self, object: &str) {
+        let done = match &self.backend {
+            Backend::S3(s) => s.discard(object),
+            Backend::Local(_) => self.delete(object).and_then(|()| self.remove_partial(object).map(drop)),
+        };
+        if let Err(e) = done {
+            tracing::warn!(store = %self.info.name, "leftovers of a failed write wait for fsck: {e}");
+        }
+    }
+
     /// Removes what an interrupted upload of `object` left behind (a local store's
     /// staging files `<object>#N`, an S3 store's journaled multipart upload). Returns how
     /// many were removed.
@@ -377,7 +389,7 @@ fn staging_for(root: &Path, object: &str) -> Result<(PathBuf, PathBuf), Error> {
 }
 
 fn err(info: &StoreInfo, source: object_store::Error) -> Error {
-    Error::Store { store: info.name.clone(), source }
+    Error::Store { store: info.name.clone(), error: source }
 }
 
 fn mismatch(info: &StoreInfo) -> Error {

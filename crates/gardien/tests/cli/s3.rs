@@ -164,9 +164,27 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     let large_id = env.ingest(&large, &["--store", "rbx-s3", "--store", "local"]);
     assert_eq!(env.get(&small_id), small);
     assert_eq!(env.get(&large_id), large);
+    // Ingests to one store at once (as `serve` runs them): each its own upload and journal.
+    let many: Vec<(Vec<u8>, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let env = &env;
+                scope.spawn(move || {
+                    let data = pseudo_random(9 << 20, 40 + i);
+                    let id = env.ingest(&data, &["--store", "rbx-s3"]);
+                    (data, id)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (data, id) in &many {
+        assert_eq!(&env.get(id), data);
+    }
     let mut names = objects(&s, &prefix);
     names.sort();
     let mut expected = vec![format!("{prefix}/datasets/{large_id}.age"), format!("{prefix}/datasets/{small_id}.age")];
+    expected.extend(many.iter().map(|(_, id)| format!("{prefix}/datasets/{id}.age")));
     expected.sort();
     assert_eq!(names, expected);
     assert_eq!(open_uploads(&s, &prefix), 0);
@@ -343,6 +361,9 @@ fn an_s3_store_out_of_reach_or_a_killed_ingest_leaves_nothing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("UNREAD  store 'flaky'"), "{text}");
+    let err = env.fails(&["dataset", "get", &id, "-o", env.path("unread.bin").to_str().unwrap()], 1);
+    assert!(err.contains("store 'flaky'") && !err.contains('\n'.to_string().repeat(2).as_str()), "{err}");
+    assert!(!env.path("unread.bin").exists());
     let local_id = env.ingest(b"on the local store", &["--store", "local"]);
     std::fs::remove_file(env.data.join(format!("stores/local/datasets/{local_id}.age"))).unwrap();
     let out = env.run(&["fsck"]);
@@ -381,6 +402,14 @@ fn an_https_endpoint_is_checked_against_the_authorities_the_store_names() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("holds no PEM certificate") && !err.contains(&s.secret), "{err}");
+    // A CA file others could write: whoever can add an authority can read the traffic.
+    let loose = env.path("loose-ca.pem");
+    std::fs::copy(ca, &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = add(&["--ca", loose.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("writable by its owner alone"), "{err}");
     let ca = ca.to_str().unwrap();
     let out = try_add(&env, "private", "fr-roubaix", &url, &s.endpoint, &creds, &["--ca", ca]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));

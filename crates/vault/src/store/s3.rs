@@ -41,8 +41,11 @@ use crate::Error;
 
 /// The size of every part but the last (S3 wants at least 5 MiB; `aws s3 cp` uses 8).
 pub(crate) const PART: usize = 8 << 20;
-/// Parts on the wire at once, per copy.
-const IN_FLIGHT: usize = 8;
+/// Parts on the wire at once, per copy. Each request has `REQUEST_SECS` to finish, so a
+/// link must carry `IN_FLIGHT` parts in that time: 4 x 8 MiB in 120 s is 0.28 MB/s.
+const IN_FLIGHT: usize = 4;
+/// Longest a request may take, body included.
+const REQUEST_SECS: u64 = 120;
 /// Longest a credentials file may be.
 const MAX_CREDENTIALS: u64 = 4096;
 
@@ -144,10 +147,23 @@ pub(crate) fn check_endpoint(endpoint: &str) -> Result<String, String> {
             }
         }
     };
-    Ok(match port {
+    let spelled = match port {
         Some(p) if !(scheme == "https" && p == 443 || scheme == "http" && p == 80) => format!("{scheme}://{host}:{p}"),
         _ => format!("{scheme}://{host}"),
-    })
+    };
+    // What the S3 client will parse (it would panic on what the URL standard refuses:
+    // `256.0.0.1`, `a.09`, a bad punycode label); an IPv4 address in another form
+    // (`127.1`, `0x7f000001`) is kept as the standard reads it.
+    let url = url::Url::parse(&spelled).map_err(|_| bad())?;
+    match url.host() {
+        Some(url::Host::Domain(d)) if d.starts_with("xn--") || d.contains(".xn--") => Err(bad()),
+        Some(url::Host::Ipv4(a)) => Ok(match port {
+            Some(p) if !(scheme == "https" && p == 443 || scheme == "http" && p == 80) => format!("{scheme}://{a}:{p}"),
+            _ => format!("{scheme}://{a}"),
+        }),
+        Some(_) => Ok(spelled),
+        None => Err(bad()),
+    }
 }
 
 /// A region is what the provider calls it (`gra`, `fr-par`, `us-east-1`).
@@ -258,10 +274,18 @@ fn keys(name: &str, b: &S3Bucket) -> Result<Keys, Error> {
 /// The certificate authorities of a PEM file (a regular file of at most 1 MiB).
 fn authorities(name: &str, path: &Path) -> Result<Vec<Certificate>, Error> {
     let setup = |reason: String| Error::StoreSetup { store: name.to_owned(), reason };
+    use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
-    let meta = fs::metadata(path).map_err(|e| setup(format!("CA file {shown}: {}", e.kind())))?;
+    let meta = fs::symlink_metadata(path).map_err(|e| setup(format!("CA file {shown}: {}", e.kind())))?;
     if !meta.is_file() || meta.len() > 1 << 20 {
-        return Err(setup(format!("CA file {shown} must be a regular file of at most 1 MiB")));
+        return Err(setup(format!("CA file {shown} must be a regular file (not a link) of at most 1 MiB")));
+    }
+    // Whoever could write it could add an authority and read the store's traffic.
+    let me = rustix::process::geteuid().as_raw();
+    if meta.mode() & 0o022 != 0 || (meta.uid() != me && meta.uid() != 0) {
+        return Err(setup(format!(
+            "CA file {shown} must belong to gardien's user or root and be writable by its owner alone"
+        )));
     }
     let pem = fs::read(path).map_err(|e| setup(format!("CA file {shown}: {}", e.kind())))?;
     match Certificate::from_pem_bundle(&pem) {
@@ -274,59 +298,82 @@ fn authorities(name: &str, path: &Path) -> Result<Vec<Certificate>, Error> {
 pub(crate) struct S3 {
     name: String,
     client: Arc<AmazonS3>,
+    /// The same store with one short try per request: cleanups after a failure, which
+    /// fsck finishes if they fail (a store that failed once is likely to fail again).
+    cleanup: Arc<AmazonS3>,
     prefix: String,
     uploads: PathBuf,
 }
 
 impl S3 {
-    /// Builds the client; nothing is sent yet. `uploads` is where upload ids are journaled.
-    /// `quick`: one short try per request (3 s to connect, 10 s in all), for cleanups
-    /// that can wait.
+    /// Builds the clients; nothing is sent yet. `uploads` is where upload ids are
+    /// journaled. `quick`: every request gets the cleanup client's one short try.
     pub(crate) fn open(name: &str, b: &S3Bucket, uploads: &Path, quick: bool) -> Result<S3, Error> {
         let k = keys(name, b)?;
+        let cas = match &b.ca {
+            Some(path) => authorities(name, path)?,
+            None => Vec::new(),
+        };
         // Every request is bounded, body included (reads go in ranges of `RANGE`, so a
         // large object never needs one long request): a store that stops answering fails
-        // the operation within about a minute.
-        let (connect, request) = if quick { (3, 10) } else { (10, 30) };
-        let mut options = ClientOptions::new()
-            .with_allow_http(b.endpoint.starts_with("http://"))
-            .with_connect_timeout(Duration::from_secs(connect))
-            .with_timeout(Duration::from_secs(request));
-        if let Some(path) = &b.ca {
-            for cert in authorities(name, path)? {
-                options = options.with_root_certificate(cert);
+        // the operation within a few minutes, not never; a slow link still gets its parts
+        // through (see `IN_FLIGHT`). Retries stop 30 s after the first try (the client's
+        // default is three minutes). The cleanup client: 3 s to connect, 10 s in all, no
+        // retry.
+        let build = |short: bool| -> Result<AmazonS3, Error> {
+            let (connect, request) = if short { (3, 10) } else { (10, REQUEST_SECS) };
+            let mut options = ClientOptions::new()
+                .with_allow_http(b.endpoint.starts_with("http://"))
+                .with_connect_timeout(Duration::from_secs(connect))
+                .with_timeout(Duration::from_secs(request));
+            for cert in &cas {
+                options = options.with_root_certificate(cert.clone());
+            }
+            let retry = if short {
+                RetryConfig { max_retries: 0, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() }
+            } else {
+                RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(30), ..RetryConfig::default() }
+            };
+            let mut builder = AmazonS3Builder::new()
+                .with_bucket_name(&b.bucket)
+                .with_region(&b.region)
+                .with_endpoint(&b.endpoint)
+                .with_allow_http(b.endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false)
+                .with_access_key_id(&k.id)
+                .with_secret_access_key(&k.secret)
+                .with_client_options(options)
+                .with_retry(retry);
+            if let Some(token) = &k.token {
+                builder = builder.with_token(token);
+            }
+            builder.build().map_err(|error| Error::Store { store: name.to_owned(), error })
+        };
+        let cleanup = Arc::new(build(true)?);
+        let client = if quick { Arc::clone(&cleanup) } else { Arc::new(build(false)?) };
+        Ok(S3 { name: name.to_owned(), client, cleanup, prefix: b.prefix.clone(), uploads: uploads.to_owned() })
+    }
+
+    /// After a failed write: aborts the journaled upload of `object` and deletes the
+    /// object, each with one short try.
+    pub(crate) fn discard(&self, object: &str) -> Result<(), Error> {
+        let path = self.path(object);
+        if let Some(id) = self.journaled_id(object)? {
+            match runtime().block_on(self.cleanup.abort_multipart(&path, &id)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    let _ = fs::remove_file(self.journal(object));
+                }
+                Err(e) => return Err(self.err(e)),
             }
         }
-        // Retries stop 30 s after the first try (the client's default is three minutes).
-        let retry = if quick {
-            RetryConfig { max_retries: 0, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() }
-        } else {
-            RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(30), ..RetryConfig::default() }
-        };
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&b.bucket)
-            .with_region(&b.region)
-            .with_endpoint(&b.endpoint)
-            .with_allow_http(b.endpoint.starts_with("http://"))
-            .with_virtual_hosted_style_request(false)
-            .with_access_key_id(k.id)
-            .with_secret_access_key(k.secret)
-            .with_client_options(options)
-            .with_retry(retry);
-        if let Some(token) = k.token {
-            builder = builder.with_token(token);
+        match runtime().block_on(self.cleanup.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
         }
-        let client = builder.build().map_err(|e| Error::Store { store: name.to_owned(), source: e })?;
-        Ok(S3 {
-            name: name.to_owned(),
-            client: Arc::new(client),
-            prefix: b.prefix.clone(),
-            uploads: uploads.to_owned(),
-        })
     }
 
     fn err(&self, source: object_store::Error) -> Error {
-        Error::Store { store: self.name.clone(), source }
+        Error::Store { store: self.name.clone(), error: source }
     }
 
     fn path(&self, object: &str) -> ObjectPath {
@@ -406,16 +453,27 @@ impl S3 {
         self.uploads.join(format!("{}.{}", self.name, &hex::encode(h)[..32]))
     }
 
+    /// The upload id journaled for `object`, if any.
+    fn journaled_id(&self, object: &str) -> Result<Option<String>, Error> {
+        let journal = self.journal(object);
+        // Only a regular file is read (a FIFO there would block).
+        if !fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        match fs::read_to_string(&journal) {
+            Ok(t) => Ok(t.lines().nth(1).filter(|id| !id.is_empty()).map(str::to_owned)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path: journal, source }),
+        }
+    }
+
     /// Aborts the upload of `object` a dead process journaled; 1 if there was one.
     pub(crate) fn remove_partial(&self, object: &str) -> Result<usize, Error> {
         let journal = self.journal(object);
-        let text = match fs::read_to_string(&journal) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => return Err(Error::Io { path: journal, source }),
-        };
-        let id = text.lines().nth(1).unwrap_or_default().to_owned();
-        if !id.is_empty() {
+        if !journal.exists() {
+            return Ok(0);
+        }
+        if let Some(id) = self.journaled_id(object)? {
             match runtime().block_on(self.client.abort_multipart(&self.path(object), &id)) {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.err(e)),
@@ -438,9 +496,15 @@ impl S3 {
             let entry = entry.map_err(|source| Error::Io { path: self.uploads.clone(), source })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             // Names are `<store>.<32 hex>`; a store's name has no dot, so no other store's match.
-            if name.strip_prefix(&mine).is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())) {
-                let text =
-                    fs::read_to_string(entry.path()).map_err(|source| Error::Io { path: entry.path(), source })?;
+            // Only regular files are read (a FIFO would block); anything else is not ours.
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            if regular
+                && name.strip_prefix(&mine).is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                let Ok(text) = fs::read_to_string(entry.path()) else {
+                    tracing::warn!(path = %entry.path().display(), "an upload journal that cannot be read is left alone");
+                    continue;
+                };
                 if let Some(object) = text.lines().next().filter(|o| self.journal(o) == entry.path()) {
                     out.push(object.to_owned());
                 }
@@ -486,8 +550,18 @@ impl RangedReader {
             range: Some(object_store::GetRange::Bounded(self.next..end)),
             ..Default::default()
         };
-        let (client, path) = (Arc::clone(&self.client), self.path.clone());
-        self.ahead = Some(runtime().spawn(async move { client.get_opts(&path, options).await?.bytes().await }));
+        let (client, path, want) = (Arc::clone(&self.client), self.path.clone(), end - self.next);
+        self.ahead = Some(runtime().spawn(async move {
+            let got = client.get_opts(&path, options).await?.bytes().await?;
+            // A short (or long) answer is the store's fault, not the copy's.
+            if got.len() as u64 != want {
+                return Err(object_store::Error::Generic {
+                    store: "S3",
+                    source: format!("asked {want} bytes of a range, the store sent {}", got.len()).into(),
+                });
+            }
+            Ok(got)
+        }));
         self.next = end;
     }
 }
@@ -496,11 +570,7 @@ impl Read for RangedReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
             let Some(task) = self.ahead.take() else { return Ok(0) };
-            let got = runtime().block_on(task).map_err(io::Error::other)?.map_err(io::Error::other)?;
-            if got.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the store sent an empty range"));
-            }
-            self.current = got;
+            self.current = runtime().block_on(task).map_err(io::Error::other)?.map_err(io::Error::other)?;
             self.fetch_next();
         }
         let n = out.len().min(self.current.len());
@@ -560,7 +630,8 @@ impl Writer<'_> {
         let written = (|| {
             fs::create_dir_all(&self.s3.uploads)?;
             super::private_dir(&self.s3.uploads).map_err(|e| io::Error::other(e.to_string()))?;
-            let tmp = journal.with_extension("tmp");
+            // Its own temporary name: ingests to one store run at once.
+            let tmp = PathBuf::from(format!("{}.tmp", journal.display()));
             {
                 use std::io::Write as _;
                 use std::os::unix::fs::OpenOptionsExt as _;
@@ -710,8 +781,8 @@ impl Drop for Writer<'_> {
             task.abort();
         }
         if let Some(id) = st.upload.take() {
-            // Aborted here, or by the next fsck if this fails (its id stays journaled).
-            if runtime().block_on(self.s3.client.abort_multipart(&self.path, &id)).is_ok() {
+            // Aborted here (one short try), or by fsck if this fails (its id stays journaled).
+            if runtime().block_on(self.s3.cleanup.abort_multipart(&self.path, &id)).is_ok() {
                 let _ = fs::remove_file(self.s3.journal(&self.object));
             }
         }
@@ -754,6 +825,12 @@ mod tests {
             "http://[zz]",
             "http://h\u{1b}[2J",
             "HTTP://h",
+            // What the URL standard refuses (the S3 client would panic on it).
+            "http://256.0.0.1:14890",
+            "http://1.2.3.4.5",
+            "http://foo.123",
+            "http://a.09",
+            "http://xn--a",
         ] {
             let e = check_endpoint(bad).unwrap_err();
             assert!(!e.contains("user") && !e.contains("pw"), "{bad}: {e}");
