@@ -164,6 +164,25 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     let large_id = env.ingest(&large, &["--store", "rbx-s3", "--store", "local"]);
     assert_eq!(env.get(&small_id), small);
     assert_eq!(env.get(&large_id), large);
+    // A copy of a whole number of parts (ciphertext of exactly 2 or 3 x 8 MiB): its last
+    // part is full, sent as it filled, and nothing is left for `finish`. The header's length
+    // is fixed for one recipient: what the local copy of `large` has beyond its payload.
+    let payload = |n: u64| n + 16 * n.div_ceil(65536).max(1);
+    let header = std::fs::metadata(env.blob(&large_id)).unwrap().len() - 16 - payload(large.len() as u64);
+    let (exact_len, n) = [2u64, 3]
+        .iter()
+        .find_map(|parts| {
+            let target = (parts << 23) - header - 16;
+            (target - 16 * (target / 65536) - 16..=target).find(|&n| payload(n) == target).map(|n| (parts << 23, n))
+        })
+        .expect("a plaintext size whose copy is a whole number of parts");
+    let exact = pseudo_random(n as usize, 5);
+    let exact_id = env.ingest(&exact, &["--store", "rbx-s3"]);
+    assert_eq!(env.get(&exact_id), exact);
+    let head =
+        s.aws(&["s3api", "head-object", "--bucket", &s.bucket, "--key", &format!("{prefix}/datasets/{exact_id}.age")]);
+    let head = String::from_utf8_lossy(&head.stdout);
+    assert!(head.contains(&format!("\"ContentLength\": {exact_len}")), "{head}");
     // Ingests to one store at once (as `serve` runs them): each its own upload and journal.
     let many: Vec<(Vec<u8>, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
@@ -185,6 +204,7 @@ fn an_s3_store_holds_checked_copies_and_refuses_what_it_cannot_keep() {
     names.sort();
     let mut expected = vec![format!("{prefix}/datasets/{large_id}.age"), format!("{prefix}/datasets/{small_id}.age")];
     expected.extend(many.iter().map(|(_, id)| format!("{prefix}/datasets/{id}.age")));
+    expected.push(format!("{prefix}/datasets/{exact_id}.age"));
     expected.sort();
     assert_eq!(names, expected);
     assert_eq!(open_uploads(&s, &prefix), 0);

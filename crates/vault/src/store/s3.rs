@@ -704,10 +704,13 @@ impl Writer<'_> {
         let mut st = std::mem::take(&mut *self.lock()?);
         let last = (st.end.max(1) - 1) / PART as u64;
         let tail = st.end - last * PART as u64;
-        // Every part before the last was full and sent; the last holds exactly the rest.
-        let whole = st.filling.len() <= 1
-            && st.filling.iter().all(|(i, (_, filled))| *i as u64 == last && *filled as u64 == tail)
-            && (st.filling.contains_key(&(last as usize)) || st.end == 0);
+        // Every part before the last was full and sent; the last holds exactly the rest (or
+        // was full, and sent: an object of a whole number of parts).
+        let whole = match st.filling.len() {
+            0 => st.end == 0 || tail == PART as u64,
+            1 => st.filling.get(&(last as usize)).is_some_and(|(_, filled)| *filled as u64 == tail),
+            _ => false,
+        };
         if !whole {
             *self.lock()? = st;
             return Err(Error::Corrupt(format!("the copy of {} on store {} has gaps", self.object, self.s3.name)));
