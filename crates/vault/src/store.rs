@@ -111,8 +111,9 @@ pub struct Store {
     backend: Backend,
 }
 
+/// How an opened store is reached (what `StoreInfo::kind` says, opened).
 enum Backend {
-    Local(Arc<dyn ObjectStore>),
+    Local { root: PathBuf, inner: Arc<dyn ObjectStore> },
     S3(s3::S3),
 }
 
@@ -143,7 +144,8 @@ impl Store {
                 // Blobs are ciphertext, but whoever could write here could replace or delete
                 // them: a store's directory is gardien's alone, whatever the umask.
                 private_dir(root)?;
-                Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?))
+                let inner = Arc::new(LocalFileSystem::new_with_prefix(root).map_err(|e| self::err(info, e))?);
+                Backend::Local { root: root.clone(), inner }
             }
             StoreKind::S3(b) => Backend::S3(s3::S3::open(&info.name, b, uploads, quick)?),
         };
@@ -154,7 +156,7 @@ impl Store {
     /// it); nothing for a local one.
     pub fn probe(&self) -> Result<(), Error> {
         match &self.backend {
-            Backend::Local(_) => Ok(()),
+            Backend::Local { .. } => Ok(()),
             Backend::S3(s) => s.probe(),
         }
     }
@@ -166,12 +168,9 @@ impl Store {
 
     /// Starts writing `object`; nothing is visible under that name until `finish`.
     pub fn writer(&self, object: &str) -> Result<StoreWriter<'_>, Error> {
-        match &self.info.kind {
-            StoreKind::S3(_) => {
-                let Backend::S3(s) = &self.backend else { return Err(mismatch(&self.info)) };
-                Ok(StoreWriter(WriterKind::S3(s.writer(object))))
-            }
-            StoreKind::Local { root } => {
+        match &self.backend {
+            Backend::S3(s) => Ok(StoreWriter(WriterKind::S3(s.writer(object)))),
+            Backend::Local { root, .. } => {
                 let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
                     let path = path.to_owned();
@@ -210,8 +209,8 @@ impl Store {
     /// its directory synced, as `writer` does. `src` is left where it is. An S3 store
     /// uploads it. Returns the object's entity tag on a remote store.
     pub fn adopt(&self, object: &str, src: &Path) -> Result<Option<String>, Error> {
-        match &self.info.kind {
-            StoreKind::S3(_) => {
+        match &self.backend {
+            Backend::S3(_) => {
                 let mut from = fs::File::open(src).map_err(|source| Error::Io { path: src.to_owned(), source })?;
                 let w = self.writer(object)?;
                 let mut buf = vec![0; s3::PART];
@@ -227,7 +226,7 @@ impl Store {
                 }
                 w.finish()
             }
-            StoreKind::Local { root } => {
+            Backend::Local { root, .. } => {
                 let (dest, staging) = staging_for(root, object)?;
                 let io = |path: &Path| {
                     let path = path.to_owned();
@@ -262,19 +261,13 @@ impl Store {
         }
     }
 
-    fn local(&self) -> Result<&Arc<dyn ObjectStore>, Error> {
-        match &self.backend {
-            Backend::Local(l) => Ok(l),
-            Backend::S3(_) => Err(mismatch(&self.info)),
-        }
-    }
-
     /// Reads `object` from its start.
     pub fn reader(&self, object: &str) -> Result<Box<dyn Read + Send>, Error> {
-        if let Backend::S3(s) = &self.backend {
-            return s.reader(object);
-        }
-        let got = block_on(self.local()?.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
+        let inner = match &self.backend {
+            Backend::S3(s) => return s.reader(object),
+            Backend::Local { inner, .. } => inner,
+        };
+        let got = block_on(inner.get(&ObjectPath::from(object))).map_err(|e| err(&self.info, e))?;
         Ok(match got.payload {
             GetResultPayload::File(file, _) => Box::new(io::BufReader::with_capacity(1 << 20, file)),
             GetResultPayload::Stream(stream) => Box::new(StreamReader { stream, buf: bytes::Bytes::new() }),
@@ -283,10 +276,11 @@ impl Store {
 
     /// Whether `object` exists.
     pub fn exists(&self, object: &str) -> Result<bool, Error> {
-        if let Backend::S3(s) = &self.backend {
-            return Ok(s.etag(object)?.is_some());
-        }
-        match block_on(self.local()?.head(&ObjectPath::from(object))) {
+        let inner = match &self.backend {
+            Backend::S3(s) => return Ok(s.etag(object)?.is_some()),
+            Backend::Local { inner, .. } => inner,
+        };
+        match block_on(inner.head(&ObjectPath::from(object))) {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(err(&self.info, e)),
@@ -295,10 +289,11 @@ impl Store {
 
     /// Deletes `object`; deleting what is not there is not an error.
     pub fn delete(&self, object: &str) -> Result<(), Error> {
-        if let Backend::S3(s) = &self.backend {
-            return s.delete(object);
-        }
-        match block_on(self.local()?.delete(&ObjectPath::from(object))) {
+        let inner = match &self.backend {
+            Backend::S3(s) => return s.delete(object),
+            Backend::Local { inner, .. } => inner,
+        };
+        match block_on(inner.delete(&ObjectPath::from(object))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(err(&self.info, e)),
         }
@@ -309,7 +304,7 @@ impl Store {
     pub fn discard(&self, object: &str) {
         let done = match &self.backend {
             Backend::S3(s) => s.discard(object),
-            Backend::Local(_) => self.delete(object).and_then(|()| self.remove_partial(object).map(drop)),
+            Backend::Local { .. } => self.delete(object).and_then(|()| self.remove_partial(object).map(drop)),
         };
         if let Err(e) = done {
             tracing::warn!(store = %self.info.name, "leftovers of a failed write wait for fsck: {e}");
@@ -320,12 +315,9 @@ impl Store {
     /// staging files `<object>#N`, an S3 store's journaled multipart upload). Returns how
     /// many were removed.
     pub fn remove_partial(&self, object: &str) -> Result<usize, Error> {
-        match &self.info.kind {
-            StoreKind::S3(_) => match &self.backend {
-                Backend::S3(s) => s.remove_partial(object),
-                Backend::Local(_) => Err(mismatch(&self.info)),
-            },
-            StoreKind::Local { root } => {
+        match &self.backend {
+            Backend::S3(s) => s.remove_partial(object),
+            Backend::Local { root, .. } => {
                 let path = root.join(object);
                 let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                     return Ok(0);
@@ -353,7 +345,7 @@ impl Store {
     /// local store's leftovers are found by name).
     pub fn journaled(&self) -> Result<Vec<String>, Error> {
         match &self.backend {
-            Backend::Local(_) => Ok(Vec::new()),
+            Backend::Local { .. } => Ok(Vec::new()),
             Backend::S3(s) => s.journaled(),
         }
     }
@@ -362,12 +354,13 @@ impl Store {
     /// local one).
     pub fn list_tagged(&self, prefix: &str) -> Result<Vec<(String, Option<String>)>, Error> {
         use futures::StreamExt as _;
-        if let Backend::S3(s) = &self.backend {
-            return Ok(s.list(prefix)?.into_iter().map(|(name, tag)| (name, Some(tag))).collect());
-        }
+        let inner = match &self.backend {
+            Backend::S3(s) => return Ok(s.list(prefix)?.into_iter().map(|(name, tag)| (name, Some(tag))).collect()),
+            Backend::Local { inner, .. } => inner,
+        };
         let prefix = ObjectPath::from(prefix);
         let mut out = Vec::new();
-        let mut stream = self.local()?.list(Some(&prefix));
+        let mut stream = inner.list(Some(&prefix));
         while let Some(meta) = block_on(stream.next()) {
             out.push((meta.map_err(|e| err(&self.info, e))?.location.to_string(), None));
         }
@@ -390,10 +383,6 @@ fn staging_for(root: &Path, object: &str) -> Result<(PathBuf, PathBuf), Error> {
 
 fn err(info: &StoreInfo, source: object_store::Error) -> Error {
     Error::Store { store: info.name.clone(), error: source }
-}
-
-fn mismatch(info: &StoreInfo) -> Error {
-    Error::Corrupt(format!("store {} was opened as another kind", info.name))
 }
 
 /// Bytes written between two background write-backs.

@@ -416,9 +416,8 @@ impl S3Test {
     }
 
     fn fetch(&self, env: &Env, id: &str, to: &Path) {
-        let out = self.aws(&["s3", "cp", "--only-show-errors", &self.object(env, id), to.to_str().unwrap()]);
         // A missing object leaves no file, as a local store's missing blob would.
-        let _ = out;
+        let _ = self.aws(&["s3", "cp", "--only-show-errors", &self.object(env, id), to.to_str().unwrap()]);
     }
 
     fn exists(&self, env: &Env, id: &str) -> bool {
