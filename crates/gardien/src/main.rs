@@ -97,6 +97,9 @@ pub enum Command {
     Ledger(commands::ledger::Cmd),
     /// Check the data dir: clean interrupted ingests, report missing and orphan blobs.
     Fsck(commands::fsck::Args),
+    /// Where the catalog and the ledger live: move them from SQLite to PostgreSQL.
+    #[command(subcommand)]
+    Catalog(commands::catalog::Cmd),
     /// Where copies may go: local test machines (the only place for a sample, PRE-5) or online.
     #[command(subcommand)]
     Environment(commands::environment::Cmd),
@@ -267,6 +270,7 @@ pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::StorePathTaken { .. }
         | vault::Error::TooNew { .. }
         | vault::Error::Config { .. }
+        | vault::Error::CatalogUrl { .. }
         | vault::Error::InvalidName { .. }
         | vault::Error::InvalidText { .. }
         | vault::Error::UnknownStore(_)
@@ -285,6 +289,7 @@ pub(crate) fn vault_exit_code(v: &vault::Error) -> u8 {
         | vault::Error::Store { .. }
         | vault::Error::StoreSetup { .. }
         | vault::Error::Catalog(_)
+        | vault::Error::CatalogUnreachable { .. }
         | vault::Error::LedgerWrite(_)
         | vault::Error::UnknownContract(_)
         | vault::Error::ContractExists(_)

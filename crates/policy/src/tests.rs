@@ -47,10 +47,11 @@ fn resources_for(action: &str, phase: &str) -> Vec<Resource> {
     };
     let client = Resource::Client { slug: "a".into(), phase: cphase.clone() };
     match action {
-        "vault:init" | "store:list" | "client:list" | "vault:fsck" | "vault:sweep" | "person:list" | "ledger:key"
-        | "ledger:checkpoint" | "ledger:consistency" | "ledger:verify" | "certificate:verify" | "policy:validate"
-        | "policy:show" | "policy:explain" | "environment:list" | "store:add" | "client:add" | "environment:add"
-        | "notify:config" | "notify:list" | "notify:flush" | "webhook:add" | "webhook:list" | "webhook:remove" => {
+        "vault:init" | "store:list" | "client:list" | "vault:fsck" | "vault:migrate" | "vault:sweep"
+        | "person:list" | "ledger:key" | "ledger:checkpoint" | "ledger:consistency" | "ledger:verify"
+        | "certificate:verify" | "policy:validate" | "policy:show" | "policy:explain" | "environment:list"
+        | "store:add" | "client:add" | "environment:add" | "notify:config" | "notify:list" | "notify:flush"
+        | "webhook:add" | "webhook:list" | "webhook:remove" => {
             vec![Resource::Vault]
         }
         "dataset:list" | "contract:list" | "copy:list" | "certificate:list" | "ledger:list" | "approval:list"

@@ -44,6 +44,7 @@ const ED25519 = 0x01;
 export const EVENT_ACTIONS = Object.freeze([
   'vault:init', 'store:add', 'store:list', 'client:add', 'client:list', 'dataset:ingest',
   'dataset:list', 'dataset:show', 'dataset:get', 'dataset:verify', 'dataset:export', 'vault:fsck',
+  'vault:migrate',
   'contract:add', 'contract:deal', 'contract:set', 'contract:show', 'contract:list', 'vault:sweep',
   'dataset:destroy', 'dataset:hold', 'dataset:release', 'copy:out', 'copy:list', 'copy:attest',
   'certificate:list', 'certificate:show', 'certificate:verify', 'person:add', 'person:list',

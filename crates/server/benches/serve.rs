@@ -47,7 +47,8 @@ fn main() {
     let now = chrono::Utc::now();
     let dir = tempfile::tempdir_in(&base).unwrap();
     let data = dir.path().join("data");
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None }, now).unwrap();
+    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
+        .unwrap();
     let mut v = Vault::open(&data, None).unwrap();
     v.add_client("bench", "Bench", now).unwrap();
     vault::bench::fill(&v, "bench", 100, datasets).unwrap();

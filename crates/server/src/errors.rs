@@ -150,6 +150,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::StorePathTaken { .. }
         | E::TooNew { .. }
         | E::Config { .. }
+        | E::CatalogUrl { .. }
         | E::MasterKeyUnreadable { .. }
         | E::WrongMasterKey { .. }
         | E::Io { .. }
@@ -159,6 +160,7 @@ fn vault_problem(e: &vault::Error) -> Problem {
         | E::StoreSetup { .. }
         | E::NoReadableCopy { unreachable: true, .. }
         | E::Catalog(_)
+        | E::CatalogUnreachable { .. }
         | E::LedgerWrite(_)
         | E::Acme(_)
         | E::Corrupt(_) => {

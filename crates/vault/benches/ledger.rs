@@ -12,7 +12,8 @@ fn main() {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let data = dir.path().join("data");
     let now = chrono::Utc::now();
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None }, now).unwrap();
+    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
+        .unwrap();
     let v = Vault::open(&data, None).unwrap();
 
     // fsync latency: one event per transaction, as the CLI's door does.

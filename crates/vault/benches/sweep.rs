@@ -15,7 +15,8 @@ fn main() {
     // 1. The due list over a large catalog.
     let dir = tempfile::tempdir_in(&base).unwrap();
     let data = dir.path().join("data");
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None }, now).unwrap();
+    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
+        .unwrap();
     let v = Vault::open(&data, None).unwrap();
     v.add_client("bench", "Bench", now).unwrap();
     let t = Instant::now();
@@ -35,7 +36,8 @@ fn main() {
     // 2. Destroying small datasets, with their certificates.
     let dir = tempfile::tempdir_in(&base).unwrap();
     let data = dir.path().join("data");
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None }, now).unwrap();
+    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
+        .unwrap();
     let v = Vault::open(&data, None).unwrap();
     v.add_client("bench", "Bench", now).unwrap();
     v.add_contract("lost", "bench", Some("2099-01-01"), now).unwrap();

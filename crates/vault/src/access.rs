@@ -48,6 +48,7 @@ fn target(action: Action) -> Target {
         | Action::ClientAdd
         | Action::ClientList
         | Action::Fsck
+        | Action::CatalogMigrate
         | Action::Sweep
         | Action::PersonList
         | Action::LedgerKey

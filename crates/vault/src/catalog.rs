@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use db::{Db, DbError, Optional as _, params};
 
 use crate::Error;
 use crate::model::{Client, Copy, Dataset, DatasetClass};
@@ -13,9 +13,11 @@ use crate::store::{StoreInfo, StoreKind};
 
 mod access;
 mod auth;
+pub mod db;
 mod drops;
 mod grants;
 mod outbox;
+pub mod pg;
 mod servers;
 mod sites;
 
@@ -26,6 +28,10 @@ pub use grants::{BastionRow, GrantRow, ManeuverRow, RunRow};
 pub use outbox::OutboxRow;
 pub use servers::{AppCertRow, AppRow, ServerRow};
 pub use sites::{ArchiveRow, SiteRow};
+
+/// PostgreSQL's migrations: its first is SQLite's twenty as they leave the catalog; from
+/// then on each change is one file per dialect, the same number in both lists' order.
+const PG_MIGRATIONS: [&str; 1] = [include_str!("migrations/pg/0001_catalog.sql")];
 
 const MIGRATIONS: [&str; 20] = [
     include_str!("migrations/0001_vault.sql"),
@@ -52,7 +58,7 @@ const MIGRATIONS: [&str; 20] = [
 
 /// An open catalog.
 pub struct Catalog {
-    db: Connection,
+    db: Db,
 }
 
 /// A dataset about to be written.
@@ -123,41 +129,222 @@ fn private_files(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where a data dir's catalog lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// SQLite, in the data dir (the default).
+    File(PathBuf),
+    /// PostgreSQL, at this URL (no password in it: PGPASSWORD or ~/.pgpass).
+    Postgres(String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(url),
+        }
+    }
+}
+
 impl Catalog {
-    /// Opens (creating if asked) the catalog at `path` and brings it to the current schema.
-    pub fn open(path: &Path, dir: &Path, create: bool) -> Result<Catalog, Error> {
+    /// Opens (creating if asked) the catalog at `location` and brings it to the current
+    /// schema.
+    pub fn open(location: &Location, dir: &Path, create: bool) -> Result<Catalog, Error> {
+        match location {
+            Location::File(path) => Catalog::open_file(path, dir, create),
+            Location::Postgres(url) => Catalog::open_pg(url, dir, create),
+        }
+    }
+
+    fn open_file(path: &Path, dir: &Path, create: bool) -> Result<Catalog, Error> {
         if !create && !path.exists() {
             return Err(Error::Corrupt(format!("{} is missing", path.display())));
         }
         private_files(path)?;
-        let db = Connection::open(path)?;
-        db.busy_timeout(Duration::from_secs(30))?;
+        let db = rusqlite::Connection::open(path).map_err(DbError::from)?;
+        db.busy_timeout(Duration::from_secs(30)).map_err(DbError::from)?;
+        db.set_prepared_statement_cache_capacity(256);
         // secure_delete: freed pages are zeroed, so a deleted wrapped key does not linger
         // in the file (crypto-shredding, used by the lifecycle).
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
+            .map_err(DbError::from)?;
         // Reads map the file instead of copying each page through a read() call: a server
         // whose connections see the WAL move at every group commit rereads pages often.
-        db.execute_batch("PRAGMA mmap_size = 268435456;")?;
-        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        db.execute_batch("PRAGMA mmap_size = 268435456;").map_err(DbError::from)?;
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(DbError::from)?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(Error::TooNew { dir: dir.to_owned(), found: version, supported: known });
         }
-        let mut cat = Catalog { db };
         // Migrations run with foreign keys off (the only way SQLite lets a table be
         // rebuilt), then the whole catalog is checked before they are turned on.
+        let mut db = db;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = cat.db.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+            let tx = db.transaction().map_err(DbError::from)?;
+            tx.execute_batch(sql).map_err(DbError::from)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(DbError::from)?;
+            let broken: Option<String> =
+                tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).map_err(DbError::from).optional()?;
             if let Some(table) = broken {
                 return Err(Error::Corrupt(format!("migration {} left a broken reference in {table}", i + 1)));
             }
-            tx.commit()?;
+            tx.commit().map_err(DbError::from)?;
         }
-        cat.db.execute_batch("PRAGMA foreign_keys = ON;")?;
-        Ok(cat)
+        db.execute_batch("PRAGMA foreign_keys = ON;").map_err(DbError::from)?;
+        Ok(Catalog { db: Db::Lite(db) })
+    }
+
+    /// A PostgreSQL catalog: one database (or one schema, through the URL's `options`) per
+    /// data dir. Its migrations are PostgreSQL's own (`PG_MIGRATIONS`), run under the
+    /// write lock so that two nodes starting at once do not both run them.
+    fn open_pg(url: &str, dir: &Path, create: bool) -> Result<Catalog, Error> {
+        let config = pg::config(url)?;
+        let db = Db::connect_pg(&config)
+            .map_err(|e| Error::CatalogUnreachable { url: pg::shown(url), reason: e.to_string() })?;
+        db.begin_write()?;
+        let run = || -> Result<(), Error> {
+            let exists: bool = db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                   WHERE table_schema = current_schema() AND table_name = 'gardien_schema')",
+                [],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                if !create {
+                    return Err(Error::Corrupt(format!(
+                        "the PostgreSQL catalog {} holds no gardien catalog",
+                        pg::shown(url)
+                    )));
+                }
+                db.execute_batch(
+                    "CREATE TABLE gardien_schema (version BIGINT NOT NULL); INSERT INTO gardien_schema VALUES (0);",
+                )?;
+            }
+            let version: i64 = db.query_row("SELECT version FROM gardien_schema", [], |r| r.get(0))?;
+            let known = PG_MIGRATIONS.len() as i64;
+            if version > known {
+                return Err(Error::TooNew { dir: dir.to_owned(), found: version, supported: known });
+            }
+            for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(version as usize) {
+                db.execute_batch(sql)?;
+                db.execute("UPDATE gardien_schema SET version = ?1", [i as i64 + 1])?;
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => db.commit()?,
+            Err(e) => {
+                let _ = db.rollback();
+                return Err(e);
+            }
+        }
+        Ok(Catalog { db })
+    }
+
+    /// Copies this SQLite catalog, every table and row, into `target`, an empty PostgreSQL
+    /// catalog, then runs `then` (the caller checks the copy and switches the data dir to
+    /// it) before letting go. This catalog's write lock is held throughout, so nothing is
+    /// written here that the copy would miss; the target is written in one transaction, so
+    /// a failure leaves it empty. Tables go in the order their references need; holds in
+    /// their rowid order (PostgreSQL numbers them again, in that order). Returns each
+    /// table with its rows.
+    pub fn copy_to(
+        &self,
+        target: &Catalog,
+        then: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<Vec<(String, u64)>, Error> {
+        let Some(lite) = self.db.lite() else {
+            return Err(Error::CatalogUrl { reason: "this data dir's catalog is on PostgreSQL already".into() });
+        };
+        self.db.begin_write()?;
+        let copied = (|| -> Result<Vec<(String, u64)>, Error> {
+            let tables: Vec<String> = lite
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            // Referenced tables first.
+            let mut order: Vec<String> = Vec::new();
+            let mut left = tables.clone();
+            while !left.is_empty() {
+                let before = left.len();
+                let mut i = 0;
+                while i < left.len() {
+                    let deps: Vec<String> = lite
+                        .prepare(&format!("SELECT \"table\" FROM pragma_foreign_key_list('{}')", left[i]))?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    if deps.iter().all(|d| d == &left[i] || order.contains(d) || !tables.contains(d)) {
+                        order.push(left.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                if left.len() == before {
+                    return Err(Error::Corrupt(format!("the catalog's references go round in a circle: {left:?}")));
+                }
+            }
+            let empty: i64 = target.db.query_row(
+                "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM ledger_entries)",
+                [],
+                |r| r.get(0),
+            )?;
+            if empty != 0 {
+                return Err(Error::CatalogUrl {
+                    reason: "the PostgreSQL catalog is not empty: migrate to a new database (or schema) only".into(),
+                });
+            }
+            target.db.begin_write()?;
+            let mut counts = Vec::new();
+            let result = (|| -> Result<(), Error> {
+                for table in &order {
+                    let columns: Vec<String> = lite
+                        .prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    let list = columns.join(", ");
+                    let marks = (1..=columns.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+                    let insert = format!("INSERT INTO {table} ({list}) VALUES ({marks})");
+                    let order_by = if table == "holds" { " ORDER BY rowid" } else { "" };
+                    let mut st = lite.prepare(&format!("SELECT {list} FROM {table}{order_by}"))?;
+                    let mut rows = st.query([])?;
+                    let mut n = 0u64;
+                    while let Some(r) = rows.next()? {
+                        let values = (0..columns.len())
+                            .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let args: Vec<&dyn rusqlite::ToSql> =
+                            values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+                        target.db.execute(&insert, args.as_slice())?;
+                        n += 1;
+                    }
+                    let there: i64 = target.db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+                    if there as u64 != n {
+                        return Err(Error::Corrupt(format!("{table}: {n} rows read, {there} in PostgreSQL")));
+                    }
+                    counts.push((table.clone(), n));
+                }
+                // outbox.id is an identity: the next one follows the copied ones.
+                target.db.execute_batch(
+                    "SELECT setval(pg_get_serial_sequence('outbox', 'id'), COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false)",
+                )?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => target.db.commit()?,
+                Err(e) => {
+                    let _ = target.db.rollback();
+                    return Err(e);
+                }
+            }
+            then()?;
+            Ok(counts)
+        })();
+        // Nothing was written here: ending the transaction only lets other writers in.
+        let _ = self.db.rollback();
+        copied
     }
 
     /// A value from the meta table.
@@ -176,7 +363,7 @@ impl Catalog {
 
     /// Sets a meta value unless one is there; returns the value in force.
     pub fn meta_init(&self, key: &str, value: &str) -> Result<String, Error> {
-        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", [key, value])?;
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING", [key, value])?;
         self.meta(key)?.ok_or_else(|| Error::Corrupt(format!("meta key {key} vanished")))
     }
 
@@ -192,8 +379,8 @@ impl Catalog {
             ),
         };
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO stores (name, kind, site, location, endpoint, region, credentials, ca, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO stores (name, kind, site, location, endpoint, region, credentials, ca, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
             params![s.name, s.kind_name(), s.site, s.location(), endpoint, region, credentials, ca, s.created],
         )?;
         if n == 0 {
@@ -250,7 +437,7 @@ impl Catalog {
     /// Records a client; an existing slug is an error.
     pub fn add_client(&self, c: &Client) -> Result<(), Error> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO clients (slug, name, created) VALUES (?1, ?2, ?3)",
+            "INSERT INTO clients (slug, name, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![c.slug, c.name, c.created],
         )?;
         if n == 0 {
@@ -304,17 +491,17 @@ impl Catalog {
     /// processes never append at the same index). Committed if `f` succeeds, rolled back
     /// otherwise. Not re-entrant.
     pub fn write<T>(&self, f: impl FnOnce(&Catalog) -> Result<T, Error>) -> Result<T, Error> {
-        self.db.execute_batch("BEGIN IMMEDIATE")?;
+        self.db.begin_write()?;
         match f(self) {
-            Ok(v) => match self.db.execute_batch("COMMIT") {
+            Ok(v) => match self.db.commit() {
                 Ok(()) => Ok(v),
                 Err(e) => {
-                    let _ = self.db.execute_batch("ROLLBACK");
+                    let _ = self.db.rollback();
                     Err(e.into())
                 }
             },
             Err(e) => {
-                let _ = self.db.execute_batch("ROLLBACK");
+                let _ = self.db.rollback();
                 Err(e)
             }
         }
@@ -323,13 +510,13 @@ impl Catalog {
     /// Runs `f` in one read transaction: one consistent snapshot, and one file lock
     /// instead of one per statement. Inside a transaction already, runs `f` in it.
     pub fn read<T>(&self, f: impl FnOnce(&Catalog) -> Result<T, Error>) -> Result<T, Error> {
-        if !self.db.is_autocommit() {
+        if self.db.in_transaction() {
             return f(self);
         }
-        self.db.prepare_cached("BEGIN")?.execute([])?;
+        self.db.begin_read()?;
         let r = f(self);
         // A read transaction has nothing to undo: ending it is all COMMIT does here.
-        self.db.prepare_cached("COMMIT")?.execute([])?;
+        self.db.commit()?;
         r
     }
 
@@ -395,15 +582,19 @@ impl Catalog {
         to: u64,
         mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut st =
-            self.db.prepare("SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
-        let mut rows = st.query(params![from as i64, to as i64])?;
-        while let Some(row) = rows.next()? {
-            let idx: i64 = row.get(0)?;
-            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
-            each(idx as u64, entry)?;
-        }
-        Ok(())
+        self.db.each(
+            "SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            params![from as i64, to as i64],
+            |row| {
+                let idx: i64 = row.get(0).map_err(DbError::from)?;
+                let entry = row
+                    .get_ref(1)
+                    .map_err(DbError::from)?
+                    .as_blob()
+                    .map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+                each(idx as u64, entry)
+            },
+        )
     }
 
     /// The entries whose bytes contain `needle` (an event's `resource client:SLUG` line),
@@ -415,16 +606,19 @@ impl Catalog {
         limit: usize,
         mut each: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut st = self.db.prepare_cached(
+        self.db.each(
             "SELECT idx, entry FROM ledger_entries WHERE idx >= ?2 AND instr(entry, ?1) > 0 ORDER BY idx LIMIT ?3",
-        )?;
-        let mut rows = st.query(params![needle, from as i64, limit.min(i64::MAX as usize) as i64])?;
-        while let Some(row) = rows.next()? {
-            let idx: i64 = row.get(0)?;
-            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
-            each(idx as u64, entry)?;
-        }
-        Ok(())
+            params![needle, from as i64, limit.min(i64::MAX as usize) as i64],
+            |row| {
+                let idx: i64 = row.get(0).map_err(DbError::from)?;
+                let entry = row
+                    .get_ref(1)
+                    .map_err(DbError::from)?
+                    .as_blob()
+                    .map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+                each(idx as u64, entry)
+            },
+        )
     }
 
     /// Every entry in order, with the leaf hash stored for it (if any).
@@ -432,21 +626,21 @@ impl Catalog {
         &self,
         mut each: impl FnMut(u64, &[u8], Option<ledger::Hash>, Option<(&[u8], &str)>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut st = self.db.prepare(
+        self.db.each(
             "SELECT e.idx, e.entry, n.hash, d.salt, d.details FROM ledger_entries e
              LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx
              LEFT JOIN event_details d ON d.idx = e.idx ORDER BY e.idx",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(row) = rows.next()? {
-            let idx: i64 = row.get(0)?;
-            let entry = row.get_ref(1)?.as_blob().map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
-            let leaf: Option<Vec<u8>> = row.get(2)?;
-            let salt = row.get_ref(3)?.as_blob_or_null().map_err(|e| Error::Corrupt(format!("event {idx}: {e}")))?;
-            let details = row.get_ref(4)?.as_str_or_null().map_err(|e| Error::Corrupt(format!("event {idx}: {e}")))?;
-            each(idx as u64, entry, leaf.and_then(|l| l.try_into().ok()), salt.zip(details))?;
-        }
-        Ok(())
+            [],
+            |row| {
+                let corrupt = |idx: i64| move |e| Error::Corrupt(format!("ledger entry {idx}: {e}"));
+                let idx: i64 = row.get(0).map_err(DbError::from)?;
+                let entry = row.get_ref(1).map_err(DbError::from)?.as_blob().map_err(corrupt(idx))?;
+                let leaf: Option<Vec<u8>> = row.get(2).map_err(DbError::from)?;
+                let salt = row.get_ref(3).map_err(DbError::from)?.as_blob_or_null().map_err(corrupt(idx))?;
+                let details = row.get_ref(4).map_err(DbError::from)?.as_str_or_null().map_err(corrupt(idx))?;
+                each(idx as u64, entry, leaf.and_then(|l| l.try_into().ok()), salt.zip(details))
+            },
+        )
     }
 
     /// The stored subtree hash at (level, idx), if any.
@@ -463,7 +657,7 @@ impl Catalog {
     /// Records a signed checkpoint.
     pub fn add_checkpoint(&self, size: u64, note: &str, created: &str) -> Result<(), Error> {
         self.db.execute(
-            "INSERT OR IGNORE INTO ledger_checkpoints (size, note, created) VALUES (?1, ?2, ?3)",
+            "INSERT INTO ledger_checkpoints (size, note, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![size as i64, note, created],
         )?;
         Ok(())
@@ -668,8 +862,8 @@ impl Catalog {
     pub fn add_contract(&self, row: &ContractRow) -> Result<(), Error> {
         let c = &row.contract;
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO contracts (name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created)
-             VALUES (?1, ?2, ?3, 'undecided', NULL, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO contracts (name, client, presales_until, deal, deal_on, vsr_until, ends, custody_months, admin_window_until, created)
+             VALUES (?1, ?2, ?3, 'undecided', NULL, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
             params![c.case, row.client, text(c.presales_until), text(c.vsr_until), text(c.ends), c.custody_months, text(c.admin_window_until), row.created],
         )?;
         if n == 0 {
@@ -740,11 +934,11 @@ impl Catalog {
         let mut st = self.db.prepare_cached(&format!(
             "SELECT {CONTRACT_COLUMNS} FROM contracts WHERE client = ?1 AND (ends IS NULL OR ends > ?2 OR admin_window_until > ?2)"
         ))?;
-        let mut rows = st.query(params![client, now])?;
+        let rows = st.query_map(params![client, now], contract_fields)?;
         let mut any = false;
-        while let Some(r) = rows.next()? {
+        for r in rows {
             any = true;
-            if !each(contract_of(contract_fields(r)?)?.contract) {
+            if !each(contract_of(r?)?.contract) {
                 break;
             }
         }
@@ -778,7 +972,7 @@ type ContractFields = (
     String,
 );
 
-fn contract_fields(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContractFields> {
+fn contract_fields(r: &db::Row<'_>) -> rusqlite::Result<ContractFields> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
 }
 
@@ -922,7 +1116,10 @@ impl Catalog {
 
     /// Writes the WAL back and truncates it, so shredded keys do not linger there.
     pub fn checkpoint_wal(&self) -> Result<(), Error> {
-        self.db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // PostgreSQL has no such file of ours to truncate: see ARCHITECTURE.md on shredding there.
+        if let Some(lite) = self.db.lite() {
+            lite.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(DbError::from)?;
+        }
         Ok(())
     }
 
@@ -1129,7 +1326,7 @@ impl Catalog {
     /// Registers a person; an existing handle is an error.
     pub fn add_person(&self, p: &Person) -> Result<(), Error> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO persons (handle, role, client, name, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO persons (handle, role, client, name, created) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![p.handle, p.role, p.client, p.name, p.created],
         )?;
         if n == 0 {

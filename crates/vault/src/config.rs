@@ -38,6 +38,10 @@ pub struct Config {
     /// Default: 30.
     #[serde(default = "default_key_survival_days")]
     pub key_survival_days: u32,
+    /// The catalog: absent, SQLite in `catalog.db`; a `postgres://` URL (without password),
+    /// PostgreSQL.
+    #[serde(default)]
+    pub catalog: Option<String>,
 }
 
 fn default_key_survival_days() -> u32 {
@@ -79,7 +83,7 @@ impl Config {
     }
 
     /// The text `init` writes: every field with a comment and its default.
-    pub fn render(operator: &str, master_key: &Path) -> String {
+    pub fn render(operator: &str, master_key: &Path, catalog: Option<&str>) -> String {
         let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
         format!(
             r#"# gardien data dir configuration.
@@ -111,13 +115,29 @@ export_days = {export_days}
 # longest retention of any backup or snapshot of this data dir. Destruction certificates
 # state the shred time plus this many days as the date after which no copy of the key exists.
 key_survival_days = 30
-"#,
+{catalog}"#,
+            catalog = match catalog {
+                None => String::new(),
+                Some(url) => format!(
+                    "\n# The catalog and the ledger, on PostgreSQL (without this line: catalog.db, SQLite).\n\
+                     # The password is not here: PGPASSWORD or ~/.pgpass.\ncatalog = {}\n",
+                    q(url)
+                ),
+            },
             export_days = lifecycle::DEFAULT_EXPORT_DAYS,
             operator = q(operator),
             sites = DEFAULT_SITES.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "),
             master = q(&master_key.to_string_lossy()),
             store = q(DEFAULT_STORE),
         )
+    }
+
+    /// Where this data dir's catalog is.
+    pub fn catalog_location(&self, dir: &Path) -> crate::catalog::Location {
+        match &self.catalog {
+            Some(url) => crate::catalog::Location::Postgres(url.clone()),
+            None => crate::catalog::Location::File(dir.join("catalog.db")),
+        }
     }
 
     /// Refuses a site outside the allowed list (LOC-1).
@@ -158,7 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("gardien.toml"),
-            Config::render("hebergeur.example", Path::new("keys/master.key")),
+            Config::render("hebergeur.example", Path::new("keys/master.key"), None),
         )
         .unwrap();
         let c = Config::load(dir.path()).unwrap();

@@ -42,7 +42,7 @@ pub struct Record {
     pub(crate) details: String,
     time: String,
     index: Option<u64>,
-    clause: String,
+    pub(crate) clause: String,
     /// Who acts when it is not the vault's person: a drop's sender (`drop:ID`).
     actor: Option<String>,
 }
@@ -453,7 +453,7 @@ impl Vault {
 
     /// Appends an event that goes with no other change: through the group commit when the
     /// vault shares one (a server), else in a transaction of its own.
-    fn append_event(&self, rec: &mut Record, outcome: Outcome, clause: &str) -> Result<(), Error> {
+    pub(crate) fn append_event(&self, rec: &mut Record, outcome: Outcome, clause: &str) -> Result<(), Error> {
         match &self.group {
             Some(group) => {
                 let (bytes, salt) = self.encode(rec, outcome, clause)?;

@@ -331,7 +331,21 @@ pub enum Error {
     },
     /// The catalog database failed.
     #[error("catalog: {0}")]
-    Catalog(#[from] rusqlite::Error),
+    Catalog(#[from] crate::catalog::db::DbError),
+    /// The PostgreSQL catalog could not be reached (the URL is shown without its secrets).
+    #[error("cannot reach the catalog at {url}: {reason}")]
+    CatalogUnreachable {
+        /// Where.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A catalog URL that cannot be used.
+    #[error("catalog URL refused: {reason}")]
+    CatalogUrl {
+        /// Why.
+        reason: String,
+    },
     /// The ledger could not record an operation, which therefore did not happen.
     #[error("the ledger could not record this operation, so it was not performed (fail closed): {0}")]
     LedgerWrite(String),
@@ -398,4 +412,10 @@ fn lister(what: &str) -> String {
 pub(crate) fn one_line(text: &str) -> String {
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.chars().count() > 600 { format!("{}...", text.chars().take(600).collect::<String>()) } else { text }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Catalog(e.into())
+    }
 }

@@ -34,6 +34,8 @@ pub enum Action {
     DatasetExport,
     /// `fsck`.
     Fsck,
+    /// `catalog migrate`: the catalog and the ledger moved to PostgreSQL.
+    CatalogMigrate,
     /// `contract add`.
     ContractAdd,
     /// `contract deal`.
@@ -208,7 +210,7 @@ pub enum Action {
 
 impl Action {
     /// Every action; a test runs each through the CLI.
-    pub const ALL: [Action; 97] = [
+    pub const ALL: [Action; 98] = [
         Action::Init,
         Action::StoreAdd,
         Action::StoreList,
@@ -221,6 +223,7 @@ impl Action {
         Action::DatasetVerify,
         Action::DatasetExport,
         Action::Fsck,
+        Action::CatalogMigrate,
         Action::ContractAdd,
         Action::ContractDeal,
         Action::ContractSet,
@@ -323,6 +326,7 @@ impl Action {
             Action::DatasetVerify => "dataset:verify",
             Action::DatasetExport => "dataset:export",
             Action::Fsck => "vault:fsck",
+            Action::CatalogMigrate => "vault:migrate",
             Action::ContractAdd => "contract:add",
             Action::ContractDeal => "contract:deal",
             Action::ContractSet => "contract:set",

@@ -65,8 +65,8 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer on its own connection to the catalog at `path`. It stops when the
     /// last handle is dropped, after committing what it was given.
-    pub(crate) fn start(path: &std::path::Path, dir: &std::path::Path) -> Result<GroupCommit, Error> {
-        let catalog = Catalog::open(path, dir, false)?;
+    pub(crate) fn start(location: &crate::catalog::Location, dir: &std::path::Path) -> Result<GroupCommit, Error> {
+        let catalog = Catalog::open(location, dir, false)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("gardien-ledger".into())

@@ -16,6 +16,8 @@ pub mod agefile;
 mod approvals;
 mod auth;
 mod catalog;
+mod migrate;
+pub use crate::migrate::MigrateReport;
 mod certificate;
 mod chanpipe;
 mod client_keys;
@@ -91,7 +93,7 @@ pub use crate::webhooks::WebhookRow;
 pub use ::access::hygiene::PROBLEM_CODES as CERT_PROBLEM_CODES;
 pub use ::access::hygiene::parse_ports;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Location};
 use crate::store::Store;
 
 /// The prefix under which a store keeps dataset blobs.
@@ -139,6 +141,8 @@ pub struct InitOptions {
     pub operator: String,
     /// Where to put the master key (default `keys/master.key` in the data dir).
     pub master_key: Option<PathBuf>,
+    /// A PostgreSQL catalog's URL (default: SQLite, `catalog.db` in the data dir).
+    pub catalog: Option<String>,
 }
 
 /// A dataset to take in.
@@ -273,6 +277,21 @@ pub struct Vault {
     deferred: Mutex<Option<Vec<Pending>>>,
 }
 
+/// The process's one Tokio runtime for network clients (the S3 stores, the PostgreSQL
+/// catalog): 2 worker threads, made on first use. The vault itself stays synchronous.
+pub(crate) fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        #[allow(clippy::expect_used)] // fails only when no thread can be spawned at all
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("gardien-io")
+            .enable_all()
+            .build()
+            .expect("the network clients' runtime")
+    })
+}
+
 /// Resolves a path from the config: absolute as is, relative to the data dir otherwise.
 fn resolve(dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() { p.to_owned() } else { dir.join(p) }
@@ -336,7 +355,14 @@ impl Vault {
         let (master_recipient, _) = keys::ensure_master_key(&master_path, &now_s)?;
         let (verifier_key, _) =
             keys::ensure_signing_key(&dir.join("keys/signing.key"), &keys::log_origin(&opts.operator))?;
-        let catalog = Catalog::open(&dir.join("catalog.db"), dir, true)?;
+        let location = match &opts.catalog {
+            Some(url) => {
+                catalog::pg::config(url)?;
+                Location::Postgres(url.clone())
+            }
+            None => Location::File(dir.join("catalog.db")),
+        };
+        let catalog = Catalog::open(&location, dir, true)?;
         let in_force = catalog.meta_init("master_recipient", &master_recipient)?;
         if in_force != master_recipient {
             return Err(Error::WrongMasterKey {
@@ -374,7 +400,7 @@ impl Vault {
         fs::create_dir_all(dir.join("run")).map_err(io(&dir.join("run")))?;
         let cfg_path = dir.join("gardien.toml");
         let tmp = dir.join("gardien.toml.new");
-        fs::write(&tmp, Config::render(&opts.operator, &master_rel)).map_err(io(&tmp))?;
+        fs::write(&tmp, Config::render(&opts.operator, &master_rel, opts.catalog.as_deref())).map_err(io(&tmp))?;
         fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
         fs::rename(&tmp, &cfg_path).map_err(io(&cfg_path))?;
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
@@ -393,7 +419,7 @@ impl Vault {
         if let Err(e) = store::private_dir(dir) {
             tracing::warn!("{e}");
         }
-        let catalog = Catalog::open(&dir.join("catalog.db"), dir, false)?;
+        let catalog = Catalog::open(&config.catalog_location(dir), dir, false)?;
         let master_key_path = master_key.map_or_else(|| resolve(dir, &config.master_key), Path::to_owned);
         let mut v = Vault {
             dir: dir.to_owned(),
@@ -416,7 +442,7 @@ impl Vault {
     /// Starts a group-commit writer for this data dir (`GroupCommit`), to share between
     /// the vaults of one process (`use_group_commit`).
     pub fn start_group_commit(&self) -> Result<GroupCommit, Error> {
-        GroupCommit::start(&self.dir.join("catalog.db"), &self.dir)
+        GroupCommit::start(&self.config.catalog_location(&self.dir), &self.dir)
     }
 
     /// From now on, events that change nothing else are committed in groups by `group`.

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod approval;
+pub mod catalog;
 pub mod certificate;
 pub mod client;
 pub mod contract;
@@ -40,6 +41,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(cli, cmd),
         Command::Dataset(cmd) => dataset::run(cli, cmd),
         Command::Fsck(args) => fsck::run(cli, args),
+        Command::Catalog(cmd) => catalog::run(cli, cmd),
         Command::Contract(cmd) => contract::run(cli, cmd),
         Command::Person(cmd) => person::run(cli, cmd),
         Command::Certificate(cmd) => certificate::run(cli, cmd),

@@ -172,12 +172,8 @@ fn approvals_are_decided_by_the_clients_signer_expire_and_can_be_revoked() {
     let err = env.fails(&["--as", "signer-a", "approval", "decide", &ap, "--refuse"], 1);
     assert!(err.contains("was already approved"), "{err}");
     // The scope cannot change after the request, not even behind gardien's back.
-    let out = tool("sqlite3")
-        .arg(env.data.join("catalog.db"))
-        .arg(format!("UPDATE approvals SET scope = 'everything' WHERE id = '{ap}'"))
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot change after the request"));
+    let err = env.sql_fails(&format!("UPDATE approvals SET scope = 'everything' WHERE id = '{ap}'"));
+    assert!(err.contains("cannot change after the request"), "{err}");
     // Revoked: the access stops at once.
     env.ok(&["approval", "revoke", &ap]);
     let err = env.fails(&["--as", "tiers", "dataset", "get", &id], 4);

@@ -39,7 +39,15 @@ impl Env {
     /// (scripts/test's second pass), its default store `local` is an S3 bucket instead.
     pub fn new() -> Env {
         let env = Env::bare();
-        env.ok(&["init", "--operator", "hebergeur.example"]);
+        match PgTest::selected() {
+            Some(pg) => {
+                let url = pg.create_catalog(&env);
+                env.ok(&["init", "--operator", "hebergeur.example", "--catalog", &url]);
+            }
+            None => {
+                env.ok(&["init", "--operator", "hebergeur.example"]);
+            }
+        }
         env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
         if let Some(s3) = S3Test::selected() {
             s3.repoint_default_store(&env);
@@ -241,7 +249,39 @@ impl Env {
         (String::from_utf8(dump.stdout).expect("utf-8"), files)
     }
 
+    /// Everything the catalog holds, as bytes: the SQLite file, or a dump of the schema.
+    pub fn catalog_bytes(&self) -> Vec<u8> {
+        match PgTest::schema_of(self) {
+            Some(schema) => {
+                let out = Command::new("pg_dump")
+                    .args(["-h", &PgTest::server().socket, "-U", "postgres", "-n", &schema, "postgres"])
+                    .output()
+                    .expect("pg_dump");
+                assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+                out.stdout
+            }
+            None => std::fs::read(self.data.join("catalog.db")).expect("catalog.db"),
+        }
+    }
+
+    /// `query`, which the catalog must refuse: the engine's error.
+    pub fn sql_fails(&self, query: &str) -> String {
+        let out = match PgTest::schema_of(self) {
+            Some(schema) => Command::new("psql")
+                .args(["-h", &PgTest::server().socket, "-U", "postgres", "-d", "postgres", "-tAq", "-c", query])
+                .env("PGOPTIONS", format!("-csearch_path={schema}"))
+                .output()
+                .expect("psql"),
+            None => Command::new("sqlite3").arg(self.data.join("catalog.db")).arg(query).output().expect("sqlite3"),
+        };
+        assert!(!out.status.success() || !out.stderr.is_empty(), "{query} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     pub fn sql(&self, query: &str) -> String {
+        if let Some(schema) = PgTest::schema_of(self) {
+            return PgTest::selected().expect("the PostgreSQL pass").sql(&schema, query);
+        }
         let out = Command::new("sqlite3").arg(self.data.join("catalog.db")).arg(query).output().expect("sqlite3");
         assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
@@ -333,6 +373,122 @@ pub fn age_keygen(path: &Path) -> String {
 /// Whether `hay` contains `needle`.
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The PostgreSQL pass of the tests (`GARDIEN_TEST_CATALOG=postgres`, set by scripts/test
+/// with `GARDIEN_TEST_STORE=s3`: the conformance pass on PostgreSQL and S3): every
+/// `Env::new`'s catalog is a schema of its own in the test PostgreSQL's `postgres`
+/// database (`tests/moodle/services` starts it; `GARDIEN_TEST_PG` is its socket directory),
+/// and `Env::sql` reads and writes it with `psql`.
+pub struct PgTest {
+    pub socket: String,
+}
+
+impl PgTest {
+    /// The test PostgreSQL, whichever pass this is.
+    pub fn server() -> PgTest {
+        PgTest {
+            socket: std::env::var("GARDIEN_TEST_PG")
+                .expect("GARDIEN_TEST_PG: run scripts/test, or eval \"$(tests/moodle/services start DIR)\""),
+        }
+    }
+
+    pub fn selected() -> Option<PgTest> {
+        (std::env::var("GARDIEN_TEST_CATALOG").as_deref() == Ok("postgres")).then(|| PgTest {
+            socket: std::env::var("GARDIEN_TEST_PG")
+                .expect("GARDIEN_TEST_PG: run scripts/test, or eval \"$(tests/moodle/services start DIR)\""),
+        })
+    }
+
+    /// A fresh schema for `env`'s catalog; the URL `init --catalog` takes.
+    pub fn create_catalog(&self, env: &Env) -> String {
+        let (schema, url) = self.new_schema();
+        std::fs::write(env.path("pg-schema"), &schema).unwrap();
+        url
+    }
+
+    /// A fresh, empty schema: (its name, its catalog URL).
+    pub fn new_schema(&self) -> (String, String) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let schema = format!("t{nanos}_{}_{n}", std::process::id());
+        // SQLite's group_concat, for the tests' own queries (gardien's connection does not
+        // see `public`: its search path is its schema alone).
+        static AGGREGATES: std::sync::Once = std::sync::Once::new();
+        AGGREGATES.call_once(|| {
+            self.psql(
+                "public",
+                "CREATE OR REPLACE FUNCTION public.gc_step(acc text, x text, sep text) RETURNS text LANGUAGE sql \
+                 IMMUTABLE AS $$ SELECT CASE WHEN x IS NULL THEN acc WHEN acc IS NULL THEN x ELSE acc || sep || x END $$; \
+                 CREATE OR REPLACE AGGREGATE public.group_concat(text, text) (SFUNC = public.gc_step, STYPE = text); \
+                 CREATE OR REPLACE FUNCTION public.gc_step(acc text, x text) RETURNS text LANGUAGE sql \
+                 IMMUTABLE AS $$ SELECT public.gc_step(acc, x, ',') $$; \
+                 CREATE OR REPLACE AGGREGATE public.group_concat(text) (SFUNC = public.gc_step, STYPE = text);",
+            );
+        });
+        self.psql("public", &format!("CREATE SCHEMA {schema}"));
+        let url = self.url(&schema);
+        (schema, url)
+    }
+
+    pub fn url(&self, schema: &str) -> String {
+        format!("postgres://postgres@/postgres?host={}&options=-csearch_path%3D{schema}", self.socket)
+    }
+
+    fn schema_of(env: &Env) -> Option<String> {
+        std::fs::read_to_string(env.path("pg-schema")).ok()
+    }
+
+    fn psql(&self, schema: &str, query: &str) -> Output {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                &self.socket,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                query,
+            ])
+            .env("PGOPTIONS", format!("-csearch_path={schema},public"))
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql {query}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// `query`, written for SQLite, on PostgreSQL: the few idioms the tests use that differ
+    /// are rewritten (a blob read as text).
+    pub fn sql(&self, schema: &str, query: &str) -> String {
+        let mut query = query
+            .replace("CAST(entry AS TEXT)", "convert_from(entry, 'UTF8')")
+            .replace("char(", "chr(")
+            .replace("hex(entry)", "upper(encode(entry, 'hex'))");
+        if let Some(v) = query.strip_prefix("PRAGMA user_version = ") {
+            query = format!("UPDATE gardien_schema SET version = {v}");
+        }
+        if let (Some(a), Some(b)) = (query.find("CAST("), query.rfind(" AS BLOB)")) {
+            query = format!("{}convert_to({}, 'UTF8'){}", &query[..a], &query[a + 5..b], &query[b + 9..]);
+        }
+        if query.contains("FROM (SELECT") && query.ends_with(')') {
+            query.push_str(" AS sub");
+        }
+        if let Some(rest) =
+            query.strip_prefix("CREATE TRIGGER full BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, '")
+        {
+            let message = rest.trim_end_matches("'); END");
+            query = format!(
+                "CREATE FUNCTION full_() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$; \
+                 CREATE TRIGGER \"full\" BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION full_()"
+            );
+        }
+        String::from_utf8(self.psql(schema, &query).stdout).expect("utf-8").trim().to_owned()
+    }
 }
 
 /// The S3 pass of the tests (`GARDIEN_TEST_STORE=s3`, set by scripts/test for the modules

@@ -116,8 +116,11 @@ fn no_plaintext_reaches_the_data_dir_a_temp_file_or_a_log() {
     assert!(!contains(&out.stderr, marker), "the log holds plaintext");
     let v = env.run(&["-vv", "dataset", "verify", &id]);
     assert!(v.status.success() && !contains(&v.stderr, marker) && !contains(&v.stdout, marker));
-    // The blob itself too, wherever the default store is (the S3 pass fetches it).
-    let files = [walk(&env.data), walk(&env.tmp), vec![env.blob(&id)]].concat();
+    // The blob itself too, wherever the default store is (the S3 pass fetches it), and the
+    // catalog wherever it is (the PostgreSQL pass dumps its schema).
+    let dump = env.root.path().join("catalog.dump");
+    std::fs::write(&dump, env.catalog_bytes()).unwrap();
+    let files = [walk(&env.data), walk(&env.tmp), vec![env.blob(&id), dump]].concat();
     assert!(files.len() > 4);
     for f in files {
         let bytes = std::fs::read(&f).unwrap();

@@ -5,6 +5,7 @@
 mod access;
 mod acme;
 mod bastion;
+mod catalog;
 mod common;
 mod crash;
 mod dataset;

@@ -2,8 +2,8 @@
 //! (a decision loads a handful of rows, never a table): environments, approvals, and the
 //! facts of a request's resource.
 
+use super::db::{Optional as _, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension as _, params};
 
 use super::Catalog;
 use crate::Error;
@@ -94,7 +94,7 @@ pub struct AccessFacts {
 
 const APPROVAL_COLUMNS: &str = "id, kind, client, scope, requester, for_handle, server, maneuvers, until, status, decided_by, decided_at, comment, revoked_at, created";
 
-fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+fn approval_row(r: &super::db::Row<'_>) -> rusqlite::Result<ApprovalRow> {
     Ok(ApprovalRow {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -219,7 +219,7 @@ impl Catalog {
         let n = self.db.execute(
             "INSERT INTO client_keys (client, recipient, label, added, added_by) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (client, recipient) DO UPDATE SET label = ?3, added = ?4, added_by = ?5, removed = NULL, removed_by = NULL
-             WHERE removed IS NOT NULL",
+             WHERE client_keys.removed IS NOT NULL",
             params![k.client, k.recipient, k.label, k.added, k.added_by],
         )?;
         if n == 0 {
@@ -271,7 +271,7 @@ impl Catalog {
     /// Registers an environment; an existing name is an error.
     pub fn add_environment(&self, e: &EnvironmentRow) -> Result<(), Error> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO environments (name, kind, holder, created) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO environments (name, kind, holder, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![e.name, e.kind, e.holder, e.created],
         )?;
         if n == 0 {
@@ -370,7 +370,7 @@ impl Catalog {
     pub fn approval_shown(&self, id: &str, handle: &str, at: &str) -> Result<(), Error> {
         self.db.execute("UPDATE approvals SET shown_at = ?2 WHERE id = ?1 AND shown_at IS NULL", params![id, at])?;
         self.db.execute(
-            "INSERT OR IGNORE INTO approval_views (approval, handle, at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO approval_views (approval, handle, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![id, handle, at],
         )?;
         Ok(())
@@ -425,7 +425,7 @@ mod tests {
     #[test]
     fn the_client_phase_is_lifecycles_most_open_phase() {
         let dir = tempfile::tempdir().unwrap();
-        let cat = Catalog::open(&dir.path().join("catalog.db"), dir.path(), true).unwrap();
+        let cat = Catalog::open(&super::super::Location::File(dir.path().join("catalog.db")), dir.path(), true).unwrap();
         let mut contracts = Vec::new();
         for presales in [None, Some(parse_until("2026-03-31").unwrap())] {
             for deal in [

@@ -2,7 +2,7 @@
 //! sessions (migration `0007_credentials.sql`). Secrets people hold (tokens, session
 //! cookies) are looked up by their SHA-256, never stored.
 
-use rusqlite::{OptionalExtension as _, params};
+use super::db::{Optional as _, params};
 
 use super::Catalog;
 use crate::Error;
@@ -83,7 +83,9 @@ impl Catalog {
     }
 
     fn ensure_credentials(&self, handle: &str) -> Result<(), Error> {
-        self.db.prepare_cached("INSERT OR IGNORE INTO credentials (handle) VALUES (?1)")?.execute([handle])?;
+        self.db
+            .prepare_cached("INSERT INTO credentials (handle) VALUES (?1) ON CONFLICT DO NOTHING")?
+            .execute([handle])?;
         Ok(())
     }
 

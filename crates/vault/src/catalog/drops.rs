@@ -1,7 +1,7 @@
 //! The catalog's side of the secure drop (migration `0009_drops.sql`): drops, the sessions
 //! their password opens, and their tus uploads. Secrets are looked up by their SHA-256.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use super::db::{Optional as _, Row, params};
 
 use super::Catalog;
 use crate::Error;
@@ -266,8 +266,8 @@ impl Catalog {
     /// drop's maximum while deferred.
     pub(crate) fn live_upload_bytes(&self, except: Option<&str>) -> Result<u64, Error> {
         let n: i64 = self.db.query_row(
-            "SELECT coalesce(sum(coalesce(u.length, d.max_size)), 0) FROM drop_uploads u JOIN drops d ON d.id = u.drop_id
-             WHERE u.state = 'receiving' AND u.id IS NOT ?1",
+            "SELECT CAST(coalesce(sum(coalesce(u.length, d.max_size)), 0) AS BIGINT) FROM drop_uploads u JOIN drops d ON d.id = u.drop_id
+             WHERE u.state = 'receiving' AND u.id IS DISTINCT FROM ?1",
             [except],
             |r| r.get(0),
         )?;

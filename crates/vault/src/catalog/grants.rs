@@ -1,7 +1,7 @@
 //! The catalog's side of server access (migration `0015_access.sql`): the catalog of
 //! maneuvers, the bastion, the clients' user CAs, the grants and the maneuvers run.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use super::db::{Optional as _, Row, params};
 
 use super::Catalog;
 use crate::Error;
@@ -138,7 +138,7 @@ impl Catalog {
         let fixed = serde_json::to_string(&m.fixed).map_err(|e| Error::Corrupt(e.to_string()))?;
         let args = serde_json::to_string(&m.args).map_err(|e| Error::Corrupt(e.to_string()))?;
         let n = self.db.execute(
-            &format!("INSERT OR IGNORE INTO maneuvers ({MANEUVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            &format!("INSERT INTO maneuvers ({MANEUVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"),
             params![m.id, m.program, fixed, args, m.max_ttl, m.description, m.created, m.created_by],
         )?;
         Ok(n == 1)
@@ -204,7 +204,7 @@ impl Catalog {
     /// Adds a client's user CA; false when it has one.
     pub fn add_client_ca(&self, client: &str, public: &str, wrapped: &str, created: &str) -> Result<bool, Error> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO client_cas (client, public, wrapped, created) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO client_cas (client, public, wrapped, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![client, public, wrapped, created],
         )?;
         Ok(n == 1)

@@ -1,7 +1,7 @@
 //! The catalog's side of notifications (migration `0011_outbox.sql`): the outbox, written
 //! in the transaction of the event that causes each row.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use super::db::{Optional as _, Row, params};
 
 use super::Catalog;
 use crate::Error;
@@ -102,7 +102,7 @@ impl Catalog {
         self.db.execute(
             "INSERT INTO outbox (kind, webhook, client, subject, facts, created, state, next_attempt)
              SELECT ?1, id, ?2, ?3, ?4, ?5, 'pending', ?5 FROM webhooks
-             WHERE removed IS NULL AND (client IS NULL OR client IS ?2)
+             WHERE removed IS NULL AND (client IS NULL OR client IS NOT DISTINCT FROM ?2)
              AND (events = '*' OR instr(',' || events || ',', ',' || ?1 || ',') > 0)
              ORDER BY id",
             params![kind, client, subject, facts, at],
@@ -133,7 +133,7 @@ impl Catalog {
     /// operator's staff in `role` when `client` is None.
     pub(crate) fn people_in(&self, role: &str, client: Option<&str>) -> Result<Vec<String>, Error> {
         let mut st = self.db.prepare_cached(
-            "SELECT handle FROM persons WHERE role = ?1 AND disabled IS NULL AND client IS ?2 ORDER BY handle",
+            "SELECT handle FROM persons WHERE role = ?1 AND disabled IS NULL AND client IS NOT DISTINCT FROM ?2 ORDER BY handle",
         )?;
         let rows = st.query_map(params![role, client], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
@@ -212,8 +212,8 @@ impl Catalog {
         let mut st = self.db.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' AND next_attempt <= ?1 AND (?3 = 1 OR webhook IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' AND e.id < o.id
-                             AND e.next_attempt > ?1 AND e.webhook IS o.webhook
-                             AND (o.webhook IS NOT NULL OR (e.person IS o.person AND e.address IS o.address)))
+                             AND e.next_attempt > ?1 AND e.webhook IS NOT DISTINCT FROM o.webhook
+                             AND (o.webhook IS NOT NULL OR (e.person IS NOT DISTINCT FROM o.person AND e.address IS NOT DISTINCT FROM o.address)))
              ORDER BY id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![now, limit as i64, i64::from(mail)], row)?.collect::<Result<Vec<_>, _>>()?;
@@ -251,7 +251,7 @@ impl Catalog {
     /// Records a destruction notice.
     pub(crate) fn add_notice(&self, dataset: &str, days: i64, due: &str, at: &str) -> Result<(), Error> {
         self.db.execute(
-            "INSERT OR IGNORE INTO destruction_notices (dataset, days, due, written) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO destruction_notices (dataset, days, due, written) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![dataset, days, due, at],
         )?;
         Ok(())

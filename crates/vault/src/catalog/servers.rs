@@ -1,7 +1,7 @@
 //! The catalog's side of servers (migration `0014_servers.sql`): the inventory, and the
 //! web applications each server hosts.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use super::db::{Optional as _, Row, params};
 
 use super::Catalog;
 use crate::Error;
@@ -85,7 +85,7 @@ impl Catalog {
     /// Adds a server; false when the name is taken.
     pub fn add_server(&self, s: &ServerRow) -> Result<bool, Error> {
         let n = self.db.execute(
-            &format!("INSERT OR IGNORE INTO servers ({SERVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            &format!("INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"),
             params![s.name, s.site, s.kind, s.client, s.address, s.created],
         )?;
         Ok(n == 1)
@@ -111,7 +111,7 @@ impl Catalog {
     /// Adds a web application; false when its domain is taken.
     pub fn add_app(&self, a: &AppRow) -> Result<bool, Error> {
         let n = self.db.execute(
-            &format!("INSERT OR IGNORE INTO server_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+            &format!("INSERT INTO server_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"),
             params![a.domain, a.server, a.kind, a.created, a.https],
         )?;
         Ok(n == 1)
@@ -174,7 +174,7 @@ impl Catalog {
     /// Keeps an ACME account; false when the directory has one already.
     pub fn add_acme_account(&self, directory: &str, wrapped: &str, created: &str) -> Result<bool, Error> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO acme_accounts (directory, wrapped, created) VALUES (?1, ?2, ?3)",
+            "INSERT INTO acme_accounts (directory, wrapped, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![directory, wrapped, created],
         )?;
         Ok(n == 1)

@@ -1,7 +1,7 @@
 //! The catalog's side of Moodle sites (migration `0013_sites.sql`): the sites, and what
 //! each restitution or backup holds beside its dataset.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use super::db::{Optional as _, Row, params};
 
 use super::Catalog;
 use crate::Error;
@@ -92,7 +92,7 @@ impl Catalog {
     /// Adds a site; false when the slug is taken.
     pub fn add_site(&self, s: &SiteRow) -> Result<bool, Error> {
         let n = self.db.execute(
-            &format!("INSERT OR IGNORE INTO sites ({SITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!("INSERT INTO sites ({SITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"),
             params![s.slug, s.client, s.contract, s.db_url, s.moodledata, s.config_path, s.created],
         )?;
         Ok(n == 1)

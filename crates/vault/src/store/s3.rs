@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -50,16 +50,7 @@ const REQUEST_SECS: u64 = 120;
 const MAX_CREDENTIALS: u64 = 4096;
 
 fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        #[allow(clippy::expect_used)] // fails only when no thread can be spawned at all
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("gardien-s3")
-            .enable_all()
-            .build()
-            .expect("the S3 client's runtime")
-    })
+    crate::io_runtime()
 }
 
 /// `s3://BUCKET` or `s3://BUCKET/PREFIX` → (bucket, prefix without slashes at its ends).

@@ -1,0 +1,96 @@
+//! The catalog on PostgreSQL: `init --catalog` and `catalog migrate --to` (issue 14). The
+//! rest of the suite runs on PostgreSQL in scripts/test's second pass
+//! (`GARDIEN_TEST_CATALOG=postgres`); these tests need the test PostgreSQL in either pass.
+
+use crate::common::*;
+
+/// A SQLite data dir whatever the pass, with acme.
+fn sqlite_env() -> Env {
+    let env = Env::bare();
+    env.ok(&["init", "--operator", "hebergeur.example"]);
+    env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
+    env
+}
+
+#[test]
+fn a_populated_data_dir_moves_to_postgresql_with_the_same_ledger() {
+    let pg = PgTest::server();
+    let env = sqlite_env();
+    let id = env.ingest(b"a backup kept in custody", &[]);
+    let exp = env.ingest(b"an export, destroyed 30 days on", &["--class", "export"]);
+    let cp1 = env.path("cp1");
+    std::fs::write(&cp1, env.ok(&["ledger", "checkpoint"])).unwrap();
+    // A destruction (with its certificate), an approval, a person: rows of every kind.
+    env.ok_at("2099-01-01", &["sweep"]);
+    assert!(env.ok(&["certificate", "list"]).contains(&exp));
+    env.ok(&["person", "add", "auditor", "--role", "third-party", "--client", "acme"]);
+    env.ok(&[
+        "approval",
+        "request",
+        "disclosure",
+        "--client",
+        "acme",
+        "--for",
+        "auditor",
+        "--dataset",
+        &id,
+        "--scope",
+        "the backup, for the audit",
+    ]);
+    env.ok(&["person", "add", "admin-acme", "--role", "client-admin", "--client", "acme"]);
+    let cp2 = env.path("cp2");
+    std::fs::write(&cp2, env.ok(&["ledger", "checkpoint"])).unwrap();
+    let config_before = std::fs::read_to_string(env.data.join("gardien.toml")).unwrap();
+
+    // Abuse first: a client's admin, a password in the URL, a catalog already in use.
+    let (_, url) = pg.new_schema();
+    env.fails(&["--as", "admin-acme", "catalog", "migrate", "--to", &url], 4);
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    let err = env.fails(&["catalog", "migrate", "--to", &with_password], 1);
+    assert!(err.contains("PGPASSWORD") && !err.contains("hunter2"), "{err}");
+    let other = Env::bare();
+    let (_, used) = pg.new_schema();
+    other.ok(&["init", "--operator", "other.example", "--catalog", &used]);
+    let err = env.fails(&["catalog", "migrate", "--to", &used], 1);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(std::fs::read_to_string(env.data.join("gardien.toml")).unwrap(), config_before);
+    assert!(env.data.join("catalog.db").exists());
+
+    let out = env.ok(&["catalog", "migrate", "--to", &url]);
+    assert!(out.contains("the same on both sides"), "{out}");
+    assert!(out.contains("ledger verify on PostgreSQL: ok"), "{out}");
+    assert!(out.contains("copied datasets: 2 rows"), "{out}");
+    assert!(!env.data.join("catalog.db").exists(), "the SQLite catalog is removed");
+    assert!(std::fs::read_to_string(env.data.join("gardien.toml")).unwrap().contains("catalog = "));
+
+    // Everything reads back from PostgreSQL: the data, the destruction, the approval, and
+    // both checkpoints signed on SQLite are consistent with the log as it goes on.
+    assert_eq!(env.ok(&["dataset", "get", &id]).as_bytes(), b"a backup kept in custody");
+    assert!(env.ok(&["certificate", "list"]).contains(&exp));
+    assert!(env.ok(&["approval", "list"]).contains("disclosure"));
+    env.ingest(b"written after the move", &[]);
+    env.ok(&["ledger", "consistency", "--from", cp1.to_str().unwrap()]);
+    env.ok(&["ledger", "consistency", "--from", cp2.to_str().unwrap()]);
+    let verify = env.ok(&["ledger", "verify"]);
+    assert!(verify.starts_with("ok:"), "{verify}");
+    let err = env.fails(&["catalog", "migrate", "--to", &url], 1);
+    assert!(err.contains("on PostgreSQL already"), "{err}");
+}
+
+#[test]
+fn init_on_postgresql_refuses_what_it_cannot_use() {
+    let pg = PgTest::server();
+    let env = Env::bare();
+    // No server there: a clear error, and no data dir left behind that looks complete.
+    let err = env.fails(&["init", "--catalog", "postgres://gardien@/none?host=/nonexistent"], 1);
+    assert!(err.contains("cannot reach the catalog"), "{err}");
+    assert!(!env.data.join("gardien.toml").exists());
+    let err = env.fails(&["init", "--catalog", "mysql://x@y/z"], 1);
+    assert!(err.contains("not a PostgreSQL URL"), "{err}");
+    // A second data dir on a catalog in use: its master key is not that catalog's.
+    let (_, url) = pg.new_schema();
+    env.ok(&["init", "--operator", "a.example", "--catalog", &url]);
+    let other = Env::bare();
+    let err = other.fails(&["init", "--operator", "b.example", "--catalog", &url], 1);
+    assert!(err.contains("wrapped to"), "{err}");
+}
