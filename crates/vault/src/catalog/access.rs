@@ -425,7 +425,8 @@ mod tests {
     #[test]
     fn the_client_phase_is_lifecycles_most_open_phase() {
         let dir = tempfile::tempdir().unwrap();
-        let cat = Catalog::open(&super::super::Location::File(dir.path().join("catalog.db")), dir.path(), true).unwrap();
+        let cat =
+            Catalog::open(&super::super::Location::File(dir.path().join("catalog.db")), dir.path(), true).unwrap();
         let mut contracts = Vec::new();
         for presales in [None, Some(parse_until("2026-03-31").unwrap())] {
             for deal in [
