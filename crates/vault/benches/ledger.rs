@@ -12,8 +12,17 @@ fn main() {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let data = dir.path().join("data");
     let now = chrono::Utc::now();
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
-        .unwrap();
+    Vault::init(
+        &data,
+        &InitOptions {
+            operator: "bench.example".into(),
+            master_key: None,
+            // A PostgreSQL catalog's URL (bench/scale's PostgreSQL part); SQLite otherwise.
+            catalog: std::env::var("BENCH_CATALOG").ok().filter(|u| !u.is_empty()),
+        },
+        now,
+    )
+    .unwrap();
     let v = Vault::open(&data, None).unwrap();
 
     // fsync latency: one event per transaction, as the CLI's door does.

@@ -15,8 +15,17 @@ fn main() {
     let now = chrono::Utc::now();
     let dir = tempfile::tempdir_in(&base).unwrap();
     let data = dir.path().join("data");
-    Vault::init(&data, &InitOptions { operator: "bench.example".into(), master_key: None, catalog: None }, now)
-        .unwrap();
+    Vault::init(
+        &data,
+        &InitOptions {
+            operator: "bench.example".into(),
+            master_key: None,
+            // A PostgreSQL catalog's URL (bench/scale's PostgreSQL part); SQLite otherwise.
+            catalog: std::env::var("BENCH_CATALOG").ok().filter(|u| !u.is_empty()),
+        },
+        now,
+    )
+    .unwrap();
     let v = Vault::open(&data, None).unwrap();
     v.add_client("bench", "Bench", now).unwrap();
     let (datasets, people, approvals) = (10_000, 1_000, 500);

@@ -202,8 +202,9 @@ impl Catalog {
         let config = pg::config(url)?;
         let db = Db::connect_pg(&config)
             .map_err(|e| Error::CatalogUnreachable { url: pg::shown(url), reason: e.to_string() })?;
-        db.begin_write()?;
-        let run = || -> Result<(), Error> {
+        // Up to date (every open but the first after an upgrade): no lock is taken, so a
+        // reader does not wait for writers.
+        let version = |db: &Db| -> Result<Option<i64>, Error> {
             let exists: bool = db.query_row(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.tables
                    WHERE table_schema = current_schema() AND table_name = 'gardien_schema')",
@@ -211,17 +212,31 @@ impl Catalog {
                 |r| r.get(0),
             )?;
             if !exists {
-                if !create {
+                return Ok(None);
+            }
+            Ok(Some(db.query_row("SELECT version FROM gardien_schema", [], |r| r.get(0))?))
+        };
+        if version(&db)? == Some(PG_MIGRATIONS.len() as i64) {
+            return Ok(Catalog { db });
+        }
+        db.begin_write()?;
+        let run = || -> Result<(), Error> {
+            // Read again under the lock: another node may have migrated meanwhile.
+            let version = match version(&db)? {
+                Some(v) => v,
+                None if create => {
+                    db.execute_batch(
+                        "CREATE TABLE gardien_schema (version BIGINT NOT NULL); INSERT INTO gardien_schema VALUES (0);",
+                    )?;
+                    0
+                }
+                None => {
                     return Err(Error::Corrupt(format!(
                         "the PostgreSQL catalog {} holds no gardien catalog",
                         pg::shown(url)
                     )));
                 }
-                db.execute_batch(
-                    "CREATE TABLE gardien_schema (version BIGINT NOT NULL); INSERT INTO gardien_schema VALUES (0);",
-                )?;
-            }
-            let version: i64 = db.query_row("SELECT version FROM gardien_schema", [], |r| r.get(0))?;
+            };
             let known = PG_MIGRATIONS.len() as i64;
             if version > known {
                 return Err(Error::TooNew { dir: dir.to_owned(), found: version, supported: known });
@@ -243,16 +258,21 @@ impl Catalog {
     }
 
     /// Copies this SQLite catalog, every table and row, into `target`, an empty PostgreSQL
-    /// catalog, then runs `then` (the caller checks the copy and switches the data dir to
-    /// it) before letting go. This catalog's write lock is held throughout, so nothing is
-    /// written here that the copy would miss; the target is written in one transaction, so
-    /// a failure leaves it empty. Tables go in the order their references need; holds in
-    /// their rowid order (PostgreSQL numbers them again, in that order). Returns each
-    /// table with its rows.
+    /// catalog. This catalog's write lock is held throughout, so nothing is written here
+    /// that the copy would miss, and an ingest under way (a pending dataset) refuses the
+    /// move. The target is written in one transaction: `check` runs inside it (it sees the
+    /// copy, uncommitted) and a failure leaves the target empty. Once it is committed,
+    /// `switch` points the data dir at it; if that fails, the copy is deleted again. Last,
+    /// still under the lock, this catalog is closed to writes for good (a trigger refuses
+    /// every ledger append: a process that still has the file open fails closed instead of
+    /// writing where nobody reads). Tables go in the order their references need; holds in
+    /// their rowid order (PostgreSQL numbers them again, in that order). Returns each table
+    /// with its rows.
     pub fn copy_to(
         &self,
         target: &Catalog,
-        then: impl FnOnce() -> Result<(), Error>,
+        check: impl FnOnce() -> Result<(), Error>,
+        switch: impl FnOnce() -> Result<(), Error>,
     ) -> Result<Vec<(String, u64)>, Error> {
         let Some(lite) = self.db.lite() else {
             return Err(Error::CatalogUrl { reason: "this data dir's catalog is on PostgreSQL already".into() });
@@ -286,17 +306,29 @@ impl Catalog {
                     return Err(Error::Corrupt(format!("the catalog's references go round in a circle: {left:?}")));
                 }
             }
-            let empty: i64 = target.db.query_row(
-                "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM ledger_entries)",
-                [],
-                |r| r.get(0),
-            )?;
-            if empty != 0 {
+            let pending: i64 =
+                self.db.query_row("SELECT count(*) FROM datasets WHERE state = 'pending'", [], |r| r.get(0))?;
+            if pending != 0 {
                 return Err(Error::CatalogUrl {
-                    reason: "the PostgreSQL catalog is not empty: migrate to a new database (or schema) only".into(),
+                    reason: format!(
+                        "{pending} ingests are under way in another gardien process: stop every gardien process of this data dir (servers, timers, ingests), then migrate"
+                    ),
                 });
             }
             target.db.begin_write()?;
+            let mut rows_there = 0i64;
+            for table in &order {
+                rows_there +=
+                    target.db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))?;
+            }
+            if rows_there != 0 {
+                let _ = target.db.rollback();
+                return Err(Error::CatalogUrl {
+                    reason: "the PostgreSQL catalog is not empty: migrate to a new database or schema (a migration \
+                             of this data dir that did not finish may have left its copy there: drop that schema)"
+                        .into(),
+                });
+            }
             let mut counts = Vec::new();
             let result = (|| -> Result<(), Error> {
                 for table in &order {
@@ -330,7 +362,7 @@ impl Catalog {
                 target.db.execute_batch(
                     "SELECT setval(pg_get_serial_sequence('outbox', 'id'), COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false)",
                 )?;
-                Ok(())
+                check()
             })();
             match result {
                 Ok(()) => target.db.commit()?,
@@ -339,12 +371,52 @@ impl Catalog {
                     return Err(e);
                 }
             }
-            then()?;
+            if let Err(e) = switch() {
+                let wiped = target.db.begin_write().map_err(Error::from).and_then(|()| {
+                    for table in order.iter().rev() {
+                        target.db.execute(&format!("DELETE FROM {table}"), [])?;
+                    }
+                    Ok(target.db.commit()?)
+                });
+                if let Err(w) = wiped {
+                    let _ = target.db.rollback();
+                    tracing::error!("the copy in PostgreSQL could not be deleted after a failed switch: {w}");
+                }
+                return Err(e);
+            }
+            self.db.execute_batch(
+                "CREATE TRIGGER gardien_moved BEFORE INSERT ON ledger_entries BEGIN
+                     SELECT RAISE(ABORT, 'this catalog moved to PostgreSQL (gardien.toml names it): nothing was done');
+                 END;",
+            )?;
             Ok(counts)
         })();
-        // Nothing was written here: ending the transaction only lets other writers in.
-        let _ = self.db.rollback();
-        copied
+        match copied {
+            // Closed for writes, committed: a process with the file still open fails closed.
+            Ok(counts) => {
+                self.db.commit()?;
+                Ok(counts)
+            }
+            Err(e) => {
+                let _ = self.db.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Holds the cross-node lock `name` on this connection (see `Db::hold`).
+    pub fn hold_lock(&self, name: &str) -> Result<(), Error> {
+        Ok(self.db.hold(name)?)
+    }
+
+    /// Lets go of `hold_lock(name)`.
+    pub fn let_go(&self, name: &str) -> Result<(), Error> {
+        Ok(self.db.let_go(name)?)
+    }
+
+    /// Whether another connection holds `name` (`None`: SQLite, ask the lock file).
+    pub fn held_elsewhere(&self, name: &str) -> Result<Option<bool>, Error> {
+        Ok(self.db.held_elsewhere(name)?)
     }
 
     /// A value from the meta table.
@@ -552,18 +624,30 @@ impl Catalog {
                 start += 1 << level;
             }
         }
-        let mut entry_st = self.db.prepare_cached("INSERT INTO ledger_entries (idx, entry) VALUES (?1, ?2)")?;
-        let mut details_st =
-            self.db.prepare_cached("INSERT INTO event_details (idx, salt, details) VALUES (?1, ?2, ?3)")?;
-        let mut node_st = self.db.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        use rusqlite::types::Value;
+        let mut entry_rows = Vec::with_capacity(entries.len());
+        let mut detail_rows = Vec::with_capacity(entries.len());
+        let mut node_rows = Vec::with_capacity(2 * entries.len());
         for (i, (entry, salt, details)) in entries.iter().enumerate() {
             let idx = size + i as u64;
-            entry_st.execute(params![idx as i64, entry])?;
-            details_st.execute(params![idx as i64, salt, details])?;
+            entry_rows.push(vec![Value::Integer(idx as i64), Value::Blob(entry.to_vec())]);
+            detail_rows.push(vec![
+                Value::Integer(idx as i64),
+                Value::Blob(salt.to_vec()),
+                Value::Text((*details).to_owned()),
+            ]);
             for (level, n, hash) in ledger::merkle::append(&mut edge, idx, ledger::merkle::leaf_hash(entry)) {
-                node_st.execute(params![level, n as i64, &hash[..]])?;
+                node_rows.push(vec![
+                    Value::Integer(level.into()),
+                    Value::Integer(n as i64),
+                    Value::Blob(hash.to_vec()),
+                ]);
             }
         }
+        // Sent as one pipeline per statement on PostgreSQL (one round trip for the group).
+        self.db.execute_rows("INSERT INTO ledger_entries (idx, entry) VALUES (?1, ?2)", &entry_rows)?;
+        self.db.execute_rows("INSERT INTO event_details (idx, salt, details) VALUES (?1, ?2, ?3)", &detail_rows)?;
+        self.db.execute_rows("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)", &node_rows)?;
         Ok(size)
     }
 

@@ -307,7 +307,9 @@ pub mod bench {
         let mut done = 0;
         while done < n {
             let k = batch.min(n - done);
+            // One group, as the group-commit writer appends it (`ledger_append_all`).
             v.catalog.write(|c| {
+                let mut encoded = Vec::with_capacity(k as usize);
                 for i in 0..k {
                     let e = Event {
                         time: time.clone(),
@@ -319,8 +321,11 @@ pub mod bench {
                         outcome: crate::Outcome::Allowed,
                         commitment: commitment.clone(),
                     };
-                    c.ledger_append(&e.encode()?, &[0; 16], "")?;
+                    encoded.push(e.encode()?);
                 }
+                let group: Vec<(&[u8], &[u8], &str)> =
+                    encoded.iter().map(|e| (e.as_slice(), &[0u8; 16][..], "")).collect();
+                c.ledger_append_all(&group)?;
                 Ok(())
             })?;
             done += k;

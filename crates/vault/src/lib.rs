@@ -363,6 +363,15 @@ impl Vault {
             None => Location::File(dir.join("catalog.db")),
         };
         let catalog = Catalog::open(&location, dir, true)?;
+        // A PostgreSQL catalog another data dir already uses: a second node is a copy of
+        // that data dir (its keys, its gardien.toml), never a new init over it.
+        if opts.catalog.is_some() && catalog.ledger_size()? > 0 {
+            return Err(Error::CatalogUrl {
+                reason: "this PostgreSQL catalog already belongs to a data dir (its ledger is not empty): \
+                         to add a node, copy that data dir (its keys and gardien.toml) to it"
+                    .into(),
+            });
+        }
         let in_force = catalog.meta_init("master_recipient", &master_recipient)?;
         if in_force != master_recipient {
             return Err(Error::WrongMasterKey {
@@ -822,6 +831,10 @@ impl Vault {
         let lock_path = self.dir.join("run").join(format!("{id}.lock"));
         let lock = lock_file(&lock_path)?;
         lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+        // On a PostgreSQL catalog other nodes see the pending row too: a lock this
+        // connection holds until the ingest ends (or the process dies) tells them it lives.
+        let claim = format!("ingest:{id}");
+        self.catalog.hold_lock(&claim)?;
         let recipient = key.recipient.to_string();
         let created = rfc3339(now);
         if let Err(e) = self.catalog.insert_pending(&catalog::NewDataset {
@@ -837,6 +850,7 @@ impl Vault {
             provider: req.provider.or((req.class == DatasetClass::PresalesSample).then_some(req.client)),
         }) {
             let _ = fs::remove_file(&lock_path);
+            let _ = self.catalog.let_go(&claim);
             return Err(e);
         }
 
@@ -859,9 +873,11 @@ impl Vault {
             }
             let _ = self.catalog.delete_pending(&id);
             let _ = fs::remove_file(&lock_path);
+            let _ = self.catalog.let_go(&claim);
             return Err(e);
         }
         let _ = fs::remove_file(&lock_path);
+        let _ = self.catalog.let_go(&claim);
         drop(lock);
         self.catalog.dataset(&id)
     }
@@ -885,6 +901,11 @@ impl Vault {
             }
         }
         for p in pending {
+            // An ingest on another node of a PostgreSQL catalog: alive while it holds its lock.
+            if self.catalog.held_elsewhere(&format!("ingest:{}", p.id))? == Some(true) {
+                r.alive.push(p.id);
+                continue;
+            }
             let lock_path = self.dir.join("run").join(format!("{}.lock", p.id));
             let lock = match fs::File::open(&lock_path) {
                 Ok(f) => match f.try_lock() {
@@ -937,6 +958,9 @@ impl Vault {
         };
         if !door::valid_id("dataset", id) {
             return Ok(false);
+        }
+        if self.catalog.held_elsewhere(&format!("ingest:{id}"))? == Some(true) {
+            return Ok(true);
         }
         let lock_path = self.dir.join("run").join(format!("{id}.lock"));
         match fs::File::open(&lock_path) {

@@ -55,7 +55,7 @@ impl Vault {
 
     fn copy_catalog(&self, target: &Catalog, url: &str) -> Result<MigrateReport, Error> {
         let mut ledger = None;
-        let tables = self.catalog.copy_to(target, || {
+        let check = || {
             let size = self.catalog.ledger_size()?;
             let there = target.ledger_size()?;
             if size != there {
@@ -75,10 +75,10 @@ impl Vault {
                     "the copy's signed checkpoints differ from the catalog's: nothing was switched".into(),
                 ));
             }
-            self.point_config_at(url)?;
             ledger = Some((size, hex::encode(root), checkpoints.len()));
             Ok(())
-        })?;
+        };
+        let tables = self.catalog.copy_to(target, check, || self.point_config_at(url))?;
         let (size, root, checkpoints) = ledger.ok_or_else(|| Error::Corrupt("the migration did not finish".into()))?;
         for suffix in ["", "-wal", "-shm"] {
             let path = self.dir.join(format!("catalog.db{suffix}"));

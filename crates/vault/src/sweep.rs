@@ -57,6 +57,17 @@ impl Vault {
             let lock_path = self.dir.join("run").join("sweep.lock");
             let lock = crate::lock_file(&lock_path)?;
             lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            // And one across the nodes of a PostgreSQL catalog, let go when this sweep ends.
+            self.catalog.hold_lock("sweep")?;
+            let swept = self.sweep_locked(now);
+            let _ = self.catalog.let_go("sweep");
+            drop(lock);
+            swept
+        })
+    }
+
+    fn sweep_locked(&self, now: DateTime<Utc>) -> Result<SweepReport, Error> {
+        {
             let (due, held) = self.due(now)?;
             let mut report = SweepReport { due, held, ..SweepReport::default() };
             let stores: HashMap<String, Store> = self
@@ -96,7 +107,7 @@ impl Vault {
                 }
             }
             Ok(report)
-        })
+        }
     }
 
     /// A due dataset the sweep could not destroy: ops are told (at most once a day each).

@@ -28,7 +28,6 @@ pub fn run(cli: &Cli, cmd: &Cmd) -> anyhow::Result<()> {
         Cmd::Migrate { to } => {
             let r = {
                 let v = super::open(cli)?;
-                eprintln!("copying the catalog ...");
                 v.migrate_catalog(to, super::now())?
             };
             for (table, rows) in &r.tables {

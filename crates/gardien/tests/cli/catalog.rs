@@ -53,13 +53,21 @@ fn a_populated_data_dir_moves_to_postgresql_with_the_same_ledger() {
     other.ok(&["init", "--operator", "other.example", "--catalog", &used]);
     let err = env.fails(&["catalog", "migrate", "--to", &used], 1);
     assert!(err.contains("not empty"), "{err}");
+    // An ingest under way in another process: refused, nothing switched; once it is done,
+    // the move goes ahead with its dataset.
+    let mut live = held_ingest(&env, &env.data);
+    wait_pending(|| env.sql("SELECT count(*) FROM datasets WHERE state = 'pending'"), "1");
+    let err = env.fails(&["catalog", "migrate", "--to", &url], 1);
+    assert!(err.contains("under way"), "{err}");
+    drop(live.stdin.take());
+    assert!(live.wait().unwrap().success());
     assert_eq!(std::fs::read_to_string(env.data.join("gardien.toml")).unwrap(), config_before);
     assert!(env.data.join("catalog.db").exists());
 
     let out = env.ok(&["catalog", "migrate", "--to", &url]);
     assert!(out.contains("the same on both sides"), "{out}");
     assert!(out.contains("ledger verify on PostgreSQL: ok"), "{out}");
-    assert!(out.contains("copied datasets: 2 rows"), "{out}");
+    assert!(out.contains("copied datasets: 3 rows"), "{out}");
     assert!(!env.data.join("catalog.db").exists(), "the SQLite catalog is removed");
     assert!(std::fs::read_to_string(env.data.join("gardien.toml")).unwrap().contains("catalog = "));
 
@@ -87,10 +95,87 @@ fn init_on_postgresql_refuses_what_it_cannot_use() {
     assert!(!env.data.join("gardien.toml").exists());
     let err = env.fails(&["init", "--catalog", "mysql://x@y/z"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
-    // A second data dir on a catalog in use: its master key is not that catalog's.
+    // A second data dir on a catalog in use, even with the same master key: a node is a
+    // copy of the data dir, never a second init (its signing key would not be the log's).
     let (_, url) = pg.new_schema();
     env.ok(&["init", "--operator", "a.example", "--catalog", &url]);
     let other = Env::bare();
     let err = other.fails(&["init", "--operator", "b.example", "--catalog", &url], 1);
-    assert!(err.contains("wrapped to"), "{err}");
+    assert!(err.contains("already belongs to a data dir"), "{err}");
+    let err = other.fails(
+        &[
+            "--master-key",
+            env.data.join("keys/master.key").to_str().unwrap(),
+            "init",
+            "--operator",
+            "evil.example",
+            "--catalog",
+            &url,
+        ],
+        1,
+    );
+    assert!(err.contains("already belongs to a data dir"), "{err}");
+}
+
+/// An ingest reading from a pipe the test holds open: pending until the pipe closes.
+fn held_ingest(env: &Env, data_dir: &std::path::Path) -> std::process::Child {
+    use std::io::Write as _;
+    let mut child = env
+        .cmd(&["dataset", "ingest", "-", "--client", "acme", "--class", "other"])
+        .env("GARDIEN_DATA_DIR", data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.as_mut().unwrap().write_all(&[7u8; 100_000]).unwrap();
+    child
+}
+
+fn wait_pending(count: impl Fn() -> String, want: &str) {
+    let start = std::time::Instant::now();
+    while count() != want {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "no pending ingest appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_live_ingest_on_one_node_is_left_alone_by_the_other_and_a_dead_one_is_cleaned() {
+    let pg = PgTest::server();
+    let (schema, url) = pg.new_schema();
+    let env = Env::bare();
+    env.ok(&["init", "--operator", "hebergeur.example", "--catalog", &url]);
+    env.ok(&["client", "add", "acme", "--name", "ACME Formation"]);
+    let node_b = env.path("node-b");
+    assert!(std::process::Command::new("cp").arg("-a").arg(&env.data).arg(&node_b).status().unwrap().success());
+    let on_b = |args: &[&str]| {
+        let out = env.cmd(args).env("GARDIEN_DATA_DIR", &node_b).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let pending = || pg.sql(&schema, "SELECT count(*) FROM datasets WHERE state = 'pending'");
+
+    // Alive on node A: node B's commands (each opens the catalog and recovers) and its
+    // fsck leave it alone, and it lands.
+    let mut live = held_ingest(&env, &env.data);
+    wait_pending(pending, "1");
+    assert_eq!(on_b(&["dataset", "list"]).0, Some(0));
+    let (code, out) = on_b(&["fsck"]);
+    assert!(out.contains("in progress: ingest"), "{code:?} {out}");
+    drop(live.stdin.take());
+    let done = live.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let id = String::from_utf8(done.stdout).unwrap().trim().to_owned();
+    assert_eq!(on_b(&["dataset", "get", &id]).0, Some(0));
+
+    // Dead on node A (SIGKILL): node B cleans it, and nothing of it is visible.
+    let mut dead = held_ingest(&env, &env.data);
+    wait_pending(pending, "1");
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let (code, out) = on_b(&["fsck"]);
+    assert_eq!(pending(), "0", "{code:?} {out}");
+    assert_eq!(pg.sql(&schema, "SELECT count(*) FROM datasets"), "1");
+    let verify = env.ok(&["ledger", "verify"]);
+    assert!(verify.starts_with("ok:"), "{verify}");
 }

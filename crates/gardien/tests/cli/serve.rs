@@ -674,6 +674,86 @@ fn cli_and_server_write_the_ledger_at_once_and_it_stays_one_log() {
     t.env.ok(&["ledger", "verify"]);
 }
 
+/// Two servers on one catalog (issue 14). On PostgreSQL each node has its own copy of the
+/// data dir (its keys and gardien.toml) and shares the catalog and the stores; on SQLite
+/// both serve the one data dir. Readers go through both while the CLI ingests; one node is
+/// killed with SIGKILL mid-way and the other goes on. Every answered request's event is in
+/// the log, the log is one contiguous sequence, and it verifies.
+#[test]
+fn two_servers_on_one_catalog_keep_one_log_when_one_is_killed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = two_clients();
+    let node_b = if PgTest::selected().is_some() {
+        let dir = t.env.path("node-b");
+        assert!(Command::new("cp").arg("-a").arg(&t.env.data).arg(&dir).status().unwrap().success());
+        dir
+    } else {
+        t.env.data.clone()
+    };
+    let a = Arc::new(Server::start(&t.env));
+    let b = {
+        let args = Server::https_args();
+        let mut cmd = t.env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.env("GARDIEN_DATA_DIR", &node_b);
+        Arc::new(Server::spawn(cmd, "https"))
+    };
+    let a_pid = a.child.id();
+    let before = events(&t.env);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let through_a = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = [&a, &a, &b, &b]
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (s, answered, through_a) = (s.clone(), answered.clone(), through_a.clone());
+            let (tok, id) = (t.acme.clone(), t.acme_ds.clone());
+            std::thread::spawn(move || {
+                for _ in 0..40 {
+                    // A request to the killed node fails at the connection: status 0.
+                    let url = format!("{}/api/v1/datasets/{id}", s.base);
+                    let status = Server::with(s.agent.get(&url), Auth::Bearer(&tok)).call().map_or(0, |mut r| {
+                        let _ = r.body_mut().read_to_string();
+                        r.status().as_u16()
+                    });
+                    if status == 200 {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        if i < 2 {
+                            through_a.fetch_add(1, Ordering::SeqCst);
+                        }
+                    } else {
+                        // Only node A dies: node B answers every request.
+                        assert!(i < 2, "node B answered {status}");
+                    }
+                }
+            })
+        })
+        .collect();
+    // Node A dies with requests in flight, after it answered some.
+    while through_a.load(Ordering::SeqCst) < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--"]).arg(format!("-{a_pid}")).status();
+    for i in 0..3 {
+        t.env.ingest(format!("written by the CLI meanwhile {i}").as_bytes(), &[]);
+    }
+    for r in readers {
+        r.join().unwrap();
+    }
+    // Node B still answers, and the CLI still writes.
+    assert_eq!(b.get(&format!("/api/v1/datasets/{}", t.acme_ds), Auth::Bearer(&t.acme)).status, 200);
+    let answered = answered.load(Ordering::SeqCst) + 1;
+    assert!(answered >= 80 + 20, "node B's 80 and node A's first 20 at least: {answered}");
+    // Every answered request was durable before its answer left; a request node A took
+    // but never answered may be in the log too, never the other way round.
+    let after = events(&t.env);
+    assert!(after >= before + answered + 3, "{after} events, {before} + {answered} answered + 3 ingests");
+    let (count, next) =
+        (t.env.sql("SELECT count(*) FROM ledger_entries"), t.env.sql("SELECT max(idx) + 1 FROM ledger_entries"));
+    assert_eq!(count, next, "the log is one contiguous sequence");
+    let verify = t.env.ok(&["ledger", "verify"]);
+    assert!(verify.starts_with("ok:"), "{verify}");
+}
+
 #[test]
 fn the_openapi_document_describes_every_api_route() {
     let t = two_clients();

@@ -16,10 +16,12 @@ use rusqlite::types::{FromSql, FromSqlError, ToSql, ToSqlOutput, Type as LiteTyp
 
 pub use rusqlite::params;
 
-/// The key of the advisory lock every PostgreSQL write transaction takes: writers queue on
-/// it as SQLite's writers queue on `BEGIN IMMEDIATE`, whichever node they run on, so the
-/// ledger is appended by one writer at a time ("gardien" in ASCII).
-pub const WRITE_LOCK: i64 = 0x6761_7264_6965_6e;
+/// How long a PostgreSQL statement waits for a lock (another node's write transaction,
+/// an ingest's or the sweep's lock, a table locked by hand) before it fails with a message:
+/// SQLite's busy timeout.
+const LOCK_WAIT: &str = "30s";
+/// How long connecting and signing in may take.
+const CONNECT_SECS: u64 = 10;
 
 /// An open connection to one engine.
 pub enum Db {
@@ -34,8 +36,23 @@ pub enum Db {
 /// (`wait`), which may be a server's async thread or a plain one alike.
 pub struct Pg {
     client: tokio_postgres::Client,
+    /// The catalog's schema (`current_schema()`), which names its locks.
+    schema: String,
     statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
     in_transaction: Cell<bool>,
+}
+
+/// The advisory lock key of a name in a catalog: the first 8 bytes of the SHA-256 of the
+/// catalog's schema and the name, so that two data dirs in two schemas of one database do
+/// not wait on each other, and names do not collide in practice. Every write transaction
+/// takes `write`: writers queue on it as SQLite's writers queue on `BEGIN IMMEDIATE`,
+/// whichever node they run on, so the ledger is appended by one writer at a time.
+fn lock_key(schema: &str, name: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("gardien:{schema}:{name}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// Waits for `f` without entering any Tokio runtime: the futures of a PostgreSQL client
@@ -63,8 +80,14 @@ impl From<tokio_postgres::Error> for DbError {
 
 fn pg_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
+        Some(d) if d.code().code() == "55P03" => format!(
+            "PostgreSQL: the catalog stayed locked for {LOCK_WAIT} (another gardien writing, or a lock taken by hand): nothing was done; try again"
+        ),
         Some(d) => format!("PostgreSQL: {} ({})", d.message(), d.code().code()),
-        None => format!("PostgreSQL: {e}"),
+        None => match std::error::Error::source(e) {
+            Some(why) => format!("PostgreSQL: {e}: {why}"),
+            None => format!("PostgreSQL: {e}"),
+        },
     }
 }
 
@@ -239,6 +262,18 @@ impl tokio_postgres::types::ToSql for Param<'_> {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// Parameters as PostgreSQL takes them.
+fn params_of<'a>(outputs: &'a [ToSqlOutput<'a>]) -> rusqlite::Result<Vec<Param<'a>>> {
+    outputs
+        .iter()
+        .map(|o| match o {
+            ToSqlOutput::Borrowed(v) => Ok(Param(*v)),
+            ToSqlOutput::Owned(v) => Ok(Param(ValueRef::from(v))),
+            _ => Err(rusqlite::Error::ToSqlConversionFailure("a value the catalog does not use".into())),
+        })
+        .collect()
+}
+
 fn put<T: tokio_postgres::types::ToSql>(
     v: &T,
     ty: &tokio_postgres::types::Type,
@@ -323,9 +358,19 @@ impl Db {
     pub fn connect_pg(config: &tokio_postgres::Config) -> Result<Db, DbError> {
         let config = config.clone();
         let rt = crate::io_runtime();
-        let connected = wait(rt.spawn(async move { config.connect(tokio_postgres::NoTls).await }));
+        // The connect timeout covers the TCP connection only: a server that accepts and then
+        // says nothing is bounded here, sign-in included.
+        let connected = wait(rt.spawn(async move {
+            tokio::time::timeout(std::time::Duration::from_secs(CONNECT_SECS), config.connect(tokio_postgres::NoTls))
+                .await
+        }));
         let (client, connection) = match connected {
-            Ok(c) => c?,
+            Ok(Ok(c)) => c?,
+            Ok(Err(_)) => {
+                return Err(DbError::Lite(rusqlite::Error::ToSqlConversionFailure(
+                    format!("no answer within {CONNECT_SECS} s").into(),
+                )));
+            }
             Err(e) => return Err(DbError::Lite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))),
         };
         rt.spawn(async move {
@@ -333,7 +378,9 @@ impl Db {
                 tracing::warn!("the PostgreSQL catalog's connection ended: {e}");
             }
         });
-        Ok(Db::Pg(Pg { client, statements: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }))
+        wait(client.batch_execute(&format!("SET lock_timeout = '{LOCK_WAIT}'")))?;
+        let schema: String = wait(client.query_one("SELECT current_schema()", &[]))?.try_get(0).unwrap_or_default();
+        Ok(Db::Pg(Pg { client, schema, statements: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }))
     }
 
     /// The SQLite connection, for what only SQLite has (pragmas, WAL checkpoints).
@@ -408,14 +455,7 @@ impl Db {
         ) -> Result<R, tokio_postgres::Error>,
     ) -> Result<R, DbError> {
         let outputs = args.iter().map(|a| a.to_sql()).collect::<rusqlite::Result<Vec<ToSqlOutput<'_>>>>()?;
-        let values = outputs
-            .iter()
-            .map(|o| match o {
-                ToSqlOutput::Borrowed(v) => Ok(Param(*v)),
-                ToSqlOutput::Owned(v) => Ok(Param(ValueRef::from(v))),
-                _ => Err(rusqlite::Error::ToSqlConversionFailure("a value the catalog does not use".into())),
-            })
-            .collect::<rusqlite::Result<Vec<Param<'_>>>>()?;
+        let values = params_of(&outputs)?;
         let statement = Self::pg_statement(pg, sql, &values)?;
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
@@ -428,6 +468,36 @@ impl Db {
             Db::Lite(c) => Ok(c.prepare_cached(sql)?.execute(a)?),
             Db::Pg(pg) => Self::pg_run(pg, sql, a, |c, s, p| wait(c.execute(s, p))).map(|n| n as usize),
         })
+    }
+
+    /// Runs one statement once per row of parameters. On PostgreSQL the executions are
+    /// pipelined: sent together, answered together, one round trip for all of them (a
+    /// group of ledger appends); in the order given, inside the caller's transaction.
+    pub fn execute_rows(&self, sql: &str, rows: &[Vec<rusqlite::types::Value>]) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Db::Lite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                for row in rows {
+                    st.execute(rusqlite::params_from_iter(row.iter()))?;
+                }
+                Ok(())
+            }
+            Db::Pg(pg) => {
+                let params: Vec<Vec<Param<'_>>> =
+                    rows.iter().map(|row| row.iter().map(|v| Param(ValueRef::from(v))).collect()).collect();
+                let statement = Self::pg_statement(pg, sql, &params[0])?;
+                let refs: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> = params
+                    .iter()
+                    .map(|row| row.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)).collect())
+                    .collect();
+                let runs = refs.iter().map(|r| pg.client.execute(&statement, r));
+                wait(futures::future::try_join_all(runs))?;
+                Ok(())
+            }
+        }
     }
 
     /// Runs statements without parameters (a migration, a transaction's bounds).
@@ -496,14 +566,7 @@ impl Db {
             Db::Pg(pg) => {
                 let outputs =
                     a.iter().map(|v| v.to_sql()).collect::<rusqlite::Result<Vec<_>>>().map_err(DbError::from)?;
-                let values: Vec<Param<'_>> = outputs
-                    .iter()
-                    .map(|o| match o {
-                        ToSqlOutput::Borrowed(v) => Param(*v),
-                        ToSqlOutput::Owned(v) => Param(ValueRef::from(v)),
-                        _ => Param(ValueRef::Null),
-                    })
-                    .collect();
+                let values = params_of(&outputs).map_err(DbError::from)?;
                 let statement = Self::pg_statement(pg, sql, &values)?;
                 use futures::StreamExt as _;
                 let rows = wait(pg.client.query_raw(&statement, values.iter())).map_err(DbError::from)?;
@@ -516,6 +579,48 @@ impl Db {
         })
     }
 
+    /// A lock named `name` across every node of a PostgreSQL catalog, held by this
+    /// connection until `let_go` or until the connection ends (the process died): an
+    /// ingest under way, the one sweep. Waits for another holder. Nothing on SQLite, whose
+    /// processes all share one machine and use lock files.
+    pub fn hold(&self, name: &str) -> Result<(), DbError> {
+        match self {
+            Db::Lite(_) => Ok(()),
+            Db::Pg(pg) => {
+                wait(pg.client.execute("SELECT pg_advisory_lock($1)", &[&lock_key(&pg.schema, name)]))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets go of `hold(name)`.
+    pub fn let_go(&self, name: &str) -> Result<(), DbError> {
+        match self {
+            Db::Lite(_) => Ok(()),
+            Db::Pg(pg) => {
+                wait(pg.client.execute("SELECT pg_advisory_unlock($1)", &[&lock_key(&pg.schema, name)]))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether another connection, on any node, holds `name` (`None` on SQLite: ask the
+    /// lock file).
+    pub fn held_elsewhere(&self, name: &str) -> Result<Option<bool>, DbError> {
+        match self {
+            Db::Lite(_) => Ok(None),
+            Db::Pg(pg) => {
+                let key = lock_key(&pg.schema, name);
+                let row = wait(pg.client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]))?;
+                let got: bool = row.get(0);
+                if got {
+                    wait(pg.client.execute("SELECT pg_advisory_unlock($1)", &[&key]))?;
+                }
+                Ok(Some(!got))
+            }
+        }
+    }
+
     /// Whether a transaction is open on this connection.
     pub fn in_transaction(&self) -> bool {
         match self {
@@ -526,14 +631,14 @@ impl Db {
 
     /// Opens a write transaction. Writers queue here, across processes and nodes: SQLite's
     /// `BEGIN IMMEDIATE` takes its one write lock; on PostgreSQL every writer takes the
-    /// same advisory lock (`WRITE_LOCK`) until it commits or rolls back.
+    /// same advisory lock (`lock_key(schema, "write")`) until it commits or rolls back.
     pub fn begin_write(&self) -> Result<(), DbError> {
         match self {
             Db::Lite(c) => Ok(c.prepare_cached("BEGIN IMMEDIATE")?.execute([]).map(drop)?),
             Db::Pg(pg) => {
                 wait(pg.client.batch_execute("BEGIN"))?;
                 pg.in_transaction.set(true);
-                wait(pg.client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+                wait(pg.client.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(&pg.schema, "write")]))?;
                 Ok(())
             }
         }
