@@ -404,6 +404,12 @@ impl Catalog {
         }
     }
 
+    /// Whether a copy of some dataset (pending, live or being destroyed) is `object` on
+    /// `store`.
+    pub fn copy_recorded(&self, store: &str, object: &str) -> Result<bool, Error> {
+        Ok(self.db.prepare_cached("SELECT 1 FROM copies WHERE store = ?1 AND object = ?2")?.exists([store, object])?)
+    }
+
     /// Holds the cross-node lock `name` on this connection (see `Db::hold`).
     pub fn hold_lock(&self, name: &str) -> Result<(), Error> {
         Ok(self.db.hold(name)?)

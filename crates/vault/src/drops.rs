@@ -550,6 +550,92 @@ impl Vault {
         self.catalog.write(|c| c.set_upload_state(id, &["receiving"], "complete", &at).map(|_| ()))
     }
 
+    /// The pending dataset of a drop's file: recorded, adopted into every store, then
+    /// made visible with the drop's end in one transaction (`drop_receive`, which holds
+    /// its lock).
+    #[allow(clippy::too_many_arguments)]
+    fn adopt_pending(
+        &self,
+        rec: &mut crate::door::Record,
+        drop: &DropRow,
+        upload: &str,
+        digest: &agefile::Digest,
+        ds_id: &str,
+        object: &str,
+        created: &str,
+        wrapped: &str,
+        class: DatasetClass,
+        stores: &[crate::store::Store],
+    ) -> Result<Dataset, Error> {
+        self.catalog.insert_pending(&crate::catalog::NewDataset {
+            id: ds_id,
+            client: &drop.client,
+            class,
+            label: drop.label.as_deref(),
+            contract: Some(&drop.contract),
+            recipient: &drop.recipient,
+            wrapped_key: wrapped,
+            created,
+            addressed_to: Some(&drop.addressed_to),
+            provider: Some(&drop.client),
+        })?;
+        let src = part_path(&self.uploads_dir(), upload);
+        let mut placed = Vec::new();
+        let mut copies = Vec::new();
+        let mut outcome = Ok(());
+        for s in stores {
+            match s.adopt(object, &src) {
+                Ok(etag) => {
+                    placed.push(s);
+                    copies.push(crate::catalog::Written {
+                        store: s.info().name.clone(),
+                        object: object.to_owned(),
+                        etag,
+                    });
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        let outcome = outcome.and_then(|()| {
+            self.record(rec, Outcome::Allowed, |c| {
+                if !c.drop_received(&drop.id, ds_id, created)? {
+                    return Err(Error::DropClosed);
+                }
+                c.set_upload_state(upload, &["receiving"], "complete", created)?;
+                // One drop, one file: every other upload of the drop ends with it.
+                for other in c.live_uploads(&drop.id)? {
+                    c.set_upload_state(&other, &["receiving", "complete"], "terminated", created)?;
+                }
+                // Issue 15: the addressee is told, with the size and SHA-256 to check.
+                let facts = format!("dataset={ds_id}\nsize={}\nsha256={}", digest.size, hex::encode(digest.sha256));
+                c.notify(
+                    "drop-received",
+                    std::slice::from_ref(&drop.addressed_to),
+                    Some(&drop.client),
+                    &drop.id,
+                    &facts,
+                    created,
+                )?;
+                // The sender who gave an address gets a receipt.
+                if let Some((to, lang)) = c.drop_receipt_to(&drop.id)? {
+                    c.notify_address("drop-receipt", &to, &lang, &drop.client, &drop.id, &facts, created)?;
+                }
+                c.activate(ds_id, digest.size, &hex::encode(digest.sha256), &copies)
+            })
+        });
+        if let Err(e) = outcome {
+            for s in &placed {
+                let _ = s.delete(object);
+            }
+            let _ = self.catalog.delete_pending(ds_id);
+            return Err(e);
+        }
+        self.catalog.dataset(ds_id)
+    }
+
     /// The last byte of an upload is in and checked: its file becomes the drop's dataset,
     /// addressed to the drop's technical operator with the client as provider. The file is
     /// linked (or copied) into every store and synced; the dataset, the drop's end and the
@@ -595,63 +681,18 @@ impl Vault {
             rec.resources.extend(stores.iter().map(|s| format!("store:{}", s.info().name)));
             let object = format!("{DATASETS_PREFIX}/{ds_id}.age");
             let created = rfc3339(now);
-            self.catalog.insert_pending(&crate::catalog::NewDataset {
-                id: &ds_id,
-                client: &drop.client,
-                class,
-                label: drop.label.as_deref(),
-                contract: Some(&drop.contract),
-                recipient: &drop.recipient,
-                wrapped_key: &wrapped,
-                created: &created,
-                addressed_to: Some(&drop.addressed_to),
-                provider: Some(&drop.client),
-            })?;
-            let src = part_path(&self.uploads_dir(), upload);
-            let mut placed = Vec::new();
-            let mut copies = Vec::new();
-            let mut outcome = Ok(());
-            for s in &stores {
-                match s.adopt(&object, &src) {
-                    Ok(etag) => {
-                        placed.push(s);
-                        copies.push(crate::catalog::Written { store: s.info().name.clone(), object: object.clone(), etag });
-                    }
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-            }
-            let outcome = outcome.and_then(|()| {
-                self.record(rec, Outcome::Allowed, |c| {
-                    if !c.drop_received(&drop.id, &ds_id, &created)? {
-                        return Err(Error::DropClosed);
-                    }
-                    c.set_upload_state(upload, &["receiving"], "complete", &created)?;
-                    // One drop, one file: every other upload of the drop ends with it.
-                    for other in c.live_uploads(&drop.id)? {
-                        c.set_upload_state(&other, &["receiving", "complete"], "terminated", &created)?;
-                    }
-                    // Issue 15: the addressee is told, with the size and SHA-256 to check.
-                    let facts =
-                        format!("dataset={ds_id}\nsize={}\nsha256={}", digest.size, hex::encode(digest.sha256));
-                    c.notify("drop-received", std::slice::from_ref(&drop.addressed_to), Some(&drop.client), &drop.id, &facts, &created)?;
-                    // The sender who gave an address gets a receipt.
-                    if let Some((to, lang)) = c.drop_receipt_to(&drop.id)? {
-                        c.notify_address("drop-receipt", &to, &lang, &drop.client, &drop.id, &facts, &created)?;
-                    }
-                    c.activate(&ds_id, digest.size, &hex::encode(digest.sha256), &copies)
-                })
-            });
-            if let Err(e) = outcome {
-                for s in &placed {
-                    let _ = s.delete(&object);
-                }
-                let _ = self.catalog.delete_pending(&ds_id);
-                return Err(e);
-            }
-            self.catalog.dataset(&ds_id)
+            // Pending, it is alive as an ingest is (see `Vault::recover`): its lock file on
+            // this machine, its lock in a PostgreSQL catalog for the other nodes.
+            let lock_path = self.dir.join("run").join(format!("{ds_id}.lock"));
+            let lock = crate::lock_file(&lock_path)?;
+            lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            let claim = format!("ingest:{ds_id}");
+            self.catalog.hold_lock(&claim)?;
+            let adopted = self.adopt_pending(rec, drop, upload, &digest, &ds_id, &object, &created, &wrapped, class, &stores);
+            let _ = self.catalog.let_go(&claim);
+            let _ = std::fs::remove_file(&lock_path);
+            std::mem::drop(lock);
+            adopted
         });
         if result.is_ok() {
             // Its file, and every other upload's of the drop (ended with it).

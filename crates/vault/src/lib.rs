@@ -1012,7 +1012,15 @@ impl Vault {
                 let mut found = FsckReport::default();
                 for object in listed.keys() {
                     let key = (info.name.clone(), object.clone());
-                    if !known.contains_key(&key) && !destroying.contains(&key) && !pending.contains(object) {
+                    // Read again before it is reported: an ingest that began after the
+                    // catalog was read (on this node or another) and ended before the
+                    // listing is in neither set, and is no orphan.
+                    if !known.contains_key(&key)
+                        && !destroying.contains(&key)
+                        && !pending.contains(object)
+                        && !self.catalog.copy_recorded(&info.name, object)?
+                        && !self.ingest_alive(object)?
+                    {
                         found.orphans.push((object.clone(), info.name.clone()));
                     }
                 }

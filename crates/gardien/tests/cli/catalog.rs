@@ -95,6 +95,9 @@ fn init_on_postgresql_refuses_what_it_cannot_use() {
     assert!(!env.data.join("gardien.toml").exists());
     let err = env.fails(&["init", "--catalog", "mysql://x@y/z"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
+    // A connection string of the key=value form is refused without being repeated.
+    let err = env.fails(&["init", "--catalog", "host=/tmp user=gardien password=Sekr1tPW dbname=x"], 1);
+    assert!(err.contains("not a PostgreSQL URL") && !err.contains("Sekr1tPW"), "{err}");
     // A second data dir on a catalog in use, even with the same master key: a node is a
     // copy of the data dir, never a second init (its signing key would not be the log's).
     let (_, url) = pg.new_schema();

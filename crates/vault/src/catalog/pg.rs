@@ -23,11 +23,12 @@ pub fn is_url(s: &str) -> bool {
 
 /// The connection settings for `url`, with the password found beside it.
 pub fn config(url: &str) -> Result<tokio_postgres::Config, Error> {
+    // Not echoed: a connection string of another form may hold a password.
     if !is_url(url) {
-        return Err(Error::CatalogUrl { reason: format!("{} is not a PostgreSQL URL: use {URL_FORM}", shown(url)) });
+        return Err(Error::CatalogUrl { reason: format!("the catalog is not a PostgreSQL URL: use {URL_FORM}") });
     }
     if url.chars().any(char::is_control) {
-        return Err(Error::CatalogUrl { reason: format!("{} holds control characters", shown(url)) });
+        return Err(Error::CatalogUrl { reason: "the catalog URL holds control characters".into() });
     }
     // The parser's own message may quote the URL, password included: it is not shown.
     let mut c: tokio_postgres::Config = url.parse().map_err(|_| Error::CatalogUrl {
