@@ -404,10 +404,16 @@ impl Catalog {
         }
     }
 
-    /// Whether a copy of some dataset (pending, live or being destroyed) is `object` on
-    /// `store`.
+    /// Whether a copy of a dataset not destroyed (live, or being destroyed) is `object` on
+    /// `store`: a destroyed dataset's object found again is an orphan.
     pub fn copy_recorded(&self, store: &str, object: &str) -> Result<bool, Error> {
-        Ok(self.db.prepare_cached("SELECT 1 FROM copies WHERE store = ?1 AND object = ?2")?.exists([store, object])?)
+        Ok(self
+            .db
+            .prepare_cached(
+                "SELECT 1 FROM copies c JOIN datasets d ON d.id = c.dataset
+                 WHERE c.store = ?1 AND c.object = ?2 AND d.state IN ('active', 'destroying')",
+            )?
+            .exists([store, object])?)
     }
 
     /// Holds the cross-node lock `name` on this connection (see `Db::hold`).
