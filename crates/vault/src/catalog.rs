@@ -682,13 +682,8 @@ impl Catalog {
             "SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
             params![from as i64, to as i64],
             |row| {
-                let idx: i64 = row.get(0).map_err(DbError::from)?;
-                let entry = row
-                    .get_ref(1)
-                    .map_err(DbError::from)?
-                    .as_blob()
-                    .map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
-                each(idx as u64, entry)
+                let (idx, entry) = entry_of(row)?;
+                each(idx, entry)
             },
         )
     }
@@ -706,13 +701,8 @@ impl Catalog {
             "SELECT idx, entry FROM ledger_entries WHERE idx >= ?2 AND instr(entry, ?1) > 0 ORDER BY idx LIMIT ?3",
             params![needle, from as i64, limit.min(i64::MAX as usize) as i64],
             |row| {
-                let idx: i64 = row.get(0).map_err(DbError::from)?;
-                let entry = row
-                    .get_ref(1)
-                    .map_err(DbError::from)?
-                    .as_blob()
-                    .map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
-                each(idx as u64, entry)
+                let (idx, entry) = entry_of(row)?;
+                each(idx, entry)
             },
         )
     }
@@ -929,6 +919,17 @@ impl ledger::merkle::Hashes for Catalog {
         self.ledger_node(level, index)?
             .ok_or_else(|| Error::Corrupt(format!("the ledger has no hash for subtree ({level}, {index})")))
     }
+}
+
+/// A `SELECT idx, entry` row of the ledger.
+fn entry_of<'r>(row: &'r db::Row<'_>) -> Result<(u64, &'r [u8]), Error> {
+    let idx: i64 = row.get(0).map_err(DbError::from)?;
+    let entry = row
+        .get_ref(1)
+        .map_err(DbError::from)?
+        .as_blob()
+        .map_err(|e| Error::Corrupt(format!("ledger entry {idx}: {e}")))?;
+    Ok((idx as u64, entry))
 }
 
 fn when(s: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
